@@ -1,0 +1,196 @@
+//! The Saviynt connection format: attributes in, a checked configuration out.
+//!
+//! Everything a connection can get wrong is found here, when it is loaded, and reported as a
+//! [`Problem`] with the attribute and the place inside it: JSON syntax, templates that are not
+//! well-formed XML once bound, paths and mappings that do not parse, calls numbered with gaps,
+//! variables that nothing binds. Unknown keys are warnings, never silently ignored.
+
+mod bindings;
+mod endpoint;
+mod import_plan;
+mod json;
+mod provisioning;
+mod request;
+
+use std::collections::BTreeMap;
+
+pub use bindings::{RuntimeBindings, Scope};
+pub use endpoint::Endpoint;
+pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
+pub use provisioning::{ProvisioningCall, ProvisioningPlan};
+pub use request::{HttpRequest, Mode, RequestTemplate};
+
+use crate::error::{Problem, Severity};
+
+/// The attribute holding the endpoint URL.
+pub const SOAP_ENDPOINT: &str = "SOAP_ENDPOINT";
+/// The attribute choosing SOAP envelopes or bare XML.
+pub const SOAP_OR_XML: &str = "SOAP_OR_XML";
+/// The import plan attribute.
+pub const ACCOUNTS_IMPORT_JSON: &str = "ACCOUNTS_IMPORT_JSON";
+/// The named connections attribute.
+pub const CONNECTIONJSON: &str = "CONNECTIONJSON";
+/// The enable plan attribute.
+pub const ENABLEACCOUNTJSON: &str = "ENABLEACCOUNTJSON";
+/// The disable plan attribute.
+pub const DISABLEACCOUNTJSON: &str = "DISABLEACCOUNTJSON";
+
+/// Provisioning plans checked at load; only enable and disable run in this version.
+const PROVISIONING_PLANS: &[&str] = &[
+    ENABLEACCOUNTJSON,
+    DISABLEACCOUNTJSON,
+    "CREATEACCOUNTJSON",
+    "UPDATEACCOUNTJSON",
+    "DELETEACCOUNTJSON",
+    "GRANTACCESSJSON",
+    "REVOKEACCESSJSON",
+    "ADDACCESSJSON",
+    "REMOVEACCESSJSON",
+];
+
+/// Paging attributes: empty in every known package, not supported.
+const PAGING_ATTRIBUTES: &[&str] = &[
+    "PAGE_SIZE",
+    "RESPONSEPATH_TOTALRESULTS",
+    "RESPONSEPATH_PAGERESULTS",
+    "RESPONSEPATH_USERLIST",
+];
+
+/// A connection: Saviynt attributes by name.
+#[derive(Clone, Default)]
+pub struct Connection {
+    attributes: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets: only names are shown.
+        f.debug_struct("Connection")
+            .field("attributes", &self.attributes.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A connection from name/value pairs; a later pair of the same name wins.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        Connection {
+            attributes: pairs
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+        }
+    }
+
+    /// An attribute's value; an empty value counts as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.trim().is_empty())
+    }
+}
+
+/// A checked configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The connection it was loaded from (bound into templates).
+    pub connection: Connection,
+    /// Where requests go.
+    pub endpoint: Endpoint,
+    /// SOAP envelopes or bare XML.
+    pub mode: Mode,
+    /// ACCOUNTS_IMPORT_JSON, when present.
+    pub import_plan: Option<ImportPlan>,
+    /// ENABLEACCOUNTJSON, when present.
+    pub enable_plan: Option<ProvisioningPlan>,
+    /// DISABLEACCOUNTJSON, when present.
+    pub disable_plan: Option<ProvisioningPlan>,
+}
+
+/// The outcome of loading: the configuration when it has no error, and every problem found.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// `Some` when no problem is an error.
+    pub config: Option<Config>,
+    /// Errors and warnings, in attribute order.
+    pub problems: Vec<Problem>,
+}
+
+/// Loads and checks a connection.
+pub fn load(connection: &Connection) -> Loaded {
+    let mut problems = Vec::new();
+    let endpoint = match connection.get(SOAP_ENDPOINT) {
+        None => {
+            problems.push(Problem::error(
+                SOAP_ENDPOINT,
+                None,
+                "missing: set it to the Duck Creek endpoint URL (e.g. --set SOAP_ENDPOINT=https://host/path)",
+            ));
+            None
+        }
+        Some(url) => Endpoint::parse(url)
+            .map_err(|message| problems.push(Problem::error(SOAP_ENDPOINT, None, message)))
+            .ok(),
+    };
+    let mode = match Mode::parse(connection.get(SOAP_OR_XML)) {
+        Ok(mode) => mode,
+        Err(message) => {
+            problems.push(Problem::error(SOAP_OR_XML, None, message));
+            Mode::Soap
+        }
+    };
+    let named_connections = json::named_connections(connection, &mut problems);
+    let import_plan = match connection.get(ACCOUNTS_IMPORT_JSON) {
+        Some(text) => import_plan::parse(text, connection, mode, &named_connections, &mut problems),
+        None => {
+            problems.push(Problem::warning(
+                ACCOUNTS_IMPORT_JSON,
+                None,
+                "missing: this connection cannot import accounts",
+            ));
+            None
+        }
+    };
+    let mut plans = BTreeMap::new();
+    for name in PROVISIONING_PLANS {
+        if let Some(text) = connection.get(name) {
+            if let Some(plan) = provisioning::parse(name, text, connection, mode, &mut problems) {
+                plans.insert(*name, plan);
+            }
+        }
+    }
+    warn_about_unsupported_attributes(connection, &mut problems);
+    let has_error = problems
+        .iter()
+        .any(|problem| problem.severity == Severity::Error);
+    let config = match (has_error, endpoint) {
+        (false, Some(endpoint)) => Some(Config {
+            connection: connection.clone(),
+            endpoint,
+            mode,
+            import_plan,
+            enable_plan: plans.remove(ENABLEACCOUNTJSON),
+            disable_plan: plans.remove(DISABLEACCOUNTJSON),
+        }),
+        _ => None,
+    };
+    Loaded { config, problems }
+}
+
+fn warn_about_unsupported_attributes(connection: &Connection, problems: &mut Vec<Problem>) {
+    for name in PAGING_ATTRIBUTES {
+        if connection.get(name).is_some() {
+            problems.push(Problem::warning(
+                name,
+                None,
+                "paging is not supported by this version: the attribute is ignored and each list is read in one response",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

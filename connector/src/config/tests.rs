@@ -1,0 +1,165 @@
+use serde_json::Value;
+
+use super::*;
+use crate::error::Severity;
+
+/// The package this project ships, as attribute pairs (nested JSON values become JSON text, as
+/// the host's loader does).
+pub(crate) fn shipped_package() -> Vec<(String, String)> {
+    let Value::Object(map) =
+        serde_json::from_str(include_str!("../../../packages/duckcreek.json")).unwrap()
+    else {
+        panic!("the package is an object");
+    };
+    map.into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (name, text)
+        })
+        .chain([
+            ("USERNAME".to_string(), "svc".to_string()),
+            ("PASSWORD".to_string(), "pw".to_string()),
+        ])
+        .collect()
+}
+
+fn with(overrides: &[(&str, &str)]) -> Connection {
+    let mut pairs = shipped_package();
+    for (name, value) in overrides {
+        pairs.retain(|(existing, _)| existing != name);
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    Connection::from_pairs(pairs)
+}
+
+fn problems(connection: &Connection) -> Vec<(Severity, String, Option<String>, String)> {
+    load(connection)
+        .problems
+        .into_iter()
+        .map(|p| (p.severity, p.attribute, p.location, p.message))
+        .collect()
+}
+
+#[test]
+fn the_shipped_package_loads_without_any_problem() {
+    let loaded = load(&with(&[]));
+    assert_eq!(loaded.problems, vec![]);
+    let config = loaded.config.unwrap();
+    let plan = config.import_plan.unwrap();
+    let kinds: Vec<_> = plan
+        .calls
+        .iter()
+        .map(|call| (call.number, call.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, CallKind::Accounts),
+            (2, CallKind::Entitlements),
+            (3, CallKind::Entitlements),
+            (4, CallKind::Entitlements)
+        ]
+    );
+    let columns: Vec<_> = plan.calls[0]
+        .columns
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "name",
+            "accountID",
+            "customproperty1",
+            "customproperty2",
+            "displayname"
+        ]
+    );
+    let links: Vec<_> = plan.calls[0]
+        .links
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(links, ["Entity", "Role"]);
+    assert_eq!(plan.calls[0].reconciliation_column, "name");
+    assert_eq!(config.endpoint.authority, "duckcreek.example.com");
+    assert!(config.enable_plan.is_some() && config.disable_plan.is_some());
+}
+
+#[test]
+fn the_known_packages_malformed_enable_plan_is_reported_with_the_mismatched_tags() {
+    let enable = r#"[{"REQUESTXML": "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><server><requests><Session.loginRq userName=\"${USERNAME}\" password=\"${PASSWORD}\"></Session.loginRq><Security.unlockUserAccountRq userName=\"${account.name}\"></Security.lockUserAccountRq><Session.closeRq></Session.closeRq></requests></server></soapenv:Body></soapenv:Envelope>"}]"#;
+    let loaded = load(&with(&[("ENABLEACCOUNTJSON", enable)]));
+    assert!(loaded.config.is_none());
+    assert_eq!(
+        problems(&with(&[("ENABLEACCOUNTJSON", enable)])),
+        vec![(
+            Severity::Error,
+            "ENABLEACCOUNTJSON".to_string(),
+            Some("call 1 (REQUESTXML), line 1, column 247".to_string()),
+            "not well-formed XML once bound: mismatched closing tag: `<Security.unlockUserAccountRq>` is closed by `</Security.lockUserAccountRq>`".to_string()
+        )]
+    );
+}
+
+#[test]
+fn reports_each_mistake_with_its_place() {
+    let plan = |body: &str| {
+        format!(
+            r#"{{"REQUESTXML1": "<server><requests/></server>", "RESPONSEDATAPATH1": "responses.a.b", "ACCOUNTMAPPING1": "name:@name", {body}}}"#
+        )
+    };
+    let cases: Vec<(Vec<(&str, String)>, Severity, &str, Option<&str>, &str)> = vec![
+        (vec![("SOAP_ENDPOINT", String::new())], Severity::Error, "SOAP_ENDPOINT", None, "missing"),
+        (vec![("SOAP_ENDPOINT", "ftp://x".into())], Severity::Error, "SOAP_ENDPOINT", None, "not supported"),
+        (vec![("SOAP_OR_XML", "REST".into())], Severity::Error, "SOAP_OR_XML", None, "neither SOAP nor XML"),
+        (vec![("ACCOUNTS_IMPORT_JSON", "{\n \"REQUESTXML1\": \"x\",,\n}".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("line 2, column 21"), "not valid JSON"),
+        (vec![("ACCOUNTS_IMPORT_JSON", "[]".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", None, "expected a JSON object"),
+        (vec![("ACCOUNTS_IMPORT_JSON", plan(r#""REQUESTXML3": "<a/>", "RESPONSEDATAPATH3": "a.b", "ACCOUNTMAPPING3": "name:@n""#))], Severity::Error, "ACCOUNTS_IMPORT_JSON", None, "call 2 missing"),
+        (vec![("ACCOUNTS_IMPORT_JSON", plan(r#""FOO1": "x""#))], Severity::Warning, "ACCOUNTS_IMPORT_JSON", Some("FOO1"), "unknown key `FOO1`"),
+        (vec![("ACCOUNTS_IMPORT_JSON", plan(r#""REQUESTTYPE1": "USERS""#))], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTTYPE1"), "not a request type"),
+        (vec![("ACCOUNTS_IMPORT_JSON", plan(r#""RECONCILIATIONFIELD1": "accountID""#))], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("ACCOUNTMAPPING1"), "`accountid` that identifies accounts"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server><requests/></server>", "RESPONSEDATAPATH1": "Body.a..b", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("RESPONSEDATAPATH1"), "column 8: empty step"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server><requests/></server>", "RESPONSEDATAPATH1": "Body.a.@id", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("RESPONSEDATAPATH1"), "must select elements"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server><x>${account.name}</x></server>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 12"), "only in EACHACCOUNT"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server>${NOPE}</server>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 9"), "`${NOPE}` names nothing"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server><a></b></server>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 12"), "mismatched closing tag: `<a>` is closed by `</b>`"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name", "REQUESTPARAMS1": {"Host": "evil"}}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTPARAMS1.Host"), "set by the HTTP layer"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTTYPE1": "EACHACCOUNT", "REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "x:@x"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTTYPE1"), "ACCOUNTS call must come before"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTTYPE1": "ENTITLEMENTS", "REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ENTITLEMENTMAPPING1": {"Role": {"description": "@d"}}}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("ENTITLEMENTMAPPING1"), "maps no `entitlement_value`"),
+        (vec![("PASSWORD", String::new())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 159"), "has no PASSWORD"),
+        (vec![("SOAP_OR_XML", "XML".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
+        (vec![("PAGE_SIZE", "100".into())], Severity::Warning, "PAGE_SIZE", None, "paging is not supported"),
+        (vec![("ACCOUNTS_IMPORT_JSON", String::new())], Severity::Warning, "ACCOUNTS_IMPORT_JSON", None, "cannot import"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RUNFOREACHENT": "true"}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (RUNFOREACHENT)"), "not supported"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
+    ];
+    for (overrides, severity, attribute, location, message) in cases {
+        let overrides: Vec<(&str, &str)> =
+            overrides.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let found = problems(&with(&overrides));
+        assert!(
+            found.iter().any(|(s, a, l, m)| *s == severity
+                && a == attribute
+                && l.as_deref() == location
+                && m.contains(message)),
+            "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn warnings_alone_leave_a_usable_configuration() {
+    let loaded = load(&with(&[("PAGE_SIZE", "100")]));
+    assert_eq!(loaded.problems.len(), 1);
+    assert!(loaded.config.is_some());
+}
+
+#[test]
+fn debug_output_never_shows_values() {
+    let connection = with(&[("PASSWORD", "s3cret-value")]);
+    assert!(!format!("{connection:?}").contains("s3cret-value"));
+}

@@ -1,0 +1,99 @@
+//! One request/response exchange with Duck Creek, shared by imports and `test-connection`:
+//! send, then turn a failing status into the typed error that fits it.
+
+use std::io::{BufRead, Read};
+
+use crate::config::{Endpoint, HttpRequest};
+use crate::error::ErrorKind;
+use crate::path::Path;
+use crate::text::excerpt;
+use crate::transport::{HttpResponse, Transport};
+use crate::xml::{RecordReader, ResponseError};
+
+/// How much of an error response is read to look for a SOAP fault.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// How much of an error body is quoted in an `http-status` error.
+const EXCERPT_LIMIT: usize = 512;
+
+/// Sends `request`; on a 2xx status returns a reader of the response's records, otherwise the
+/// error the response amounts to.
+pub fn exchange<T: Transport>(
+    transport: &mut T,
+    endpoint: &Endpoint,
+    request: &HttpRequest,
+    record_path: &Path,
+    value_paths: Vec<Path>,
+) -> Result<RecordReader<T::Body>, ErrorKind> {
+    let response = transport
+        .post(endpoint, request)
+        .map_err(ErrorKind::Transport)?;
+    if (200..300).contains(&response.status) {
+        return Ok(RecordReader::new(response.body, record_path, value_paths));
+    }
+    Err(error_from_status(response))
+}
+
+fn error_from_status<B: BufRead>(response: HttpResponse<B>) -> ErrorKind {
+    let mut body = Vec::new();
+    if let Err(error) = response.body.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
+        return ErrorKind::Transport(format!(
+            "HTTP status {} and the body could not be read: {error}",
+            response.status
+        ));
+    }
+    let mut checker = RecordReader::checking_only(body.as_slice());
+    let found = loop {
+        match checker.next_record() {
+            Ok(Some(_)) => continue,
+            Ok(None) => break None,
+            Err(error) => break Some(error),
+        }
+    };
+    match found {
+        Some(ResponseError::Fault(fault)) => ErrorKind::SoapFault(fault),
+        Some(ResponseError::LoginRefused(failure)) => {
+            ErrorKind::Authentication(login_message(&failure))
+        }
+        Some(ResponseError::OperationFailed(failure)) => ErrorKind::OperationFailed(failure),
+        _ if matches!(response.status, 401 | 403) => ErrorKind::Authentication(format!(
+            "the endpoint answered HTTP {}: check USERNAME and PASSWORD",
+            response.status
+        )),
+        _ => ErrorKind::HttpStatus {
+            status: response.status,
+            body_excerpt: excerpt(&body, EXCERPT_LIMIT),
+        },
+    }
+}
+
+/// The message of a refused login.
+pub fn login_message(failure: &crate::error::OperationFailure) -> String {
+    match &failure.message {
+        Some(message) => format!(
+            "{} answered {}: {message}",
+            failure.operation, failure.status
+        ),
+        None => format!(
+            "{} answered {}: check USERNAME and PASSWORD",
+            failure.operation, failure.status
+        ),
+    }
+}
+
+/// The error kind a response-reading failure amounts to; `path_name` names the configured path
+/// (`RESPONSEDATAPATH2`) for a path that matched nothing.
+pub fn response_error(error: ResponseError, path_name: &str) -> ErrorKind {
+    match error {
+        ResponseError::Io(message) => {
+            ErrorKind::Transport(format!("reading the response: {message}"))
+        }
+        ResponseError::Fault(fault) => ErrorKind::SoapFault(fault),
+        ResponseError::OperationFailed(failure) => ErrorKind::OperationFailed(failure),
+        ResponseError::LoginRefused(failure) => ErrorKind::Authentication(login_message(&failure)),
+        ResponseError::Malformed(message) => ErrorKind::UnexpectedResponse(message),
+        ResponseError::PathNotFound { found, wanted } => ErrorKind::UnexpectedResponse(format!(
+            "{path_name} matched nothing: the response has no `{wanted}` (it has `{found}`); check the path against the response"
+        )),
+    }
+}

@@ -1,0 +1,108 @@
+//! Conversions between the crate's types and the WIT types.
+
+use super::wit;
+use crate::error::{ConnectorError, ErrorKind, Problem, Severity};
+use crate::model::{Account, Batch, Entitlement, EntitlementRef, ImportScope};
+
+fn columns(pairs: Vec<(String, String)>) -> Vec<wit::Column> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| wit::Column { name, value })
+        .collect()
+}
+
+fn link(link: EntitlementRef) -> wit::EntitlementRef {
+    wit::EntitlementRef {
+        entitlement_type: link.entitlement_type,
+        value: link.value,
+    }
+}
+
+fn account(account: Account) -> wit::Account {
+    wit::Account {
+        name: account.name,
+        columns: columns(account.columns),
+        entitlements: account.entitlements.into_iter().map(link).collect(),
+    }
+}
+
+fn entitlement(entitlement: Entitlement) -> wit::Entitlement {
+    wit::Entitlement {
+        entitlement_type: entitlement.entitlement_type,
+        value: entitlement.value,
+        columns: columns(entitlement.columns),
+    }
+}
+
+pub(super) fn batch(batch: Batch) -> wit::Batch {
+    match batch {
+        Batch::Accounts(records) => {
+            wit::Batch::Accounts(records.into_iter().map(account).collect())
+        }
+        Batch::AccountDetails(records) => {
+            wit::Batch::AccountDetails(records.into_iter().map(account).collect())
+        }
+        Batch::Entitlements(records) => {
+            wit::Batch::Entitlements(records.into_iter().map(entitlement).collect())
+        }
+    }
+}
+
+pub(super) fn scope(scope: wit::ImportScope) -> ImportScope {
+    match scope {
+        wit::ImportScope::Accounts => ImportScope::Accounts,
+        wit::ImportScope::Access => ImportScope::Access,
+        wit::ImportScope::All => ImportScope::All,
+    }
+}
+
+pub(super) fn problem(problem: Problem) -> wit::Problem {
+    wit::Problem {
+        severity: match problem.severity {
+            Severity::Error => wit::Severity::Error,
+            Severity::Warning => wit::Severity::Warning,
+        },
+        attribute: problem.attribute,
+        location: problem.location,
+        message: problem.message,
+    }
+}
+
+pub(super) fn error(error: ConnectorError) -> wit::ConnectorError {
+    let kind = match error.kind {
+        ErrorKind::InvalidConfiguration(problems) => {
+            wit::ErrorKind::InvalidConfiguration(problems.into_iter().map(problem).collect())
+        }
+        ErrorKind::Transport(message) => wit::ErrorKind::Transport(message),
+        ErrorKind::HttpStatus {
+            status,
+            body_excerpt,
+        } => wit::ErrorKind::HttpStatus(wit::HttpStatusError {
+            status,
+            body_excerpt,
+        }),
+        ErrorKind::SoapFault(fault) => wit::ErrorKind::SoapFault(wit::SoapFault {
+            code: fault.code,
+            reason: fault.reason,
+            detail: fault.detail,
+        }),
+        ErrorKind::OperationFailed(failure) => {
+            wit::ErrorKind::OperationFailed(wit::OperationFailure {
+                operation: failure.operation,
+                status: failure.status,
+                message: failure.message,
+            })
+        }
+        ErrorKind::Authentication(message) => wit::ErrorKind::Authentication(message),
+        ErrorKind::UnexpectedResponse(message) => wit::ErrorKind::UnexpectedResponse(message),
+        ErrorKind::Unsupported(message) => wit::ErrorKind::Unsupported(message),
+    };
+    wit::ConnectorError {
+        kind,
+        site: error.site.map(|site| wit::CallSite {
+            plan: site.plan,
+            call: site.call,
+            account: site.account,
+        }),
+    }
+}

@@ -1,0 +1,189 @@
+//! The transport over wasi:http/outgoing-handler: the component's only way out.
+//!
+//! The response body is read through `std::io::Read` in chunks as the host delivers them, so
+//! the XML reader above streams it; nothing holds a whole body.
+
+use std::io::{self, BufReader, Read};
+
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
+};
+use wasip2::io::streams::{InputStream, StreamError};
+
+use crate::config::{Endpoint, HttpRequest};
+use crate::transport::{HttpResponse, Transport};
+
+/// The size of one read from the body stream and of the XML reader's buffer.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// blocking-write-and-flush accepts at most 4096 bytes per call (wasi:io/streams).
+const WRITE_CHUNK: usize = 4096;
+
+/// Timeouts the component asks for; the host may clamp them further.
+const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
+const FIRST_BYTE_TIMEOUT_NS: u64 = 120_000_000_000;
+const BETWEEN_BYTES_TIMEOUT_NS: u64 = 60_000_000_000;
+
+/// Posts through the host's wasi:http.
+pub struct WasiHttp;
+
+impl Transport for WasiHttp {
+    type Body = BufReader<BodyReader>;
+
+    fn post(
+        &mut self,
+        endpoint: &Endpoint,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse<Self::Body>, String> {
+        let response = send(endpoint, request)?;
+        let status = response.status();
+        let body = response
+            .consume()
+            .map_err(|()| "the response body was already taken".to_string())?;
+        let stream = body
+            .stream()
+            .map_err(|()| "the response body stream was already taken".to_string())?;
+        let reader = BodyReader {
+            stream: Some(stream),
+            pending: Vec::new(),
+            offset: 0,
+            body: Some(body),
+            _response: response,
+        };
+        Ok(HttpResponse {
+            status,
+            body: BufReader::with_capacity(READ_CHUNK as usize, reader),
+        })
+    }
+}
+
+fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, String> {
+    let entries: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_bytes().to_vec()))
+        .collect();
+    let headers = Fields::from_list(&entries)
+        .map_err(|error| format!("a request header was refused: {error:?}"))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let scheme = if endpoint.scheme == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let refused = |what: &str| format!("the host refused the request's {what}");
+    outgoing
+        .set_method(&Method::Post)
+        .map_err(|()| refused("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| refused("scheme"))?;
+    outgoing
+        .set_authority(Some(&endpoint.authority))
+        .map_err(|()| refused("authority"))?;
+    outgoing
+        .set_path_with_query(Some(&endpoint.path_and_query))
+        .map_err(|()| refused("path"))?;
+    let body = outgoing
+        .body()
+        .map_err(|()| "the request body was already taken".to_string())?;
+    let future =
+        outgoing_handler::handle(outgoing, Some(options())).map_err(|code| describe(&code))?;
+    write_body(&body, request.body.as_bytes())?;
+    OutgoingBody::finish(body, None).map_err(|code| describe(&code))?;
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(describe(&code)),
+        Some(Err(())) | None => Err("the response was already taken".into()),
+    }
+}
+
+fn options() -> RequestOptions {
+    let options = RequestOptions::new();
+    // A host may refuse to let the guest set timeouts; its own limits then apply.
+    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
+    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
+    options
+}
+
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    let stream = body
+        .write()
+        .map_err(|()| "the request body stream was already taken".to_string())?;
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|error| format!("sending the request body failed: {}", stream_error(error)))?;
+    }
+    Ok(())
+}
+
+fn stream_error(error: StreamError) -> String {
+    match error {
+        StreamError::Closed => "the connection was closed".into(),
+        StreamError::LastOperationFailed(error) => error.to_debug_string(),
+    }
+}
+
+/// The host's error code in plain words. A denial by the host's egress policy reads as such.
+fn describe(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::HttpRequestDenied => {
+            "the host's policy denied the request (only SOAP_ENDPOINT may be reached)".into()
+        }
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::ConnectionTimeout => "connection timed out".into(),
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for the response".into(),
+        ErrorCode::DnsError(_) => "the endpoint's host name could not be resolved".into(),
+        ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_)
+        | ErrorCode::TlsProtocolError => {
+            format!("TLS failure: {code:?}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The response body as `std::io::Read`. Field order matters: the stream must be dropped
+/// before the body, and the body before the response (child resources first).
+pub struct BodyReader {
+    stream: Option<InputStream>,
+    pending: Vec<u8>,
+    offset: usize,
+    body: Option<IncomingBody>,
+    _response: IncomingResponse,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.offset == self.pending.len() {
+            let Some(stream) = &self.stream else {
+                return Ok(0);
+            };
+            match stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) => {
+                    self.pending = chunk;
+                    self.offset = 0;
+                }
+                Err(StreamError::Closed) => {
+                    self.stream = None;
+                    if let Some(body) = self.body.take() {
+                        drop(IncomingBody::finish(body));
+                    }
+                    return Ok(0);
+                }
+                Err(StreamError::LastOperationFailed(error)) => {
+                    return Err(io::Error::other(error.to_debug_string()));
+                }
+            }
+        }
+        let count = buf.len().min(self.pending.len() - self.offset);
+        buf[..count].copy_from_slice(&self.pending[self.offset..self.offset + count]);
+        self.offset += count;
+        Ok(count)
+    }
+}

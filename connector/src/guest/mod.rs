@@ -1,0 +1,105 @@
+//! The component's face: the WIT exports, each a few lines delegating to the plain modules,
+//! and the conversions between WIT types and the crate's own.
+
+mod convert;
+mod http;
+
+use std::cell::RefCell;
+
+use crate::config::{self, Connection};
+use crate::error::{ConnectorError, ErrorKind};
+use crate::import::ImportRun;
+use crate::session;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "duckcreek-connector",
+    with: {
+        "wasi:http/types@0.2.12": wasip2::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+    },
+});
+
+use duckcreek::connector::types as wit;
+use exports::duckcreek::connector::connector as api;
+
+struct Component;
+
+export!(Component);
+
+/// The state behind an `import-run` resource.
+struct ImportRunResource {
+    run: RefCell<ImportRun<http::WasiHttp>>,
+}
+
+impl api::GuestImportRun for ImportRunResource {
+    fn next(&self) -> Result<Option<wit::Batch>, wit::ConnectorError> {
+        let batch = self.run.borrow_mut().next_batch().map_err(convert::error)?;
+        Ok(batch.map(convert::batch))
+    }
+}
+
+fn checked(connection: Vec<wit::Attribute>) -> Result<config::Config, ConnectorError> {
+    let connection = Connection::from_pairs(connection.into_iter().map(|a| (a.name, a.value)));
+    let loaded = config::load(&connection);
+    loaded
+        .config
+        .ok_or_else(|| ConnectorError::invalid_configuration(loaded.problems))
+}
+
+impl api::Guest for Component {
+    type ImportRun = ImportRunResource;
+
+    fn validate(connection: Vec<wit::Attribute>) -> Vec<wit::Problem> {
+        let connection = Connection::from_pairs(connection.into_iter().map(|a| (a.name, a.value)));
+        config::load(&connection)
+            .problems
+            .into_iter()
+            .map(convert::problem)
+            .collect()
+    }
+
+    fn test_connection(connection: Vec<wit::Attribute>) -> Result<(), wit::ConnectorError> {
+        let config = checked(connection).map_err(convert::error)?;
+        session::test_connection(&config, &mut http::WasiHttp).map_err(convert::error)
+    }
+
+    fn start_import(
+        connection: Vec<wit::Attribute>,
+        options: wit::ImportOptions,
+    ) -> Result<api::ImportRun, wit::ConnectorError> {
+        let config = checked(connection).map_err(convert::error)?;
+        let scope = convert::scope(options.scope);
+        let run = ImportRun::new(config, http::WasiHttp, scope, options.max_batch as usize)
+            .map_err(convert::error)?;
+        Ok(api::ImportRun::new(ImportRunResource {
+            run: RefCell::new(run),
+        }))
+    }
+
+    fn enable_account(
+        connection: Vec<wit::Attribute>,
+        _request: wit::ProvisioningRequest,
+    ) -> Result<wit::ProvisioningOutcome, wit::ConnectorError> {
+        checked(connection).map_err(convert::error)?;
+        Err(convert::error(not_yet("enable-account")))
+    }
+
+    fn disable_account(
+        connection: Vec<wit::Attribute>,
+        _request: wit::ProvisioningRequest,
+    ) -> Result<wit::ProvisioningOutcome, wit::ConnectorError> {
+        checked(connection).map_err(convert::error)?;
+        Err(convert::error(not_yet("disable-account")))
+    }
+}
+
+fn not_yet(operation: &str) -> ConnectorError {
+    ConnectorError::new(ErrorKind::Unsupported(format!(
+        "{operation} is declared by this version of the contract but not implemented yet"
+    )))
+}

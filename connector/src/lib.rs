@@ -1,0 +1,21 @@
+//! The Duck Creek connector: the Saviynt SOAP connection format, its templates, response paths
+//! and import plans, run against Duck Creek over HTTP.
+//!
+//! Everything here is plain Rust that builds and tests natively; only [`guest`] (the WIT
+//! exports and the wasi:http client) is specific to the wasm32-wasip2 component.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod exchange;
+pub mod import;
+pub mod model;
+pub mod path;
+pub mod session;
+pub mod template;
+pub mod text;
+pub mod transport;
+pub mod xml;
+
+#[cfg(target_arch = "wasm32")]
+mod guest;

@@ -1,0 +1,75 @@
+//! `test-connection`: one Duck Creek session opened and closed, nothing else.
+
+use crate::config::{Config, HttpRequest, RuntimeBindings, SOAP_ENDPOINT};
+use crate::error::{CallSite, ConnectorError, ErrorKind, Problem};
+use crate::exchange::{exchange, response_error};
+use crate::path::{Path, Target};
+use crate::template::{Escape, Template};
+use crate::transport::Transport;
+
+const LOGIN_AND_CLOSE: &str = "<server><requests><Session.loginRq userName=\"${USERNAME}\" password=\"${PASSWORD}\"></Session.loginRq><Session.closeRq></Session.closeRq></requests></server>";
+
+/// Logs in and out once; fails with `authentication` on refused credentials.
+pub fn test_connection<T: Transport>(
+    config: &Config,
+    transport: &mut T,
+) -> Result<(), ConnectorError> {
+    let site = CallSite {
+        plan: SOAP_ENDPOINT.to_string(),
+        call: 1,
+        account: None,
+    };
+    let request = login_request(config)?;
+    let nothing = Path {
+        steps: Vec::new(),
+        target: Target::Element,
+    };
+    let mut reader = exchange(transport, &config.endpoint, &request, &nothing, Vec::new())
+        .map_err(|kind| ConnectorError::new(kind).at(site.clone()))?;
+    loop {
+        match reader.next_record() {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(error) => {
+                return Err(
+                    ConnectorError::new(response_error(error, "the login response")).at(site),
+                );
+            }
+        }
+    }
+    if reader
+        .succeeded_operations()
+        .iter()
+        .any(|name| name == "Session.loginRs")
+    {
+        Ok(())
+    } else {
+        Err(ConnectorError::new(ErrorKind::UnexpectedResponse(
+            "the response has no successful `Session.loginRs`: is SOAP_ENDPOINT the Duck Creek endpoint?".into(),
+        ))
+        .at(site))
+    }
+}
+
+fn login_request(config: &Config) -> Result<HttpRequest, ConnectorError> {
+    let mut missing = Vec::new();
+    for name in ["USERNAME", "PASSWORD"] {
+        if config.connection.get(name).is_none() {
+            missing.push(Problem::error(
+                name,
+                None,
+                "missing: a session needs USERNAME and PASSWORD",
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ConnectorError::invalid_configuration(missing));
+    }
+    let template = Template::parse(LOGIN_AND_CLOSE)
+        .map_err(|error| ErrorKind::Unsupported(error.to_string()))?;
+    let bindings = RuntimeBindings::connection(&config.connection);
+    let body = template
+        .render(&bindings, Escape::Xml)
+        .map_err(|error| ErrorKind::Unsupported(error.to_string()))?;
+    Ok(HttpRequest::for_document(body, config.mode))
+}

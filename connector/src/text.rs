@@ -1,0 +1,74 @@
+//! Small text helpers shared by the parsers: positions for error messages, XML escaping and
+//! bounded excerpts.
+
+/// The 1-based line and column of a byte offset in `text`, for error messages.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Escapes the five XML special characters, so the value is data wherever it lands: element
+/// text or an attribute in either quote style.
+pub fn escape_xml(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// At most `limit` bytes of `bytes` as lossy UTF-8, cut at a character boundary, with `…` when
+/// cut.
+pub fn excerpt(bytes: &[u8], limit: usize) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(limit)]).into_owned();
+    let mut text = text.trim().to_string();
+    if bytes.len() > limit {
+        text.push('…');
+    }
+    text
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let text = "ab\ncdé\nf";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 7), (2, 4));
+        assert_eq!(line_column(text, 6), (2, 3), "inside é: floor to its start");
+        assert_eq!(line_column(text, 100), (3, 2));
+    }
+
+    #[test]
+    fn escapes_every_special_character() {
+        let mut out = String::new();
+        escape_xml(r#"a&b<c>d"e'f ü"#, &mut out);
+        assert_eq!(out, "a&amp;b&lt;c&gt;d&quot;e&apos;f ü");
+    }
+
+    #[test]
+    fn excerpts_are_bounded() {
+        assert_eq!(excerpt(b" short ", 10), "short");
+        assert_eq!(excerpt("aé".as_bytes(), 2), "a\u{fffd}…");
+        assert_eq!(excerpt(b"abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,7 @@
+//! XML handling: checking templates for well-formedness and reading responses as a stream.
+
+pub mod records;
+pub mod wellformed;
+
+pub use records::{Record, RecordReader, ResponseError};
+pub use wellformed::{XmlSyntaxError, check_well_formed};

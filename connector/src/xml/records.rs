@@ -1,0 +1,598 @@
+//! Reading records out of a response while it streams in.
+//!
+//! A [`RecordReader`] pulls XML events from any `BufRead` (the HTTP body as it arrives) and
+//! yields one [`Record`] per element that the record path selects, with the values of its value
+//! paths. It never builds a tree of the document and holds only the current record, so memory
+//! does not grow with the response.
+//!
+//! On the way it checks what the configuration does not mention but the import depends on: a
+//! SOAP fault, an operation (`...Rs` element) whose `status` is not `Success`, a body that is not
+//! XML, ends early, or does not contain the records' container at all.
+
+use std::io::BufRead;
+
+use quick_xml::errors::Error as XmlError;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
+
+use crate::error::{OperationFailure, SoapFault};
+use crate::path::{Path, Step, Target};
+
+/// Deeper nesting than this is refused: no Duck Creek response comes near it, and a hostile one
+/// must not make the reader's stack grow without bound.
+const MAX_DEPTH: usize = 256;
+
+/// Messages and fault texts are cut at this many bytes: enough for any real message, bounded
+/// for a hostile one.
+const MAX_MESSAGE: usize = 1024;
+
+/// How many successful operation names a reader keeps (for `test-connection` and messages).
+const MAX_OPERATIONS_KEPT: usize = 64;
+
+/// Why a response could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseError {
+    /// Reading the body failed (connection reset, timeout).
+    Io(String),
+    /// The body is a SOAP fault.
+    Fault(SoapFault),
+    /// An operation answered other than `Success`.
+    OperationFailed(OperationFailure),
+    /// `Session.loginRs` answered other than `Success`.
+    LoginRefused(OperationFailure),
+    /// The body is not XML, not well-formed, or ends early.
+    Malformed(String),
+    /// The record path's container element is not in the response.
+    PathNotFound {
+        /// The part of the record path that was found.
+        found: String,
+        /// The whole record path.
+        wanted: String,
+    },
+}
+
+/// The values one record yielded, one list per value path, in response order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// `values[i]` holds every match of value path `i`.
+    pub values: Vec<Vec<String>>,
+}
+
+struct RecordInProgress {
+    level: usize,
+    values: Vec<Vec<String>>,
+    /// For each value path, how many of its steps the open elements match.
+    matched: Vec<usize>,
+    /// Text being collected: (value path, level of the element whose text it is, text).
+    captures: Vec<(usize, usize, String)>,
+}
+
+/// Streams records out of one response body.
+pub struct RecordReader<R: BufRead> {
+    reader: Reader<R>,
+    buffer: Vec<u8>,
+    record_steps: Vec<Step>,
+    value_paths: Vec<Path>,
+    /// Local names of the open elements; `open[0]` is the root.
+    open: Vec<String>,
+    matched: usize,
+    most_matched: usize,
+    record: Option<RecordInProgress>,
+    root_closed: bool,
+    done: bool,
+    succeeded: Vec<String>,
+}
+
+impl<R: BufRead> RecordReader<R> {
+    /// Reads `body`, yielding the elements `record_path` selects (below the document root) with
+    /// the values of `value_paths` (relative to each record).
+    pub fn new(body: R, record_path: &Path, value_paths: Vec<Path>) -> Self {
+        let mut reader = Reader::from_reader(body);
+        reader.config_mut().check_end_names = true;
+        RecordReader {
+            reader,
+            buffer: Vec::with_capacity(8 * 1024),
+            record_steps: record_path.steps.clone(),
+            value_paths,
+            open: Vec::new(),
+            matched: 0,
+            most_matched: 0,
+            record: None,
+            root_closed: false,
+            done: false,
+            succeeded: Vec::new(),
+        }
+    }
+
+    /// A reader that yields no records: it only checks the response (faults, statuses, syntax).
+    pub fn checking_only(body: R) -> Self {
+        let path = Path {
+            steps: Vec::new(),
+            target: Target::Element,
+        };
+        RecordReader::new(body, &path, Vec::new())
+    }
+
+    /// The operations (`...Rs` elements) that answered `Success` so far, in order (at most 64).
+    pub fn succeeded_operations(&self) -> &[String] {
+        &self.succeeded
+    }
+
+    /// How many bytes of the body were consumed.
+    pub fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+
+    /// The next record, or `None` once the whole response was read and found complete.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ResponseError> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event.into_owned(),
+                Err(error) => return Err(self.xml_error(error)),
+            };
+            match event {
+                Event::Start(start) => self.open_element(&start, false)?,
+                Event::Empty(start) => {
+                    self.open_element(&start, true)?;
+                    if let Some(record) = self.close_element() {
+                        return Ok(Some(record));
+                    }
+                }
+                Event::End(_) => {
+                    if let Some(record) = self.close_element() {
+                        return Ok(Some(record));
+                    }
+                }
+                Event::Text(text) => self.text(&text.xml10_content())?,
+                Event::CData(data) => self.text(&data.xml10_content())?,
+                Event::GeneralRef(reference) => {
+                    let resolved =
+                        resolve_reference(&reference).map_err(|message| self.malformed(message))?;
+                    self.text(&resolved)?;
+                }
+                Event::DocType(_) => {
+                    return Err(self.malformed(
+                        "the response has a DOCTYPE, which is refused (entity expansion)".into(),
+                    ));
+                }
+                Event::Eof => return self.finish().map(|()| None),
+                Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            }
+        }
+    }
+
+    fn open_element(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<(), ResponseError> {
+        if self.root_closed {
+            return Err(self.malformed("a second root element after the document's end".into()));
+        }
+        if self.open.len() >= MAX_DEPTH {
+            return Err(self.malformed(format!("elements nested deeper than {MAX_DEPTH} levels")));
+        }
+        let name = start.local_name().as_ref().to_string();
+        let level = self.open.len() + 1;
+        if name == "Fault" && self.open.last().is_some_and(|parent| parent == "Body") {
+            return Err(ResponseError::Fault(self.read_fault(level, empty)?));
+        }
+        if name.ends_with("Rs") {
+            self.check_status(start, &name, level, empty)?;
+        }
+        self.open.push(name);
+        self.advance_record_path(start, level)?;
+        self.advance_value_paths(start, level)
+    }
+
+    fn advance_record_path(
+        &mut self,
+        start: &BytesStart<'_>,
+        level: usize,
+    ) -> Result<(), ResponseError> {
+        let name = &self.open[level - 1];
+        let steps = self.record_steps.len();
+        if level < 2 || self.record.is_some() || steps == 0 {
+            return Ok(());
+        }
+        if self.matched == level - 2
+            && level - 2 < steps
+            && self.record_steps[level - 2].matches(name)
+        {
+            self.matched = level - 1;
+            self.most_matched = self.most_matched.max(self.matched);
+            if self.matched == steps {
+                self.begin_record(start, level)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_record(&mut self, start: &BytesStart<'_>, level: usize) -> Result<(), ResponseError> {
+        let count = self.value_paths.len();
+        let mut record = RecordInProgress {
+            level,
+            values: vec![Vec::new(); count],
+            matched: vec![0; count],
+            captures: Vec::new(),
+        };
+        for (index, path) in self.value_paths.iter().enumerate() {
+            if path.steps.is_empty() {
+                match &path.target {
+                    Target::Attribute(wanted) => {
+                        if let Some(value) =
+                            attribute(start, wanted).map_err(|m| self.malformed(m))?
+                        {
+                            record.values[index].push(value);
+                        }
+                    }
+                    Target::Element => record.captures.push((index, level, String::new())),
+                }
+            }
+        }
+        self.record = Some(record);
+        Ok(())
+    }
+
+    fn advance_value_paths(
+        &mut self,
+        start: &BytesStart<'_>,
+        level: usize,
+    ) -> Result<(), ResponseError> {
+        let Some(record) = self.record.as_mut() else {
+            return Ok(());
+        };
+        if level <= record.level {
+            return Ok(());
+        }
+        let step_index = level - record.level - 1;
+        let name = &self.open[level - 1];
+        for (index, path) in self.value_paths.iter().enumerate() {
+            let matched = &mut record.matched[index];
+            if *matched != step_index
+                || step_index >= path.steps.len()
+                || !path.steps[step_index].matches(name)
+            {
+                continue;
+            }
+            *matched = step_index + 1;
+            if *matched < path.steps.len() {
+                continue;
+            }
+            match &path.target {
+                Target::Attribute(wanted) => {
+                    let found = attribute(start, wanted).map_err(|message| {
+                        ResponseError::Malformed(format!(
+                            "{message} (at byte {})",
+                            self.reader.buffer_position()
+                        ))
+                    })?;
+                    record.values[index].extend(found);
+                }
+                Target::Element => record.captures.push((index, level, String::new())),
+            }
+        }
+        Ok(())
+    }
+
+    fn close_element(&mut self) -> Option<Record> {
+        let level = self.open.len();
+        self.open.pop();
+        if level == 1 {
+            self.root_closed = true;
+        }
+        if level >= 2 && self.matched >= level - 1 {
+            self.matched = level - 2;
+        }
+        let record = self.record.as_mut()?;
+        if level > record.level {
+            let step_index = level - record.level - 1;
+            for matched in record.matched.iter_mut() {
+                if *matched > step_index {
+                    *matched = step_index;
+                }
+            }
+        }
+        while let Some((index, capture_level, _)) = record.captures.last() {
+            if *capture_level != level {
+                break;
+            }
+            let index = *index;
+            if let Some((_, _, text)) = record.captures.pop() {
+                let text = text.trim();
+                if !text.is_empty() {
+                    record.values[index].push(text.to_string());
+                }
+            }
+        }
+        if level == record.level {
+            return self.record.take().map(|record| Record {
+                values: record.values,
+            });
+        }
+        None
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), ResponseError> {
+        if self.open.is_empty() {
+            if text.trim().is_empty() {
+                return Ok(());
+            }
+            let what = if self.root_closed { "after" } else { "before" };
+            return Err(self.malformed(format!(
+                "the body is not XML: text {what} the root element: `{}`",
+                crate::text::excerpt(text.as_bytes(), 80)
+            )));
+        }
+        if let Some(record) = self.record.as_mut() {
+            for (_, _, capture) in record.captures.iter_mut() {
+                if capture.len() < MAX_MESSAGE * 64 {
+                    capture.push_str(text);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ResponseError> {
+        if let Some(innermost) = self.open.last() {
+            return Err(ResponseError::Malformed(format!(
+                "the response ends inside `<{innermost}>` after {} bytes: it was cut short",
+                self.reader.buffer_position()
+            )));
+        }
+        if !self.root_closed {
+            return Err(ResponseError::Malformed(
+                "the response body is empty".into(),
+            ));
+        }
+        self.done = true;
+        let steps = self.record_steps.len();
+        if steps > 0 && self.most_matched + 1 < steps {
+            return Err(ResponseError::PathNotFound {
+                found: describe_steps(&self.record_steps[..self.most_matched]),
+                wanted: describe_steps(&self.record_steps),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the `status` of an `...Rs` element; a failing one ends the response.
+    fn check_status(
+        &mut self,
+        start: &BytesStart<'_>,
+        name: &str,
+        level: usize,
+        empty: bool,
+    ) -> Result<(), ResponseError> {
+        let Some(status) = attribute(start, "status").map_err(|m| self.malformed(m))? else {
+            return Ok(());
+        };
+        if status.eq_ignore_ascii_case("success") {
+            if self.succeeded.len() < MAX_OPERATIONS_KEPT {
+                self.succeeded.push(name.to_string());
+            }
+            return Ok(());
+        }
+        let mut message = [
+            "message",
+            "errorMessage",
+            "statusMessage",
+            "error",
+            "description",
+        ]
+        .iter()
+        .find_map(|key| attribute(start, key).ok().flatten())
+        .unwrap_or_default();
+        if !empty {
+            let texts = self.read_subtree_texts(level, |name| {
+                let name = name.to_ascii_lowercase();
+                name.contains("desc") || name.contains("message") || name.contains("msg")
+            })?;
+            if message.is_empty() {
+                message = texts.join("; ");
+            }
+        }
+        let failure = OperationFailure {
+            operation: name.to_string(),
+            status,
+            message: (!message.is_empty()).then(|| bounded(message)),
+        };
+        if name == "Session.loginRs" {
+            Err(ResponseError::LoginRefused(failure))
+        } else {
+            Err(ResponseError::OperationFailed(failure))
+        }
+    }
+
+    fn read_fault(&mut self, level: usize, empty: bool) -> Result<SoapFault, ResponseError> {
+        let mut fault = SoapFault::default();
+        if empty {
+            return Ok(fault);
+        }
+        let mut child: Option<String> = None;
+        let mut depth = level;
+        loop {
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event.into_owned(),
+                Err(error) => return Err(self.xml_error(error)),
+            };
+            match event {
+                Event::Start(start) => {
+                    depth += 1;
+                    if depth == level + 1 {
+                        child = Some(start.local_name().as_ref().to_string());
+                    }
+                }
+                Event::End(_) => {
+                    depth -= 1;
+                    if depth < level {
+                        return Ok(fault);
+                    }
+                }
+                Event::Text(text) => {
+                    add_fault_text(&mut fault, child.as_deref(), &text.xml10_content())
+                }
+                Event::CData(data) => {
+                    add_fault_text(&mut fault, child.as_deref(), &data.xml10_content())
+                }
+                Event::GeneralRef(reference) => {
+                    let resolved = resolve_reference(&reference).map_err(|m| self.malformed(m))?;
+                    add_fault_text(&mut fault, child.as_deref(), &resolved);
+                }
+                Event::Eof => {
+                    return Err(self.malformed("the response ends inside a SOAP fault".into()));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads to the end of the element at `level`, returning the texts of descendants whose
+    /// name `wanted` accepts.
+    fn read_subtree_texts(
+        &mut self,
+        level: usize,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, ResponseError> {
+        let mut texts = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        loop {
+            self.buffer.clear();
+            let event = match self.reader.read_event_into(&mut self.buffer) {
+                Ok(event) => event.into_owned(),
+                Err(error) => return Err(self.xml_error(error)),
+            };
+            match event {
+                Event::Start(start) => names.push(start.local_name().as_ref().to_string()),
+                Event::End(_) => {
+                    if names.pop().is_none() {
+                        return Ok(texts);
+                    }
+                }
+                Event::Text(text) if names.last().is_some_and(|name| wanted(name)) => {
+                    let text = text.xml10_content();
+                    if !text.trim().is_empty() && texts.len() < 16 {
+                        texts.push(bounded(text.trim().to_string()));
+                    }
+                }
+                Event::Eof => {
+                    return Err(self.malformed(format!(
+                        "the response ends inside a failed operation (level {level})"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn malformed(&self, message: String) -> ResponseError {
+        ResponseError::Malformed(format!(
+            "{message} (at byte {})",
+            self.reader.buffer_position()
+        ))
+    }
+
+    fn xml_error(&self, error: XmlError) -> ResponseError {
+        match error {
+            XmlError::Io(io) => ResponseError::Io(io.to_string()),
+            XmlError::Syntax(syntax) if self.open.is_empty() && !self.root_closed => {
+                ResponseError::Malformed(format!(
+                    "the body is not XML ({syntax} at byte {})",
+                    self.reader.error_position()
+                ))
+            }
+            // quick-xml reports a syntax error only when the input ends inside markup.
+            XmlError::Syntax(syntax) => ResponseError::Malformed(format!(
+                "the response ends inside markup after {} bytes: it was cut short ({syntax})",
+                self.reader.buffer_position()
+            )),
+            other => ResponseError::Malformed(format!(
+                "{other} (at byte {})",
+                self.reader.error_position()
+            )),
+        }
+    }
+}
+
+fn add_fault_text(fault: &mut SoapFault, child: Option<&str>, text: &str) {
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    let target = match child {
+        Some("faultcode" | "Code") => &mut fault.code,
+        Some("faultstring" | "Reason") => &mut fault.reason,
+        Some("detail" | "Detail") => fault.detail.get_or_insert_with(String::new),
+        _ => return,
+    };
+    if target.len() < MAX_MESSAGE {
+        if !target.is_empty() {
+            target.push(' ');
+        }
+        target.push_str(text);
+    }
+}
+
+fn attribute(start: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, String> {
+    for attribute in start.attributes() {
+        let attribute = attribute
+            .map_err(|error| format!("bad attribute in `<{}>`: {error}", start.name().as_ref()))?;
+        if attribute.key.local_name().as_ref() == wanted {
+            let value = attribute
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|error| {
+                    format!(
+                        "bad value of `{wanted}` in `<{}>`: {error}",
+                        start.name().as_ref()
+                    )
+                })?;
+            return Ok(Some(value.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
+    if let Some(c) = reference
+        .resolve_char_ref()
+        .map_err(|error| error.to_string())?
+    {
+        return Ok(c.to_string());
+    }
+    let name = reference.xml10_content();
+    resolve_predefined_entity(&name)
+        .map(str::to_string)
+        .ok_or_else(|| format!("unknown entity `&{name};`"))
+}
+
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn describe_steps(steps: &[Step]) -> String {
+    if steps.is_empty() {
+        return "(nothing below the root)".into();
+    }
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Element(name) => name.replace('.', "~dot#"),
+            Step::AnyChild => "children()".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests;
