@@ -1,1 +1,11 @@
+//! The host of the Duck Creek connector component: loads it under wasmtime, lets it reach only
+//! its endpoint, runs the jobs and keeps the state in SQLite. `dcconn` is a thin binary over it.
+#![deny(missing_docs)]
 
+pub mod cli;
+pub mod connection;
+pub mod jobs;
+pub mod model;
+pub mod policy;
+pub mod runtime;
+pub mod store;

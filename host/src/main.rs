@@ -1,1 +1,7 @@
-fn main() {}
+//! `dcconn`: a thin binary over the `dcconn` library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ExitCode::from(dcconn::cli::main())
+}

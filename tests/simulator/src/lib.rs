@@ -1,1 +1,222 @@
+//! `dcsim`: a Duck Creek simulator.
+//!
+//! A real HTTP server, bound to loopback only, that speaks the Duck Creek
+//! XML interface (bare `<server><requests>` documents or SOAP 1.1 envelopes)
+//! as used by an identity-governance connector, plus a JSON admin API to
+//! inspect and change its state and to inject faults.
+//!
+//! ```no_run
+//! use dcsim::{Fault, SimConfig, Simulator};
+//!
+//! let sim = Simulator::start(SimConfig { users: 1000, ..SimConfig::default() })?;
+//! println!("endpoint: {}", sim.endpoint_url()); // http://127.0.0.1:PORT/dc/services
+//! sim.inject_fault(Fault::http_status(503));
+//! // ... drive a client against it, then look at what it sent:
+//! for request in sim.requests() {
+//!     println!("{:?}", request.operations);
+//! }
+//! # anyhow::Ok(())
+//! ```
+//!
+//! Modules: [`dataset`] (data types, the deterministic generator and the
+//! fixed special users), [`fault`] (fault injection), [`admin`] (admin API)
+//! and the endpoint semantics in `server`; the request parser is described
+//! in `xml`.
 
+pub mod admin;
+pub mod dataset;
+pub mod fault;
+mod render;
+mod server;
+mod xml;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+
+pub use dataset::{Dataset, Entity, Privilege, Role, User};
+pub use fault::Fault;
+pub use server::{SeenOperation, SeenRequest};
+pub use xml::Mode;
+
+use server::{Shared, Store, lock};
+
+/// How to start a [`Simulator`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// How many users to generate.
+    pub users: usize,
+    /// The generator seed.
+    pub seed: u64,
+    /// The user name `Session.loginRq` accepts.
+    pub username: String,
+    /// The password `Session.loginRq` accepts.
+    pub password: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            users: 50,
+            seed: 1,
+            username: "dcadmin".to_owned(),
+            password: "dcadmin-secret".to_owned(),
+        }
+    }
+}
+
+/// A running simulator; dropping it shuts the server down.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Generates the dataset and starts serving on an ephemeral loopback
+    /// port; returns once the port is listening.
+    pub fn start(config: SimConfig) -> anyhow::Result<Simulator> {
+        Simulator::start_on(config, 0)
+    }
+
+    /// Like [`Simulator::start`], on `127.0.0.1:port` (0: ephemeral).
+    pub fn start_on(config: SimConfig, port: u16) -> anyhow::Result<Simulator> {
+        let data = Dataset::generate(config.users, config.seed);
+        let shared = Arc::new(Shared {
+            username: config.username,
+            password: config.password,
+            store: Mutex::new(Store::new(data)),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Default::default()),
+        });
+
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        listener
+            .set_nonblocking(true)
+            .context("making the listener non-blocking")?;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dcsim")
+            .enable_all()
+            .build()
+            .context("building the tokio runtime")?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).context("registering the listener")?
+        };
+
+        let app = server::router(shared.clone());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("dcsim-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        result = axum::serve(listener, app) => {
+                            if let Err(e) = result {
+                                eprintln!("dcsim: server error: {e}");
+                            }
+                        }
+                        _ = stop => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .context("spawning the server thread")?;
+
+        Ok(Simulator {
+            shared,
+            addr,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The Duck Creek endpoint: base URL + `/dc/services`.
+    pub fn endpoint_url(&self) -> String {
+        format!("{}/dc/services", self.base_url())
+    }
+
+    /// The admin API root: base URL + `/admin`.
+    pub fn admin_url(&self) -> String {
+        format!("{}/admin", self.base_url())
+    }
+
+    /// Every request POSTed to the endpoint so far, in order.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// A snapshot of the current data.
+    pub fn dataset(&self) -> Dataset {
+        lock(&self.shared.store).data.clone()
+    }
+
+    /// Queues a fault (like `POST /admin/faults`).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.shared.inject_fault(fault);
+    }
+
+    /// The faults still pending, in order (like `GET /admin/faults`).
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        lock(&self.shared.faults).iter().cloned().collect()
+    }
+
+    /// Drops all pending faults (like `DELETE /admin/faults`).
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Adds a user, or replaces the one with the same name (like
+    /// `PUT /admin/users/{name}`, but the id is taken as given).
+    pub fn set_user(&self, user: User) {
+        lock(&self.shared.store).set_user(user);
+    }
+
+    /// Removes the user named `name`; whether it existed.
+    pub fn remove_user(&self, name: &str) -> bool {
+        lock(&self.shared.store).remove_user(name)
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

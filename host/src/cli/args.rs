@@ -1,0 +1,165 @@
+//! The command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::ImportScope;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  internal failure: the store, the component or the host itself
+  2  usage: wrong arguments, or no endpoint to choose
+  3  configuration: the connection file or its attributes are invalid
+  4  authentication: Duck Creek refused the credentials
+  5  remote: HTTP error, SOAP fault, failed operation, unexpected response, network failure,
+     or a request the egress policy denied
+
+Secrets: give PASSWORD with --set-env PASSWORD=VARIABLE so it never appears on a command line.";
+
+/// dcconn: imports Duck Creek accounts and access through the sandboxed connector component.
+#[derive(Debug, Parser)]
+#[command(name = "dcconn", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The SQLite store.
+    #[arg(long, global = true, env = "DCCONN_DB", default_value = "dcconn.db")]
+    pub db: PathBuf,
+    /// The connector component (.wasm); default: beside dcconn, or in the cargo target folder.
+    #[arg(long, global = true, env = "DCCONN_COMPONENT")]
+    pub component: Option<PathBuf>,
+    /// Compile the component without reading or writing the compiled-component cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a connection without sending anything: every problem, with where it is.
+    Validate(ValidateArgs),
+    /// Log in to Duck Creek and out again.
+    Test(TestArgs),
+    /// Import accounts and access into the store.
+    Import(ImportArgs),
+    /// List the stored accounts with their columns, status and entitlements.
+    Accounts(ListArgs),
+    /// List the stored entitlements.
+    Entitlements(EntitlementArgs),
+    /// List the import runs.
+    Runs(ListArgs),
+}
+
+/// Where the connection comes from.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// A connection: a JSON object of Saviynt attributes, a Saviynt transport-package export
+    /// (Connection_*.json) or the zip holding it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub connection: PathBuf,
+    /// Set an attribute, e.g. --set SOAP_ENDPOINT=https://dc.example.com/Server.svc
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Set an attribute from an environment variable, e.g. --set-env PASSWORD=DC_PASSWORD
+    #[arg(long = "set-env", value_name = "NAME=VARIABLE")]
+    pub set_env: Vec<String>,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// How to print the problems.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The endpoint the data belongs to in the store (default: the connection's name).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// What to import: accounts then access (all), or one of them.
+    #[arg(long, value_enum, default_value_t = ScopeArg::All)]
+    pub scope: ScopeArg,
+    /// Records per batch crossing the component boundary (0: the component's default).
+    #[arg(long, default_value_t = 0)]
+    pub batch: u32,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `accounts` and `runs`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The endpoint (default: the only one in the store).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// How to print.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `entitlements`.
+#[derive(Debug, Args)]
+pub struct EntitlementArgs {
+    /// The endpoint (default: the only one in the store).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Only this entitlement type (Role, Entity, Privilege, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub entitlement_type: Option<String>,
+    /// How to print.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// A JSON array, one object per row.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// The import scope as an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Accounts, then access.
+    All,
+    /// Accounts and their links only.
+    Accounts,
+    /// The entitlements only.
+    Access,
+}
+
+impl From<ScopeArg> for ImportScope {
+    fn from(scope: ScopeArg) -> Self {
+        match scope {
+            ScopeArg::All => ImportScope::All,
+            ScopeArg::Accounts => ImportScope::Accounts,
+            ScopeArg::Access => ImportScope::Access,
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The `dcconn` command line: arguments in, jobs run, results printed, exit code out.
+//! Exit codes are decided in one place, [`run`].
+
+mod args;
+mod output;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::connection::{self, Connection};
+use crate::jobs::exit_code as exit;
+use crate::jobs::{self, JobError, check, import};
+use crate::runtime::{Runtime, default_cache_dir};
+use crate::store::Store;
+
+pub use args::Cli;
+use args::{Command, ConnectionArgs, Format};
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    run(cli)
+}
+
+/// Runs a parsed command line; prints errors to stderr; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A failed command: what to print and the exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn from_job(error: &JobError, connection: Option<&Connection>) -> Self {
+        Failure {
+            message: error.redacted(connection),
+            code: error.exit_code(),
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Validate(args) => validate(cli, &args.connection, args.format),
+        Command::Test(args) => test(cli, &args.connection),
+        Command::Import(args) => run_import(cli, args),
+        Command::Accounts(args) => {
+            let store = open_store(cli)?;
+            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
+            let accounts = store.accounts(&endpoint).map_err(store_failure)?;
+            print(|out| output::accounts(out, &accounts, args.format))
+        }
+        Command::Entitlements(args) => {
+            let store = open_store(cli)?;
+            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
+            let entitlements = store
+                .entitlements(&endpoint, args.entitlement_type.as_deref())
+                .map_err(store_failure)?;
+            print(|out| output::entitlements(out, &entitlements, args.format))
+        }
+        Command::Runs(args) => {
+            let store = open_store(cli)?;
+            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
+            let runs = store.runs(&endpoint).map_err(store_failure)?;
+            print(|out| output::runs(out, &runs, args.format))
+        }
+    }
+}
+
+fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit::OK),
+        // A closed pipe (`dcconn accounts | head`) is not an error.
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(error) => Err(Failure {
+            message: format!("writing the output failed: {error}"),
+            code: exit::INTERNAL,
+        }),
+    }
+}
+
+fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
+    let failure =
+        |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
+    let mut connection = connection::load(&args.connection).map_err(failure)?;
+    for spec in &args.set {
+        connection.apply_override(spec).map_err(failure)?;
+    }
+    for spec in &args.set_env {
+        connection
+            .apply_env_override(spec, |name| std::env::var(name).ok())
+            .map_err(failure)?;
+    }
+    Ok(connection)
+}
+
+fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
+    let path = cli.component.clone().unwrap_or_else(default_component_path);
+    let cache = if cli.no_cache {
+        None
+    } else {
+        default_cache_dir()
+    };
+    Runtime::load(&path, cache.as_deref()).map_err(|error| Failure::from_job(&error.into(), None))
+}
+
+/// Where the component is when `--component` is not given: next to the executable (an
+/// installed layout), else where `cargo build --target wasm32-wasip2` puts it beside the
+/// executable's target folder.
+fn default_component_path() -> PathBuf {
+    const FILE: &str = "duckcreek_connector.wasm";
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let beside = exe_dir.join(FILE);
+    if beside.is_file() {
+        return beside;
+    }
+    let profile = exe_dir
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "release".into());
+    exe_dir
+        .parent()
+        .map(|target| target.join("wasm32-wasip2").join(profile).join(FILE))
+        .unwrap_or(beside)
+}
+
+fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    Store::open(&cli.db).map_err(store_failure)
+}
+
+fn store_failure(error: crate::store::StoreError) -> Failure {
+    Failure::from_job(&error.into(), None)
+}
+
+/// The endpoint a listing shows: the one named, or the only one in the store.
+fn endpoint(store: &Store, named: Option<&str>) -> Result<String, Failure> {
+    if let Some(name) = named {
+        return Ok(name.to_string());
+    }
+    let endpoints = store.endpoints().map_err(store_failure)?;
+    match endpoints.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(Failure {
+            message: "the store holds no endpoint yet: run `dcconn import` first".into(),
+            code: exit::USAGE,
+        }),
+        many => Err(Failure {
+            message: format!(
+                "the store holds several endpoints ({}): choose one with --endpoint",
+                many.join(", ")
+            ),
+            code: exit::USAGE,
+        }),
+    }
+}
+
+fn validate(cli: &Cli, args: &ConnectionArgs, format: Format) -> Result<u8, Failure> {
+    let connection = load_connection(args)?;
+    let runtime = load_runtime(cli)?;
+    let problems = check::validate(&runtime, &connection)
+        .map_err(|e| Failure::from_job(&e, Some(&connection)))?;
+    print(|out| output::problems(out, &problems, format))?;
+    let has_errors = problems
+        .iter()
+        .any(|p| matches!(p.severity, crate::runtime::wit::Severity::Error));
+    Ok(if has_errors {
+        exit::CONFIGURATION
+    } else {
+        exit::OK
+    })
+}
+
+fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
+    let connection = load_connection(args)?;
+    let runtime = load_runtime(cli)?;
+    let warnings = check::test_connection(&runtime, &connection)
+        .map_err(|e| Failure::from_job(&e, Some(&connection)))?;
+    print_warnings(&warnings);
+    println!(
+        "connection ok: logged in to {} and out again",
+        connection.get("SOAP_ENDPOINT").unwrap_or("SOAP_ENDPOINT")
+    );
+    Ok(exit::OK)
+}
+
+fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
+    for warning in warnings {
+        eprintln!("{}", jobs::describe_problem(warning));
+    }
+}
+
+fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
+    let connection = load_connection(&args.connection)?;
+    let runtime = load_runtime(cli)?;
+    let mut store = open_store(cli)?;
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| connection.name.clone());
+    let request = import::ImportRequest {
+        connection: &connection,
+        endpoint: &endpoint,
+        scope: args.scope.into(),
+        max_batch: args.batch,
+    };
+    let bar = progress_bar();
+    let outcome = import::run(&runtime, &mut store, &request, &mut |seen| {
+        bar.set_message(format!(
+            "{} accounts, {} entitlements",
+            seen.accounts, seen.entitlements
+        ));
+    });
+    bar.finish_and_clear();
+    match outcome {
+        Ok(report) => {
+            print_warnings(&report.warnings);
+            print(|out| output::import_summary(out, &endpoint, &report, args.json))
+        }
+        Err(failure) => {
+            if args.json {
+                let _ = print(|out| output::import_failure(out, &endpoint, &failure, &connection));
+            }
+            let mut message = import::failure_message(&failure, &connection);
+            if let Some(run) = failure.run {
+                message.push_str(&format!(
+                    "\nrun {run} is recorded as failed; the stored data is unchanged"
+                ));
+            }
+            Err(Failure {
+                message,
+                code: failure.error.exit_code(),
+            })
+        }
+    }
+}
+
+/// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} importing: {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

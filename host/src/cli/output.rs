@@ -1,0 +1,363 @@
+//! Printing results as aligned tables, JSON or CSV.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Map, Value, json};
+use unicode_width::UnicodeWidthStr;
+
+use super::args::Format;
+use crate::connection::Connection;
+use crate::jobs::describe_problem;
+use crate::jobs::import::{ImportFailure, ImportReport, failure_message};
+use crate::runtime::wit;
+use crate::store::{RunRecord, StoredAccount, StoredEntitlement};
+
+/// Rows of cells under a header, printed in the chosen format.
+struct Rows {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Rows {
+    fn write(&self, out: &mut dyn Write, format: Format, json_rows: Vec<Value>) -> io::Result<()> {
+        match format {
+            Format::Table => self.write_table(out),
+            Format::Csv => self.write_csv(out),
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *out, &Value::Array(json_rows))?;
+                writeln!(out)
+            }
+        }
+    }
+
+    fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.width()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.width());
+            }
+        }
+        write_aligned(out, &self.header, &widths)?;
+        for row in &self.rows {
+            write_aligned(out, row, &widths)?;
+        }
+        Ok(())
+    }
+
+    fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(&self.header)?;
+        for row in &self.rows {
+            writer.write_record(row)?;
+        }
+        writer.flush()
+    }
+}
+
+fn write_aligned(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io::Result<()> {
+    let mut line = String::new();
+    for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        let last = index + 1 == cells.len();
+        // Control characters would break the table: show them escaped.
+        let shown: String = cell
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        line.push_str(&shown);
+        if !last {
+            line.push_str(&" ".repeat(width.saturating_sub(shown.width()) + 2));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn columns_object(columns: &[(String, String)]) -> Value {
+    Value::Object(
+        columns
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// The union of column names, in order of first appearance.
+fn column_names<'a>(all: impl Iterator<Item = &'a [(String, String)]>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for columns in all {
+        for (name, _) in columns {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
+}
+
+fn column_value(columns: &[(String, String)], name: &str) -> String {
+    columns
+        .iter()
+        .find(|(column, _)| column == name)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default()
+}
+
+fn links_by_type(account: &StoredAccount) -> BTreeMap<&str, Vec<&str>> {
+    let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for link in &account.entitlements {
+        by_type
+            .entry(&link.entitlement_type)
+            .or_default()
+            .push(&link.value);
+    }
+    by_type
+}
+
+/// `dcconn accounts`.
+pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format) -> io::Result<()> {
+    let json_rows = accounts
+        .iter()
+        .map(|account| {
+            json!({
+                "name": account.name,
+                "status": account.status,
+                "columns": columns_object(&account.columns),
+                "entitlements": links_by_type(account),
+            })
+        })
+        .collect();
+    let rows = match format {
+        Format::Csv => {
+            let names = column_names(accounts.iter().map(|a| a.columns.as_slice()));
+            let types: Vec<String> = accounts
+                .iter()
+                .flat_map(|a| a.entitlements.iter().map(|l| l.entitlement_type.clone()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut header = vec!["name".to_string(), "status".to_string()];
+            header.extend(names.iter().map(|name| format!("column:{name}")));
+            header.extend(types.iter().map(|t| format!("entitlements:{t}")));
+            let rows = accounts
+                .iter()
+                .map(|account| {
+                    let by_type = links_by_type(account);
+                    let mut row = vec![account.name.clone(), account.status.clone()];
+                    row.extend(
+                        names
+                            .iter()
+                            .map(|name| column_value(&account.columns, name)),
+                    );
+                    row.extend(types.iter().map(|t| {
+                        by_type
+                            .get(t.as_str())
+                            .map(|v| v.join(";"))
+                            .unwrap_or_default()
+                    }));
+                    row
+                })
+                .collect();
+            Rows { header, rows }
+        }
+        _ => Rows {
+            header: ["NAME", "STATUS", "DISPLAYNAME", "ENTITLEMENTS"]
+                .map(String::from)
+                .to_vec(),
+            rows: accounts
+                .iter()
+                .map(|account| {
+                    let links = links_by_type(account)
+                        .iter()
+                        .map(|(t, values)| format!("{t}: {}", values.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    vec![
+                        account.name.clone(),
+                        account.status.clone(),
+                        column_value(&account.columns, "displayname"),
+                        links,
+                    ]
+                })
+                .collect(),
+        },
+    };
+    rows.write(out, format, json_rows)
+}
+
+/// `dcconn entitlements`.
+pub fn entitlements(
+    out: &mut dyn Write,
+    entitlements: &[StoredEntitlement],
+    format: Format,
+) -> io::Result<()> {
+    let json_rows = entitlements
+        .iter()
+        .map(|e| json!({"type": e.entitlement_type, "value": e.value, "status": e.status, "columns": columns_object(&e.columns)}))
+        .collect();
+    let names = column_names(entitlements.iter().map(|e| e.columns.as_slice()));
+    let mut header: Vec<String> = ["type", "value", "status"].map(String::from).to_vec();
+    header.extend(names.iter().cloned());
+    if format == Format::Table {
+        header = header.iter().map(|h| h.to_uppercase()).collect();
+    }
+    let rows = entitlements
+        .iter()
+        .map(|e| {
+            let mut row = vec![
+                e.entitlement_type.clone(),
+                e.value.clone(),
+                e.status.clone(),
+            ];
+            row.extend(names.iter().map(|name| column_value(&e.columns, name)));
+            row
+        })
+        .collect();
+    Rows { header, rows }.write(out, format, json_rows)
+}
+
+/// `dcconn runs`.
+pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Result<()> {
+    let json_rows = runs
+        .iter()
+        .map(|run| serde_json::to_value(run).unwrap_or(Value::Null))
+        .collect();
+    let header = [
+        "RUN",
+        "STARTED",
+        "OUTCOME",
+        "SCOPE",
+        "ACCOUNTS",
+        "ENTITLEMENTS",
+        "LINKS",
+        "ERROR",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = runs
+        .iter()
+        .map(|run| {
+            let first_line = run
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or_default();
+            vec![
+                run.id.to_string(),
+                run.started_at.clone(),
+                run.outcome.to_string(),
+                run.scope.clone(),
+                run.accounts.to_string(),
+                run.entitlements.to_string(),
+                run.links.to_string(),
+                first_line.to_string(),
+            ]
+        })
+        .collect();
+    Rows { header, rows }.write(out, format, json_rows)
+}
+
+/// `dcconn validate`.
+pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) -> io::Result<()> {
+    let severity = |p: &wit::Problem| match p.severity {
+        wit::Severity::Error => "error",
+        wit::Severity::Warning => "warning",
+    };
+    match format {
+        Format::Table => {
+            if problems.is_empty() {
+                return writeln!(out, "no problems found");
+            }
+            for problem in problems {
+                writeln!(out, "{}", describe_problem(problem))?;
+            }
+            Ok(())
+        }
+        _ => {
+            let json_rows = problems
+                .iter()
+                .map(|p| json!({"severity": severity(p), "attribute": p.attribute, "location": p.location, "message": p.message}))
+                .collect();
+            let header = ["severity", "attribute", "location", "message"]
+                .map(String::from)
+                .to_vec();
+            let rows = problems
+                .iter()
+                .map(|p| {
+                    vec![
+                        severity(p).to_string(),
+                        p.attribute.clone(),
+                        p.location.clone().unwrap_or_default(),
+                        p.message.clone(),
+                    ]
+                })
+                .collect();
+            Rows { header, rows }.write(out, format, json_rows)
+        }
+    }
+}
+
+/// The summary of a completed import.
+pub fn import_summary(
+    out: &mut dyn Write,
+    endpoint: &str,
+    report: &ImportReport,
+    as_json: bool,
+) -> io::Result<()> {
+    let s = &report.summary;
+    if as_json {
+        let value = json!({
+            "outcome": "succeeded",
+            "endpoint": endpoint,
+            "run": s.run,
+            "accounts": s.accounts,
+            "newAccounts": s.new_accounts,
+            "updatedAccounts": s.updated_accounts,
+            "accountDetails": s.account_details,
+            "entitlements": s.entitlements,
+            "newEntitlements": s.new_entitlements,
+            "updatedEntitlements": s.updated_entitlements,
+            "links": s.links,
+            "elapsedMs": report.elapsed.as_millis() as u64,
+            "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        return writeln!(out);
+    }
+    writeln!(
+        out,
+        "imported {endpoint} (run {}) in {:.1}s: {} accounts ({} new, {} updated), {} links, {} entitlements ({} new, {} updated)",
+        s.run,
+        report.elapsed.as_secs_f64(),
+        s.accounts,
+        s.new_accounts,
+        s.updated_accounts,
+        s.links,
+        s.entitlements,
+        s.new_entitlements,
+        s.updated_entitlements
+    )
+}
+
+/// A failed import as JSON (with `--json`).
+pub fn import_failure(
+    out: &mut dyn Write,
+    endpoint: &str,
+    failure: &ImportFailure,
+    connection: &Connection,
+) -> io::Result<()> {
+    let value = json!({
+        "outcome": "failed",
+        "endpoint": endpoint,
+        "run": failure.run,
+        "exitCode": failure.error.exit_code(),
+        "error": failure_message(failure, connection),
+    });
+    serde_json::to_writer_pretty(&mut *out, &value)?;
+    writeln!(out)
+}

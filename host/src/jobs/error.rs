@@ -1,0 +1,174 @@
+//! What can stop a job, each case with its exit code and a message that says what failed,
+//! where, and what to do. Secret values never appear: messages are built from names and from
+//! what the remote side said, and [`JobError::redacted`] masks any secret value that a remote
+//! side echoed back.
+
+use std::fmt::Write as _;
+
+use crate::connection::{Connection, ConnectionError, is_secret};
+use crate::runtime::{RuntimeError, wit};
+use crate::store::StoreError;
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The connection file could not be read or an override is wrong.
+    #[error("{0}")]
+    Connection(#[from] ConnectionError),
+    /// The connection has configuration errors; nothing was sent.
+    #[error("the connection is not valid:\n{}", describe_problems(.0))]
+    InvalidConfiguration(Vec<wit::Problem>),
+    /// The connector reported a failure while talking to Duck Creek.
+    #[error("{}", describe_connector_error(.error, .denials))]
+    Connector {
+        /// The component's error.
+        error: wit::ConnectorError,
+        /// Requests the egress policy denied during the job, with reasons.
+        denials: Vec<String>,
+    },
+    /// The component could not be loaded or trapped.
+    #[error("{0}")]
+    Runtime(#[from] RuntimeError),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A command needs an endpoint name and none could be chosen.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Exit codes, documented in `dcconn --help` and the README.
+pub mod exit_code {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The store, the component or the host itself failed.
+    pub const INTERNAL: u8 = 1;
+    /// The command line is wrong.
+    pub const USAGE: u8 = 2;
+    /// The connection is invalid: fix the configuration.
+    pub const CONFIGURATION: u8 = 3;
+    /// Duck Creek refused the credentials.
+    pub const AUTHENTICATION: u8 = 4;
+    /// Duck Creek or the network failed: HTTP error, SOAP fault, failed operation, unexpected
+    /// response, connection problem, or a request the egress policy denied.
+    pub const REMOTE: u8 = 5;
+}
+
+impl JobError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            JobError::Connection(_) | JobError::InvalidConfiguration(_) => exit_code::CONFIGURATION,
+            JobError::Connector { error, .. } => match error.kind {
+                wit::ErrorKind::InvalidConfiguration(_) => exit_code::CONFIGURATION,
+                wit::ErrorKind::Authentication(_) => exit_code::AUTHENTICATION,
+                wit::ErrorKind::Unsupported(_) => exit_code::INTERNAL,
+                _ => exit_code::REMOTE,
+            },
+            JobError::Runtime(_) | JobError::Store(_) => exit_code::INTERNAL,
+            JobError::Usage(_) => exit_code::USAGE,
+        }
+    }
+
+    /// The message with every secret value of `connection` masked.
+    pub fn redacted(&self, connection: Option<&Connection>) -> String {
+        redact(&self.to_string(), connection)
+    }
+}
+
+/// Masks the values of secret attributes wherever they appear in `text`.
+pub fn redact(text: &str, connection: Option<&Connection>) -> String {
+    let mut text = text.to_string();
+    if let Some(connection) = connection {
+        for (name, value) in connection.attributes() {
+            if is_secret(name) && value.len() >= 3 {
+                text = text.replace(value, "********");
+            }
+        }
+    }
+    text
+}
+
+fn describe_problems(problems: &[wit::Problem]) -> String {
+    let mut out = String::new();
+    for problem in problems {
+        let _ = writeln!(out, "  {}", describe_problem(problem));
+    }
+    out.trim_end().to_string()
+}
+
+/// One problem on one line: `error: ACCOUNTS_IMPORT_JSON (REQUESTXML2, line 1, column 4): ...`.
+pub fn describe_problem(problem: &wit::Problem) -> String {
+    let severity = match problem.severity {
+        wit::Severity::Error => "error",
+        wit::Severity::Warning => "warning",
+    };
+    match &problem.location {
+        Some(location) => format!(
+            "{severity}: {} ({location}): {}",
+            problem.attribute, problem.message
+        ),
+        None => format!("{severity}: {}: {}", problem.attribute, problem.message),
+    }
+}
+
+/// A connector error in words, with where it happened and what to do.
+pub fn describe_connector_error(error: &wit::ConnectorError, denials: &[String]) -> String {
+    let mut out = String::new();
+    if let Some(site) = &error.site {
+        let _ = write!(out, "{} call {}", site.plan, site.call);
+        if let Some(account) = &site.account {
+            let _ = write!(out, " (account {account:?})");
+        }
+        out.push_str(": ");
+    }
+    match &error.kind {
+        wit::ErrorKind::InvalidConfiguration(problems) => {
+            let _ = write!(
+                out,
+                "invalid configuration:\n{}",
+                describe_problems(problems)
+            );
+        }
+        wit::ErrorKind::Transport(message) => {
+            let _ = write!(out, "transport failure: {message}");
+        }
+        wit::ErrorKind::HttpStatus(status) => {
+            let _ = write!(
+                out,
+                "HTTP status {}: {}",
+                status.status, status.body_excerpt
+            );
+        }
+        wit::ErrorKind::SoapFault(fault) => {
+            let _ = write!(out, "SOAP fault {}: {}", fault.code, fault.reason);
+            if let Some(detail) = &fault.detail {
+                let _ = write!(out, " ({detail})");
+            }
+        }
+        wit::ErrorKind::OperationFailed(failure) => {
+            let _ = write!(
+                out,
+                "{} answered status {:?}",
+                failure.operation, failure.status
+            );
+            if let Some(message) = &failure.message {
+                let _ = write!(out, ": {message}");
+            }
+        }
+        wit::ErrorKind::Authentication(message) => {
+            let _ = write!(out, "authentication failed: {message}");
+        }
+        wit::ErrorKind::UnexpectedResponse(message) => {
+            let _ = write!(out, "unexpected response: {message}");
+        }
+        wit::ErrorKind::Unsupported(message) => {
+            let _ = write!(out, "unsupported: {message}");
+        }
+    }
+    for denial in denials {
+        let _ = write!(out, "\n  denied by the egress policy: {denial}");
+    }
+    out
+}

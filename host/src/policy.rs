@@ -1,0 +1,679 @@
+//! The egress allow-list: the only place that decides what may leave the host.
+//!
+//! The connector component performs all its I/O through outgoing HTTP requests, and every such
+//! request is checked here before the host sends it. The list is built from the connection (its
+//! `SOAP_ENDPOINT`) and nothing else, so a configuration mistake or a hostile template cannot make
+//! the host talk to another machine. The rules are deliberately blunt, in the manner of Spin's
+//! outbound-HTTP allow-list:
+//!
+//! - an allowed destination is an *origin*: a scheme (`http` or `https`), a host, and a port (the
+//!   scheme's default when not written);
+//! - a request is allowed only when its scheme, host and port all equal those of one allowed
+//!   origin; hosts compare case-insensitively and exactly, with no subdomain or suffix matching;
+//!   IPv6 literals compare by address;
+//! - anything unparseable, carrying user info (`user@host`), or using another scheme is denied, and
+//!   an empty list denies everything.
+//!
+//! This module knows nothing about wasmtime; the runtime's HTTP hooks call [`AllowList::allows`]
+//! (or [`AllowList::allows_uri`]) and turn a [`Denied`] into the request's failure.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+use http::uri::{Authority, Uri};
+
+/// The longest piece of a request's authority quoted back in a denial, so a hostile guest cannot
+/// flood logs through it.
+const MAX_QUOTED_AUTHORITY: usize = 200;
+
+/// A scheme the host can send requests with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Plain HTTP, default port 80.
+    Http,
+    /// HTTP over TLS, default port 443.
+    Https,
+}
+
+impl Scheme {
+    /// Parses `http` or `https`, ignoring ASCII case; any other scheme is `None`.
+    pub fn parse(scheme: &str) -> Option<Scheme> {
+        if scheme.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if scheme.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+
+    /// The scheme as written in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a request goes: scheme, host and port, normalised for comparison.
+///
+/// The host is lower-cased; an IPv6 literal keeps its brackets and is written in its canonical
+/// form (`[::1]`); the port is always present, defaulted from the scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// Builds an origin from its parts, normalising the host as [`Origin`] describes.
+    pub fn new(scheme: Scheme, host: &str, port: Option<u16>) -> Result<Origin, UrlProblem> {
+        Ok(Origin {
+            scheme,
+            host: canonical_host(host)?,
+            port: port.unwrap_or(scheme.default_port()),
+        })
+    }
+
+    /// The origin of an absolute `http` or `https` URL such as `https://dc.example.com/path`.
+    ///
+    /// Surrounding whitespace is ignored. The path and query do not matter. A URL carrying user
+    /// info is refused: credentials belong in the connection's attributes, not in the URL.
+    pub fn parse_url(url: &str) -> Result<Origin, UrlProblem> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(UrlProblem::Empty);
+        }
+        if !url.contains("://") {
+            return Err(UrlProblem::NoScheme);
+        }
+        let uri = Uri::from_str(url).map_err(|_| UrlProblem::NotAUrl)?;
+        let scheme = match uri.scheme_str() {
+            None => return Err(UrlProblem::NoScheme),
+            Some(s) => {
+                Scheme::parse(s).ok_or_else(|| UrlProblem::UnsupportedScheme(s.to_owned()))?
+            }
+        };
+        let authority = uri.authority().ok_or(UrlProblem::NoHost)?;
+        if authority.as_str().contains('@') {
+            return Err(UrlProblem::UserInfo);
+        }
+        let port = port_of(authority)?;
+        Origin::new(scheme, authority.host(), port)
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The normalised host (lower case; IPv6 literals in brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, defaulted from the scheme when the URL named none.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for Origin {
+    /// Writes `scheme://host:port`, always with the port.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// The port an authority names, `None` when it names none (or an empty one, as in `host:`); an
+/// error when what follows the host is not a port number. (`Authority::port_u16` alone would
+/// take `host:abc` for a host without a port.)
+fn port_of(authority: &Authority) -> Result<Option<u16>, UrlProblem> {
+    let text = authority.as_str();
+    let host_and_port = text.rsplit('@').next().unwrap_or(text);
+    let after_host = host_and_port
+        .strip_prefix(authority.host())
+        .ok_or(UrlProblem::NotAUrl)?;
+    match after_host.strip_prefix(':') {
+        None if after_host.is_empty() => Ok(None),
+        Some("") => Ok(None),
+        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            port.parse().map(Some).map_err(|_| UrlProblem::NotAUrl)
+        }
+        _ => Err(UrlProblem::NotAUrl),
+    }
+}
+
+/// Lower-cases a host and writes IPv6 literals canonically.
+fn canonical_host(host: &str) -> Result<String, UrlProblem> {
+    if host.is_empty() {
+        return Err(UrlProblem::NoHost);
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let address = inner
+            .strip_suffix(']')
+            .and_then(|a| Ipv6Addr::from_str(a).ok())
+            .ok_or(UrlProblem::BadIpv6)?;
+        return Ok(format!("[{address}]"));
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// Why a URL cannot be an allowed destination.
+///
+/// The problems never quote the URL itself: it may carry credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    /// The URL is empty or only whitespace.
+    #[error("it is empty")]
+    Empty,
+    /// The text does not parse as a URL.
+    #[error("it is not a valid URL")]
+    NotAUrl,
+    /// The URL has no scheme, as in `dc.example.com/path`.
+    #[error("it has no scheme; write it as https://host/path")]
+    NoScheme,
+    /// The scheme is neither `http` nor `https`.
+    #[error("its scheme is {0:?}; only http and https are supported")]
+    UnsupportedScheme(String),
+    /// The URL names no host.
+    #[error("it names no host")]
+    NoHost,
+    /// The URL carries user info (`user:password@host`).
+    #[error("it carries user info (user@host); put credentials in USERNAME and PASSWORD instead")]
+    UserInfo,
+    /// A bracketed host is not an IPv6 address.
+    #[error("its host is in brackets but is not an IPv6 address")]
+    BadIpv6,
+}
+
+/// A problem building an [`AllowList`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// One of the URLs the list was built from cannot be an allowed destination.
+    #[error("cannot allow requests to {which}: {problem}")]
+    InvalidUrl {
+        /// Which URL: its label (such as `SOAP_ENDPOINT`) or its position in the list.
+        which: String,
+        /// What is wrong with it.
+        problem: UrlProblem,
+    },
+}
+
+/// One allowed origin and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowed {
+    origin: Origin,
+    label: Option<String>,
+}
+
+impl fmt::Display for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.label {
+            Some(label) => write!(f, "{} ({label})", self.origin),
+            None => write!(f, "{}", self.origin),
+        }
+    }
+}
+
+/// The origins requests may go to. Empty by default: deny everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    allowed: Vec<Allowed>,
+}
+
+impl AllowList {
+    /// A list that allows nothing.
+    pub fn none() -> AllowList {
+        AllowList::default()
+    }
+
+    /// Allows the origins of the given URLs (`https://dc.example.com/path` allows
+    /// `https://dc.example.com:443`). Any URL that cannot be an origin is an error.
+    pub fn from_urls(urls: &[&str]) -> Result<AllowList, PolicyError> {
+        let mut list = AllowList::none();
+        for (index, url) in urls.iter().enumerate() {
+            let origin = Origin::parse_url(url).map_err(|problem| PolicyError::InvalidUrl {
+                which: format!("allowed URL {}", index + 1),
+                problem,
+            })?;
+            list.allow(None, origin);
+        }
+        Ok(list)
+    }
+
+    /// Allows the origins of the given `(label, url)` pairs; the label (such as `SOAP_ENDPOINT`)
+    /// names the URL in errors and denials.
+    pub fn from_labelled(urls: &[(&str, &str)]) -> Result<AllowList, PolicyError> {
+        let mut list = AllowList::none();
+        for (label, url) in urls {
+            let origin = Origin::parse_url(url).map_err(|problem| PolicyError::InvalidUrl {
+                which: (*label).to_owned(),
+                problem,
+            })?;
+            list.allow(Some(label), origin);
+        }
+        Ok(list)
+    }
+
+    /// Adds an origin, optionally labelled with where it came from. Adding one twice is harmless.
+    pub fn allow(&mut self, label: Option<&str>, origin: Origin) {
+        if !self.allowed.iter().any(|a| a.origin == origin) {
+            self.allowed.push(Allowed {
+                origin,
+                label: label.map(str::to_owned),
+            });
+        }
+    }
+
+    /// The allowed origins, in the order they were added.
+    pub fn origins(&self) -> impl Iterator<Item = &Origin> {
+        self.allowed.iter().map(|a| &a.origin)
+    }
+
+    /// Whether nothing is allowed.
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// Decides whether a request with this scheme and authority (`host`, `host:port`,
+    /// `[v6]:port`) may be sent; the error says why not.
+    pub fn allows(&self, scheme: &str, authority: &str) -> Result<(), Denied> {
+        let Some(parsed_scheme) = Scheme::parse(scheme) else {
+            return Err(Denied {
+                target: quote_target(scheme, authority),
+                reason: DenyReason::UnsupportedScheme,
+            });
+        };
+        if authority.contains('@') {
+            return Err(Denied {
+                target: quote_target(scheme, authority),
+                reason: DenyReason::UserInfo,
+            });
+        }
+        let origin = Authority::from_str(authority).ok().and_then(|a| {
+            let port = port_of(&a).ok()?;
+            Origin::new(parsed_scheme, a.host(), port).ok()
+        });
+        let Some(origin) = origin else {
+            return Err(Denied {
+                target: quote_target(scheme, authority),
+                reason: DenyReason::BadAuthority,
+            });
+        };
+        if self.allowed.iter().any(|a| a.origin == origin) {
+            return Ok(());
+        }
+        let reason = if self.allowed.is_empty() {
+            DenyReason::NothingAllowed
+        } else {
+            DenyReason::NotAllowed {
+                allowed: self.allowed.iter().map(Allowed::to_string).collect(),
+            }
+        };
+        Err(Denied {
+            target: origin.to_string(),
+            reason,
+        })
+    }
+
+    /// [`AllowList::allows`] for a full request URI; a URI without scheme or authority is denied.
+    pub fn allows_uri(&self, uri: &Uri) -> Result<(), Denied> {
+        match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => self.allows(scheme, authority.as_str()),
+            (scheme, authority) => Err(Denied {
+                target: quote_target(
+                    scheme.unwrap_or(""),
+                    authority.map(Authority::as_str).unwrap_or(""),
+                ),
+                reason: DenyReason::BadAuthority,
+            }),
+        }
+    }
+}
+
+/// Renders a request's destination for a denial: user info dropped, control characters escaped,
+/// length bounded.
+fn quote_target(scheme: &str, authority: &str) -> String {
+    let host_part = authority.rsplit('@').next().unwrap_or("");
+    let raw = format!("{scheme}://{host_part}");
+    let mut quoted: String = raw.chars().take(MAX_QUOTED_AUTHORITY).collect();
+    if raw.chars().count() > MAX_QUOTED_AUTHORITY {
+        quoted.push_str("...");
+    }
+    quoted.escape_debug().to_string()
+}
+
+/// A request the allow-list refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request to {target} denied: {reason}")]
+pub struct Denied {
+    /// Where the request was going, as `scheme://host:port` when it parsed (user info is never
+    /// included).
+    pub target: String,
+    /// Why it was refused.
+    pub reason: DenyReason,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The list is empty.
+    NothingAllowed,
+    /// The destination is none of the allowed origins.
+    NotAllowed {
+        /// The allowed origins with their labels, as `https://host:443 (SOAP_ENDPOINT)`.
+        allowed: Vec<String>,
+    },
+    /// The scheme is neither `http` nor `https`.
+    UnsupportedScheme,
+    /// The authority carries user info (`user@host`).
+    UserInfo,
+    /// The authority is missing or does not parse.
+    BadAuthority,
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenyReason::NothingAllowed => f.write_str("no destination is allowed"),
+            DenyReason::NotAllowed { allowed } => match allowed.as_slice() {
+                [one] => write!(f, "only {one} is allowed"),
+                many => write!(f, "only {} are allowed", many.join(", ")),
+            },
+            DenyReason::UnsupportedScheme => f.write_str("only http and https are allowed"),
+            DenyReason::UserInfo => f.write_str("user info (user@host) is not allowed in requests"),
+            DenyReason::BadAuthority => f.write_str("the destination is not a valid host and port"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soap(url: &str) -> AllowList {
+        AllowList::from_labelled(&[("SOAP_ENDPOINT", url)]).unwrap()
+    }
+
+    #[test]
+    fn origin_of_urls() {
+        let cases: &[(&str, Result<&str, UrlProblem>)] = &[
+            (
+                "https://dc.example.com/path",
+                Ok("https://dc.example.com:443"),
+            ),
+            ("https://DC.Example.COM", Ok("https://dc.example.com:443")),
+            ("HTTPS://dc.example.com", Ok("https://dc.example.com:443")),
+            ("http://dc.example.com", Ok("http://dc.example.com:80")),
+            (
+                "http://dc.example.com:8080/a?b=c",
+                Ok("http://dc.example.com:8080"),
+            ),
+            (
+                "https://dc.example.com:443/",
+                Ok("https://dc.example.com:443"),
+            ),
+            (
+                "  https://dc.example.com/x \n",
+                Ok("https://dc.example.com:443"),
+            ),
+            ("https://10.0.0.5/", Ok("https://10.0.0.5:443")),
+            ("http://[::1]:8080/", Ok("http://[::1]:8080")),
+            ("http://[0:0:0:0:0:0:0:1]/", Ok("http://[::1]:80")),
+            ("https://[2001:DB8::A]/", Ok("https://[2001:db8::a]:443")),
+            ("", Err(UrlProblem::Empty)),
+            ("   ", Err(UrlProblem::Empty)),
+            ("dc.example.com/path", Err(UrlProblem::NoScheme)),
+            ("/relative/path", Err(UrlProblem::NoScheme)),
+            (
+                "ftp://dc.example.com/",
+                Err(UrlProblem::UnsupportedScheme("ftp".into())),
+            ),
+            ("https://user:pw@dc.example.com/", Err(UrlProblem::UserInfo)),
+            ("https://[not-v6]/", Err(UrlProblem::BadIpv6)),
+            ("https://[::1%25eth0]/", Err(UrlProblem::BadIpv6)),
+            ("http://1:1/", Ok("http://1:1")),
+            ("http://dc.example.com:/", Ok("http://dc.example.com:80")),
+            ("http://dc.example.com:+80/", Err(UrlProblem::NotAUrl)),
+            ("https://dc example.com/", Err(UrlProblem::NotAUrl)),
+            ("https://dc.example.com:99999/", Err(UrlProblem::NotAUrl)),
+            ("https://", Err(UrlProblem::NotAUrl)),
+        ];
+        for (url, expected) in cases {
+            let got = Origin::parse_url(url).map(|o| o.to_string());
+            assert_eq!(got, expected.clone().map(str::to_owned), "url {url:?}");
+        }
+    }
+
+    #[test]
+    fn origin_accessors() {
+        let origin = Origin::parse_url("https://DC.example.com:8443/x").unwrap();
+        assert_eq!(origin.scheme(), Scheme::Https);
+        assert_eq!(origin.host(), "dc.example.com");
+        assert_eq!(origin.port(), 8443);
+    }
+
+    #[test]
+    fn requests_against_one_https_endpoint() {
+        let list = soap("https://dc.example.com/DuckCreek/Server.asmx");
+        let cases: &[(&str, &str, bool)] = &[
+            ("https", "dc.example.com", true),
+            ("https", "dc.example.com:443", true),
+            ("HTTPS", "DC.EXAMPLE.COM", true),
+            ("https", "dc.example.com.", false),
+            ("http", "dc.example.com", false),
+            ("http", "dc.example.com:443", false),
+            ("https", "dc.example.com:8443", false),
+            ("https", "evil.dc.example.com", false),
+            ("https", "example.com", false),
+            ("https", "dc.example.com.evil.net", false),
+            ("https", "xdc.example.com", false),
+            ("https", "user@dc.example.com", false),
+            ("https", "dc.example.com@evil.net", false),
+            ("https", "", false),
+            ("https", "dc.example.com:", true),
+            ("https", "dc.example.com:abc", false),
+            ("ftp", "dc.example.com", false),
+            ("", "dc.example.com", false),
+            ("https", "10.0.0.5", false),
+        ];
+        for (scheme, authority, allowed) in cases {
+            assert_eq!(
+                list.allows(scheme, authority).is_ok(),
+                *allowed,
+                "{scheme}://{authority}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_against_an_http_endpoint_with_port() {
+        let list = soap("http://127.0.0.1:8080/soap");
+        let cases: &[(&str, &str, bool)] = &[
+            ("http", "127.0.0.1:8080", true),
+            ("http", "127.0.0.1", false),
+            ("http", "127.0.0.1:80", false),
+            ("https", "127.0.0.1:8080", false),
+            ("http", "localhost:8080", false),
+            ("http", "127.0.0.2:8080", false),
+        ];
+        for (scheme, authority, allowed) in cases {
+            assert_eq!(
+                list.allows(scheme, authority).is_ok(),
+                *allowed,
+                "{scheme}://{authority}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_against_an_ipv6_endpoint() {
+        let list = soap("http://[::1]:9000/");
+        let cases: &[(&str, &str, bool)] = &[
+            ("http", "[::1]:9000", true),
+            ("http", "[0::1]:9000", true),
+            ("http", "[::1]", false),
+            ("http", "[::2]:9000", false),
+            ("http", "::1:9000", false),
+            ("http", "[::1:9000", false),
+            ("http", "127.0.0.1:9000", false),
+        ];
+        for (scheme, authority, allowed) in cases {
+            assert_eq!(
+                list.allows(scheme, authority).is_ok(),
+                *allowed,
+                "{scheme}://{authority}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_list_denies_everything() {
+        for list in [AllowList::none(), AllowList::from_urls(&[]).unwrap()] {
+            assert!(list.is_empty());
+            assert_eq!(
+                list.allows("https", "dc.example.com")
+                    .unwrap_err()
+                    .to_string(),
+                "request to https://dc.example.com:443 denied: no destination is allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn denial_messages() {
+        let one = soap("https://dc.example.com/x");
+        let two = AllowList::from_labelled(&[
+            ("SOAP_ENDPOINT", "https://dc.example.com/x"),
+            ("TOKEN_URL", "https://auth.example.com/token"),
+        ])
+        .unwrap();
+        let unlabelled = AllowList::from_urls(&["https://dc.example.com"]).unwrap();
+        let cases: &[(&AllowList, &str, &str, &str)] = &[
+            (
+                &one,
+                "http",
+                "10.0.0.5:80",
+                "request to http://10.0.0.5:80 denied: only https://dc.example.com:443 (SOAP_ENDPOINT) is allowed",
+            ),
+            (
+                &two,
+                "https",
+                "evil.net",
+                "request to https://evil.net:443 denied: only https://dc.example.com:443 (SOAP_ENDPOINT), https://auth.example.com:443 (TOKEN_URL) are allowed",
+            ),
+            (
+                &unlabelled,
+                "https",
+                "evil.net",
+                "request to https://evil.net:443 denied: only https://dc.example.com:443 is allowed",
+            ),
+            (
+                &one,
+                "https",
+                "admin:hunter2@dc.example.com",
+                "request to https://dc.example.com denied: user info (user@host) is not allowed in requests",
+            ),
+            (
+                &one,
+                "gopher",
+                "dc.example.com",
+                "request to gopher://dc.example.com denied: only http and https are allowed",
+            ),
+            (
+                &one,
+                "https",
+                "bad host\n",
+                "request to https://bad host\\n denied: the destination is not a valid host and port",
+            ),
+        ];
+        for (list, scheme, authority, expected) in cases {
+            assert_eq!(
+                list.allows(scheme, authority).unwrap_err().to_string(),
+                *expected,
+                "{scheme}://{authority}"
+            );
+        }
+    }
+
+    #[test]
+    fn denial_quotes_a_bounded_authority() {
+        let long = "a".repeat(1000);
+        let denied = soap("https://dc.example.com")
+            .allows("https", &format!("{long}:x"))
+            .unwrap_err();
+        assert_eq!(denied.reason, DenyReason::BadAuthority);
+        assert_eq!(
+            denied.target,
+            format!(
+                "https://{}...",
+                "a".repeat(MAX_QUOTED_AUTHORITY - "https://".len())
+            )
+        );
+    }
+
+    #[test]
+    fn allows_uri() {
+        let list = soap("https://dc.example.com/x");
+        let cases: &[(&str, bool)] = &[
+            ("https://dc.example.com/anything?q=1", true),
+            ("https://dc.example.com:443/", true),
+            ("http://dc.example.com/", false),
+            ("/just/a/path", false),
+            ("https://other.example.com/", false),
+        ];
+        for (uri, allowed) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(list.allows_uri(&uri).is_ok(), *allowed, "{uri}");
+        }
+    }
+
+    #[test]
+    fn building_errors_name_the_url_but_not_its_text() {
+        assert_eq!(
+            AllowList::from_labelled(&[("SOAP_ENDPOINT", "https://admin:hunter2@dc.example.com/")])
+                .unwrap_err()
+                .to_string(),
+            "cannot allow requests to SOAP_ENDPOINT: it carries user info (user@host); put credentials in USERNAME and PASSWORD instead"
+        );
+        assert_eq!(
+            AllowList::from_urls(&["https://ok.example.com", "ftp://x"]).unwrap_err(),
+            PolicyError::InvalidUrl {
+                which: "allowed URL 2".into(),
+                problem: UrlProblem::UnsupportedScheme("ftp".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn duplicates_are_kept_once() {
+        let list =
+            AllowList::from_urls(&["https://dc.example.com", "https://DC.example.com:443/x"])
+                .unwrap();
+        assert_eq!(
+            list.origins().map(Origin::to_string).collect::<Vec<_>>(),
+            vec!["https://dc.example.com:443"]
+        );
+    }
+}

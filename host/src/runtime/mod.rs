@@ -1,0 +1,198 @@
+//! Loading and running the connector component under wasmtime.
+//!
+//! One [`Runtime`] per process: the engine, the compiled component (from the on-disk cache
+//! when it is there) and a linker pre-instantiated for it. Each job gets a fresh
+//! [`ConnectorInstance`] (its own `Store`) whose only way out is wasi:http under the job's
+//! egress [`AllowList`]: no filesystem, no environment, no sockets, no stdio.
+
+mod cache;
+
+pub use cache::default_cache_dir;
+mod http_impl;
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::{Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::policy::AllowList;
+pub use http_impl::EgressHooks;
+
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "duckcreek-connector",
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+        require_store_data_send: true,
+    });
+}
+
+/// The WIT types, as the host sees them.
+pub use bindings::duckcreek::connector::types as wit;
+
+/// Why the runtime could not do its part.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The component file could not be read.
+    #[error(
+        "cannot read the connector component {path}: {source} (build it with `make component`, or pass --component)"
+    )]
+    ComponentMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// wasmtime refused the component or failed while running it (a trap).
+    #[error("the connector component failed: {0:#}")]
+    Wasm(#[from] wasmtime::Error),
+}
+
+/// The data of one job's `Store`: WASI with nothing granted, wasi:http through the egress hooks.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The engine and the component, ready to instantiate.
+pub struct Runtime {
+    engine: Engine,
+    pre: bindings::DuckcreekConnectorPre<HostState>,
+}
+
+impl Runtime {
+    /// Loads the component at `path`, compiling it or taking it from `cache_dir`.
+    pub fn load(path: &Path, cache_dir: Option<&Path>) -> Result<Runtime, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::ComponentMissing {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let engine = Engine::new(&Config::new())?;
+        let component = cache::load_component(&engine, &bytes, cache_dir)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        let pre = bindings::DuckcreekConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    /// The wasmtime engine (for tests that compile their own components).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// A fresh instance whose requests may reach only what `allow` permits.
+    pub fn instantiate(&self, allow: AllowList) -> Result<ConnectorInstance, RuntimeError> {
+        let wasi = WasiCtxBuilder::new()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: EgressHooks::new(allow),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self.pre.instantiate(&mut store)?;
+        Ok(ConnectorInstance { store, bindings })
+    }
+}
+
+/// One instance of the component, for one job.
+pub struct ConnectorInstance {
+    store: Store<HostState>,
+    bindings: bindings::DuckcreekConnector,
+}
+
+/// An import in progress inside an instance.
+pub struct ImportHandle(ResourceAny);
+
+impl ConnectorInstance {
+    /// `validate`.
+    pub fn validate(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Vec<wit::Problem>, RuntimeError> {
+        Ok(self
+            .bindings
+            .duckcreek_connector_connector()
+            .call_validate(&mut self.store, connection)?)
+    }
+
+    /// `test-connection`.
+    pub fn test_connection(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Result<(), wit::ConnectorError>, RuntimeError> {
+        Ok(self
+            .bindings
+            .duckcreek_connector_connector()
+            .call_test_connection(&mut self.store, connection)?)
+    }
+
+    /// `start-import`.
+    pub fn start_import(
+        &mut self,
+        connection: &[wit::Attribute],
+        options: wit::ImportOptions,
+    ) -> Result<Result<ImportHandle, wit::ConnectorError>, RuntimeError> {
+        let started = self
+            .bindings
+            .duckcreek_connector_connector()
+            .call_start_import(&mut self.store, connection, options)?;
+        Ok(started.map(ImportHandle))
+    }
+
+    /// `import-run.next`.
+    pub fn next_batch(
+        &mut self,
+        import: &ImportHandle,
+    ) -> Result<Result<Option<wit::Batch>, wit::ConnectorError>, RuntimeError> {
+        Ok(self
+            .bindings
+            .duckcreek_connector_connector()
+            .import_run()
+            .call_next(&mut self.store, import.0)?)
+    }
+
+    /// Drops an import's resource inside the component.
+    pub fn finish_import(&mut self, import: ImportHandle) -> Result<(), RuntimeError> {
+        Ok(import.0.resource_drop(&mut self.store)?)
+    }
+
+    /// The requests the egress policy denied so far, each with the reason.
+    pub fn denials(&self) -> Vec<String> {
+        self.store.data().hooks.denials()
+    }
+}

@@ -1,0 +1,145 @@
+//! The store's SQL schema and its migrations, kept apart from the code that uses them.
+//!
+//! `PRAGMA user_version` holds the schema version. Each migration takes the schema from one
+//! version to the next; [`migrate`] runs the missing ones in one `BEGIN IMMEDIATE` transaction so
+//! two processes opening a new file at once cannot both create it. A file written by a newer
+//! program is refused rather than guessed at.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Migrations in order: `MIGRATIONS[n]` takes the schema from version `n` to `n + 1`.
+///
+/// Version 1, the first schema:
+/// - `endpoints`: one row per Duck Creek instance; everything else belongs to one.
+/// - `runs`: one row per import; counts are rows received while `running`, distinct rows applied
+///   once `succeeded`.
+/// - `accounts`, `entitlements`, `links`: the live state. Nothing is ever deleted from them by an
+///   import; `last_seen_run` marks what the latest import reported, so a later reconciliation can
+///   find what it did not. `links` has no foreign key to `entitlements`: accounts are usually
+///   imported before the entitlement catalogue, so a link may name an entitlement not yet known.
+///   First and last seen runs carry no foreign key either, so old runs can be pruned some day.
+/// - `staged_*`: what an import in progress has received, one merged row per account, link and
+///   entitlement, keyed by run. Applied to the live tables and deleted in one transaction when
+///   the import completes; deleted alone when it fails.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE endpoints (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE runs (
+    id                   INTEGER PRIMARY KEY,
+    endpoint_id          INTEGER NOT NULL REFERENCES endpoints (id),
+    kind                 TEXT NOT NULL,
+    scope                TEXT NOT NULL,
+    started_at           TEXT NOT NULL,
+    finished_at          TEXT,
+    outcome              TEXT NOT NULL CHECK (outcome IN ('running', 'succeeded', 'failed')),
+    error                TEXT,
+    accounts             INTEGER NOT NULL DEFAULT 0,
+    account_details      INTEGER NOT NULL DEFAULT 0,
+    entitlements         INTEGER NOT NULL DEFAULT 0,
+    links                INTEGER NOT NULL DEFAULT 0,
+    new_accounts         INTEGER NOT NULL DEFAULT 0,
+    updated_accounts     INTEGER NOT NULL DEFAULT 0,
+    new_entitlements     INTEGER NOT NULL DEFAULT 0,
+    updated_entitlements INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_endpoint ON runs (endpoint_id, id);
+
+CREATE TABLE accounts (
+    endpoint_id    INTEGER NOT NULL REFERENCES endpoints (id),
+    name           TEXT NOT NULL,
+    columns        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    first_seen_run INTEGER NOT NULL,
+    last_seen_run  INTEGER NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, name)
+);
+
+CREATE TABLE entitlements (
+    endpoint_id    INTEGER NOT NULL REFERENCES endpoints (id),
+    type           TEXT NOT NULL,
+    value          TEXT NOT NULL,
+    columns        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    first_seen_run INTEGER NOT NULL,
+    last_seen_run  INTEGER NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, type, value)
+);
+
+CREATE TABLE links (
+    endpoint_id    INTEGER NOT NULL REFERENCES endpoints (id),
+    account_name   TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    value          TEXT NOT NULL,
+    first_seen_run INTEGER NOT NULL,
+    last_seen_run  INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, account_name, type, value)
+) WITHOUT ROWID;
+
+CREATE TABLE staged_accounts (
+    run_id  INTEGER NOT NULL REFERENCES runs (id),
+    name    TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+
+CREATE TABLE staged_links (
+    run_id       INTEGER NOT NULL REFERENCES runs (id),
+    account_name TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    PRIMARY KEY (run_id, account_name, type, value)
+) WITHOUT ROWID;
+
+CREATE TABLE staged_entitlements (
+    run_id  INTEGER NOT NULL REFERENCES runs (id),
+    type    TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    PRIMARY KEY (run_id, type, value)
+);
+"];
+
+/// The schema version this program writes and reads.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// What [`migrate`] found.
+pub(super) enum Migration {
+    /// The schema is at [`VERSION`] (possibly after migrating).
+    Current,
+    /// The file has a newer schema than this program knows; nothing was changed.
+    TooNew(i64),
+}
+
+/// The schema version recorded in the file.
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the schema to [`VERSION`].
+pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
+    let found = user_version(conn)?;
+    if found > VERSION {
+        return Ok(Migration::TooNew(found));
+    }
+    if found == VERSION {
+        return Ok(Migration::Current);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated between the check above and taking the write lock.
+    let found = user_version(&tx)?;
+    if found > VERSION {
+        return Ok(Migration::TooNew(found));
+    }
+    let start = usize::try_from(found).unwrap_or(0);
+    for migration in &MIGRATIONS[start..] {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(Migration::Current)
+}

@@ -1,0 +1,478 @@
+//! The HTTP side: shared state, the Duck Creek endpoint (`POST /dc/services`)
+//! and the router (the admin routes live in [`crate::admin`]).
+//!
+//! Batch semantics: the first operation must be a successful
+//! `Session.loginRq`; otherwise every following operation answers Failure
+//! `NotAuthenticated`. A `Session.loginRq` later in an authenticated batch
+//! only checks the credentials; `Session.closeRq` ends the session, so the
+//! operations after it answer `NotAuthenticated`.
+//!
+//! Failure codes: `InvalidCredentials`, `NotAuthenticated`, `NotFound`,
+//! `InvalidRequest` (a missing or non-numeric `entityID`/`userID`, or a lock
+//! request naming no user), `UnknownOperation`, and `Injected` (faults).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{Dataset, User};
+use crate::fault::{Fault, LIST_USERS};
+use crate::render::{self, ChunkBody, Segments};
+use crate::xml::{Mode, Operation, ParsedRequest, parse_request};
+
+/// The operation that opens a session.
+const LOGIN: &str = "Session.loginRq";
+
+/// The body sent by the `non-xml` fault.
+pub(crate) const NON_XML_BODY: &str = "Gateway says hello: not XML at all";
+
+/// One request POSTed to the endpoint, as the simulator saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeenRequest {
+    /// SOAP envelope or bare XML (`Xml` for a body that could not be told).
+    pub mode: Mode,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The `SOAPAction` header, if any (raw, quotes included).
+    pub soap_action: Option<String>,
+    /// All request headers, in order (names lower-case; the values of
+    /// `Authorization` and `Cookie` replaced by `<redacted>`).
+    pub headers: Vec<(String, String)>,
+    /// The operations (empty for a malformed body).
+    pub operations: Vec<SeenOperation>,
+}
+
+/// One operation of a [`SeenRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeenOperation {
+    /// The element's local name, e.g. `Session.loginRq`.
+    pub name: String,
+    /// Attributes in document order, values unescaped; a `password`
+    /// attribute's value is replaced by `<redacted>`.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl SeenOperation {
+    /// The value of attribute `name`, if present.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Locks a mutex, shrugging off poisoning (state stays usable after a
+/// panicking thread; nothing here leaves it half-updated).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The dataset plus rendered user lists, cached per entity id.
+pub(crate) struct Store {
+    /// The current data.
+    pub data: Dataset,
+    cache: HashMap<u64, Bytes>,
+}
+
+impl Store {
+    /// A store over `data`.
+    pub fn new(data: Dataset) -> Self {
+        Store {
+            data,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Drops cached renderings; call after any change to `data`.
+    pub fn changed(&mut self) {
+        self.cache.clear();
+    }
+
+    /// The `<Users>` element for entity `entity_id`, or `None` when the
+    /// entity does not exist. Entity 1 (the root) lists every user.
+    pub fn users_xml(&mut self, entity_id: u64) -> Option<Bytes> {
+        if let Some(b) = self.cache.get(&entity_id) {
+            return Some(b.clone());
+        }
+        let entity = self.data.entities.iter().find(|e| e.id == entity_id)?;
+        let rendered = if entity_id == 1 {
+            render::users(self.data.users.iter())
+        } else {
+            let name = entity.name.as_str();
+            render::users(
+                self.data
+                    .users
+                    .iter()
+                    .filter(|u| u.entities.iter().any(|e| e == name)),
+            )
+        };
+        self.cache.insert(entity_id, rendered.clone());
+        Some(rendered)
+    }
+
+    /// Adds or replaces (by name) a user.
+    pub fn set_user(&mut self, user: User) {
+        match self.data.users.iter_mut().find(|u| u.name == user.name) {
+            Some(slot) => *slot = user,
+            None => self.data.users.push(user),
+        }
+        self.changed();
+    }
+
+    /// Removes the user named `name`; whether it existed.
+    pub fn remove_user(&mut self, name: &str) -> bool {
+        let before = self.data.users.len();
+        self.data.users.retain(|u| u.name != name);
+        let removed = self.data.users.len() != before;
+        if removed {
+            self.changed();
+        }
+        removed
+    }
+}
+
+/// State shared by the handlers and the [`Simulator`](crate::Simulator).
+pub(crate) struct Shared {
+    /// The accepted login name.
+    pub username: String,
+    /// The accepted password.
+    pub password: String,
+    /// The data.
+    pub store: Mutex<Store>,
+    /// Every endpoint request, in order.
+    pub requests: Mutex<Vec<SeenRequest>>,
+    /// Pending faults, in injection order.
+    pub faults: Mutex<VecDeque<Fault>>,
+}
+
+impl Shared {
+    /// Queues a fault (a count of 0 counts as 1).
+    pub fn inject_fault(&self, mut fault: Fault) {
+        let count = fault.count_mut();
+        *count = (*count).max(1);
+        lock(&self.faults).push_back(fault);
+    }
+
+    /// Takes one use of the first pending fault that these operations match.
+    fn take_fault(&self, ops: &[Operation]) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let index = faults
+            .iter()
+            .position(|f| f.matches(ops.iter().map(|o| o.name.as_str())))?;
+        let fault = faults.get_mut(index)?;
+        let taken = fault.clone();
+        let count = fault.count_mut();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            faults.remove(index);
+        }
+        Some(taken)
+    }
+}
+
+/// The router: endpoint, admin API, 404 for everything else.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/dc/services", post(endpoint))
+        .nest("/admin", crate::admin::routes())
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(shared)
+}
+
+async fn endpoint(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let worker = tokio::task::spawn_blocking(move || handle(&shared, &headers, &body));
+    match worker.await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "simulator error\n").into_response(),
+    }
+}
+
+fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn seen_operation(op: &Operation) -> SeenOperation {
+    SeenOperation {
+        name: op.name.clone(),
+        attributes: op
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "<redacted>".to_owned()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    }
+}
+
+fn xml_response(body: ChunkBody) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        Body::new(body),
+    )
+        .into_response()
+}
+
+fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        render::soap_fault(code, reason, detail),
+    )
+        .into_response()
+}
+
+/// Handles one endpoint request (runs on a blocking thread).
+fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    let parsed = parse_request(body);
+    let (mode, operations) = match &parsed {
+        Ok(p) => (p.mode, p.operations.iter().map(seen_operation).collect()),
+        Err(m) => (m.mode, Vec::new()),
+    };
+    lock(&shared.requests).push(SeenRequest {
+        mode,
+        content_type: header_string(headers, header::CONTENT_TYPE),
+        soap_action: header_string(headers, header::HeaderName::from_static("soapaction")),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                let value = if k == header::AUTHORIZATION || k == header::COOKIE {
+                    "<redacted>".to_owned()
+                } else {
+                    String::from_utf8_lossy(v.as_bytes()).into_owned()
+                };
+                (k.as_str().to_owned(), value)
+            })
+            .collect(),
+        operations,
+    });
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(m) => {
+            return soap_fault_response(
+                "soap:Client",
+                &format!("Malformed request: {}", m.message),
+                Some(&m.message),
+            );
+        }
+    };
+    match shared.take_fault(&parsed.operations) {
+        Some(Fault::HttpStatus { status, body, .. }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = body.unwrap_or_else(|| {
+                format!("{}\n", code.canonical_reason().unwrap_or("Injected fault"))
+            });
+            (
+                code,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                body,
+            )
+                .into_response()
+        }
+        Some(Fault::SoapFault {
+            code,
+            reason,
+            detail,
+            ..
+        }) => soap_fault_response(&code, &reason, detail.as_deref()),
+        Some(Fault::NonXml { .. }) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            NON_XML_BODY,
+        )
+            .into_response(),
+        Some(Fault::Truncate { after_bytes, .. }) => xml_response(ChunkBody::truncated(
+            execute(shared, &parsed, None),
+            after_bytes,
+        )),
+        other => xml_response(ChunkBody::new(execute(shared, &parsed, other.as_ref()))),
+    }
+}
+
+/// A failure: (code, description).
+type Failure = (&'static str, String);
+
+fn parse_id(op: &Operation, name: &str) -> Result<Option<u64>, Failure> {
+    match op.attr(name).map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ("InvalidRequest", format!("{name} {s:?} is not a number"))),
+    }
+}
+
+/// Finds the user a lock/unlock request names: by `userName` (and, when
+/// `userID` is given too, it must be that user's id), or by `userID` alone.
+fn find_user(data: &Dataset, op: &Operation) -> Result<usize, Failure> {
+    let id = parse_id(op, "userID")?;
+    match (op.attr("userName"), id) {
+        (Some(name), id) => {
+            let index = data
+                .users
+                .iter()
+                .position(|u| u.name == name)
+                .ok_or_else(|| ("NotFound", format!("User {name} does not exist")))?;
+            match id {
+                Some(id) if data.users[index].id != id => Err((
+                    "NotFound",
+                    format!("User {name} with id {id} does not exist"),
+                )),
+                _ => Ok(index),
+            }
+        }
+        (None, Some(id)) => data
+            .users
+            .iter()
+            .position(|u| u.id == id)
+            .ok_or_else(|| ("NotFound", format!("User with id {id} does not exist"))),
+        (None, None) => Err((
+            "InvalidRequest",
+            "userName or userID is required".to_owned(),
+        )),
+    }
+}
+
+fn is_true(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("true") || v == "1"
+    })
+}
+
+/// Runs a batch and renders its response document as chunks.
+fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -> Vec<Bytes> {
+    let mut seg = Segments::default();
+    seg.raw(render::prefix(request.mode));
+    let mut store = lock(&shared.store);
+    let mut authenticated = false;
+    for (i, op) in request.operations.iter().enumerate() {
+        let rs = render::rs_name(&op.name);
+        let injected = injected.filter(|f| f.applies_to_operation(&op.name));
+        if let Some(Fault::FailureStatus { message, .. }) = injected {
+            render::failure(seg.buf(), &rs, "Injected", message);
+            continue;
+        }
+        let credentials_ok = || {
+            op.attr("userName") == Some(shared.username.as_str())
+                && op.attr("password") == Some(shared.password.as_str())
+        };
+        if i == 0 && op.name == LOGIN {
+            if credentials_ok() {
+                authenticated = true;
+                render::success_empty(seg.buf(), &rs);
+            } else {
+                render::failure(
+                    seg.buf(),
+                    &rs,
+                    "InvalidCredentials",
+                    "Invalid user name or password",
+                );
+            }
+            continue;
+        }
+        if !authenticated {
+            render::failure(
+                seg.buf(),
+                &rs,
+                "NotAuthenticated",
+                "Not authenticated: the batch must start with a successful Session.loginRq",
+            );
+            continue;
+        }
+        let result: Result<(), Failure> = match op.name.as_str() {
+            LOGIN => {
+                if credentials_ok() {
+                    render::success_empty(seg.buf(), &rs);
+                    Ok(())
+                } else {
+                    Err((
+                        "InvalidCredentials",
+                        "Invalid user name or password".to_owned(),
+                    ))
+                }
+            }
+            "Session.closeRq" => {
+                authenticated = false;
+                render::success_empty(seg.buf(), &rs);
+                Ok(())
+            }
+            LIST_USERS => match parse_id(op, "entityID") {
+                Err(f) => Err(f),
+                Ok(None) => Err(("InvalidRequest", "entityID is required".to_owned())),
+                Ok(Some(id)) => {
+                    if matches!(injected, Some(Fault::EmptyUsers { .. })) {
+                        render::success_open(seg.buf(), &rs);
+                        seg.raw("<Users/>");
+                        render::close(seg.buf(), &rs);
+                        Ok(())
+                    } else if let Some(users) = store.users_xml(id) {
+                        render::success_open(seg.buf(), &rs);
+                        seg.shared(users);
+                        render::close(seg.buf(), &rs);
+                        Ok(())
+                    } else {
+                        Err(("NotFound", format!("Entity {id} does not exist")))
+                    }
+                }
+            },
+            "OnlineData.listEntitiesRq" => {
+                render::success_open(seg.buf(), &rs);
+                render::entities(seg.buf(), &store.data.entities);
+                render::close(seg.buf(), &rs);
+                Ok(())
+            }
+            "Security.listRolesRq" => {
+                let with_privileges = is_true(op.attr("includePrivileges"));
+                render::success_open(seg.buf(), &rs);
+                render::roles(seg.buf(), &store.data.roles, with_privileges);
+                render::close(seg.buf(), &rs);
+                Ok(())
+            }
+            "Security.listPrivilegesRq" => {
+                render::success_open(seg.buf(), &rs);
+                render::privileges(seg.buf(), &store.data.privileges);
+                render::close(seg.buf(), &rs);
+                Ok(())
+            }
+            "Security.lockUserAccountRq" | "Security.unlockUserAccountRq" => {
+                let status = if op.name == "Security.lockUserAccountRq" {
+                    "Locked"
+                } else {
+                    "Active"
+                };
+                find_user(&store.data, op).map(|index| {
+                    if store.data.users[index].status != status {
+                        store.data.users[index].status = status.to_owned();
+                        store.changed();
+                    }
+                    render::success_empty(seg.buf(), &rs);
+                })
+            }
+            other => Err(("UnknownOperation", format!("Unknown operation {other}"))),
+        };
+        if let Err((code, desc)) = result {
+            render::failure(seg.buf(), &rs, code, &desc);
+        }
+    }
+    drop(store);
+    seg.raw(render::suffix(request.mode));
+    seg.finish()
+}

@@ -1,0 +1,827 @@
+//! End-to-end tests over real HTTP on loopback.
+
+mod common;
+
+use common::*;
+use dcsim::{Dataset, Fault, Mode, SimConfig, Simulator, User};
+
+/// Checks a `<User>` element against the dataset's user, exactly.
+fn assert_user(el: &El, u: &User) {
+    assert_eq!(el.name, "User");
+    assert_eq!(el.attr("id"), Some(u.id.to_string().as_str()));
+    assert_eq!(el.attr("name"), Some(u.name.as_str()));
+    assert_eq!(el.attr("email"), Some(u.email.as_str()));
+    assert_eq!(el.attr("status"), Some(u.status.as_str()));
+    assert_eq!(el.attr("fullName"), Some(u.full_name.as_str()));
+    assert_eq!(el.child_names(), ["UserEntityMemberships", "Roles"]);
+    let entities: Vec<&str> = el
+        .child("UserEntityMemberships")
+        .children
+        .iter()
+        .map(|m| {
+            assert_eq!(m.name, "UserEntityMembership");
+            m.attr("entityName").unwrap()
+        })
+        .collect();
+    assert_eq!(entities, u.entities);
+    let roles: Vec<&str> = el
+        .child("Roles")
+        .children
+        .iter()
+        .map(|r| {
+            assert_eq!(r.name, "Role");
+            r.attr("name").unwrap()
+        })
+        .collect();
+    assert_eq!(roles, u.roles);
+}
+
+fn list_users(sim: &Simulator, entity: &str) -> El {
+    let resp = post_xml(
+        sim,
+        &format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"{entity}\"/>"),
+    );
+    let rs = responses(&resp);
+    assert_eq!(rs.children.len(), 2);
+    rs.children[1].clone()
+}
+
+#[test]
+fn soap_login_list_close() {
+    let sim = start(50);
+    let resp = post_soap(
+        &sim,
+        &format!(
+            "{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"></OnlineData.listEntityUsersRq><Session.closeRq></Session.closeRq>"
+        ),
+    );
+    assert!(!resp.chunked && resp.header("content-length").is_some());
+    let text = resp.text();
+    assert!(text.starts_with(concat!(
+        r#"<?xml version="1.0" encoding="utf-8"?>"#,
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#,
+        r#"<processRequestsAsDOMResponse xmlns="http://www.duckcreek.com/"><result><server><responses>"#
+    )));
+    // Exact escaping of the special users.
+    assert!(text.contains(
+        r#"<User id="2" name="o&apos;brien&amp;co" email="o&apos;brien&amp;co@example.com" status="Active" fullName="Tom &quot;T&quot; O&apos;Brien &lt;Claims&gt;"><UserEntityMemberships><UserEntityMembership entityName="R&amp;D &lt;Claims&gt; &quot;East&quot;"/></UserEntityMemberships><Roles><Role name="Underwriter &quot;Senior&quot; &amp; &lt;Lead&gt;"/><Role name="Underwriter"/></Roles></User>"#
+    ));
+    assert!(text.contains(r#"name="jürgen.müller""#));
+    assert!(text.contains(r#"name="dev&lt;ops&gt;""#));
+    assert!(text.contains(r#"fullName="Polly 🦜 Parrot""#));
+    assert!(text.contains(
+        r#"<User id="6" name="no.access" email="no.access@example.com" status="Active" fullName="No Access"><UserEntityMemberships/><Roles/></User>"#
+    ));
+
+    let rs = responses(&resp);
+    assert_eq!(
+        rs.child_names(),
+        [
+            "Session.loginRs",
+            "OnlineData.listEntityUsersRs",
+            "Session.closeRs"
+        ]
+    );
+    for r in &rs.children {
+        assert_eq!(r.attr("status"), Some("Success"));
+    }
+    let data = sim.dataset();
+    let users = rs.children[1].child("Users");
+    assert_eq!(users.children.len(), 50);
+    for (el, u) in users.children.iter().zip(&data.users) {
+        assert_user(el, u);
+    }
+    assert_eq!(users.children[3].attr("name"), Some("王伟"));
+}
+
+#[test]
+fn xml_mode_lists() {
+    let sim = start(20);
+    let resp = post_xml(
+        &sim,
+        &format!(
+            "{LOGIN}<OnlineData.listEntitiesRq/><Security.listRolesRq includePrivileges=\"true\"/>\
+             <Security.listRolesRq includePrivileges=\"false\"/><Security.listPrivilegesRq/>"
+        ),
+    );
+    assert!(
+        resp.text()
+            .starts_with(r#"<?xml version="1.0" encoding="utf-8"?><server><responses>"#)
+    );
+    let rs = responses(&resp);
+    let data = sim.dataset();
+
+    let entities = rs.children[1].child("Entities");
+    assert_eq!(entities.children.len(), data.entities.len());
+    for (el, e) in entities.children.iter().zip(&data.entities) {
+        assert_eq!(el.name, e.kind);
+        assert_eq!(el.attr("id"), Some(e.id.to_string().as_str()));
+        assert_eq!(el.attr("name"), Some(e.name.as_str()));
+    }
+    assert_eq!(entities.children[0].attr("name"), Some("Head Office"));
+    assert_eq!(entities.children[3].name, "Agency");
+    assert!(
+        resp.text()
+            .contains(r#"name="R&amp;D &lt;Claims&gt; &quot;East&quot;""#)
+    );
+
+    let with = rs.children[2].child("Roles");
+    let without = rs.children[3].child("Roles");
+    assert_eq!(with.children.len(), 24);
+    for ((w, wo), r) in with.children.iter().zip(&without.children).zip(&data.roles) {
+        for el in [w, wo] {
+            assert_eq!(el.attr("id"), Some(r.id.to_string().as_str()));
+            assert_eq!(el.attr("name"), Some(r.name.as_str()));
+            assert_eq!(el.attr("description"), Some(r.description.as_str()));
+        }
+        assert!(wo.children.is_empty());
+        let privs: Vec<&str> = w
+            .child("Privileges")
+            .children
+            .iter()
+            .map(|p| p.attr("name").unwrap())
+            .collect();
+        assert_eq!(privs, r.privileges);
+    }
+
+    let privileges = rs.children[4].child("Privileges");
+    assert_eq!(privileges.children.len(), 40);
+    for (el, p) in privileges.children.iter().zip(&data.privileges) {
+        assert_eq!(el.attr("id"), Some(p.id.to_string().as_str()));
+        assert_eq!(el.attr("name"), Some(p.name.as_str()));
+        assert_eq!(el.attr("description"), Some(p.description.as_str()));
+        assert_eq!(el.attr("type"), Some(p.kind.as_str()));
+    }
+    assert!(
+        resp.text()
+            .contains(r#"name="Billing &amp; Refunds &apos;Override&apos;""#)
+    );
+}
+
+#[test]
+fn entity_filter_and_errors() {
+    let sim = start(1_000);
+    let data = sim.dataset();
+    let rs = list_users(&sim, "2");
+    let expected: Vec<&User> = data
+        .users
+        .iter()
+        .filter(|u| u.entities.iter().any(|e| e == "R&D <Claims> \"East\""))
+        .collect();
+    let got = &rs.child("Users").children;
+    assert!(expected.len() > 2);
+    assert_eq!(got.len(), expected.len());
+    for (el, u) in got.iter().zip(expected) {
+        assert_user(el, u);
+    }
+    assert_eq!(got[0].attr("name"), Some("jürgen.müller"));
+
+    let rs = list_users(&sim, "5");
+    assert_eq!(rs.attr("status"), Some("Success"));
+
+    let rs = list_users(&sim, "9999");
+    assert_eq!(
+        outcome(&rs),
+        (
+            "Failure".into(),
+            "NotFound".into(),
+            "Entity 9999 does not exist".into()
+        )
+    );
+    let rs = list_users(&sim, "abc");
+    assert_eq!(outcome(&rs).1, "InvalidRequest");
+    let resp = post_xml(&sim, &format!("{LOGIN}<OnlineData.listEntityUsersRq/>"));
+    assert_eq!(outcome(&responses(&resp).children[1]).1, "InvalidRequest");
+}
+
+#[test]
+fn authentication() {
+    let sim = start(10);
+    let resp = post_soap(
+        &sim,
+        r#"<Session.loginRq userName="dcadmin" password="wrong"/><OnlineData.listEntitiesRq/><Session.closeRq/>"#,
+    );
+    let rs = responses(&resp);
+    assert_eq!(
+        outcome(&rs.children[0]),
+        (
+            "Failure".into(),
+            "InvalidCredentials".into(),
+            "Invalid user name or password".into()
+        )
+    );
+    for r in &rs.children[1..] {
+        assert_eq!(outcome(r).1, "NotAuthenticated");
+    }
+    assert_eq!(rs.children[1].name, "OnlineData.listEntitiesRs");
+
+    // No login at all.
+    let rs = responses(&post_xml(&sim, "<Security.listPrivilegesRq/>"));
+    assert_eq!(outcome(&rs.children[0]).1, "NotAuthenticated");
+
+    // After close, the session is over; unknown operations are reported.
+    let rs = responses(&post_xml(
+        &sim,
+        &format!("{LOGIN}<Foo.barRq x=\"1\"/><Session.closeRq/><Security.listPrivilegesRq/>"),
+    ));
+    assert_eq!(
+        outcome(&rs.children[1]),
+        (
+            "Failure".into(),
+            "UnknownOperation".into(),
+            "Unknown operation Foo.barRq".into()
+        )
+    );
+    assert_eq!(rs.children[1].name, "Foo.barRs");
+    assert_eq!(outcome(&rs.children[2]).0, "Success");
+    assert_eq!(outcome(&rs.children[3]).1, "NotAuthenticated");
+
+    // Custom credentials, with characters that need escaping.
+    let sim = Simulator::start(SimConfig {
+        users: 3,
+        seed: 1,
+        username: "a&b".into(),
+        password: "p\"<w>'".into(),
+    })
+    .unwrap();
+    let rs = responses(&post_xml(
+        &sim,
+        r#"<Session.loginRq userName="a&amp;b" password="p&quot;&lt;w&gt;&apos;"/>"#,
+    ));
+    assert_eq!(outcome(&rs.children[0]).0, "Success");
+}
+
+#[test]
+fn request_log() {
+    let sim = start(5);
+    post_soap(
+        &sim,
+        &format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\" note=\"a&amp;b&lt;c\"/>"),
+    );
+    post_xml(&sim, "<Session.closeRq/>");
+    let log = sim.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].mode, Mode::Soap);
+    assert_eq!(
+        log[0].content_type.as_deref(),
+        Some("text/xml; charset=utf-8")
+    );
+    assert_eq!(
+        log[0].soap_action.as_deref(),
+        Some("\"http://www.duckcreek.com/processRequestsAsDOM\"")
+    );
+    assert!(
+        log[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "host" && v.starts_with("127.0.0.1:"))
+    );
+    let ops = &log[0].operations;
+    assert_eq!(ops[0].name, "Session.loginRq");
+    assert_eq!(
+        ops[0].attributes,
+        [
+            ("userName".to_owned(), "dcadmin".to_owned()),
+            ("password".to_owned(), "<redacted>".to_owned())
+        ]
+    );
+    assert_eq!(ops[1].attr("note"), Some("a&b<c"));
+    assert_eq!(log[1].mode, Mode::Xml);
+    assert_eq!(log[1].soap_action, None);
+
+    let json = http("GET", &format!("{}/requests", sim.admin_url()), &[], b"").json();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[0]["mode"], "soap");
+    assert_eq!(
+        json[0]["soapAction"],
+        "\"http://www.duckcreek.com/processRequestsAsDOM\""
+    );
+    assert_eq!(json[0]["operations"][0]["attributes"][1][1], "<redacted>");
+    let state = http("GET", &format!("{}/state", sim.admin_url()), &[], b"").json();
+    assert_eq!(
+        state,
+        serde_json::json!({"users": 5, "entities": 5, "roles": 24, "privileges": 40, "requests": 2})
+    );
+    let resp = http("DELETE", &format!("{}/requests", sim.admin_url()), &[], b"");
+    assert_eq!(resp.status, 204);
+    assert!(sim.requests().is_empty());
+
+    // Credentials in headers are not recorded either.
+    http(
+        "POST",
+        &sim.endpoint_url(),
+        &[("Authorization", "Basic c2VjcmV0"), ("X-Trace", "t1")],
+        bare(LOGIN).as_bytes(),
+    );
+    let log = sim.requests();
+    let headers = &log[0].headers;
+    assert!(headers.contains(&("authorization".to_owned(), "<redacted>".to_owned())));
+    assert!(headers.contains(&("x-trace".to_owned(), "t1".to_owned())));
+}
+
+#[test]
+fn lock_and_unlock() {
+    let sim = start(30);
+    let before = list_users(&sim, "1");
+    assert_eq!(
+        before.child("Users").children[9].attr("name"),
+        Some("user000010")
+    );
+    let rs = responses(&post_xml(
+        &sim,
+        &format!(
+            "{LOGIN}<Security.lockUserAccountRq userID=\"10\" userName=\"user000010\"/>\
+             <Security.lockUserAccountRq userName=\"nobody\"/>\
+             <Security.lockUserAccountRq userID=\"11\" userName=\"user000010\"/>\
+             <Security.lockUserAccountRq userID=\"x\" userName=\"user000010\"/>"
+        ),
+    ));
+    assert_eq!(rs.children[1].name, "Security.lockUserAccountRs");
+    assert_eq!(outcome(&rs.children[1]).0, "Success");
+    assert_eq!(
+        outcome(&rs.children[2]),
+        (
+            "Failure".into(),
+            "NotFound".into(),
+            "User nobody does not exist".into()
+        )
+    );
+    assert_eq!(outcome(&rs.children[3]).1, "NotFound");
+    assert_eq!(outcome(&rs.children[4]).1, "InvalidRequest");
+    assert_eq!(sim.dataset().user("user000010").unwrap().status, "Locked");
+    // The cached user list was invalidated.
+    let after = list_users(&sim, "1");
+    assert_eq!(
+        after.child("Users").children[9].attr("status"),
+        Some("Locked")
+    );
+
+    let rs = responses(&post_xml(
+        &sim,
+        &format!(
+            "{LOGIN}<Security.unlockUserAccountRq userName=\"user000010\"/><Security.unlockUserAccountRq userName=\"dev&lt;ops&gt;\"/>"
+        ),
+    ));
+    assert_eq!(rs.children[1].name, "Security.unlockUserAccountRs");
+    assert_eq!(outcome(&rs.children[1]).0, "Success");
+    assert_eq!(outcome(&rs.children[2]).0, "Success");
+    let data = sim.dataset();
+    assert_eq!(data.user("user000010").unwrap().status, "Active");
+    assert_eq!(data.user("dev<ops>").unwrap().status, "Active");
+}
+
+#[test]
+fn fault_http_status_and_filters() {
+    let sim = start(5);
+    let faults_url = format!("{}/faults", sim.admin_url());
+    let resp = http(
+        "POST",
+        &faults_url,
+        &[("Content-Type", "application/json")],
+        br#"{"kind":"http-status","status":503,"body":"maintenance","operation":"OnlineData.listEntityUsersRq","count":2}"#,
+    );
+    assert_eq!(resp.status, 201);
+    let pending = http("GET", &faults_url, &[], b"").json();
+    assert_eq!(pending[0]["kind"], "http-status");
+    assert_eq!(pending[0]["count"], 2);
+
+    // Not triggered by a request without the operation.
+    let resp = post_xml(&sim, &format!("{LOGIN}<OnlineData.listEntitiesRq/>"));
+    assert_eq!(resp.status, 200);
+    for _ in 0..2 {
+        let resp = post_xml(
+            &sim,
+            &format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>"),
+        );
+        assert_eq!(resp.status, 503);
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(resp.text(), "maintenance");
+    }
+    let resp = post_xml(
+        &sim,
+        &format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>"),
+    );
+    assert_eq!(resp.status, 200);
+    assert!(sim.pending_faults().is_empty());
+
+    // Faults apply in injection order; DELETE clears them.
+    sim.inject_fault(Fault::http_status(500));
+    sim.inject_fault(Fault::http_status(502));
+    assert_eq!(post_xml(&sim, LOGIN).status, 500);
+    assert_eq!(
+        http("GET", &faults_url, &[], b"")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(http("DELETE", &faults_url, &[], b"").status, 204);
+    assert_eq!(post_xml(&sim, LOGIN).status, 200);
+
+    // Bad fault JSON is rejected.
+    for bad in [
+        &br#"{"kind":"nope"}"#[..],
+        br#"{"kind":"http-status","status":42}"#,
+        b"not json",
+    ] {
+        assert_eq!(http("POST", &faults_url, &[], bad).status, 400);
+    }
+}
+
+#[test]
+fn fault_soap_fault_non_xml_failure_empty() {
+    let sim = start(5);
+    sim.inject_fault(Fault::SoapFault {
+        code: "Server".into(),
+        reason: "Database <down> & out".into(),
+        detail: Some("ORA-12345".into()),
+        operation: None,
+        count: 1,
+    });
+    let resp = post_xml(&sim, LOGIN);
+    assert_eq!(
+        soap_fault(&resp),
+        (
+            "soap:Server".into(),
+            "Database <down> & out".into(),
+            Some("ORA-12345".into())
+        )
+    );
+
+    sim.inject_fault(Fault::non_xml());
+    let resp = post_soap(&sim, LOGIN);
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(resp.text(), "Gateway says hello: not XML at all");
+
+    sim.inject_fault(Fault::failure_status(
+        "OnlineData.listEntityUsersRq",
+        "Database timeout",
+    ));
+    let rs = responses(&post_soap(
+        &sim,
+        &format!(
+            "{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/><OnlineData.listEntitiesRq/>"
+        ),
+    ));
+    assert_eq!(outcome(&rs.children[0]).0, "Success");
+    assert_eq!(
+        outcome(&rs.children[1]),
+        (
+            "Failure".into(),
+            "Injected".into(),
+            "Database timeout".into()
+        )
+    );
+    assert_eq!(outcome(&rs.children[2]).0, "Success");
+
+    sim.inject_fault(Fault::empty_users());
+    let resp = post_xml(
+        &sim,
+        &format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>"),
+    );
+    assert!(resp.text().contains(
+        r#"<OnlineData.listEntityUsersRs status="Success"><Users/></OnlineData.listEntityUsersRs>"#
+    ));
+    let rs = responses(&resp);
+    assert!(rs.children[1].child("Users").children.is_empty());
+    // Consumed: the next list is full again.
+    assert_eq!(list_users(&sim, "1").child("Users").children.len(), 5);
+}
+
+#[test]
+fn fault_truncate() {
+    let sim = start(50);
+    let ops = format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>");
+    let full = post_soap(&sim, &ops);
+    assert!(full.body.len() > 1000);
+    sim.inject_fault(Fault::truncate(700));
+    let cut = post_soap(&sim, &ops);
+    assert_eq!(cut.status, 200);
+    assert!(cut.chunked);
+    assert_eq!(cut.body, full.body[..700]);
+    // Larger than the body: everything arrives.
+    sim.inject_fault(Fault::truncate(10_000_000));
+    assert_eq!(post_soap(&sim, &ops).body, full.body);
+}
+
+#[test]
+fn malformed_requests() {
+    let sim = start(5);
+    let cases: &[&[u8]] = &[
+        b"this is not xml",
+        b"<server><requests><Session.loginRq></requests></server>",
+        b"<!DOCTYPE server><server><requests/></server>",
+        b"<server><nope/></server>",
+        b"",
+    ];
+    for case in cases {
+        let resp = http(
+            "POST",
+            &sim.endpoint_url(),
+            &[("Content-Type", "text/xml")],
+            case,
+        );
+        let (code, reason, detail) = soap_fault(&resp);
+        assert_eq!(code, "soap:Client");
+        assert!(reason.starts_with("Malformed request: "), "{reason}");
+        assert!(detail.is_some_and(|d| !d.is_empty()));
+    }
+    assert_eq!(sim.requests().len(), cases.len());
+    // A malformed request does not consume a fault.
+    sim.inject_fault(Fault::http_status(503));
+    assert_eq!(http("POST", &sim.endpoint_url(), &[], b"<x").status, 500);
+    assert_eq!(sim.pending_faults().len(), 1);
+
+    assert_eq!(http("GET", &sim.endpoint_url(), &[], b"").status, 405);
+    assert_eq!(
+        http("POST", &format!("{}/other", sim.base_url()), &[], b"").status,
+        404
+    );
+    assert_eq!(
+        http("GET", &format!("{}/", sim.base_url()), &[], b"").status,
+        404
+    );
+}
+
+#[test]
+fn admin_users() {
+    let sim = start(8);
+    let url = |name: &str| format!("{}/users/{name}", sim.admin_url());
+    let body = r#"{"email":"nya@example.com","fullName":"Nyå & <Co> \"x\"","status":"Inactive","entities":["Agency 004"],"roles":["Actuary"]}"#;
+    let resp = http("PUT", &url("ny%C3%A5%20%26%20co"), &[], body.as_bytes());
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(resp.json()["id"], 9);
+    assert_eq!(resp.json()["name"], "nyå & co");
+
+    let rs = list_users(&sim, "1");
+    let users = &rs.child("Users").children;
+    assert_eq!(users.len(), 9);
+    let added = sim.dataset().user("nyå & co").unwrap().clone();
+    assert_eq!(added.full_name, "Nyå & <Co> \"x\"");
+    assert_user(&users[8], &added);
+    let rs = list_users(&sim, "4");
+    assert!(
+        rs.child("Users")
+            .children
+            .iter()
+            .any(|u| u.attr("name") == Some("nyå & co"))
+    );
+
+    // Replace keeps the id; GET returns it.
+    let resp = http(
+        "PUT",
+        &url("ny%C3%A5%20%26%20co"),
+        &[],
+        br#"{"status":"Locked"}"#,
+    );
+    assert_eq!(resp.status, 200);
+    let got = http("GET", &url("ny%C3%A5%20%26%20co"), &[], b"").json();
+    assert_eq!(got["id"], 9);
+    assert_eq!(got["status"], "Locked");
+    assert_eq!(got["email"], "nyå & co@example.com");
+
+    // Errors.
+    assert_eq!(http("PUT", &url("x"), &[], b"{").status, 400);
+    assert_eq!(http("PUT", &url("x"), &[], br#"{"name":"y"}"#).status, 400);
+    assert_eq!(http("PUT", &url("x"), &[], br#"{"id":1}"#).status, 409);
+    assert_eq!(http("PUT", &url("x"), &[], br#"{"bogus":1}"#).status, 400);
+    assert_eq!(http("GET", &url("nobody"), &[], b"").status, 404);
+
+    // Delete.
+    assert_eq!(http("DELETE", &url("o%27brien%26co"), &[], b"").status, 204);
+    assert_eq!(http("DELETE", &url("o%27brien%26co"), &[], b"").status, 404);
+    let rs = list_users(&sim, "1");
+    assert_eq!(rs.child("Users").children.len(), 8);
+    assert!(
+        !rs.child("Users")
+            .children
+            .iter()
+            .any(|u| u.attr("name") == Some("o'brien&co"))
+    );
+
+    // The library API does the same.
+    let mut u = sim.dataset().user("user000007").unwrap().clone();
+    u.full_name = "Changed Name".into();
+    sim.set_user(u);
+    assert!(sim.remove_user("user000008"));
+    assert!(!sim.remove_user("user000008"));
+    let rs = list_users(&sim, "1");
+    let names: Vec<_> = rs
+        .child("Users")
+        .children
+        .iter()
+        .map(|u| u.attr("fullName").unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"Changed Name".to_owned()));
+    assert_eq!(names.len(), 7);
+}
+
+#[test]
+fn admin_roles_privileges_entities() {
+    let sim = start(10);
+    let admin = sim.admin_url();
+    // Deleting a role removes it from users.
+    let role = "Underwriter%20%22Senior%22%20%26%20%3CLead%3E";
+    assert_eq!(
+        http("GET", &format!("{admin}/roles/{role}"), &[], b"").status,
+        200
+    );
+    assert_eq!(
+        http("DELETE", &format!("{admin}/roles/{role}"), &[], b"").status,
+        204
+    );
+    let data = sim.dataset();
+    assert_eq!(data.roles.len(), 23);
+    assert_eq!(data.user("o'brien&co").unwrap().roles, ["Underwriter"]);
+
+    // Deleting an entity removes memberships and the entity.
+    let entity = "R%26D%20%3CClaims%3E%20%22East%22";
+    assert_eq!(
+        http("DELETE", &format!("{admin}/entities/{entity}"), &[], b"").status,
+        204
+    );
+    let data = sim.dataset();
+    assert!(
+        data.users
+            .iter()
+            .all(|u| !u.entities.iter().any(|e| e.starts_with("R&D")))
+    );
+    assert_eq!(list_users(&sim, "2").attr("status"), Some("Failure"));
+
+    // Add an entity; users can join it.
+    let resp = http(
+        "PUT",
+        &format!("{admin}/entities/Sales%20Agency"),
+        &[],
+        br#"{"kind":"Agency"}"#,
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.json()["id"], 6);
+    assert_eq!(
+        http(
+            "PUT",
+            &format!("{admin}/entities/Bad"),
+            &[],
+            br#"{"kind":"a b"}"#
+        )
+        .status,
+        400
+    );
+    let resp = http(
+        "PUT",
+        &format!("{admin}/users/user000009"),
+        &[],
+        br#"{"entities":["Sales Agency"]}"#,
+    );
+    assert_eq!(resp.status, 200);
+    let rs = list_users(&sim, "6");
+    let users = &rs.child("Users").children;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].attr("name"), Some("user000009"));
+
+    // Privileges: add with `type`, delete removes from roles.
+    let resp = http(
+        "PUT",
+        &format!("{admin}/privileges/Claims.Reopen"),
+        &[],
+        br#"{"description":"Reopen claims","type":"Action"}"#,
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.json()["kind"], "Action");
+    assert_eq!(resp.json()["id"], 41);
+    let resp = http(
+        "PUT",
+        &format!("{admin}/roles/Reopener"),
+        &[],
+        br#"{"description":"d","privileges":["Claims.Reopen"]}"#,
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(
+        http(
+            "DELETE",
+            &format!("{admin}/privileges/Claims.Reopen"),
+            &[],
+            b""
+        )
+        .status,
+        204
+    );
+    assert!(
+        sim.dataset()
+            .role("Reopener")
+            .unwrap()
+            .privileges
+            .is_empty()
+    );
+    assert_eq!(
+        http(
+            "DELETE",
+            &format!("{admin}/privileges/Claims.Reopen"),
+            &[],
+            b""
+        )
+        .status,
+        404
+    );
+    let state = http("GET", &format!("{admin}/state"), &[], b"").json();
+    assert_eq!(state["roles"], 24);
+    assert_eq!(state["privileges"], 40);
+    assert_eq!(state["entities"], 5);
+}
+
+#[test]
+fn deterministic_over_http() {
+    let a = start(40);
+    let b = start(40);
+    let c = Simulator::start(SimConfig {
+        users: 40,
+        seed: 2,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let ops = format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>");
+    let (ra, rb, rc) = (post_xml(&a, &ops), post_xml(&b, &ops), post_xml(&c, &ops));
+    assert_eq!(ra.body, rb.body);
+    assert_ne!(ra.body, rc.body);
+    assert_eq!(a.dataset(), Dataset::generate(40, 1));
+}
+
+#[test]
+fn large_listing_is_cached_and_streamed() {
+    let sim = start(100_000);
+    let ops = format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/><Session.closeRq/>");
+    let first = post_xml(&sim, &ops);
+    assert_eq!(first.status, 200);
+    assert!(first.body.len() > 20_000_000, "{}", first.body.len());
+    let count = first.body.windows(6).filter(|w| w == b"<User ").count();
+    assert_eq!(count, 100_000);
+    assert!(
+        first
+            .body
+            .ends_with(b"<Session.closeRs status=\"Success\"/></responses></server>")
+    );
+    let second = post_xml(&sim, &ops);
+    assert_eq!(first.body, second.body);
+}
+
+#[test]
+fn binary_runs_and_stops() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = std::env::temp_dir().join(format!("dcsim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port_file = dir.join("port");
+    let _ = std::fs::remove_file(&port_file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcsim"))
+        .args(["--users", "12", "--seed", "3", "--username", "bin"])
+        .arg("--port-file")
+        .arg(&port_file)
+        .env("DCSIM_PASSWORD", "bin-secret")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port: u16 = loop {
+        if let Ok(text) = std::fs::read_to_string(&port_file) {
+            break text.trim().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no port file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim_end(),
+        format!("dcsim listening on http://127.0.0.1:{port} (12 users, seed 3)")
+    );
+    assert!(!line.contains("bin-secret"));
+    let resp = http(
+        "POST",
+        &format!("http://127.0.0.1:{port}/dc/services"),
+        &[],
+        bare(r#"<Session.loginRq userName="bin" password="bin-secret"/><OnlineData.listEntityUsersRq entityID="1"/>"#)
+            .as_bytes(),
+    );
+    let rs = responses(&resp);
+    assert_eq!(rs.children[1].child("Users").children.len(), 12);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
