@@ -856,6 +856,21 @@ mod tests {
     }
 
     #[test]
+    fn oversized_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.json");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap();
+        assert_eq!(
+            load(&path).unwrap_err().to_string(),
+            format!(
+                "{} is larger than 67108864 bytes, too large to be a connection; check that it is the right file",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
     fn malformed_json_carries_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(

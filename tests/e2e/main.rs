@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `dcconn` binary, the real component, a real SQLite file, and the
+//! Duck Creek simulator on an ephemeral loopback port. One entry point; one module per theme.
 
+mod failures;
+mod import;
+mod policy;
+mod support;

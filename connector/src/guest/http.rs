@@ -91,14 +91,19 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
         .map_err(|()| "the request body was already taken".to_string())?;
     let future =
         outgoing_handler::handle(outgoing, Some(options())).map_err(|code| describe(&code))?;
-    write_body(&body, request.body.as_bytes())?;
-    OutgoingBody::finish(body, None).map_err(|code| describe(&code))?;
+    // When the host refuses the request, writing fails with a closed stream; the response
+    // future then says why, which is the error worth reporting.
+    let written = write_body(&body, request.body.as_bytes());
+    let finished = OutgoingBody::finish(body, None).map_err(|code| describe(&code));
     future.subscribe().block();
-    match future.get() {
-        Some(Ok(Ok(response))) => Ok(response),
-        Some(Ok(Err(code))) => Err(describe(&code)),
-        Some(Err(())) | None => Err("the response was already taken".into()),
-    }
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(describe(&code)),
+        Some(Err(())) | None => return Err("the response was already taken".into()),
+    };
+    written?;
+    finished?;
+    Ok(response)
 }
 
 fn options() -> RequestOptions {

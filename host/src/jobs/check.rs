@@ -20,7 +20,7 @@ pub fn test_connection(
     match instance.test_connection(&attributes(connection))? {
         Ok(()) => Ok(warnings),
         Err(error) => Err(JobError::Connector {
-            error,
+            error: Box::new(error),
             denials: instance.denials(),
         }),
     }

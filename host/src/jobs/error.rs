@@ -22,8 +22,8 @@ pub enum JobError {
     /// The connector reported a failure while talking to Duck Creek.
     #[error("{}", describe_connector_error(.error, .denials))]
     Connector {
-        /// The component's error.
-        error: wit::ConnectorError,
+        /// The component's error (boxed: it is large, and errors travel by value).
+        error: Box<wit::ConnectorError>,
         /// Requests the egress policy denied during the job, with reasons.
         denials: Vec<String>,
     },

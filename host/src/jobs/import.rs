@@ -145,7 +145,7 @@ fn pull_all(
 
 fn connector_error(instance: &ConnectorInstance, error: wit::ConnectorError) -> JobError {
     JobError::Connector {
-        error,
+        error: Box::new(error),
         denials: instance.denials(),
     }
 }

@@ -58,10 +58,10 @@ impl EgressHooks {
     }
 
     fn record_denial(&self, reason: String) {
-        if let Ok(mut list) = self.denials.lock() {
-            if list.len() < MAX_DENIALS_KEPT {
-                list.push(reason);
-            }
+        if let Ok(mut list) = self.denials.lock()
+            && list.len() < MAX_DENIALS_KEPT
+        {
+            list.push(reason);
         }
     }
 }

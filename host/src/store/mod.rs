@@ -359,8 +359,6 @@ impl Store {
             .map_err(open_error)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
-        conn.pragma_update(None, "cache_size", -32768)
-            .map_err(open_error)?;
         match schema::migrate(&mut conn).map_err(open_error)? {
             schema::Migration::Current => Ok(Store { conn }),
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {

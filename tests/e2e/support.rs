@@ -1,0 +1,183 @@
+//! The harness: a simulator, a temporary store, and `dcconn` run as a subprocess.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use dcsim::{SimConfig, Simulator};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The simulator's password, handed to dcconn through this environment variable only.
+pub const PASSWORD_VARIABLE: &str = "DC_E2E_PASSWORD";
+pub const PASSWORD: &str = "e2e-Secret&<\"pw\">";
+pub const USERNAME: &str = "dcadmin";
+
+/// The SOAP package this project ships, and its XML-mode twin.
+pub const SOAP_PACKAGE: &str = "duckcreek.json";
+pub const XML_PACKAGE: &str = "duckcreek-xml.json";
+
+pub fn package(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packages")
+        .join(name)
+}
+
+fn target_dir() -> PathBuf {
+    // The test executable lives in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    exe.ancestors().nth(3).expect("target layout").to_path_buf()
+}
+
+/// The component under test: `DCCONN_COMPONENT` when the Makefile built it, else built here
+/// into a target folder of its own (no lock shared with the running `cargo test`).
+pub fn component() -> &'static Path {
+    static COMPONENT: OnceLock<PathBuf> = OnceLock::new();
+    COMPONENT.get_or_init(|| {
+        if let Some(path) = std::env::var_os("DCCONN_COMPONENT") {
+            return PathBuf::from(path);
+        }
+        let target = target_dir().join("e2e-component");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "duckcreek-connector",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the component failed");
+        target.join("wasm32-wasip2/release/duckcreek_connector.wasm")
+    })
+}
+
+/// Compiled-component cache shared by the tests of one target folder.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("e2e-cache")
+}
+
+/// A simulator, a store, and dcconn.
+pub struct Harness {
+    pub sim: Simulator,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    pub fn new(users: usize) -> Harness {
+        let sim = Simulator::start(SimConfig {
+            users,
+            seed: 7,
+            username: USERNAME.into(),
+            password: PASSWORD.into(),
+        })
+        .expect("the simulator starts");
+        Harness {
+            sim,
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("store.db")
+    }
+
+    /// Runs dcconn with the store, component and cache of this harness.
+    pub fn dcconn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dcconn"))
+            .arg("--db")
+            .arg(self.db())
+            .arg("--component")
+            .arg(component())
+            .args(args)
+            .env("DCCONN_CACHE_DIR", cache_dir())
+            .env(PASSWORD_VARIABLE, PASSWORD)
+            .output()
+            .expect("dcconn runs")
+    }
+
+    /// `-c PACKAGE --set SOAP_ENDPOINT=<simulator> --set USERNAME=... --set-env PASSWORD=...`
+    pub fn connection_args(&self, package_name: &str) -> Vec<String> {
+        vec![
+            "-c".into(),
+            package(package_name).display().to_string(),
+            "--set".into(),
+            format!("SOAP_ENDPOINT={}", self.sim.endpoint_url()),
+            "--set".into(),
+            format!("USERNAME={USERNAME}"),
+            "--set-env".into(),
+            format!("PASSWORD={PASSWORD_VARIABLE}"),
+        ]
+    }
+
+    /// `dcconn <command> <connection args> <extra>`.
+    pub fn with_connection(&self, command: &str, package_name: &str, extra: &[&str]) -> Output {
+        let mut args = vec![command.to_string()];
+        args.extend(self.connection_args(package_name));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.dcconn(&args)
+    }
+
+    pub fn import(&self, package_name: &str) -> Output {
+        self.with_connection("import", package_name, &["--json"])
+    }
+
+    /// A listing (`accounts`, `entitlements`, `runs`) as JSON.
+    pub fn list(&self, what: &str) -> Vec<Value> {
+        let output = self.dcconn(&[what, "--format", "json"]);
+        assert_success(&output);
+        match serde_json::from_slice(&output.stdout).expect("JSON output") {
+            Value::Array(rows) => rows,
+            other => panic!("expected an array, got {other}"),
+        }
+    }
+
+    /// Everything the store shows, for before/after comparisons.
+    pub fn snapshot(&self) -> (Vec<Value>, Vec<Value>) {
+        (self.list("accounts"), self.list("entitlements"))
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Asserts the exit code and that stderr holds every fragment; returns stderr.
+#[track_caller]
+pub fn assert_failure(output: &Output, code: i32, fragments: &[&str]) -> String {
+    let err = stderr(output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {err}",
+        stdout(output)
+    );
+    for fragment in fragments {
+        assert!(err.contains(fragment), "stderr lacks {fragment:?}:\n{err}");
+    }
+    assert!(
+        !err.contains(PASSWORD) && !stdout(output).contains(PASSWORD),
+        "the password leaked"
+    );
+    err
+}
