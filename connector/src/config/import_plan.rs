@@ -218,7 +218,7 @@ impl CallContext<'_> {
 
     fn required(&self, key: &str, why: &str, problems: &mut Vec<Problem>) -> Option<&str> {
         let found = self.string(key, problems);
-        if found.is_none() && !self.keys.get(key).is_some_and(|v| !v.is_string()) {
+        if found.is_none() && self.keys.get(key).is_none_or(|v| v.is_string()) {
             self.error(
                 key,
                 format!(
@@ -249,14 +249,14 @@ impl CallContext<'_> {
             self.error("REQUESTTYPE", "an EACHACCOUNT call runs once per imported account, so an ACCOUNTS call must come before it", problems);
         }
         let connection_name = self.string("CONNECTION", problems).map(str::to_string);
-        if let Some(name) = &connection_name {
-            if !named_connections.iter().any(|known| known == name) {
-                problems.push(Problem::warning(
+        if let Some(name) = &connection_name
+            && !named_connections.iter().any(|known| known == name)
+        {
+            problems.push(Problem::warning(
                     ATTRIBUTE,
                     Some(self.location("CONNECTION")),
                     format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
                 ));
-            }
         }
         let request = self.request(kind, problems);
         let record_path = self.record_path(problems);

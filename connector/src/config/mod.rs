@@ -156,10 +156,10 @@ pub fn load(connection: &Connection) -> Loaded {
     };
     let mut plans = BTreeMap::new();
     for name in PROVISIONING_PLANS {
-        if let Some(text) = connection.get(name) {
-            if let Some(plan) = provisioning::parse(name, text, connection, mode, &mut problems) {
-                plans.insert(*name, plan);
-            }
+        if let Some(text) = connection.get(name)
+            && let Some(plan) = provisioning::parse(name, text, connection, mode, &mut problems)
+        {
+            plans.insert(*name, plan);
         }
     }
     warn_about_unsupported_attributes(connection, &mut problems);

@@ -105,6 +105,16 @@ fn the_known_packages_malformed_enable_plan_is_reported_with_the_mismatched_tags
     );
 }
 
+/// Attribute overrides, then the problem they must cause: severity, attribute, location and
+/// a fragment of the message.
+type MistakeCase<'a> = (
+    Vec<(&'a str, String)>,
+    Severity,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
 #[test]
 fn reports_each_mistake_with_its_place() {
     let plan = |body: &str| {
@@ -112,7 +122,7 @@ fn reports_each_mistake_with_its_place() {
             r#"{{"REQUESTXML1": "<server><requests/></server>", "RESPONSEDATAPATH1": "responses.a.b", "ACCOUNTMAPPING1": "name:@name", {body}}}"#
         )
     };
-    let cases: Vec<(Vec<(&str, String)>, Severity, &str, Option<&str>, &str)> = vec![
+    let cases: Vec<MistakeCase> = vec![
         (vec![("SOAP_ENDPOINT", String::new())], Severity::Error, "SOAP_ENDPOINT", None, "missing"),
         (vec![("SOAP_ENDPOINT", "ftp://x".into())], Severity::Error, "SOAP_ENDPOINT", None, "not supported"),
         (vec![("SOAP_OR_XML", "REST".into())], Severity::Error, "SOAP_OR_XML", None, "neither SOAP nor XML"),

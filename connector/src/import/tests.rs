@@ -6,6 +6,9 @@ use crate::config::{Connection, Endpoint, HttpRequest, load};
 use crate::error::{OperationFailure, SoapFault};
 use crate::transport::HttpResponse;
 
+/// A status and body, or a transport failure.
+type CannedResponse = Result<(u16, String), String>;
+
 /// Answers each post with the next canned response, read in small chunks; records requests.
 struct Canned {
     responses: VecDeque<Result<(u16, String), String>>,
@@ -296,7 +299,7 @@ fn at_call(call: u32) -> Option<CallSite> {
 #[test]
 fn failures_are_typed_and_placed() {
     let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Boom</faultstring></s:Fault></s:Body></s:Envelope>"#;
-    let cases: Vec<(Vec<Result<(u16, String), String>>, ErrorKind, u32)> = vec![
+    let cases: Vec<(Vec<CannedResponse>, ErrorKind, u32)> = vec![
         (vec![Err("connection refused".into())], ErrorKind::Transport("connection refused".into()), 1),
         (vec![Ok((500, "Internal Server Error".into()))], ErrorKind::HttpStatus { status: 500, body_excerpt: "Internal Server Error".into() }, 1),
         (vec![Ok((500, fault.into()))], ErrorKind::SoapFault(SoapFault { code: "s:Server".into(), reason: "Boom".into(), detail: None }), 1),

@@ -467,10 +467,8 @@ impl<R: BufRead> RecordReader<R> {
             };
             match event {
                 Event::Start(start) => names.push(start.local_name().as_ref().to_string()),
-                Event::End(_) => {
-                    if names.pop().is_none() {
-                        return Ok(texts);
-                    }
+                Event::End(_) if names.pop().is_none() => {
+                    return Ok(texts);
                 }
                 Event::Text(text) if names.last().is_some_and(|name| wanted(name)) => {
                     let text = text.xml10_content();

@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` (the main job on the embedded simulator) and
+# `make test` (every test). Both set up what a fresh machine lacks (the wasm32-wasip2 target).
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+COMPONENT := target/$(WASM_TARGET)/release/duckcreek_connector.wasm
+# Tests and the demo use the component this Makefile just built.
+export DCCONN_COMPONENT := $(CURDIR)/$(COMPONENT)
+
+.PHONY: all setup component build run test lint memory clean
+
+all: build
+
+## setup: install the wasm32-wasip2 target when it is missing
+setup:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+
+## component: the connector, compiled to a WASI component
+component: setup
+	$(CARGO) build --release --target $(WASM_TARGET) -p duckcreek-connector
+
+## build: the component, the dcconn host and the dcsim simulator
+build: component
+	$(CARGO) build --release -p dcconn -p dcsim
+
+## run: start the simulator, validate, test and import with the shipped package, show the result
+run: build
+	scripts/demo.sh
+
+## test: every test of the workspace (unit, simulator, end-to-end)
+test: build
+	$(CARGO) test --release --workspace
+
+## lint: rustfmt check and clippy with warnings denied, natively and for the component target
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) -p duckcreek-connector -- -D warnings
+
+## memory: peak RSS of dcconn importing 10k and 100k simulated users (see scripts/memory.py)
+memory: build
+	python3 scripts/memory.py 10000 100000
+
+clean:
+	$(CARGO) clean
