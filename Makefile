@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` (the main job on the embedded simulator) and
 # `make test` (every test). Both set up what a fresh machine lacks (the wasm32-wasip2 target).
 
+SHELL := bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 COMPONENT := target/$(WASM_TARGET)/release/duckcreek_connector.wasm
@@ -29,7 +30,8 @@ run: build
 
 ## test: every test of the workspace (unit, simulator, end-to-end)
 test: build
-	$(CARGO) test --release --workspace
+	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 ## lint: rustfmt check and clippy with warnings denied, natively and for the component target
 lint: setup
