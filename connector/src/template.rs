@@ -8,9 +8,7 @@
 //! This version's expressions are property paths (`USERNAME`, `account.name`, `account?.email`).
 //! [`Expr`] is the seam where the full binding language (operators, literals, methods) plugs in.
 
-use std::fmt;
-
-use crate::text::{escape_xml, line_column};
+use crate::text::{TextError, escape_xml, line_column};
 
 /// A parsed `${...}` expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,30 +106,9 @@ pub struct Template {
     segments: Vec<Segment>,
 }
 
-/// A template that does not parse, or does not render.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateError {
-    /// 1-based line in the template.
-    pub line: usize,
-    /// 1-based column in the template.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
-
 impl Template {
     /// Parses every `${...}` of `source`.
-    pub fn parse(source: &str) -> Result<Template, TemplateError> {
+    pub fn parse(source: &str) -> Result<Template, TextError> {
         let mut segments = Vec::new();
         let mut rest_start = 0;
         while let Some(found) = source[rest_start..].find("${") {
@@ -141,10 +118,14 @@ impl Template {
             }
             let body_start = open + 2;
             let Some(length) = source[body_start..].find('}') else {
-                return Err(error_at(source, open, "`${` is never closed by `}`".into()));
+                return Err(TextError::at(
+                    source,
+                    open,
+                    "`${` is never closed by `}`".into(),
+                ));
             };
             let body = &source[body_start..body_start + length];
-            let expr = Expr::parse(body).map_err(|message| error_at(source, open, message))?;
+            let expr = Expr::parse(body).map_err(|message| TextError::at(source, open, message))?;
             segments.push(Segment::Placeholder {
                 expr,
                 offset: open,
@@ -193,7 +174,7 @@ impl Template {
     }
 
     /// Renders the template with `bindings`.
-    pub fn render(&self, bindings: &dyn Bindings, escape: Escape) -> Result<String, TemplateError> {
+    pub fn render(&self, bindings: &dyn Bindings, escape: Escape) -> Result<String, TextError> {
         let mut out = String::with_capacity(self.source.len() + 64);
         for segment in &self.segments {
             match segment {
@@ -201,7 +182,7 @@ impl Template {
                 Segment::Placeholder { expr, offset, .. } => {
                     let value = expr
                         .eval(bindings)
-                        .map_err(|message| error_at(&self.source, *offset, message))?;
+                        .map_err(|message| TextError::at(&self.source, *offset, message))?;
                     match escape {
                         Escape::Xml => escape_xml(&value, &mut out),
                         Escape::None => out.push_str(&value),
@@ -210,15 +191,6 @@ impl Template {
             }
         }
         Ok(out)
-    }
-}
-
-fn error_at(source: &str, offset: usize, message: String) -> TemplateError {
-    let (line, column) = line_column(source, offset);
-    TemplateError {
-        line,
-        column,
-        message,
     }
 }
 

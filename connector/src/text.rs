@@ -1,5 +1,40 @@
-//! Small text helpers shared by the parsers: positions for error messages, XML escaping and
-//! bounded excerpts.
+//! Small text helpers shared by the parsers: positioned errors, XML escaping and bounded
+//! excerpts.
+
+use std::fmt;
+
+/// A mistake in a text (a template, a document), with its 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TextError {
+    /// A mistake at byte `offset` of `text`.
+    pub fn at(text: &str, offset: usize, message: String) -> TextError {
+        let (line, column) = line_column(text, offset);
+        TextError {
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
 
 /// The 1-based line and column of a byte offset in `text`, for error messages.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {

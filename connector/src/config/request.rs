@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::error::Problem;
-use crate::template::{Bindings, Escape, Template, TemplateError};
+use crate::template::{Bindings, Escape, Template};
+use crate::text::TextError;
 use crate::xml::check_well_formed;
 
 use super::bindings::{Scope, check_variables};
@@ -151,11 +152,7 @@ impl RequestTemplate {
 
     /// Renders the request: values XML-escaped into the body, wrapped in a SOAP envelope when
     /// `mode` is SOAP and the template is not one already.
-    pub fn render(
-        &self,
-        bindings: &dyn Bindings,
-        mode: Mode,
-    ) -> Result<HttpRequest, TemplateError> {
+    pub fn render(&self, bindings: &dyn Bindings, mode: Mode) -> Result<HttpRequest, TextError> {
         let rendered = self.body.render(bindings, Escape::Xml)?;
         let body = if mode == Mode::Soap && !self.is_envelope {
             wrap_in_envelope(&rendered)

@@ -4,4 +4,4 @@ pub mod records;
 pub mod wellformed;
 
 pub use records::{Record, RecordReader, ResponseError};
-pub use wellformed::{XmlSyntaxError, check_well_formed};
+pub use wellformed::check_well_formed;

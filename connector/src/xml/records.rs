@@ -52,6 +52,13 @@ pub enum ResponseError {
     },
 }
 
+/// What handling one event led to.
+enum Handled {
+    Record(Record),
+    End,
+    Continue,
+}
+
 /// The values one record yielded, one list per value path, in response order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
@@ -130,40 +137,54 @@ impl<R: BufRead> RecordReader<R> {
             return Ok(None);
         }
         loop {
-            self.buffer.clear();
-            let event = match self.reader.read_event_into(&mut self.buffer) {
-                Ok(event) => event.into_owned(),
-                Err(error) => return Err(self.xml_error(error)),
+            // The buffer is taken out of `self` while its event is handled, so the handlers can
+            // use `self` (and, on the rare paths that read ahead, `read_owned_event`) without
+            // copying every event.
+            let mut buffer = std::mem::take(&mut self.buffer);
+            buffer.clear();
+            let handled = match self.reader.read_event_into(&mut buffer) {
+                Ok(event) => self.handle(event),
+                Err(error) => Err(self.xml_error(error)),
             };
-            match event {
-                Event::Start(start) => self.open_element(&start, false)?,
-                Event::Empty(start) => {
-                    self.open_element(&start, true)?;
-                    if let Some(record) = self.close_element() {
-                        return Ok(Some(record));
-                    }
-                }
-                Event::End(_) => {
-                    if let Some(record) = self.close_element() {
-                        return Ok(Some(record));
-                    }
-                }
-                Event::Text(text) => self.text(&text.xml10_content())?,
-                Event::CData(data) => self.text(&data.xml10_content())?,
-                Event::GeneralRef(reference) => {
-                    let resolved =
-                        resolve_reference(&reference).map_err(|message| self.malformed(message))?;
-                    self.text(&resolved)?;
-                }
-                Event::DocType(_) => {
-                    return Err(self.malformed(
-                        "the response has a DOCTYPE, which is refused (entity expansion)".into(),
-                    ));
-                }
-                Event::Eof => return self.finish().map(|()| None),
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            self.buffer = buffer;
+            match handled? {
+                Handled::Record(record) => return Ok(Some(record)),
+                Handled::End => return Ok(None),
+                Handled::Continue => {}
             }
         }
+    }
+
+    fn handle(&mut self, event: Event<'_>) -> Result<Handled, ResponseError> {
+        match event {
+            Event::Start(start) => self.open_element(&start, false)?,
+            Event::Empty(start) => {
+                self.open_element(&start, true)?;
+                if let Some(record) = self.close_element() {
+                    return Ok(Handled::Record(record));
+                }
+            }
+            Event::End(_) => {
+                if let Some(record) = self.close_element() {
+                    return Ok(Handled::Record(record));
+                }
+            }
+            Event::Text(text) => self.text(&text.xml10_content())?,
+            Event::CData(data) => self.text(&data.xml10_content())?,
+            Event::GeneralRef(reference) => {
+                let resolved =
+                    resolve_reference(&reference).map_err(|message| self.malformed(message))?;
+                self.text(&resolved)?;
+            }
+            Event::DocType(_) => {
+                return Err(self.malformed(
+                    "the response has a DOCTYPE, which is refused (entity expansion)".into(),
+                ));
+            }
+            Event::Eof => return self.finish().map(|()| Handled::End),
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+        }
+        Ok(Handled::Continue)
     }
 
     fn open_element(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<(), ResponseError> {
@@ -406,6 +427,15 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
+    /// The next event, owned: for the rare paths that read ahead inside a handler.
+    fn read_owned_event(&mut self) -> Result<Event<'static>, ResponseError> {
+        self.buffer.clear();
+        match self.reader.read_event_into(&mut self.buffer) {
+            Ok(event) => Ok(event.into_owned()),
+            Err(error) => Err(self.xml_error(error)),
+        }
+    }
+
     fn read_fault(&mut self, level: usize, empty: bool) -> Result<SoapFault, ResponseError> {
         let mut fault = SoapFault::default();
         if empty {
@@ -414,11 +444,7 @@ impl<R: BufRead> RecordReader<R> {
         let mut child: Option<String> = None;
         let mut depth = level;
         loop {
-            self.buffer.clear();
-            let event = match self.reader.read_event_into(&mut self.buffer) {
-                Ok(event) => event.into_owned(),
-                Err(error) => return Err(self.xml_error(error)),
-            };
+            let event = self.read_owned_event()?;
             match event {
                 Event::Start(start) => {
                     depth += 1;
@@ -460,11 +486,7 @@ impl<R: BufRead> RecordReader<R> {
         let mut texts = Vec::new();
         let mut names: Vec<String> = Vec::new();
         loop {
-            self.buffer.clear();
-            let event = match self.reader.read_event_into(&mut self.buffer) {
-                Ok(event) => event.into_owned(),
-                Err(error) => return Err(self.xml_error(error)),
-            };
+            let event = self.read_owned_event()?;
             match event {
                 Event::Start(start) => names.push(start.local_name().as_ref().to_string()),
                 Event::End(_) if names.pop().is_none() => {

@@ -4,38 +4,15 @@
 //! `Security.unlockUserAccountRq` and closes `Security.lockUserAccountRq`; this is where that is
 //! caught, with the position and both tag names.
 
-use std::fmt;
-
 use quick_xml::Reader;
 use quick_xml::errors::{Error, IllFormedError};
 use quick_xml::events::Event;
 
-use crate::text::line_column;
-
-/// Why a document is not well-formed, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XmlSyntaxError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for XmlSyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
+use crate::text::TextError;
 
 /// Checks that `document` is one well-formed XML element tree, without DOCTYPE; returns the
 /// local name of its root element.
-pub fn check_well_formed(document: &str) -> Result<String, XmlSyntaxError> {
+pub fn check_well_formed(document: &str) -> Result<String, TextError> {
     let mut reader = Reader::from_str(document);
     let mut depth = 0usize;
     let mut root: Option<String> = None;
@@ -46,14 +23,14 @@ pub fn check_well_formed(document: &str) -> Result<String, XmlSyntaxError> {
             .map_err(|error| syntax_error(document, reader.error_position() as usize, &error))?;
         let opens_root = matches!(event, Event::Start(_) | Event::Empty(_)) && depth == 0;
         if opens_root && root.is_some() {
-            return Err(at_offset(
+            return Err(TextError::at(
                 document,
                 at,
                 "a second root element: a request holds exactly one".into(),
             ));
         }
         if let Event::Start(start) | Event::Empty(start) = &event {
-            check_attributes(start).map_err(|message| at_offset(document, at, message))?;
+            check_attributes(start).map_err(|message| TextError::at(document, at, message))?;
         }
         match event {
             Event::Start(start) => {
@@ -67,14 +44,14 @@ pub fn check_well_formed(document: &str) -> Result<String, XmlSyntaxError> {
             }
             Event::End(_) => depth -= 1,
             Event::Text(text) if depth == 0 && !text.xml10_content().trim().is_empty() => {
-                return Err(at_offset(
+                return Err(TextError::at(
                     document,
                     at,
                     "text outside the root element".into(),
                 ));
             }
             Event::DocType(_) => {
-                return Err(at_offset(
+                return Err(TextError::at(
                     document,
                     at,
                     "DOCTYPE is not allowed in a request".into(),
@@ -85,13 +62,13 @@ pub fn check_well_formed(document: &str) -> Result<String, XmlSyntaxError> {
         }
     }
     if depth > 0 {
-        return Err(at_offset(
+        return Err(TextError::at(
             document,
             document.len(),
             "the document ends before its root element is closed".into(),
         ));
     }
-    root.ok_or_else(|| at_offset(document, 0, "no element at all".into()))
+    root.ok_or_else(|| TextError::at(document, 0, "no element at all".into()))
 }
 
 fn check_attributes(start: &quick_xml::events::BytesStart<'_>) -> Result<(), String> {
@@ -105,7 +82,7 @@ fn check_attributes(start: &quick_xml::events::BytesStart<'_>) -> Result<(), Str
     Ok(())
 }
 
-fn syntax_error(document: &str, offset: usize, error: &Error) -> XmlSyntaxError {
+fn syntax_error(document: &str, offset: usize, error: &Error) -> TextError {
     let message = match error {
         Error::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
             format!("mismatched closing tag: `<{expected}>` is closed by `</{found}>`")
@@ -115,16 +92,7 @@ fn syntax_error(document: &str, offset: usize, error: &Error) -> XmlSyntaxError 
         }
         other => other.to_string(),
     };
-    at_offset(document, offset, message)
-}
-
-fn at_offset(document: &str, offset: usize, message: String) -> XmlSyntaxError {
-    let (line, column) = line_column(document, offset);
-    XmlSyntaxError {
-        line,
-        column,
-        message,
-    }
+    TextError::at(document, offset, message)
 }
 
 #[cfg(test)]
