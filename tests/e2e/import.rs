@@ -313,3 +313,77 @@ fn listings_print_csv_and_tables() {
         "{table}"
     );
 }
+
+/// The shipped package as a Saviynt transport-package export (JSON attributes as JSON text,
+/// attributes without a value lacking `encryptedattributevalue`), zipped as Saviynt ships it.
+fn transport_package_zip(harness: &Harness) -> std::path::PathBuf {
+    use std::io::Write;
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(package(SOAP_PACKAGE)).unwrap()).unwrap();
+    let mut attributes: Vec<Value> = package
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "connectionname" | "externalconnectiontype"))
+        .map(|(name, value)| {
+            let text = value.as_str().map_or_else(
+                || serde_json::to_string_pretty(value).unwrap(),
+                str::to_string,
+            );
+            json!({"attributename": name, "encryptedattributevalue": text})
+        })
+        .collect();
+    attributes.push(json!({"attributename": "PAGE_SIZE"}));
+    let export = json!({"DuckCreekProd": {"connectionname": "DuckCreekProd", "externalconnectiontype": "SOAP", "EXTERNAL_ATTR": attributes}});
+    let path = harness.dir.path().join("TransportPackage.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file(
+        "Connections/Connection_20261126101500.json",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(serde_json::to_string_pretty(&export).unwrap().as_bytes())
+        .unwrap();
+    zip.finish().unwrap();
+    path
+}
+
+#[test]
+fn a_saviynt_transport_package_zip_imports_as_is() {
+    let harness = Harness::new(40);
+    let zip = transport_package_zip(&harness);
+    let mut args: Vec<String> = vec!["import".into(), "--json".into()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    args[3] = zip.display().to_string();
+    let output = harness.dcconn(&args);
+    assert_success(&output);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        summary["endpoint"], "DuckCreekProd",
+        "the endpoint is named after the connection"
+    );
+    assert_eq!(summary["accounts"], 40);
+    assert_eq!(
+        harness.list("accounts"),
+        expected_accounts(&harness.sim.dataset())
+    );
+}
+
+#[test]
+fn the_password_is_never_printed_or_stored() {
+    let harness = Harness::new(30);
+    let output = harness.import(SOAP_PACKAGE);
+    assert_success(&output);
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", harness.db().display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes
+                    .windows(PASSWORD.len())
+                    .any(|w| w == PASSWORD.as_bytes()),
+                "{path} holds the password"
+            );
+        }
+    }
+    assert!(!stdout(&output).contains(PASSWORD) && !stderr(&output).contains(PASSWORD));
+}
