@@ -232,8 +232,13 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
     };
     let bar = progress_bar();
     let outcome = import::run(&runtime, &mut store, &request, &mut |seen| {
+        let stage = if seen.applying {
+            "applying"
+        } else {
+            "receiving"
+        };
         bar.set_message(format!(
-            "{} accounts, {} entitlements",
+            "{stage} {} accounts, {} entitlements",
             seen.accounts, seen.entitlements
         ));
     });
@@ -264,7 +269,7 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} importing: {msg} ({elapsed})") {
+    if let Ok(style) = ProgressStyle::with_template("{spinner} import: {msg} ({elapsed})") {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -31,10 +31,12 @@ pub struct ImportRequest<'a> {
 /// Progress as batches arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Accounts (and account details) received so far.
+    /// Accounts received so far.
     pub accounts: u64,
     /// Entitlements received so far.
     pub entitlements: u64,
+    /// Everything was received; the run is being applied to the store.
+    pub applying: bool,
 }
 
 /// A completed import.
@@ -73,15 +75,19 @@ pub fn run(
     let run = store
         .begin_run(request.endpoint, request.scope)
         .map_err(|e| failure(e.into()))?;
-    match pull_all(&mut instance, store, run, request, progress) {
-        Ok(()) => match store.complete_run(run) {
-            Ok(summary) => Ok(ImportReport {
-                summary,
-                warnings,
-                elapsed: started.elapsed(),
-            }),
-            Err(error) => Err(record_failure(store, run, error.into(), request.connection)),
-        },
+    let outcome = pull_all(&mut instance, store, run, request, progress).and_then(|received| {
+        progress(Progress {
+            applying: true,
+            ..received
+        });
+        Ok(store.complete_run(run)?)
+    });
+    match outcome {
+        Ok(summary) => Ok(ImportReport {
+            summary,
+            warnings,
+            elapsed: started.elapsed(),
+        }),
         Err(error) => Err(record_failure(store, run, error, request.connection)),
     }
 }
@@ -115,11 +121,12 @@ fn pull_all(
     run: RunId,
     request: &ImportRequest<'_>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(), JobError> {
+) -> Result<Progress, JobError> {
     let connection = attributes(request.connection);
     let mut seen = Progress {
         accounts: 0,
         entitlements: 0,
+        applying: false,
     };
     for scope in phases(request.scope) {
         let options = wit::ImportOptions {
@@ -140,7 +147,7 @@ fn pull_all(
         }
         instance.finish_import(handle)?;
     }
-    Ok(())
+    Ok(seen)
 }
 
 fn connector_error(instance: &ConnectorInstance, error: wit::ConnectorError) -> JobError {
