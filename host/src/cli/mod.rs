@@ -252,7 +252,7 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             if args.json {
                 let _ = print(|out| output::import_failure(out, &endpoint, &failure, &connection));
             }
-            let mut message = import::failure_message(&failure, &connection);
+            let mut message = failure.error.redacted(Some(&connection));
             if let Some(run) = failure.run {
                 message.push_str(&format!(
                     "\nrun {run} is recorded as failed; the stored data is unchanged"

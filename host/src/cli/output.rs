@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 use super::args::Format;
 use crate::connection::Connection;
 use crate::jobs::describe_problem;
-use crate::jobs::import::{ImportFailure, ImportReport, failure_message};
+use crate::jobs::import::{ImportFailure, ImportReport};
 use crate::runtime::wit;
 use crate::store::{RunRecord, StoredAccount, StoredEntitlement};
 
@@ -356,7 +356,7 @@ pub fn import_failure(
         "endpoint": endpoint,
         "run": failure.run,
         "exitCode": failure.error.exit_code(),
-        "error": failure_message(failure, connection),
+        "error": failure.error.redacted(Some(connection)),
     });
     serde_json::to_writer_pretty(&mut *out, &value)?;
     writeln!(out)

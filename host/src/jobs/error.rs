@@ -33,9 +33,6 @@ pub enum JobError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// A command needs an endpoint name and none could be chosen.
-    #[error("{0}")]
-    Usage(String),
 }
 
 /// Exit codes, documented in `dcconn --help` and the README.
@@ -67,7 +64,6 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Runtime(_) | JobError::Store(_) => exit_code::INTERNAL,
-            JobError::Usage(_) => exit_code::USAGE,
         }
     }
 

@@ -12,7 +12,6 @@ use crate::model::{Account, Entitlement, EntitlementRef, ImportScope};
 use crate::runtime::{ConnectorInstance, Runtime, wit};
 use crate::store::{RunId, RunSummary, Store};
 
-use super::error::redact;
 use super::{JobError, attributes, validated_instance};
 
 /// What to import.
@@ -213,9 +212,4 @@ fn entitlement(entitlement: wit::Entitlement) -> Entitlement {
         value: entitlement.value,
         columns: columns(entitlement.columns),
     }
-}
-
-/// The failure's message with secrets masked, for printing.
-pub fn failure_message(failure: &ImportFailure, connection: &Connection) -> String {
-    redact(&failure.error.to_string(), Some(connection))
 }
