@@ -10,6 +10,7 @@ mod endpoint;
 mod import_plan;
 mod json;
 mod provisioning;
+mod reconciliation;
 mod request;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use bindings::{RuntimeBindings, Scope};
 pub use endpoint::Endpoint;
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
 pub use provisioning::{ProvisioningCall, ProvisioningPlan};
+pub use reconciliation::{ReconciliationPolicy, STATUS_THRESHOLD_CONFIG};
 pub use request::{HttpRequest, Mode, RequestTemplate};
 
 use crate::error::{Problem, Severity};
@@ -108,6 +110,8 @@ pub struct Config {
     pub enable_plan: Option<ProvisioningPlan>,
     /// DISABLEACCOUNTJSON, when present.
     pub disable_plan: Option<ProvisioningPlan>,
+    /// STATUS_THRESHOLD_CONFIG, or its defaults.
+    pub reconciliation: ReconciliationPolicy,
 }
 
 /// The outcome of loading: the configuration when it has no error, and every problem found.
@@ -162,22 +166,57 @@ pub fn load(connection: &Connection) -> Loaded {
             plans.insert(*name, plan);
         }
     }
+    let reconciliation =
+        reconciliation::parse(connection.get(STATUS_THRESHOLD_CONFIG), &mut problems);
+    if let (Some(policy), Some(plan)) = (&reconciliation, &import_plan) {
+        check_status_columns(policy, plan, &mut problems);
+    }
     warn_about_unsupported_attributes(connection, &mut problems);
     let has_error = problems
         .iter()
         .any(|problem| problem.severity == Severity::Error);
-    let config = match (has_error, endpoint) {
-        (false, Some(endpoint)) => Some(Config {
+    let config = match (has_error, endpoint, reconciliation) {
+        (false, Some(endpoint), Some(reconciliation)) => Some(Config {
             connection: connection.clone(),
             endpoint,
             mode,
             import_plan,
             enable_plan: plans.remove(ENABLEACCOUNTJSON),
             disable_plan: plans.remove(DISABLEACCOUNTJSON),
+            reconciliation,
         }),
         _ => None,
     };
     Loaded { config, problems }
+}
+
+/// The status columns the policy reads must be columns some call maps, or every account would
+/// read as having no status.
+fn check_status_columns(
+    policy: &ReconciliationPolicy,
+    plan: &ImportPlan,
+    problems: &mut Vec<Problem>,
+) {
+    let mapped = |wanted: &str| {
+        plan.calls
+            .iter()
+            .flat_map(|call| &call.columns)
+            .any(|(column, _)| column.eq_ignore_ascii_case(wanted))
+    };
+    for (key, column) in [
+        ("statusColumn", &policy.status_column),
+        ("lockedStatusColumn", &policy.locked_status_column),
+    ] {
+        if let Some(column) = column.as_deref().filter(|column| !mapped(column)) {
+            problems.push(Problem::error(
+                STATUS_THRESHOLD_CONFIG,
+                Some(key.to_string()),
+                format!(
+                    "`{column}` is not a column any ACCOUNTMAPPING of ACCOUNTS_IMPORT_JSON maps"
+                ),
+            ));
+        }
+    }
 }
 
 fn warn_about_unsupported_attributes(connection: &Connection, problems: &mut Vec<Problem>) {

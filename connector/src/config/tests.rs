@@ -143,6 +143,8 @@ fn reports_each_mistake_with_its_place() {
         (vec![("PASSWORD", String::new())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 159"), "has no PASSWORD"),
         (vec![("SOAP_OR_XML", "XML".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
         (vec![("PAGE_SIZE", "100".into())], Severity::Warning, "PAGE_SIZE", None, "paging is not supported"),
+        (vec![("STATUS_THRESHOLD_CONFIG", r#"{"statusAndThresholdConfig": {"statusColumn": "customproperty9", "activeStatus": "Active"}}"#.into())], Severity::Error, "STATUS_THRESHOLD_CONFIG", Some("statusColumn"), "not a column any ACCOUNTMAPPING"),
+        (vec![("STATUS_THRESHOLD_CONFIG", "{\"statusAndThresholdConfig\": ".into())], Severity::Error, "STATUS_THRESHOLD_CONFIG", Some("line 1, column 29"), "not valid JSON"),
         (vec![("ACCOUNTS_IMPORT_JSON", String::new())], Severity::Warning, "ACCOUNTS_IMPORT_JSON", None, "cannot import"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RUNFOREACHENT": "true"}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (RUNFOREACHENT)"), "not supported"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),

@@ -1,6 +1,7 @@
 //! Conversions between the crate's types and the WIT types.
 
 use super::wit;
+use crate::config::ReconciliationPolicy;
 use crate::error::{ConnectorError, ErrorKind, Problem, Severity};
 use crate::model::{Account, Batch, Entitlement, EntitlementRef, ImportScope};
 
@@ -104,5 +105,30 @@ pub(super) fn error(error: ConnectorError) -> wit::ConnectorError {
             call: site.call,
             account: site.account,
         }),
+    }
+}
+
+pub(super) fn policy(policy: ReconciliationPolicy) -> wit::ReconciliationPolicy {
+    wit::ReconciliationPolicy {
+        status_column: policy.status_column,
+        active_statuses: policy.active_statuses,
+        inactive_statuses: policy.inactive_statuses,
+        account_threshold: policy.account_threshold,
+        inactivate_accounts_not_in_file: policy.inactivate_accounts_not_in_file,
+        inactivate_entitlements_not_in_feed: policy.inactivate_entitlements_not_in_feed,
+        entitlement_thresholds: policy
+            .entitlement_thresholds
+            .into_iter()
+            .map(|(entitlement_type, threshold)| wit::EntitlementThreshold {
+                entitlement_type,
+                threshold,
+            })
+            .collect(),
+        delete_links: policy.delete_links,
+        locked_status_column: policy.locked_status_column,
+        locked_values: policy.locked_values,
+        unlocked_values: policy.unlocked_values,
+        correlate_inactive_accounts: policy.correlate_inactive_accounts,
+        allow_empty_account_list: policy.allow_empty_account_list,
     }
 }

@@ -81,6 +81,13 @@ impl api::Guest for Component {
         }))
     }
 
+    fn reconciliation(
+        connection: Vec<wit::Attribute>,
+    ) -> Result<wit::ReconciliationPolicy, wit::ConnectorError> {
+        let config = checked(connection).map_err(convert::error)?;
+        Ok(convert::policy(config.reconciliation))
+    }
+
     fn enable_account(
         connection: Vec<wit::Attribute>,
         _request: wit::ProvisioningRequest,

@@ -161,6 +161,17 @@ impl ConnectorInstance {
             .call_test_connection(&mut self.store, connection)?)
     }
 
+    /// `reconciliation`: the connection's reconciliation policy.
+    pub fn reconciliation(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Result<wit::ReconciliationPolicy, wit::ConnectorError>, RuntimeError> {
+        Ok(self
+            .bindings
+            .duckcreek_connector_connector()
+            .call_reconciliation(&mut self.store, connection)?)
+    }
+
     /// `start-import`.
     pub fn start_import(
         &mut self,

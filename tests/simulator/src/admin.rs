@@ -12,6 +12,8 @@
 //! | `GET`/`DELETE /admin/requests` | the [`SeenRequest`] log / clear it (204) |
 //! | `POST /admin/faults` | queue a [`Fault`] (201) |
 //! | `GET`/`DELETE /admin/faults` | pending faults / clear them (204) |
+//! | `GET /admin/stalls` | `{"stalled": bool, "held": N}`: whether a `stall` response has reached its stall point since the last release; how many are held there now |
+//! | `DELETE /admin/stalls` | release every stalled response and clear that flag (204) |
 //!
 //! PUT bodies use the camelCase JSON of the data types; every field is
 //! optional. `name`, when given, must equal the (percent-decoded) name in
@@ -37,10 +39,10 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::dataset::{Entity, Privilege, Role, User};
-use crate::fault::Fault;
+use crate::fault::{Fault, FaultKind};
 #[cfg(doc)]
 use crate::server::SeenRequest;
-use crate::server::{Shared, lock};
+use crate::server::{Item, Shared, lock};
 use crate::xml::is_simple_name;
 
 type AppState = State<Arc<Shared>>;
@@ -72,6 +74,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
         )
+        .route("/stalls", get(stalls).delete(release_stalls))
 }
 
 /// An admin API error, answered as `{"error": message}`.
@@ -99,29 +102,6 @@ fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
-
-/// Something with a unique id and name.
-trait Item {
-    fn id(&self) -> u64;
-    fn name(&self) -> &str;
-}
-
-macro_rules! item {
-    ($t:ty) => {
-        impl Item for $t {
-            fn id(&self) -> u64 {
-                self.id
-            }
-            fn name(&self) -> &str {
-                &self.name
-            }
-        }
-    };
-}
-item!(User);
-item!(Role);
-item!(Privilege);
-item!(Entity);
 
 /// Checks the body name against the path and picks the id.
 fn resolve<T: Item>(
@@ -159,20 +139,6 @@ fn resolve<T: Item>(
     }
 }
 
-/// Adds or replaces (by name); whether it was added.
-fn upsert<T: Item>(list: &mut Vec<T>, item: T) -> bool {
-    match list.iter_mut().find(|i| i.name() == item.name()) {
-        Some(slot) => {
-            *slot = item;
-            false
-        }
-        None => {
-            list.push(item);
-            true
-        }
-    }
-}
-
 fn stored<T: serde::Serialize>(created: bool, item: &T) -> ApiResult {
     let status = if created {
         StatusCode::CREATED
@@ -182,13 +148,26 @@ fn stored<T: serde::Serialize>(created: bool, item: &T) -> ApiResult {
     Ok((status, Json(item)).into_response())
 }
 
+fn not_found(what: &str, name: &str) -> ApiError {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("{what} {name:?} does not exist"),
+    )
+}
+
 fn found<T: serde::Serialize>(item: Option<&T>, what: &str, name: &str) -> ApiResult {
     match item {
         Some(item) => Ok(Json(item).into_response()),
-        None => Err(error(
-            StatusCode::NOT_FOUND,
-            format!("{what} {name:?} does not exist"),
-        )),
+        None => Err(not_found(what, name)),
+    }
+}
+
+/// 204 when `removed`, else 404 for the `what` named `name`.
+fn deleted(removed: bool, what: &str, name: &str) -> ApiResult {
+    if removed {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(what, name))
     }
 }
 
@@ -238,20 +217,13 @@ async fn put_user(State(shared): AppState, Path(name): Path<String>, body: Bytes
         roles: input.roles.unwrap_or_default(),
         name,
     };
-    let created = store.data.user(&user.name).is_none();
-    store.set_user(user.clone());
+    let created = store.set_user(user.clone());
     stored(created, &user)
 }
 
 async fn delete_user(State(shared): AppState, Path(name): Path<String>) -> ApiResult {
-    if lock(&shared.store).remove_user(&name) {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(error(
-            StatusCode::NOT_FOUND,
-            format!("user {name:?} does not exist"),
-        ))
-    }
+    let removed = lock(&shared.store).remove_user(&name);
+    deleted(removed, "user", &name)
 }
 
 // ---- roles ----
@@ -280,26 +252,13 @@ async fn put_role(State(shared): AppState, Path(name): Path<String>, body: Bytes
         description: input.description.unwrap_or_default(),
         privileges: input.privileges.unwrap_or_default(),
     };
-    let created = upsert(&mut store.data.roles, role.clone());
-    store.changed();
+    let created = store.set_role(role.clone());
     stored(created, &role)
 }
 
 async fn delete_role(State(shared): AppState, Path(name): Path<String>) -> ApiResult {
-    let mut store = lock(&shared.store);
-    let before = store.data.roles.len();
-    store.data.roles.retain(|r| r.name != name);
-    if store.data.roles.len() == before {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("role {name:?} does not exist"),
-        ));
-    }
-    for u in &mut store.data.users {
-        u.roles.retain(|r| *r != name);
-    }
-    store.changed();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let removed = lock(&shared.store).remove_role(&name);
+    deleted(removed, "role", &name)
 }
 
 // ---- privileges ----
@@ -338,26 +297,13 @@ async fn put_privilege(
         description: input.description.unwrap_or_default(),
         kind: input.kind.unwrap_or_else(|| "Screen".to_owned()),
     };
-    let created = upsert(&mut store.data.privileges, privilege.clone());
-    store.changed();
+    let created = store.set_privilege(privilege.clone());
     stored(created, &privilege)
 }
 
 async fn delete_privilege(State(shared): AppState, Path(name): Path<String>) -> ApiResult {
-    let mut store = lock(&shared.store);
-    let before = store.data.privileges.len();
-    store.data.privileges.retain(|p| p.name != name);
-    if store.data.privileges.len() == before {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("privilege {name:?} does not exist"),
-        ));
-    }
-    for r in &mut store.data.roles {
-        r.privileges.retain(|p| *p != name);
-    }
-    store.changed();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let removed = lock(&shared.store).remove_privilege(&name);
+    deleted(removed, "privilege", &name)
 }
 
 // ---- entities ----
@@ -387,26 +333,13 @@ async fn put_entity(State(shared): AppState, Path(name): Path<String>, body: Byt
     let mut store = lock(&shared.store);
     let id = resolve(&store.data.entities, &name, input.name.as_deref(), input.id)?;
     let entity = Entity { id, name, kind };
-    let created = upsert(&mut store.data.entities, entity.clone());
-    store.changed();
+    let created = store.set_entity(entity.clone());
     stored(created, &entity)
 }
 
 async fn delete_entity(State(shared): AppState, Path(name): Path<String>) -> ApiResult {
-    let mut store = lock(&shared.store);
-    let before = store.data.entities.len();
-    store.data.entities.retain(|e| e.name != name);
-    if store.data.entities.len() == before {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("entity {name:?} does not exist"),
-        ));
-    }
-    for u in &mut store.data.users {
-        u.entities.retain(|e| *e != name);
-    }
-    store.changed();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let removed = lock(&shared.store).remove_entity(&name);
+    deleted(removed, "entity", &name)
 }
 
 // ---- requests and faults ----
@@ -423,7 +356,7 @@ async fn clear_requests(State(shared): AppState) -> Response {
 
 async fn add_fault(State(shared): AppState, body: Bytes) -> ApiResult {
     let mut fault: Fault = parse_body(&body)?;
-    if let Fault::HttpStatus { status, .. } = &fault
+    if let FaultKind::HttpStatus { status, .. } = &fault.kind
         && StatusCode::from_u16(*status).is_err()
     {
         return Err(error(
@@ -431,8 +364,7 @@ async fn add_fault(State(shared): AppState, body: Bytes) -> ApiResult {
             format!("{status} is not a valid HTTP status"),
         ));
     }
-    let count = fault.count_mut();
-    *count = (*count).max(1);
+    fault.count = fault.count.max(1);
     shared.inject_fault(fault.clone());
     Ok((StatusCode::CREATED, Json(fault)).into_response())
 }
@@ -444,5 +376,15 @@ async fn list_faults(State(shared): AppState) -> Response {
 
 async fn clear_faults(State(shared): AppState) -> Response {
     lock(&shared.faults).clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn stalls(State(shared): AppState) -> Response {
+    let stalls = &shared.stalls;
+    Json(json!({ "stalled": stalls.stalled(), "held": stalls.held() })).into_response()
+}
+
+async fn release_stalls(State(shared): AppState) -> Response {
+    shared.stalls.release();
     StatusCode::NO_CONTENT.into_response()
 }

@@ -39,7 +39,7 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 
 pub use dataset::{Dataset, Entity, Privilege, Role, User};
-pub use fault::Fault;
+pub use fault::{Fault, FaultKind};
 pub use server::{SeenOperation, SeenRequest};
 pub use xml::Mode;
 
@@ -101,6 +101,7 @@ impl Simulator {
             store: Mutex::new(Store::new(data)),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
+            stalls: Default::default(),
         });
 
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -198,15 +199,70 @@ impl Simulator {
         lock(&self.shared.faults).clear();
     }
 
+    /// Waits up to `timeout` for a response held by a `stall` fault to reach
+    /// its stall point (every body byte before it handed to the connection);
+    /// whether one has. True at once when one has stalled since the last
+    /// [`release_stall`](Simulator::release_stall), even if its client has
+    /// gone away since.
+    pub fn wait_for_stall(&self, timeout: Duration) -> bool {
+        self.shared.stalls.wait(timeout)
+    }
+
+    /// Lets every stalled response end (its body stops where it stalled)
+    /// and clears the flag [`wait_for_stall`](Simulator::wait_for_stall)
+    /// waits for (like `DELETE /admin/stalls`). A `stall` response that has
+    /// not reached its stall point yet still stalls there.
+    pub fn release_stall(&self) {
+        self.shared.stalls.release();
+    }
+
     /// Adds a user, or replaces the one with the same name (like
     /// `PUT /admin/users/{name}`, but the id is taken as given).
     pub fn set_user(&self, user: User) {
         lock(&self.shared.store).set_user(user);
     }
 
-    /// Removes the user named `name`; whether it existed.
+    /// Removes the user named `name`; whether it existed (like
+    /// `DELETE /admin/users/{name}`).
     pub fn remove_user(&self, name: &str) -> bool {
         lock(&self.shared.store).remove_user(name)
+    }
+
+    /// Adds a role, or replaces the one with the same name (like
+    /// `PUT /admin/roles/{name}`, but the id is taken as given).
+    pub fn set_role(&self, role: Role) {
+        lock(&self.shared.store).set_role(role);
+    }
+
+    /// Removes the role named `name` and takes it away from every user;
+    /// whether it existed (like `DELETE /admin/roles/{name}`).
+    pub fn remove_role(&self, name: &str) -> bool {
+        lock(&self.shared.store).remove_role(name)
+    }
+
+    /// Adds a privilege, or replaces the one with the same name (like
+    /// `PUT /admin/privileges/{name}`, but the id is taken as given).
+    pub fn set_privilege(&self, privilege: Privilege) {
+        lock(&self.shared.store).set_privilege(privilege);
+    }
+
+    /// Removes the privilege named `name` and takes it out of every role;
+    /// whether it existed (like `DELETE /admin/privileges/{name}`).
+    pub fn remove_privilege(&self, name: &str) -> bool {
+        lock(&self.shared.store).remove_privilege(name)
+    }
+
+    /// Adds an entity, or replaces the one with the same name (like
+    /// `PUT /admin/entities/{name}`, but the id is taken as given; a `kind`
+    /// that is not a plain XML name is listed as `Entity`).
+    pub fn set_entity(&self, entity: Entity) {
+        lock(&self.shared.store).set_entity(entity);
+    }
+
+    /// Removes the entity named `name` and every membership in it; whether
+    /// it existed (like `DELETE /admin/entities/{name}`).
+    pub fn remove_entity(&self, name: &str) -> bool {
+        lock(&self.shared.store).remove_entity(name)
     }
 }
 

@@ -1,16 +1,20 @@
 //! Response rendering: XML fragments for each operation, the SOAP/XML
 //! envelopes, SOAP faults, and a body made of a list of [`Bytes`] chunks
-//! (so a cached user list is sent as is, never copied).
+//! (so a cached user list is sent as is, never copied), which can stall
+//! after its last chunk.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Bytes, HttpBody};
 use http_body::{Frame, SizeHint};
 
 use crate::dataset::{Entity, Privilege, Role, User};
+use crate::fault::Stalls;
 use crate::xml::{Mode, escape_into, is_simple_name};
 
 /// The SOAP 1.1 envelope namespace.
@@ -137,29 +141,34 @@ pub(crate) fn user(out: &mut Vec<u8>, u: &User) {
     attr(out, "status", &u.status);
     attr(out, "fullName", &u.full_name);
     out.push(b'>');
-    if u.entities.is_empty() {
-        out.extend_from_slice(b"<UserEntityMemberships/>");
-    } else {
-        out.extend_from_slice(b"<UserEntityMemberships>");
-        for e in &u.entities {
-            out.extend_from_slice(b"<UserEntityMembership");
-            attr(out, "entityName", e);
-            out.extend_from_slice(b"/>");
-        }
-        out.extend_from_slice(b"</UserEntityMemberships>");
-    }
-    if u.roles.is_empty() {
-        out.extend_from_slice(b"<Roles/>");
-    } else {
-        out.extend_from_slice(b"<Roles>");
-        for r in &u.roles {
-            out.extend_from_slice(b"<Role");
-            attr(out, "name", r);
-            out.extend_from_slice(b"/>");
-        }
-        out.extend_from_slice(b"</Roles>");
-    }
+    list_element(
+        out,
+        "UserEntityMemberships",
+        "UserEntityMembership",
+        "entityName",
+        &u.entities,
+    );
+    list_element(out, "Roles", "Role", "name", &u.roles);
     out.extend_from_slice(b"</User>");
+}
+
+/// Appends `<wrapper>` with one `<item attr_name="value"/>` per value
+/// (`<wrapper/>` when there are none).
+fn list_element(out: &mut Vec<u8>, wrapper: &str, item: &str, attr_name: &str, values: &[String]) {
+    out.push(b'<');
+    out.extend_from_slice(wrapper.as_bytes());
+    if values.is_empty() {
+        out.extend_from_slice(b"/>");
+        return;
+    }
+    out.push(b'>');
+    for value in values {
+        out.push(b'<');
+        out.extend_from_slice(item.as_bytes());
+        attr(out, attr_name, value);
+        out.extend_from_slice(b"/>");
+    }
+    close(out, wrapper);
 }
 
 /// A rough size estimate of one rendered user, for pre-allocation.
@@ -271,11 +280,21 @@ pub(crate) fn soap_fault(code: &str, reason: &str, detail: Option<&str>) -> Stri
 }
 
 /// A response body that yields a list of chunks; with `exact` its length is
-/// announced (Content-Length), otherwise it is sent chunked.
+/// announced (Content-Length), otherwise it is sent chunked. With a `stall`,
+/// it holds after the last chunk until the stall is released.
 pub(crate) struct ChunkBody {
     parts: VecDeque<Bytes>,
     remaining: u64,
     exact: bool,
+    stall: Option<Stall>,
+}
+
+/// Where a stalling body is in its stall.
+enum Stall {
+    /// Still sending its chunks.
+    Ahead(Arc<Stalls>),
+    /// All chunks handed over: waiting for the release.
+    Held(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
 impl ChunkBody {
@@ -286,6 +305,7 @@ impl ChunkBody {
             parts: parts.into(),
             remaining,
             exact: true,
+            stall: None,
         }
     }
 
@@ -306,6 +326,16 @@ impl ChunkBody {
             parts: kept,
             remaining,
             exact: false,
+            stall: None,
+        }
+    }
+
+    /// The first `limit` bytes of `parts`, sent chunked, then a stall (in
+    /// `stalls`) before the end.
+    pub fn stalled(parts: Vec<Bytes>, limit: usize, stalls: Arc<Stalls>) -> Self {
+        ChunkBody {
+            stall: Some(Stall::Ahead(stalls)),
+            ..ChunkBody::truncated(parts, limit)
         }
     }
 }
@@ -316,19 +346,32 @@ impl HttpBody for ChunkBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.parts.pop_front() {
-            Some(p) => {
-                self.remaining -= p.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(p))))
-            }
-            None => Poll::Ready(None),
+        if let Some(p) = self.parts.pop_front() {
+            self.remaining -= p.len() as u64;
+            return Poll::Ready(Some(Ok(Frame::data(p))));
         }
+        // Polled again after the last chunk: the connection has taken every
+        // byte, so this is the stall point.
+        if let Some(Stall::Ahead(stalls)) = &self.stall {
+            let mut releases = stalls.reach();
+            self.stall = Some(Stall::Held(Box::pin(async move {
+                // An error means the simulator is gone: end too.
+                let _ = releases.changed().await;
+            })));
+        }
+        if let Some(Stall::Held(release)) = &mut self.stall {
+            if release.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.stall = None;
+        }
+        Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
+        self.parts.is_empty() && self.stall.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, User};
-use crate::fault::{Fault, LIST_USERS};
+use crate::dataset::{Dataset, Entity, Privilege, Role, User};
+use crate::fault::{Fault, FaultKind, LIST_USERS, Stalls};
 use crate::render::{self, ChunkBody, Segments};
 use crate::xml::{Mode, Operation, ParsedRequest, parse_request};
 
@@ -120,26 +120,124 @@ impl Store {
         Some(rendered)
     }
 
-    /// Adds or replaces (by name) a user.
-    pub fn set_user(&mut self, user: User) {
-        match self.data.users.iter_mut().find(|u| u.name == user.name) {
-            Some(slot) => *slot = user,
-            None => self.data.users.push(user),
-        }
-        self.changed();
+    /// Adds or replaces (by name) a user; whether it was added.
+    pub fn set_user(&mut self, user: User) -> bool {
+        self.set(|d| &mut d.users, user)
+    }
+
+    /// Adds or replaces (by name) a role; whether it was added.
+    pub fn set_role(&mut self, role: Role) -> bool {
+        self.set(|d| &mut d.roles, role)
+    }
+
+    /// Adds or replaces (by name) a privilege; whether it was added.
+    pub fn set_privilege(&mut self, privilege: Privilege) -> bool {
+        self.set(|d| &mut d.privileges, privilege)
+    }
+
+    /// Adds or replaces (by name) an entity; whether it was added.
+    pub fn set_entity(&mut self, entity: Entity) -> bool {
+        self.set(|d| &mut d.entities, entity)
     }
 
     /// Removes the user named `name`; whether it existed.
     pub fn remove_user(&mut self, name: &str) -> bool {
-        let before = self.data.users.len();
-        self.data.users.retain(|u| u.name != name);
-        let removed = self.data.users.len() != before;
+        self.remove(|d| &mut d.users, name)
+    }
+
+    /// Removes the role named `name` and takes it away from every user;
+    /// whether it existed.
+    pub fn remove_role(&mut self, name: &str) -> bool {
+        let removed = self.remove(|d| &mut d.roles, name);
+        if removed {
+            for u in &mut self.data.users {
+                u.roles.retain(|r| r != name);
+            }
+        }
+        removed
+    }
+
+    /// Removes the privilege named `name` and takes it out of every role;
+    /// whether it existed.
+    pub fn remove_privilege(&mut self, name: &str) -> bool {
+        let removed = self.remove(|d| &mut d.privileges, name);
+        if removed {
+            for r in &mut self.data.roles {
+                r.privileges.retain(|p| p != name);
+            }
+        }
+        removed
+    }
+
+    /// Removes the entity named `name` and every membership in it; whether
+    /// it existed.
+    pub fn remove_entity(&mut self, name: &str) -> bool {
+        let removed = self.remove(|d| &mut d.entities, name);
+        if removed {
+            for u in &mut self.data.users {
+                u.entities.retain(|e| e != name);
+            }
+        }
+        removed
+    }
+
+    /// Adds `item` to the list `list` picks, or replaces the item with its
+    /// name; whether it was added.
+    fn set<T: Item>(&mut self, list: impl FnOnce(&mut Dataset) -> &mut Vec<T>, item: T) -> bool {
+        let list = list(&mut self.data);
+        let added = match list.iter_mut().find(|i| i.name() == item.name()) {
+            Some(slot) => {
+                *slot = item;
+                false
+            }
+            None => {
+                list.push(item);
+                true
+            }
+        };
+        self.changed();
+        added
+    }
+
+    /// Removes the item named `name` from the list `list` picks; whether it
+    /// existed.
+    fn remove<T: Item>(
+        &mut self,
+        list: impl FnOnce(&mut Dataset) -> &mut Vec<T>,
+        name: &str,
+    ) -> bool {
+        let list = list(&mut self.data);
+        let before = list.len();
+        list.retain(|i| i.name() != name);
+        let removed = list.len() != before;
         if removed {
             self.changed();
         }
         removed
     }
 }
+
+/// Something in the dataset with a unique id and name.
+pub(crate) trait Item {
+    /// The id.
+    fn id(&self) -> u64;
+    /// The name.
+    fn name(&self) -> &str;
+}
+
+macro_rules! item {
+    ($($t:ty),*) => {$(
+        impl Item for $t {
+            fn id(&self) -> u64 {
+                self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+        }
+    )*};
+}
+item!(User, Role, Privilege, Entity);
 
 /// State shared by the handlers and the [`Simulator`](crate::Simulator).
 pub(crate) struct Shared {
@@ -153,13 +251,14 @@ pub(crate) struct Shared {
     pub requests: Mutex<Vec<SeenRequest>>,
     /// Pending faults, in injection order.
     pub faults: Mutex<VecDeque<Fault>>,
+    /// The responses held by `stall` faults.
+    pub stalls: Arc<Stalls>,
 }
 
 impl Shared {
     /// Queues a fault (a count of 0 counts as 1).
     pub fn inject_fault(&self, mut fault: Fault) {
-        let count = fault.count_mut();
-        *count = (*count).max(1);
+        fault.count = fault.count.max(1);
         lock(&self.faults).push_back(fault);
     }
 
@@ -171,9 +270,8 @@ impl Shared {
             .position(|f| f.matches(ops.iter().map(|o| o.name.as_str())))?;
         let fault = faults.get_mut(index)?;
         let taken = fault.clone();
-        let count = fault.count_mut();
-        *count = count.saturating_sub(1);
-        if *count == 0 {
+        fault.count = fault.count.saturating_sub(1);
+        if fault.count == 0 {
             faults.remove(index);
         }
         Some(taken)
@@ -274,7 +372,10 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
         }
     };
     match shared.take_fault(&parsed.operations) {
-        Some(Fault::HttpStatus { status, body, .. }) => {
+        Some(Fault {
+            kind: FaultKind::HttpStatus { status, body },
+            ..
+        }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = body.unwrap_or_else(|| {
                 format!("{}\n", code.canonical_reason().unwrap_or("Injected fault"))
@@ -286,21 +387,38 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
             )
                 .into_response()
         }
-        Some(Fault::SoapFault {
-            code,
-            reason,
-            detail,
+        Some(Fault {
+            kind:
+                FaultKind::SoapFault {
+                    code,
+                    reason,
+                    detail,
+                },
             ..
         }) => soap_fault_response(&code, &reason, detail.as_deref()),
-        Some(Fault::NonXml { .. }) => (
+        Some(Fault {
+            kind: FaultKind::NonXml {},
+            ..
+        }) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             NON_XML_BODY,
         )
             .into_response(),
-        Some(Fault::Truncate { after_bytes, .. }) => xml_response(ChunkBody::truncated(
+        Some(Fault {
+            kind: FaultKind::Truncate { after_bytes },
+            ..
+        }) => xml_response(ChunkBody::truncated(
             execute(shared, &parsed, None),
             after_bytes,
+        )),
+        Some(Fault {
+            kind: FaultKind::Stall { after_bytes },
+            ..
+        }) => xml_response(ChunkBody::stalled(
+            execute(shared, &parsed, None),
+            after_bytes,
+            shared.stalls.clone(),
         )),
         other => xml_response(ChunkBody::new(execute(shared, &parsed, other.as_ref()))),
     }
@@ -366,7 +484,7 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
     for (i, op) in request.operations.iter().enumerate() {
         let rs = render::rs_name(&op.name);
         let injected = injected.filter(|f| f.applies_to_operation(&op.name));
-        if let Some(Fault::FailureStatus { message, .. }) = injected {
+        if let Some(FaultKind::FailureStatus { message }) = injected.map(|f| &f.kind) {
             render::failure(seg.buf(), &rs, "Injected", message);
             continue;
         }
@@ -418,7 +536,7 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
                 Err(f) => Err(f),
                 Ok(None) => Err(("InvalidRequest", "entityID is required".to_owned())),
                 Ok(Some(id)) => {
-                    if matches!(injected, Some(Fault::EmptyUsers { .. })) {
+                    if injected.is_some_and(|f| matches!(f.kind, FaultKind::EmptyUsers {})) {
                         render::success_open(seg.buf(), &rs);
                         seg.raw("<Users/>");
                         render::close(seg.buf(), &rs);

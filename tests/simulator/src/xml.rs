@@ -130,6 +130,15 @@ enum Slot {
     Closed,
 }
 
+impl Slot {
+    /// Notes that the element at `depth` ended.
+    fn end(&mut self, depth: usize) {
+        if *self == Slot::Open(depth) {
+            *self = Slot::Closed;
+        }
+    }
+}
+
 fn malformed(mode: Mode, message: impl Into<String>) -> Malformed {
     Malformed {
         mode,
@@ -217,15 +226,9 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ParsedRequest, Malformed> {
                 attr.map_err(|err| malformed(mode, format!("bad attribute in <{local}>: {err}")))?;
             }
             if empty {
-                if depth == 0 {
-                    root_done = true;
-                }
-                if server == Slot::Open(depth) {
-                    server = Slot::Closed;
-                }
-                if requests == Slot::Open(depth) {
-                    requests = Slot::Closed;
-                }
+                root_done |= depth == 0;
+                server.end(depth);
+                requests.end(depth);
             } else {
                 stack.push(local);
             }
@@ -235,15 +238,9 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<ParsedRequest, Malformed> {
             Event::End(_) => {
                 stack.pop();
                 let depth = stack.len();
-                if depth == 0 {
-                    root_done = true;
-                }
-                if server == Slot::Open(depth) {
-                    server = Slot::Closed;
-                }
-                if requests == Slot::Open(depth) {
-                    requests = Slot::Closed;
-                }
+                root_done |= depth == 0;
+                server.end(depth);
+                requests.end(depth);
             }
             Event::DocType(_) => {
                 return Err(malformed(mode, "DOCTYPE is not allowed"));

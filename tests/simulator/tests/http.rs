@@ -3,7 +3,11 @@
 mod common;
 
 use common::*;
-use dcsim::{Dataset, Fault, Mode, SimConfig, Simulator, User};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use dcsim::{Dataset, Entity, Fault, FaultKind, Mode, Privilege, Role, SimConfig, Simulator, User};
 
 /// Checks a `<User>` element against the dataset's user, exactly.
 fn assert_user(el: &El, u: &User) {
@@ -14,26 +18,27 @@ fn assert_user(el: &El, u: &User) {
     assert_eq!(el.attr("status"), Some(u.status.as_str()));
     assert_eq!(el.attr("fullName"), Some(u.full_name.as_str()));
     assert_eq!(el.child_names(), ["UserEntityMemberships", "Roles"]);
-    let entities: Vec<&str> = el
-        .child("UserEntityMemberships")
-        .children
-        .iter()
-        .map(|m| {
-            assert_eq!(m.name, "UserEntityMembership");
-            m.attr("entityName").unwrap()
-        })
-        .collect();
+    let entities = list_attrs(
+        el,
+        "UserEntityMemberships",
+        "UserEntityMembership",
+        "entityName",
+    );
     assert_eq!(entities, u.entities);
-    let roles: Vec<&str> = el
-        .child("Roles")
+    assert_eq!(list_attrs(el, "Roles", "Role", "name"), u.roles);
+}
+
+/// Attribute `attr` of each child of `el`'s `list` child, which must all be
+/// `item` elements.
+fn list_attrs<'a>(el: &'a El, list: &str, item: &str, attr: &str) -> Vec<&'a str> {
+    el.child(list)
         .children
         .iter()
-        .map(|r| {
-            assert_eq!(r.name, "Role");
-            r.attr("name").unwrap()
+        .map(|c| {
+            assert_eq!(c.name, item);
+            c.attr(attr).unwrap()
         })
-        .collect();
-    assert_eq!(roles, u.roles);
+        .collect()
 }
 
 fn list_users(sim: &Simulator, entity: &str) -> El {
@@ -182,11 +187,7 @@ fn entity_filter_and_errors() {
     let rs = list_users(&sim, "9999");
     assert_eq!(
         outcome(&rs),
-        (
-            "Failure".into(),
-            "NotFound".into(),
-            "Entity 9999 does not exist".into()
-        )
+        failure("NotFound", "Entity 9999 does not exist")
     );
     let rs = list_users(&sim, "abc");
     assert_eq!(outcome(&rs).1, "InvalidRequest");
@@ -204,11 +205,7 @@ fn authentication() {
     let rs = responses(&resp);
     assert_eq!(
         outcome(&rs.children[0]),
-        (
-            "Failure".into(),
-            "InvalidCredentials".into(),
-            "Invalid user name or password".into()
-        )
+        failure("InvalidCredentials", "Invalid user name or password")
     );
     for r in &rs.children[1..] {
         assert_eq!(outcome(r).1, "NotAuthenticated");
@@ -226,11 +223,7 @@ fn authentication() {
     ));
     assert_eq!(
         outcome(&rs.children[1]),
-        (
-            "Failure".into(),
-            "UnknownOperation".into(),
-            "Unknown operation Foo.barRq".into()
-        )
+        failure("UnknownOperation", "Unknown operation Foo.barRq")
     );
     assert_eq!(rs.children[1].name, "Foo.barRs");
     assert_eq!(outcome(&rs.children[2]).0, "Success");
@@ -340,11 +333,7 @@ fn lock_and_unlock() {
     assert_eq!(outcome(&rs.children[1]).0, "Success");
     assert_eq!(
         outcome(&rs.children[2]),
-        (
-            "Failure".into(),
-            "NotFound".into(),
-            "User nobody does not exist".into()
-        )
+        failure("NotFound", "User nobody does not exist")
     );
     assert_eq!(outcome(&rs.children[3]).1, "NotFound");
     assert_eq!(outcome(&rs.children[4]).1, "InvalidRequest");
@@ -435,13 +424,14 @@ fn fault_http_status_and_filters() {
 #[test]
 fn fault_soap_fault_non_xml_failure_empty() {
     let sim = start(5);
-    sim.inject_fault(Fault::SoapFault {
-        code: "Server".into(),
-        reason: "Database <down> & out".into(),
-        detail: Some("ORA-12345".into()),
-        operation: None,
-        count: 1,
-    });
+    sim.inject_fault(
+        FaultKind::SoapFault {
+            code: "Server".into(),
+            reason: "Database <down> & out".into(),
+            detail: Some("ORA-12345".into()),
+        }
+        .into(),
+    );
     let resp = post_xml(&sim, LOGIN);
     assert_eq!(
         soap_fault(&resp),
@@ -474,11 +464,7 @@ fn fault_soap_fault_non_xml_failure_empty() {
     assert_eq!(outcome(&rs.children[0]).0, "Success");
     assert_eq!(
         outcome(&rs.children[1]),
-        (
-            "Failure".into(),
-            "Injected".into(),
-            "Database timeout".into()
-        )
+        failure("Injected", "Database timeout")
     );
     assert_eq!(outcome(&rs.children[2]).0, "Success");
 
@@ -824,4 +810,364 @@ fn binary_runs_and_stops() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- stall ----
+
+/// A response read piecemeal over a raw connection.
+struct RawResponse {
+    stream: TcpStream,
+    head: String,
+    /// The body bytes received so far, still chunk-encoded.
+    raw: Vec<u8>,
+}
+
+/// Decodes the complete chunks at the start of `raw`: (body, bytes used,
+/// whether the last chunk was seen).
+fn complete_chunks(raw: &[u8]) -> (Vec<u8>, usize, bool) {
+    let mut body = Vec::new();
+    let mut used = 0;
+    loop {
+        let rest = &raw[used..];
+        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return (body, used, false);
+        };
+        let size_text = std::str::from_utf8(&rest[..line_end]).expect("chunk size");
+        let size = usize::from_str_radix(size_text.trim(), 16).expect("hex chunk size");
+        let end = line_end + 2 + size + 2;
+        if rest.len() < end {
+            return (body, used, false);
+        }
+        assert_eq!(&rest[end - 2..end], b"\r\n", "chunk not followed by CRLF");
+        body.extend_from_slice(&rest[line_end + 2..end - 2]);
+        used += end;
+        if size == 0 {
+            return (body, used, true);
+        }
+    }
+}
+
+impl RawResponse {
+    /// POSTs a SOAP envelope around `ops` (`Connection: close`) and reads
+    /// the response head.
+    fn post(sim: &Simulator, ops: &str) -> RawResponse {
+        let body = soap(ops);
+        let mut stream = TcpStream::connect(("127.0.0.1", sim.port())).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /dc/services HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let split = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let mut buf = [0; 4096];
+            let n = stream.read(&mut buf).expect("read the head");
+            assert!(n > 0, "connection closed before the end of the head");
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+        raw.drain(..split + 4);
+        RawResponse { stream, head, raw }
+    }
+
+    /// Reads until `n` body bytes (or the whole body) have arrived; the body
+    /// so far.
+    fn read_body(&mut self, n: usize) -> Vec<u8> {
+        loop {
+            let (body, _, done) = complete_chunks(&self.raw);
+            if body.len() >= n || done {
+                return body;
+            }
+            let mut buf = [0; 65536];
+            let got = self.stream.read(&mut buf).expect("read the body");
+            assert!(got > 0, "connection closed after {} body bytes", body.len());
+            self.raw.extend_from_slice(&buf[..got]);
+        }
+    }
+
+    /// Asserts that nothing more arrives within `wait`.
+    fn assert_quiet(&mut self, wait: Duration) {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0; 1024];
+        match self.stream.read(&mut buf) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => panic!("expected nothing more, got {other:?}"),
+        }
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+    }
+}
+
+fn list_all_users() -> String {
+    format!("{LOGIN}<OnlineData.listEntityUsersRq entityID=\"1\"/>")
+}
+
+fn admin_stalls(sim: &Simulator) -> serde_json::Value {
+    http("GET", &format!("{}/stalls", sim.admin_url()), &[], b"").json()
+}
+
+#[test]
+fn fault_stall_holds_then_releases() {
+    let sim = start(200);
+    let full = post_soap(&sim, &list_all_users());
+    assert!(full.body.len() > 30_000, "{}", full.body.len());
+    let after = 20_000;
+    sim.inject_fault(Fault::stall(after).for_operation("OnlineData.listEntityUsersRq"));
+    // The fault ignores requests without the operation.
+    assert_eq!(post_soap(&sim, LOGIN).status, 200);
+    assert_eq!(sim.pending_faults().len(), 1);
+
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    let head = resp.head.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-type: text/xml"), "{head}");
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    let body = resp.read_body(after);
+    assert_eq!(body, full.body[..after]);
+    // Exactly `after` bytes in complete chunks, and nothing more.
+    let (_, used, done) = complete_chunks(&resp.raw);
+    assert_eq!((used, done), (resp.raw.len(), false));
+    resp.assert_quiet(Duration::from_millis(300));
+    assert!(sim.wait_for_stall(Duration::ZERO), "the flag stays up");
+
+    // The rest of the server carries on.
+    assert_eq!(post_soap(&sim, &list_all_users()).body, full.body);
+    assert_eq!(
+        admin_stalls(&sim),
+        serde_json::json!({"stalled": true, "held": 1})
+    );
+    assert!(sim.pending_faults().is_empty());
+
+    sim.release_stall();
+    assert!(
+        !sim.wait_for_stall(Duration::ZERO),
+        "release clears the flag"
+    );
+    resp.stream.read_to_end(&mut resp.raw).unwrap();
+    let (body, used, done) = complete_chunks(&resp.raw);
+    assert!(done, "the body ends after the release");
+    assert_eq!(used, resp.raw.len());
+    assert_eq!(body, full.body[..after]);
+    assert_eq!(
+        admin_stalls(&sim),
+        serde_json::json!({"stalled": false, "held": 0})
+    );
+}
+
+#[test]
+fn fault_stall_over_admin_and_beyond_the_body() {
+    let sim = start(5);
+    let full = post_soap(&sim, &list_all_users());
+    // Injected as JSON; larger than the body: all of it, then the stall.
+    let resp = http(
+        "POST",
+        &format!("{}/faults", sim.admin_url()),
+        &[],
+        br#"{"kind":"stall","after_bytes":10000000}"#,
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(sim.pending_faults(), [Fault::stall(10_000_000)]);
+    let mut raw = RawResponse::post(&sim, &list_all_users());
+    assert_eq!(raw.read_body(full.body.len()), full.body);
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    raw.assert_quiet(Duration::from_millis(200));
+    let released = http("DELETE", &format!("{}/stalls", sim.admin_url()), &[], b"");
+    assert_eq!(released.status, 204);
+    raw.stream.read_to_end(&mut raw.raw).unwrap();
+    let (body, _, done) = complete_chunks(&raw.raw);
+    assert!(done);
+    assert_eq!(body, full.body);
+
+    // after_bytes 0: the head, then the stall.
+    sim.inject_fault(Fault::stall(0));
+    let mut raw = RawResponse::post(&sim, &list_all_users());
+    assert!(raw.head.starts_with("HTTP/1.1 200"), "{}", raw.head);
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    raw.assert_quiet(Duration::from_millis(200));
+    sim.release_stall();
+    raw.stream.read_to_end(&mut raw.raw).unwrap();
+    assert_eq!(complete_chunks(&raw.raw), (Vec::new(), raw.raw.len(), true));
+}
+
+#[test]
+fn wait_for_stall_times_out() {
+    let sim = start(5);
+    let started = Instant::now();
+    assert!(!sim.wait_for_stall(Duration::from_millis(200)));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    // A stall fault that nothing triggers does not count.
+    sim.inject_fault(Fault::stall(10).for_operation("Security.listRolesRq"));
+    assert_eq!(post_soap(&sim, &list_all_users()).status, 200);
+    assert!(!sim.wait_for_stall(Duration::from_millis(100)));
+    // Nor does a release with nothing stalled.
+    sim.release_stall();
+    assert!(!sim.wait_for_stall(Duration::ZERO));
+}
+
+#[test]
+fn stall_ends_when_the_client_goes_away() {
+    let sim = start(50);
+    sim.inject_fault(Fault::stall(100));
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    resp.read_body(100);
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    assert_eq!(admin_stalls(&sim)["held"], 1);
+    drop(resp);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admin_stalls(&sim)["held"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled response outlived its client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The flag stays up until a release.
+    assert!(sim.wait_for_stall(Duration::ZERO));
+    sim.release_stall();
+    assert_eq!(post_soap(&sim, LOGIN).status, 200);
+}
+
+#[test]
+fn drop_with_a_pending_stall_returns() {
+    let sim = start(50);
+    sim.inject_fault(Fault::stall(100));
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    resp.read_body(100);
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    let started = Instant::now();
+    drop(sim);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "dropping took {took:?}");
+    // The client is not left hanging either.
+    resp.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    if let Err(e) = resp.stream.read_to_end(&mut rest) {
+        assert!(
+            !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{e}"
+        );
+    }
+}
+
+// ---- data changes through the Rust API ----
+
+#[test]
+fn rust_api_roles_privileges_entities() {
+    let sim = start(10);
+    let senior = "Underwriter \"Senior\" & <Lead>";
+    assert_eq!(sim.dataset().user("o'brien&co").unwrap().roles.len(), 2);
+    // Cached listings follow the change.
+    let before = list_users(&sim, "1");
+    assert!(sim.remove_role(senior));
+    assert!(!sim.remove_role(senior));
+    let data = sim.dataset();
+    assert!(data.role(senior).is_none());
+    assert_eq!(data.user("o'brien&co").unwrap().roles, ["Underwriter"]);
+    assert!(
+        data.users
+            .iter()
+            .all(|u| !u.roles.iter().any(|r| r == senior))
+    );
+    let after = list_users(&sim, "1");
+    let roles_of = |list: &El, name: &str| {
+        let user = list.child("Users").children.iter();
+        let user = user.clone().find(|u| u.attr("name") == Some(name)).unwrap();
+        list_attrs(user, "Roles", "Role", "name").len()
+    };
+    assert_eq!(roles_of(&before, "o'brien&co"), 2);
+    assert_eq!(roles_of(&after, "o'brien&co"), 1);
+    for (el, u) in after.child("Users").children.iter().zip(&data.users) {
+        assert_user(el, u);
+    }
+
+    // set_role adds, then replaces by name (id as given).
+    let role = Role {
+        id: 500,
+        name: "Reopener".into(),
+        description: "d".into(),
+        privileges: vec![],
+    };
+    sim.set_role(role.clone());
+    assert_eq!(sim.dataset().role("Reopener"), Some(&role));
+    let count = sim.dataset().roles.len();
+    let replaced = Role {
+        description: "Reopens claims".into(),
+        privileges: vec!["Claims.Reopen".into()],
+        ..role
+    };
+    sim.set_role(replaced.clone());
+    assert_eq!(sim.dataset().role("Reopener"), Some(&replaced));
+    assert_eq!(sim.dataset().roles.len(), count);
+
+    // Privileges: set, replace, remove (also from roles).
+    let privilege = Privilege {
+        id: 600,
+        name: "Claims.Reopen".into(),
+        description: "Reopen".into(),
+        kind: "Action".into(),
+    };
+    sim.set_privilege(privilege.clone());
+    let replaced = Privilege {
+        kind: "Screen".into(),
+        ..privilege
+    };
+    sim.set_privilege(replaced.clone());
+    let data = sim.dataset();
+    assert_eq!(data.privilege("Claims.Reopen"), Some(&replaced));
+    assert_eq!(
+        data.privileges
+            .iter()
+            .filter(|p| p.name == "Claims.Reopen")
+            .count(),
+        1
+    );
+    assert!(sim.remove_privilege("Claims.Reopen"));
+    assert!(!sim.remove_privilege("Claims.Reopen"));
+    assert!(
+        sim.dataset()
+            .role("Reopener")
+            .unwrap()
+            .privileges
+            .is_empty()
+    );
+
+    // Entities: add one, list its members, remove it (and the memberships).
+    sim.set_entity(Entity {
+        id: 70,
+        name: "Sales Agency".into(),
+        kind: "Agency".into(),
+    });
+    let mut user = sim.dataset().user("user000009").unwrap().clone();
+    user.entities.push("Sales Agency".into());
+    sim.set_user(user);
+    let users = list_users(&sim, "70");
+    assert_eq!(users.child("Users").children.len(), 1);
+    sim.set_entity(Entity {
+        id: 70,
+        name: "Sales Agency".into(),
+        kind: "Entity".into(),
+    });
+    assert_eq!(sim.dataset().entity("Sales Agency").unwrap().kind, "Entity");
+    assert!(sim.remove_entity("Sales Agency"));
+    assert!(!sim.remove_entity("Sales Agency"));
+    let data = sim.dataset();
+    assert!(data.entity("Sales Agency").is_none());
+    assert!(
+        data.users
+            .iter()
+            .all(|u| !u.entities.iter().any(|e| e == "Sales Agency"))
+    );
+    assert_eq!(list_users(&sim, "70").attr("status"), Some("Failure"));
 }

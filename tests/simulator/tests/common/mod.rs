@@ -319,6 +319,11 @@ pub fn outcome(rs: &El) -> (String, String, String) {
     }
 }
 
+/// The [`outcome`] of a failed operation with `code` and `desc`.
+pub fn failure(code: &str, desc: &str) -> (String, String, String) {
+    ("Failure".into(), code.into(), desc.into())
+}
+
 /// The SOAP fault of a 500 response: (faultcode, faultstring, detail message).
 pub fn soap_fault(resp: &HttpResponse) -> (String, String, Option<String>) {
     assert_eq!(resp.status, 500);
