@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod connection;
+pub mod identities;
 pub mod jobs;
 pub mod model;
 pub mod policy;

@@ -4,4 +4,5 @@
 mod failures;
 mod import;
 mod policy;
+mod reconcile;
 mod support;

@@ -87,9 +87,10 @@ impl Harness {
         self.dir.path().join("store.db")
     }
 
-    /// Runs dcconn with the store, component and cache of this harness.
-    pub fn dcconn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dcconn"))
+    /// dcconn with the store, component and cache of this harness, ready to run.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dcconn"));
+        command
             .arg("--db")
             .arg(self.db())
             .arg("--component")
@@ -97,8 +98,35 @@ impl Harness {
             .args(args)
             .env("DCCONN_CACHE_DIR", cache_dir())
             .env(PASSWORD_VARIABLE, PASSWORD)
-            .output()
-            .expect("dcconn runs")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
+    /// Runs dcconn to its end.
+    pub fn dcconn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        self.command(args).output().expect("dcconn runs")
+    }
+
+    /// Waits until an import in progress has committed staged batches (checking the store
+    /// each time a short interval passes); false when `timeout` passes first.
+    pub fn wait_for_staging(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.staged_rows() > 0 {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Rows in the store's staging tables: batches of an import in progress.
+    pub fn staged_rows(&self) -> i64 {
+        let connection = rusqlite::Connection::open(self.db()).expect("the store opens");
+        connection
+            .query_row("SELECT (SELECT count(*) FROM staged_accounts) + (SELECT count(*) FROM staged_links)", [], |row| row.get(0))
+            .expect("the staging tables exist")
     }
 
     /// `-c PACKAGE --set SOAP_ENDPOINT=<simulator> --set USERNAME=... --set-env PASSWORD=...`

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::model::ImportScope;
+use crate::model::{CorrelationRule, ImportScope};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -15,6 +15,8 @@ Exit codes:
   4  authentication: Duck Creek refused the credentials
   5  remote: HTTP error, SOAP fault, failed operation, unexpected response, network failure,
      or a request the egress policy denied
+  6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
+     removals; nothing was removed
 
 Secrets: give PASSWORD with --set-env PASSWORD=VARIABLE so it never appears on a command line.";
 
@@ -51,6 +53,32 @@ pub enum Command {
     Entitlements(EntitlementArgs),
     /// List the import runs.
     Runs(ListArgs),
+    /// Show what an import run changed (its audit trail).
+    Changes(ChangesArgs),
+    /// Manage the identities (the platform's users) accounts are correlated to.
+    #[command(subcommand)]
+    Identities(IdentitiesCommand),
+}
+
+/// `identities`.
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// Replace the identities with those of a CSV (header row) or JSON (array of objects) file
+    /// with `username`, `firstname`, `lastname`, `email`, `customproperty1`...
+    Load {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// `changes`.
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// The run (see `dcconn runs`).
+    pub run: i64,
+    /// How to print.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// Where the connection comes from.
@@ -105,6 +133,17 @@ pub struct ImportArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the whole import and report what it would change, writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How accounts are matched to identities: `account column=identity attribute` pairs tried
+    /// in order (`name` is the account name).
+    #[arg(
+        long,
+        value_name = "RULE",
+        default_value = "name=username,customproperty1=email"
+    )]
+    pub correlate: CorrelationRule,
 }
 
 /// `accounts` and `runs`.

@@ -17,7 +17,7 @@ use crate::runtime::{Runtime, default_cache_dir};
 use crate::store::Store;
 
 pub use args::Cli;
-use args::{Command, ConnectionArgs, Format};
+use args::{Command, ConnectionArgs, Format, IdentitiesCommand};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
@@ -79,6 +79,33 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 .entitlements(&endpoint, args.entitlement_type.as_deref())
                 .map_err(store_failure)?;
             print(|out| output::entitlements(out, &entitlements, args.format))
+        }
+        Command::Changes(args) => {
+            let store = open_store(cli)?;
+            if store.run(args.run).map_err(store_failure)?.is_none() {
+                return Err(Failure {
+                    message: format!(
+                        "there is no run {} in {}: see `dcconn runs`",
+                        args.run,
+                        cli.db.display()
+                    ),
+                    code: exit::USAGE,
+                });
+            }
+            let changes = store.run_changes(args.run).map_err(store_failure)?;
+            print(|out| output::changes(out, &changes, args.format))
+        }
+        Command::Identities(IdentitiesCommand::Load { file }) => {
+            let identities = crate::identities::load(file).map_err(|error| Failure {
+                message: error.to_string(),
+                code: exit::CONFIGURATION,
+            })?;
+            let mut store = open_store(cli)?;
+            let count = store
+                .replace_identities(&identities)
+                .map_err(store_failure)?;
+            println!("loaded {count} identities from {}", file.display());
+            Ok(exit::OK)
         }
         Command::Runs(args) => {
             let store = open_store(cli)?;
@@ -229,6 +256,8 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         endpoint: &endpoint,
         scope: args.scope.into(),
         max_batch: args.batch,
+        dry_run: args.dry_run,
+        correlation: &args.correlate,
     };
     let bar = progress_bar();
     let outcome = import::run(&runtime, &mut store, &request, &mut |seen| {
@@ -246,14 +275,21 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
     match outcome {
         Ok(report) => {
             print_warnings(&report.warnings);
-            print(|out| output::import_summary(out, &endpoint, &report, args.json))
+            print(|out| output::import_summary(out, &endpoint, &report, args.json))?;
+            if report.summary.withheld.is_empty() {
+                return Ok(exit::OK);
+            }
+            eprintln!("{}", withheld_message(&report));
+            Ok(exit::WITHHELD)
         }
         Err(failure) => {
             if args.json {
                 let _ = print(|out| output::import_failure(out, &endpoint, &failure, &connection));
             }
             let mut message = failure.error.redacted(Some(&connection));
-            if let Some(run) = failure.run {
+            if args.dry_run {
+                message.push_str("\nnothing was written (dry run)");
+            } else if let Some(run) = failure.run {
                 message.push_str(&format!(
                     "\nrun {run} is recorded as failed; the stored data is unchanged"
                 ));
@@ -264,6 +300,34 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             })
         }
     }
+}
+
+/// What a threshold withheld, which setting did it, and what to do.
+fn withheld_message(report: &import::ImportReport) -> String {
+    let mut message = format!(
+        "warning: run {} completed, but removals were withheld; nothing was removed:",
+        report.summary.run
+    );
+    for withheld in &report.summary.withheld {
+        let what = if withheld.what == "accounts" {
+            "accounts".to_string()
+        } else {
+            format!("{} entitlements", withheld.what)
+        };
+        let reason = match withheld.threshold {
+            Some(threshold) => format!("{} is {threshold}", withheld.setting),
+            None => format!(
+                "the import reported no account at all and {} is not set",
+                withheld.setting
+            ),
+        };
+        message.push_str(&format!(
+            "\n  {} {what} would have been removed; {reason} (STATUS_THRESHOLD_CONFIG)",
+            withheld.count
+        ));
+    }
+    message.push_str("\ncheck that the target really lost them, then raise the threshold (or fix the target) and import again");
+    message
 }
 
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.

@@ -11,7 +11,10 @@ use crate::connection::Connection;
 use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport};
 use crate::runtime::wit;
-use crate::store::{RunRecord, StoredAccount, StoredEntitlement};
+use crate::store::{Change, RunRecord, StoredAccount, StoredEntitlement};
+
+/// How many changes a dry run lists as text; `--json` lists them all.
+const DRY_RUN_CHANGES_SHOWN: usize = 50;
 
 /// Rows of cells under a header, printed in the chosen format.
 struct Rows {
@@ -127,6 +130,9 @@ pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format)
             json!({
                 "name": account.name,
                 "status": account.status,
+                "present": account.present,
+                "locked": account.locked,
+                "owner": account.owner,
                 "columns": columns_object(&account.columns),
                 "entitlements": links_by_type(account),
             })
@@ -141,14 +147,22 @@ pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format)
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let mut header = vec!["name".to_string(), "status".to_string()];
+            let mut header = vec![
+                "name".to_string(),
+                "status".to_string(),
+                "owner".to_string(),
+            ];
             header.extend(names.iter().map(|name| format!("column:{name}")));
             header.extend(types.iter().map(|t| format!("entitlements:{t}")));
             let rows = accounts
                 .iter()
                 .map(|account| {
                     let by_type = links_by_type(account);
-                    let mut row = vec![account.name.clone(), account.status.clone()];
+                    let mut row = vec![
+                        account.name.clone(),
+                        account.status.clone(),
+                        account.owner.clone().unwrap_or_default(),
+                    ];
                     row.extend(
                         names
                             .iter()
@@ -166,7 +180,7 @@ pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format)
             Rows { header, rows }
         }
         _ => Rows {
-            header: ["NAME", "STATUS", "DISPLAYNAME", "ENTITLEMENTS"]
+            header: ["NAME", "STATUS", "OWNER", "DISPLAYNAME", "ENTITLEMENTS"]
                 .map(String::from)
                 .to_vec(),
             rows: accounts
@@ -180,6 +194,7 @@ pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format)
                     vec![
                         account.name.clone(),
                         account.status.clone(),
+                        account.owner.clone().unwrap_or_default(),
                         column_value(&account.columns, "displayname"),
                         links,
                     ]
@@ -198,7 +213,7 @@ pub fn entitlements(
 ) -> io::Result<()> {
     let json_rows = entitlements
         .iter()
-        .map(|e| json!({"type": e.entitlement_type, "value": e.value, "status": e.status, "columns": columns_object(&e.columns)}))
+        .map(|e| json!({"type": e.entitlement_type, "value": e.value, "status": e.status, "present": e.present, "columns": columns_object(&e.columns)}))
         .collect();
     let names = column_names(entitlements.iter().map(|e| e.columns.as_slice()));
     let mut header: Vec<String> = ["type", "value", "status"].map(String::from).to_vec();
@@ -262,6 +277,53 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
     Rows { header, rows }.write(out, format, json_rows)
 }
 
+fn change_json(change: &Change) -> Value {
+    json!({
+        "object": change.object,
+        "account": change.account,
+        "entitlementType": change.entitlement_type,
+        "value": change.value,
+        "change": change.change,
+        "column": change.column_name,
+        "old": change.old,
+        "new": change.new,
+    })
+}
+
+/// `dcconn changes RUN`.
+pub fn changes(out: &mut dyn Write, changes: &[Change], format: Format) -> io::Result<()> {
+    let json_rows = changes.iter().map(change_json).collect();
+    let header = [
+        "change", "object", "account", "type", "value", "column", "old", "new",
+    ];
+    let header = header
+        .map(|h| {
+            if format == Format::Table {
+                h.to_uppercase()
+            } else {
+                h.to_string()
+            }
+        })
+        .to_vec();
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let rows = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.change.clone(),
+                c.object.clone(),
+                text(&c.account),
+                text(&c.entitlement_type),
+                text(&c.value),
+                text(&c.column_name),
+                text(&c.old),
+                text(&c.new),
+            ]
+        })
+        .collect();
+    Rows { header, rows }.write(out, format, json_rows)
+}
+
 /// `dcconn validate`.
 pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) -> io::Result<()> {
     let severity = |p: &wit::Problem| match p.severity {
@@ -311,37 +373,77 @@ pub fn import_summary(
 ) -> io::Result<()> {
     let s = &report.summary;
     if as_json {
-        let value = json!({
-            "outcome": "succeeded",
+        let mut value = json!({
+            "outcome": s.outcome().to_string(),
+            "dryRun": report.dry_run,
             "endpoint": endpoint,
             "run": s.run,
             "accounts": s.accounts,
             "newAccounts": s.new_accounts,
             "updatedAccounts": s.updated_accounts,
             "accountDetails": s.account_details,
+            "suspended": s.suspended,
+            "restored": s.restored,
             "entitlements": s.entitlements,
             "newEntitlements": s.new_entitlements,
             "updatedEntitlements": s.updated_entitlements,
+            "entitlementsInactivated": s.entitlements_inactivated,
+            "entitlementsRestored": s.entitlements_restored,
             "links": s.links,
+            "linksAdded": s.links_added,
+            "linksRemoved": s.links_removed,
+            "withheld": s.withheld,
             "elapsedMs": report.elapsed.as_millis() as u64,
             "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
         });
+        if report.dry_run {
+            value["changes"] = Value::Array(report.changes.iter().map(change_json).collect());
+        }
         serde_json::to_writer_pretty(&mut *out, &value)?;
         return writeln!(out);
     }
+    let verb = if report.dry_run {
+        "dry run of"
+    } else {
+        "imported"
+    };
     writeln!(
         out,
-        "imported {endpoint} (run {}) in {:.1}s: {} accounts ({} new, {} updated), {} links, {} entitlements ({} new, {} updated)",
+        "{verb} {endpoint} (run {}) in {:.1}s: {} accounts ({} new, {} updated, {} restored, {} suspended), \
+         {} links ({} added, {} removed), {} entitlements ({} new, {} updated, {} restored, {} inactivated)",
         s.run,
         report.elapsed.as_secs_f64(),
         s.accounts,
         s.new_accounts,
         s.updated_accounts,
+        s.restored,
+        s.suspended,
         s.links,
+        s.links_added,
+        s.links_removed,
         s.entitlements,
         s.new_entitlements,
-        s.updated_entitlements
-    )
+        s.updated_entitlements,
+        s.entitlements_restored,
+        s.entitlements_inactivated,
+    )?;
+    if report.dry_run {
+        let shown = report.changes.len().min(DRY_RUN_CHANGES_SHOWN);
+        writeln!(
+            out,
+            "nothing was written; the run would make {} changes:",
+            report.changes.len()
+        )?;
+        changes(out, &report.changes[..shown], Format::Table)?;
+        if shown < report.changes.len() {
+            writeln!(
+                out,
+                "... and {} more (--json lists them all)",
+                report.changes.len() - shown
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A failed import as JSON (with `--json`).

@@ -33,6 +33,14 @@ pub enum JobError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// An access import was asked for before any account import of the endpoint succeeded.
+    #[error(
+        "endpoint {endpoint} has no successful account import yet: run the account import first (dcconn import --scope accounts, or --scope all); entitlement links need the accounts"
+    )]
+    AccessBeforeAccounts {
+        /// The endpoint.
+        endpoint: String,
+    },
 }
 
 /// Exit codes, documented in `dcconn --help` and the README.
@@ -50,6 +58,8 @@ pub mod exit_code {
     /// Duck Creek or the network failed: HTTP error, SOAP fault, failed operation, unexpected
     /// response, connection problem, or a request the egress policy denied.
     pub const REMOTE: u8 = 5;
+    /// The import completed but a threshold withheld its removals.
+    pub const WITHHELD: u8 = 6;
 }
 
 impl JobError {
@@ -64,6 +74,7 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Runtime(_) | JobError::Store(_) => exit_code::INTERNAL,
+            JobError::AccessBeforeAccounts { .. } => exit_code::USAGE,
         }
     }
 

@@ -3,14 +3,18 @@
 //!
 //! Invariants: a configuration error writes nothing; any failure (remote, component, store)
 //! leaves the live data exactly as it was and the run recorded as failed with its reason;
-//! memory is bounded by the batch size, whatever the size of the target.
+//! reconciliation (removals, restores, thresholds) happens only when every call completed;
+//! a dry run writes nothing; memory is bounded by the batch size, whatever the size of the
+//! target.
 
 use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
-use crate::model::{Account, Entitlement, EntitlementRef, ImportScope};
+use crate::model::{
+    Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
+};
 use crate::runtime::{ConnectorInstance, Runtime, wit};
-use crate::store::{RunId, RunSummary, Store};
+use crate::store::{Change, RunId, RunSummary, Store};
 
 use super::{JobError, attributes, validated_instance};
 
@@ -25,6 +29,10 @@ pub struct ImportRequest<'a> {
     pub scope: ImportScope,
     /// Records per batch (0: the component's default).
     pub max_batch: u32,
+    /// Run everything, report the changes, and roll the store back.
+    pub dry_run: bool,
+    /// How accounts are matched to identities.
+    pub correlation: &'a CorrelationRule,
 }
 
 /// Progress as batches arrive.
@@ -47,6 +55,10 @@ pub struct ImportReport {
     pub warnings: Vec<wit::Problem>,
     /// How long it took.
     pub elapsed: Duration,
+    /// Whether this was a dry run (nothing was written).
+    pub dry_run: bool,
+    /// For a dry run, every change the run would have made.
+    pub changes: Vec<Change>,
 }
 
 /// A failed import: the error and the run it was recorded as (none when it failed before a
@@ -67,28 +79,112 @@ pub fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport, ImportFailure> {
     let started = Instant::now();
-    let failure = |error: JobError| ImportFailure { error, run: None };
+    let before_run = |error: JobError| ImportFailure { error, run: None };
     let (mut instance, warnings) =
-        validated_instance(runtime, request.connection).map_err(failure)?;
-    store.recover_interrupted().map_err(|e| failure(e.into()))?;
+        validated_instance(runtime, request.connection).map_err(before_run)?;
+    let policy = reconciliation_policy(&mut instance, request.connection).map_err(before_run)?;
+    check_order(store, request).map_err(before_run)?;
+    if request.dry_run {
+        store.begin_dry_run().map_err(|e| before_run(e.into()))?;
+    }
+    let outcome = execute(&mut instance, store, request, &policy, progress);
+    if request.dry_run {
+        // Rolls back everything the run wrote, staging and run record included.
+        store.end_dry_run().map_err(|e| before_run(e.into()))?;
+    }
+    let (summary, changes) = outcome?;
+    Ok(ImportReport {
+        summary,
+        warnings,
+        elapsed: started.elapsed(),
+        dry_run: request.dry_run,
+        changes,
+    })
+}
+
+/// The guide's rule: an access import needs a prior successful account import, whose links
+/// the entitlements complete.
+fn check_order(store: &Store, request: &ImportRequest<'_>) -> Result<(), JobError> {
+    if request.scope == ImportScope::Access && !store.has_account_import(request.endpoint)? {
+        return Err(JobError::AccessBeforeAccounts {
+            endpoint: request.endpoint.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Pulls every batch into a new run and completes it; for a dry run, also reads back the
+/// changes before the caller rolls them back.
+fn execute(
+    instance: &mut ConnectorInstance,
+    store: &mut Store,
+    request: &ImportRequest<'_>,
+    policy: &Reconciliation,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(RunSummary, Vec<Change>), ImportFailure> {
+    let before_run = |error: JobError| ImportFailure { error, run: None };
+    store
+        .recover_interrupted()
+        .map_err(|e| before_run(e.into()))?;
+    store
+        .set_correlation(
+            request.endpoint,
+            request.correlation,
+            policy.correlate_inactive_accounts,
+        )
+        .map_err(|e| before_run(e.into()))?;
     let run = store
         .begin_run(request.endpoint, request.scope)
-        .map_err(|e| failure(e.into()))?;
-    let outcome = pull_all(&mut instance, store, run, request, progress).and_then(|received| {
+        .map_err(|e| before_run(e.into()))?;
+    let outcome = pull_all(instance, store, run, request, progress).and_then(|received| {
         progress(Progress {
             applying: true,
             ..received
         });
-        Ok(store.complete_run(run)?)
+        let summary = store.complete_run(run, policy)?;
+        let changes = if request.dry_run {
+            store.run_changes(run.0)?
+        } else {
+            Vec::new()
+        };
+        Ok((summary, changes))
     });
-    match outcome {
-        Ok(summary) => Ok(ImportReport {
-            summary,
-            warnings,
-            elapsed: started.elapsed(),
-        }),
-        Err(error) => Err(record_failure(store, run, error, request.connection)),
-    }
+    outcome.map_err(|error| match request.dry_run {
+        true => before_run(error),
+        false => record_failure(store, run, error, request.connection),
+    })
+}
+
+/// The connection's reconciliation policy, from the component.
+fn reconciliation_policy(
+    instance: &mut ConnectorInstance,
+    connection: &Connection,
+) -> Result<Reconciliation, JobError> {
+    let policy = instance
+        .reconciliation(&attributes(connection))?
+        .map_err(|error| JobError::Connector {
+            error: Box::new(error),
+            denials: Vec::new(),
+        })?;
+    Ok(Reconciliation {
+        status_column: policy.status_column,
+        active_statuses: policy.active_statuses,
+        inactive_statuses: policy.inactive_statuses,
+        account_threshold: policy.account_threshold,
+        inactivate_accounts_not_in_file: policy.inactivate_accounts_not_in_file,
+        inactivate_entitlements_not_in_feed: policy.inactivate_entitlements_not_in_feed,
+        entitlement_thresholds: policy
+            .entitlement_thresholds
+            .into_iter()
+            .map(|threshold| (threshold.entitlement_type, threshold.threshold))
+            .collect(),
+        delete_links: policy.delete_links,
+        locked_status_column: policy.locked_status_column,
+        locked_values: policy.locked_values,
+        unlocked_values: policy.unlocked_values,
+        correlate_inactive_accounts: policy.correlate_inactive_accounts,
+        allow_empty_account_list: policy.allow_empty_account_list,
+    })
 }
 
 fn record_failure(

@@ -10,28 +10,47 @@
 //! therefore never changes live data: [`Store::recover_interrupted`] later marks such runs failed
 //! and drops their staging.
 //!
-//! Applying never deletes: accounts and entitlements are upserted, links inserted, and everything
-//! reported gets `last_seen_run` set to the run, which is what a later reconciliation of removals
-//! will build on.
+//! Completing a run also reconciles, by the run's scope and a [`Reconciliation`] policy: accounts
+//! the import no longer reports are suspended (or inactivated), entitlements no longer reported
+//! are inactivated, links the import no longer reports are deleted, and whatever reappears is
+//! restored, unless a threshold withholds the removals. Nothing is deleted from `accounts` or
+//! `entitlements`: removal sets `present = 0`. Every change a run makes is recorded in the
+//! `changes` table ([`Store::run_changes`]).
+//!
+//! A dry run ([`Store::begin_dry_run`] ... [`Store::end_dry_run`]) holds one outer transaction
+//! around a whole import and rolls it back: every write method uses a savepoint when a
+//! transaction is already open.
+//!
+//! Identities (the people accounts belong to) are kept for all endpoints; each endpoint has a
+//! [`CorrelationRule`] by which its accounts are matched to them when read
+//! ([`StoredAccount::owner`]).
 //!
 //! Concurrency: readers may use the file at any time (WAL journal). Imports are single-writer per
 //! file: the importing process calls [`Store::recover_interrupted`] first, which would also fail a
 //! run another process still has in progress. Nothing in this module enforces that; the host runs
 //! one import at a time.
 
+mod apply;
 mod schema;
 mod sql;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
-use serde::Serialize;
+use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
 
-use crate::model::{Account, Columns, Entitlement, EntitlementRef, ImportScope};
+use crate::identities::{Correlator, Identity};
+use crate::model::{
+    Account, Columns, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
+};
+
+pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
 
 /// How long a statement waits for another connection's lock before failing: long enough to ride
 /// out another process's batch commit, short enough to report a stuck writer.
@@ -39,9 +58,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Prepared statements kept per connection; comfortably more than the statements this module has.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
-
-/// The status of an account or entitlement the target reports.
-pub const ACTIVE: &str = "active";
 
 /// The error recorded on runs found `running` by [`Store::recover_interrupted`].
 pub const INTERRUPTED: &str = "interrupted (the process stopped before the import finished)";
@@ -65,8 +81,11 @@ impl fmt::Display for RunId {
 pub enum RunOutcome {
     /// Begun and neither completed nor failed (or interrupted and not yet recovered).
     Running,
-    /// Completed; its data was applied.
+    /// Completed; its data was applied and reconciled.
     Succeeded,
+    /// Completed; its data was applied, but some removals were withheld by a threshold (see
+    /// [`RunRecord::withheld`]).
+    Withheld,
     /// Failed or interrupted; nothing it received was applied.
     Failed,
 }
@@ -77,6 +96,7 @@ impl RunOutcome {
         match self {
             RunOutcome::Running => "running",
             RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Withheld => "withheld",
             RunOutcome::Failed => "failed",
         }
     }
@@ -86,6 +106,7 @@ impl RunOutcome {
         [
             RunOutcome::Running,
             RunOutcome::Succeeded,
+            RunOutcome::Withheld,
             RunOutcome::Failed,
         ]
         .into_iter()
@@ -106,8 +127,16 @@ pub struct StoredAccount {
     pub name: String,
     /// The account's columns, in the order they were reported (details appended).
     pub columns: Columns,
-    /// `active` for accounts the target reports.
+    /// `active` or `inactive` (from the status column) while the target reports the account;
+    /// once it no longer does, `SUSPENDED FROM IMPORT SERVICE` or `inactive`.
     pub status: String,
+    /// Whether the latest account import reported it (false: suspended or inactivated).
+    pub present: bool,
+    /// Whether the target says it is locked; `None` when the policy has no locked column or the
+    /// value is not mapped.
+    pub locked: Option<bool>,
+    /// The username of the identity the endpoint's correlation rule matches, if exactly one.
+    pub owner: Option<String>,
     /// The entitlements the account holds, sorted by type then value.
     pub entitlements: Vec<EntitlementRef>,
 }
@@ -121,8 +150,52 @@ pub struct StoredEntitlement {
     pub value: String,
     /// The entitlement's columns, in the order they were reported.
     pub columns: Columns,
-    /// `active` for entitlements the target reports.
+    /// `active` for entitlements the target reports; `inactive` once it no longer does.
     pub status: String,
+    /// Whether the latest access import reported it.
+    pub present: bool,
+}
+
+/// Removals a completed run did not apply because a threshold (or the empty-list rule) withheld
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    /// `accounts`, or the entitlement type.
+    pub what: String,
+    /// How many would have been removed.
+    pub count: u64,
+    /// The threshold reached; `None` for an empty account list.
+    pub threshold: Option<u64>,
+    /// The setting that withheld them: `accountThresholdValue`, `entThresholdValue.entType.<type>`
+    /// or `allowEmptyAccountList`.
+    pub setting: String,
+}
+
+/// One change a run made to the live data, as recorded in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The run.
+    pub run_id: i64,
+    /// The change's number within the run, from 1, in the order the run applied them.
+    pub seq: u64,
+    /// `account`, `entitlement` or `link`.
+    pub object: String,
+    /// The account (accounts and links).
+    pub account: Option<String>,
+    /// The entitlement type (entitlements and links).
+    pub entitlement_type: Option<String>,
+    /// The entitlement value (entitlements and links).
+    pub value: Option<String>,
+    /// `new`, `updated` (one per changed column), `status`, `suspended`, `inactivated`,
+    /// `restored`, `link-added` or `link-removed`.
+    pub change: String,
+    /// The column, for `updated`.
+    pub column_name: Option<String>,
+    /// The value before: the column's (`updated`) or the status (`status`, `suspended`,
+    /// `inactivated`, `restored`); `None` when there was none.
+    pub old: Option<String>,
+    /// The value after, likewise; `None` when the column was dropped.
+    pub new: Option<String>,
 }
 
 /// One run as recorded.
@@ -163,10 +236,24 @@ pub struct RunRecord {
     pub new_entitlements: u64,
     /// Entitlements whose columns (or status) the run changed.
     pub updated_entitlements: u64,
+    /// Accounts the run marked no longer reported (suspended or inactivated).
+    pub suspended: u64,
+    /// Accounts no longer reported before that the run reported again.
+    pub restored: u64,
+    /// Links the run added.
+    pub links_added: u64,
+    /// Links the run deleted.
+    pub links_removed: u64,
+    /// Entitlements the run inactivated.
+    pub entitlements_inactivated: u64,
+    /// Entitlements no longer reported before that the run reported again.
+    pub entitlements_restored: u64,
+    /// Removals the run withheld.
+    pub withheld: Vec<Withheld>,
 }
 
 /// What [`Store::complete_run`] applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunSummary {
     /// The run's id.
     pub run: i64,
@@ -174,7 +261,8 @@ pub struct RunSummary {
     pub accounts: u64,
     /// Of those, accounts the store did not have.
     pub new_accounts: u64,
-    /// Of those, accounts that existed and whose columns (or status) changed.
+    /// Of those, accounts that existed and whose columns, status or lock changed (restored ones
+    /// included).
     pub updated_accounts: u64,
     /// Account detail records received.
     pub account_details: u64,
@@ -186,6 +274,32 @@ pub struct RunSummary {
     pub updated_entitlements: u64,
     /// Distinct account–entitlement links reported.
     pub links: u64,
+    /// Accounts no longer reported that the run suspended (or inactivated, per the policy).
+    pub suspended: u64,
+    /// Accounts no longer reported before that the run reported again.
+    pub restored: u64,
+    /// Links the store did not have.
+    pub links_added: u64,
+    /// Links of reported accounts that the run no longer reports, deleted.
+    pub links_removed: u64,
+    /// Entitlements no longer reported that the run inactivated.
+    pub entitlements_inactivated: u64,
+    /// Entitlements no longer reported before that the run reported again.
+    pub entitlements_restored: u64,
+    /// Removals the run did not apply, and why.
+    pub withheld: Vec<Withheld>,
+}
+
+impl RunSummary {
+    /// How the run ended: [`RunOutcome::Withheld`] when anything was withheld, else
+    /// [`RunOutcome::Succeeded`].
+    pub fn outcome(&self) -> RunOutcome {
+        if self.withheld.is_empty() {
+            RunOutcome::Succeeded
+        } else {
+            RunOutcome::Withheld
+        }
+    }
 }
 
 /// A problem with the store.
@@ -225,7 +339,7 @@ pub enum StoreError {
         run: i64,
     },
     /// The run has already ended; nothing more can be staged, completed or failed in it.
-    #[error("run {run} has already {outcome}; start a new run")]
+    #[error("run {run} has already ended ({outcome}); start a new run")]
     RunEnded {
         /// The run id.
         run: i64,
@@ -235,6 +349,18 @@ pub enum StoreError {
     /// An endpoint name is empty.
     #[error("an endpoint name must not be empty")]
     EmptyEndpoint,
+    /// [`Store::begin_dry_run`] while a dry run (or another transaction) is open.
+    #[error("a dry run is already in progress on this store; end it before beginning another")]
+    DryRunActive,
+    /// [`Store::end_dry_run`] without a dry run.
+    #[error("there is no dry run in progress to end")]
+    NoDryRun,
+    /// [`Store::replace_identities`] was given a username twice.
+    #[error("identity {username:?} is given twice; each username must appear once")]
+    DuplicateIdentity {
+        /// The username.
+        username: String,
+    },
     /// The file holds data this program cannot read back (edited by something else?).
     #[error(
         "the store holds unreadable data in {what}: {problem}; was the file changed by another program?"
@@ -303,17 +429,24 @@ fn len_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The endpoint id of a run that is still running; an error for unknown or ended runs.
+/// The endpoint id and scope of a run that is still running; an error for unknown or ended
+/// runs.
 fn running_run(
     conn: &Connection,
     run: RunId,
     action: &dyn Fn() -> String,
-) -> Result<i64, StoreError> {
-    let Some((endpoint, outcome)) = sql::run_state(conn, run).doing(action)? else {
+) -> Result<(i64, ImportScope), StoreError> {
+    let Some((endpoint, outcome, scope)) = sql::run_state(conn, run).doing(action)? else {
         return Err(StoreError::UnknownRun { run: run.0 });
     };
     match parse_outcome(run.0, &outcome)? {
-        RunOutcome::Running => Ok(endpoint),
+        RunOutcome::Running => {
+            let scope = scope.parse().map_err(|_| StoreError::Corrupt {
+                what: format!("the scope of run {run}"),
+                problem: format!("unknown scope {scope:?}"),
+            })?;
+            Ok((endpoint, scope))
+        }
         outcome => Err(StoreError::RunEnded {
             run: run.0,
             outcome,
@@ -327,6 +460,47 @@ fn parse_outcome(run: i64, text: &str) -> Result<RunOutcome, StoreError> {
         what: format!("the outcome of run {run}"),
         problem: format!("unknown outcome {text:?}"),
     })
+}
+
+/// Completes a run record read by [`sql::run_rows`]: its outcome and withheld list from text.
+fn finish_record(
+    (mut record, outcome, withheld): (RunRecord, String, String),
+) -> Result<RunRecord, StoreError> {
+    record.outcome = parse_outcome(record.id, &outcome)?;
+    record.withheld = serde_json::from_str(&withheld).map_err(|e| StoreError::Corrupt {
+        what: format!("the withheld removals of run {}", record.id),
+        problem: e.to_string(),
+    })?;
+    Ok(record)
+}
+
+/// A write in progress: a transaction of its own, or a savepoint inside an open one (a dry run).
+enum Write<'a> {
+    /// `BEGIN IMMEDIATE` ... `COMMIT`.
+    Transaction(Transaction<'a>),
+    /// `SAVEPOINT` ... `RELEASE`, nested in the dry run's transaction.
+    Savepoint(Savepoint<'a>),
+}
+
+impl Deref for Write<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Write::Transaction(tx) => tx,
+            Write::Savepoint(sp) => sp,
+        }
+    }
+}
+
+impl Write<'_> {
+    /// Commits the transaction or releases the savepoint. Dropped without it, either rolls back.
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Write::Transaction(tx) => tx.commit(),
+            Write::Savepoint(sp) => sp.commit(),
+        }
+    }
 }
 
 /// The state of one or more Duck Creek instances, in one SQLite file.
@@ -357,9 +531,14 @@ impl Store {
             .map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_error)?;
+        // Migrations rebuild tables that others reference, which SQLite supports with foreign
+        // keys off; they check the references themselves before committing.
+        conn.pragma_update(None, "foreign_keys", false)
+            .map_err(open_error)?;
+        let migration = schema::migrate(&mut conn).map_err(open_error)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
-        match schema::migrate(&mut conn).map_err(open_error)? {
+        match migration {
             schema::Migration::Current => Ok(Store { conn }),
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {
                 path: path.to_owned(),
@@ -369,12 +548,40 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction that takes the write lock at once, so that another writer is
-    /// waited for (busy timeout) rather than failing a lock upgrade halfway.
-    fn write(&mut self, action: &dyn Fn() -> String) -> Result<Transaction<'_>, StoreError> {
+    /// Starts a write. Outside a dry run, a transaction that takes the write lock at once, so
+    /// that another writer is waited for (busy timeout) rather than failing a lock upgrade
+    /// halfway; inside one, a savepoint nested in the dry run's transaction.
+    fn write(&mut self, action: &dyn Fn() -> String) -> Result<Write<'_>, StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map(Write::Transaction)
+                .doing(action)
+        } else {
+            self.conn.savepoint().map(Write::Savepoint).doing(action)
+        }
+    }
+
+    /// Begins a dry run: an outer transaction (taking the write lock) that every write joins
+    /// until [`Store::end_dry_run`] rolls all of it back. In between, an import runs as usual.
+    /// Dropping the store in a dry run rolls it back too.
+    pub fn begin_dry_run(&mut self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            return Err(StoreError::DryRunActive);
+        }
         self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .doing(action)
+            .execute_batch("BEGIN IMMEDIATE")
+            .doing(|| "beginning a dry run".to_owned())
+    }
+
+    /// Ends a dry run, rolling back everything written since [`Store::begin_dry_run`].
+    pub fn end_dry_run(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            return Err(StoreError::NoDryRun);
+        }
+        self.conn
+            .execute_batch("ROLLBACK")
+            .doing(|| "rolling back the dry run".to_owned())
     }
 
     /// Marks every `running` run failed with [`INTERRUPTED`] and deletes all staging; returns how
@@ -427,7 +634,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let action = || format!("staging account details of run {run}");
         let tx = self.write(&action)?;
-        let endpoint = running_run(&tx, run, &action)?;
+        let (endpoint, _) = running_run(&tx, run, &action)?;
         let mut links = 0;
         for account in accounts {
             let base = sql::base_columns(&tx, endpoint, run, &account.name).doing(action)?;
@@ -471,14 +678,33 @@ impl Store {
         tx.commit().doing(action)
     }
 
-    /// Applies the run's staging to the live data (accounts and entitlements upserted as
-    /// `active`, links added, `last_seen_run` set on all of them; nothing deleted), deletes the
-    /// staging and marks the run succeeded, all in one transaction.
-    pub fn complete_run(&mut self, run: RunId) -> Result<RunSummary, StoreError> {
+    /// Applies the run's staging to the live data and reconciles, deletes the staging and marks
+    /// the run `succeeded` (or `withheld`), all in one transaction.
+    ///
+    /// Whatever was staged is upserted: accounts with the status and lock `policy` derives from
+    /// their columns, entitlements as `active`, both with `present = 1` (restoring those an
+    /// earlier import removed), and links added. Then, by the run's scope:
+    /// - `accounts` or `all`: the endpoint's present accounts this run did not report are
+    ///   marked `present = 0` with status `SUSPENDED FROM IMPORT SERVICE` (or `inactive`), unless
+    ///   their count reaches `policy.account_threshold`, or the run reported no account and
+    ///   `policy.allow_empty_account_list` is off: then they are withheld, kept as they are. With
+    ///   `policy.delete_links`, the links of reported accounts that the run did not report are
+    ///   deleted (those of unreported accounts are kept).
+    /// - `access` or `all`: with `policy.inactivate_entitlements_not_in_feed`, per type, the
+    ///   present entitlements this run did not report become `present = 0`, `inactive`, unless
+    ///   their count reaches the type's threshold (withheld).
+    ///
+    /// Every change is recorded ([`Store::run_changes`]); withheld removals are not changes but
+    /// are listed in the summary and on the run.
+    pub fn complete_run(
+        &mut self,
+        run: RunId,
+        policy: &Reconciliation,
+    ) -> Result<RunSummary, StoreError> {
         let action = || format!("applying run {run}");
         let tx = self.write(&action)?;
-        let endpoint = running_run(&tx, run, &action)?;
-        let summary = sql::apply_run(&tx, endpoint, run).doing(action)?;
+        let (endpoint, scope) = running_run(&tx, run, &action)?;
+        let summary = apply::apply_run(&tx, endpoint, run, scope, policy, &action)?;
         tx.commit().doing(action)?;
         Ok(summary)
     }
@@ -492,64 +718,124 @@ impl Store {
         tx.commit().doing(action)
     }
 
-    /// The endpoint's accounts ordered by name, each with its links sorted by type then value.
-    /// An unknown endpoint has none.
+    /// The correlator for the endpoint's accounts and whether inactive accounts are correlated;
+    /// `None` when there are no identities.
+    fn correlator(
+        &self,
+        endpoint: i64,
+        name: &str,
+    ) -> Result<Option<(Correlator, bool)>, StoreError> {
+        let identities = self.identities()?;
+        if identities.is_empty() {
+            return Ok(None);
+        }
+        let (rule, inactive) = self.correlation_of(endpoint, name)?;
+        Ok(Some((Correlator::new(&identities, &rule), inactive)))
+    }
+
+    /// The endpoint's correlation rule and flag (defaults when never set).
+    fn correlation_of(
+        &self,
+        endpoint: i64,
+        name: &str,
+    ) -> Result<(CorrelationRule, bool), StoreError> {
+        let action = || format!("reading the correlation rule of endpoint {name}");
+        let (rule, inactive) = sql::correlation(&self.conn, endpoint).doing(action)?;
+        let rule = match rule {
+            None => CorrelationRule::default(),
+            Some(text) => text
+                .parse()
+                .map_err(
+                    |e: crate::model::ParseCorrelationError| StoreError::Corrupt {
+                        what: format!("the correlation rule of endpoint {name}"),
+                        problem: e.to_string(),
+                    },
+                )?,
+        };
+        Ok((rule, inactive))
+    }
+
+    /// Turns an account row and its links into a [`StoredAccount`], finding its owner.
+    fn stored_account(
+        endpoint: &str,
+        row: sql::AccountRow,
+        entitlements: Vec<EntitlementRef>,
+        correlator: Option<&(Correlator, bool)>,
+    ) -> Result<StoredAccount, StoreError> {
+        let sql::AccountRow {
+            name,
+            columns,
+            status,
+            present,
+            locked,
+        } = row;
+        let columns = decode_columns(&columns, || {
+            format!("the columns of account {name} of endpoint {endpoint}")
+        })?;
+        let owner = correlator
+            .filter(|(_, inactive)| *inactive || status == ACTIVE)
+            .and_then(|(correlator, _)| correlator.owner(&name, &columns))
+            .map(str::to_owned);
+        Ok(StoredAccount {
+            name,
+            columns,
+            status,
+            present,
+            locked,
+            owner,
+            entitlements,
+        })
+    }
+
+    /// The endpoint's accounts ordered by name, each with its links sorted by type then value
+    /// and its owner. An unknown endpoint has none.
     pub fn accounts(&self, endpoint: &str) -> Result<Vec<StoredAccount>, StoreError> {
         let action = || format!("reading the accounts of endpoint {endpoint}");
         let Some(id) = sql::endpoint_id(&self.conn, endpoint).doing(action)? else {
             return Ok(Vec::new());
         };
+        let correlator = self.correlator(id, endpoint)?;
         let rows = sql::account_rows(&self.conn, id).doing(action)?;
         let links = sql::link_rows(&self.conn, id).doing(action)?;
         // Both lists are sorted by account name (SQLite's BINARY collation is byte order, as is
         // `str`'s), so one pass pairs them.
         let mut links = links.into_iter().peekable();
         let mut accounts = Vec::with_capacity(rows.len());
-        for (name, columns, status) in rows {
+        for row in rows {
             let mut entitlements = Vec::new();
             while let Some((account, _)) = links.peek() {
-                if account.as_str() > name.as_str() {
+                if account.as_str() > row.name.as_str() {
                     break;
                 }
                 if let Some((account, link)) = links.next()
-                    && account == name
+                    && account == row.name
                 {
                     entitlements.push(link);
                 }
             }
-            let columns = decode_columns(&columns, || {
-                format!("the columns of account {name} of endpoint {endpoint}")
-            })?;
-            accounts.push(StoredAccount {
-                name,
-                columns,
-                status,
+            accounts.push(Self::stored_account(
+                endpoint,
+                row,
                 entitlements,
-            });
+                correlator.as_ref(),
+            )?);
         }
         Ok(accounts)
     }
 
-    /// One account of the endpoint with its links, `None` if the store does not have it.
+    /// One account of the endpoint with its links and owner, `None` if the store does not have
+    /// it.
     pub fn account(&self, endpoint: &str, name: &str) -> Result<Option<StoredAccount>, StoreError> {
         let action = || format!("reading account {name} of endpoint {endpoint}");
         let Some(id) = sql::endpoint_id(&self.conn, endpoint).doing(action)? else {
             return Ok(None);
         };
-        let Some((name, columns, status)) = sql::account_row(&self.conn, id, name).doing(action)?
-        else {
+        let Some(row) = sql::account_row(&self.conn, id, name).doing(action)? else {
             return Ok(None);
         };
-        let entitlements = sql::account_links(&self.conn, id, &name).doing(action)?;
-        let columns = decode_columns(&columns, || {
-            format!("the columns of account {name} of endpoint {endpoint}")
-        })?;
-        Ok(Some(StoredAccount {
-            name,
-            columns,
-            status,
-            entitlements,
-        }))
+        let entitlements = sql::account_links(&self.conn, id, &row.name).doing(action)?;
+        let correlator = self.correlator(id, endpoint)?;
+        Self::stored_account(endpoint, row, entitlements, correlator.as_ref()).map(Some)
     }
 
     /// The endpoint's entitlements, of one type or of all, ordered by type then value. An
@@ -566,7 +852,7 @@ impl Store {
         sql::entitlement_rows(&self.conn, id, entitlement_type)
             .doing(action)?
             .into_iter()
-            .map(|(entitlement_type, value, columns, status)| {
+            .map(|(entitlement_type, value, columns, status, present)| {
                 let columns = decode_columns(&columns, || {
                     format!(
                         "the columns of entitlement {entitlement_type} {value} of endpoint {endpoint}"
@@ -577,6 +863,7 @@ impl Store {
                     value,
                     columns,
                     status,
+                    present,
                 })
             })
             .collect()
@@ -585,14 +872,106 @@ impl Store {
     /// The endpoint's runs, newest first. An unknown endpoint has none.
     pub fn runs(&self, endpoint: &str) -> Result<Vec<RunRecord>, StoreError> {
         let action = || format!("reading the runs of endpoint {endpoint}");
-        sql::run_rows(&self.conn, endpoint)
+        sql::run_rows(&self.conn, Some(endpoint), None)
             .doing(action)?
             .into_iter()
-            .map(|(mut record, outcome)| {
-                record.outcome = parse_outcome(record.id, &outcome)?;
-                Ok(record)
+            .map(finish_record)
+            .collect()
+    }
+
+    /// One run, `None` if the store does not have it.
+    pub fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
+        let action = || format!("reading run {run}");
+        sql::run_rows(&self.conn, None, Some(run))
+            .doing(action)?
+            .into_iter()
+            .next()
+            .map(finish_record)
+            .transpose()
+    }
+
+    /// Every change the run made, in the order it made them (by `seq`). An unknown run is an
+    /// error; a run that changed nothing has none.
+    pub fn run_changes(&self, run: i64) -> Result<Vec<Change>, StoreError> {
+        let action = || format!("reading the changes of run {run}");
+        if sql::run_state(&self.conn, RunId(run))
+            .doing(action)?
+            .is_none()
+        {
+            return Err(StoreError::UnknownRun { run });
+        }
+        sql::change_rows(&self.conn, run).doing(action)
+    }
+
+    /// Whether an account import (scope `accounts` or `all`) of the endpoint has completed,
+    /// `succeeded` or `withheld`: the integration guide's rule that an access import comes after
+    /// an account import.
+    pub fn has_account_import(&self, endpoint: &str) -> Result<bool, StoreError> {
+        sql::has_account_import(&self.conn, endpoint)
+            .doing(|| format!("looking for an account import of endpoint {endpoint}"))
+    }
+
+    /// Replaces all identities with `identities` in one transaction; returns how many there are.
+    pub fn replace_identities(&mut self, identities: &[Identity]) -> Result<usize, StoreError> {
+        let mut seen = HashSet::with_capacity(identities.len());
+        if let Some(twice) = identities
+            .iter()
+            .find(|identity| !seen.insert(identity.username.as_str()))
+        {
+            return Err(StoreError::DuplicateIdentity {
+                username: twice.username.clone(),
+            });
+        }
+        let action = || "replacing the identities".to_owned();
+        let tx = self.write(&action)?;
+        sql::delete_identities(&tx).doing(action)?;
+        for identity in identities {
+            sql::insert_identity(&tx, identity, &encode_columns(&identity.attributes))
+                .doing(action)?;
+        }
+        tx.commit().doing(action)?;
+        Ok(identities.len())
+    }
+
+    /// All identities, ordered by username.
+    pub fn identities(&self) -> Result<Vec<Identity>, StoreError> {
+        sql::identity_rows(&self.conn)
+            .doing(|| "reading the identities".to_owned())?
+            .into_iter()
+            .map(|(mut identity, attributes)| {
+                identity.attributes = decode_columns(&attributes, || {
+                    format!("the attributes of identity {}", identity.username)
+                })?;
+                Ok(identity)
             })
             .collect()
+    }
+
+    /// Sets how the endpoint's accounts are matched to identities (the endpoint is created if
+    /// new): the rule, and whether accounts that are not active are matched too.
+    pub fn set_correlation(
+        &mut self,
+        endpoint: &str,
+        rule: &CorrelationRule,
+        correlate_inactive: bool,
+    ) -> Result<(), StoreError> {
+        if endpoint.is_empty() {
+            return Err(StoreError::EmptyEndpoint);
+        }
+        let action = || format!("setting the correlation rule of endpoint {endpoint}");
+        let tx = self.write(&action)?;
+        sql::set_correlation(&tx, endpoint, &rule.to_string(), correlate_inactive).doing(action)?;
+        tx.commit().doing(action)
+    }
+
+    /// The endpoint's correlation rule and whether inactive accounts are correlated: the
+    /// defaults (`name=username,customproperty1=email`, false) until set.
+    pub fn correlation(&self, endpoint: &str) -> Result<(CorrelationRule, bool), StoreError> {
+        let action = || format!("reading the correlation rule of endpoint {endpoint}");
+        match sql::endpoint_id(&self.conn, endpoint).doing(action)? {
+            Some(id) => self.correlation_of(id, endpoint),
+            None => Ok((CorrelationRule::default(), false)),
+        }
     }
 
     /// The names of all endpoints the store knows, sorted.

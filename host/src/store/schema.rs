@@ -5,7 +5,7 @@
 //! two processes opening a new file at once cannot both create it. A file written by a newer
 //! program is refused rather than guessed at.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// Migrations in order: `MIGRATIONS[n]` takes the schema from version `n` to `n + 1`.
 ///
@@ -21,7 +21,20 @@ use rusqlite::{Connection, TransactionBehavior};
 /// - `staged_*`: what an import in progress has received, one merged row per account, link and
 ///   entitlement, keyed by run. Applied to the live tables and deleted in one transaction when
 ///   the import completes; deleted alone when it fails.
-const MIGRATIONS: &[&str] = &["
+///
+/// Version 2, full-import reconciliation:
+/// - `runs` is rebuilt (SQLite cannot alter a CHECK) so that `outcome` may be `withheld`, with the
+///   reconciliation counts and `withheld`, a JSON array of the removals the run did not apply.
+/// - `accounts` gain `present` (0 once an import no longer reported them) and `locked` (NULL:
+///   unknown); `entitlements` gain `present`.
+/// - `staged_accounts` gain the `status` and `locked` derived from the policy when the run
+///   completes.
+/// - `endpoints` gain their correlation rule (`correlation`, NULL: the default rule) and
+///   `correlate_inactive`.
+/// - `changes`: every change each run made to the live tables, numbered by `seq` within the run.
+/// - `identities`: the people accounts belong to, shared by all endpoints.
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE endpoints (
     id   INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -102,7 +115,76 @@ CREATE TABLE staged_entitlements (
     columns TEXT NOT NULL,
     PRIMARY KEY (run_id, type, value)
 );
-"];
+",
+    "
+CREATE TABLE runs_v2 (
+    id                       INTEGER PRIMARY KEY,
+    endpoint_id              INTEGER NOT NULL REFERENCES endpoints (id),
+    kind                     TEXT NOT NULL,
+    scope                    TEXT NOT NULL,
+    started_at               TEXT NOT NULL,
+    finished_at              TEXT,
+    outcome                  TEXT NOT NULL
+                             CHECK (outcome IN ('running', 'succeeded', 'withheld', 'failed')),
+    error                    TEXT,
+    accounts                 INTEGER NOT NULL DEFAULT 0,
+    account_details          INTEGER NOT NULL DEFAULT 0,
+    entitlements             INTEGER NOT NULL DEFAULT 0,
+    links                    INTEGER NOT NULL DEFAULT 0,
+    new_accounts             INTEGER NOT NULL DEFAULT 0,
+    updated_accounts         INTEGER NOT NULL DEFAULT 0,
+    new_entitlements         INTEGER NOT NULL DEFAULT 0,
+    updated_entitlements     INTEGER NOT NULL DEFAULT 0,
+    suspended                INTEGER NOT NULL DEFAULT 0,
+    restored                 INTEGER NOT NULL DEFAULT 0,
+    links_added              INTEGER NOT NULL DEFAULT 0,
+    links_removed            INTEGER NOT NULL DEFAULT 0,
+    entitlements_inactivated INTEGER NOT NULL DEFAULT 0,
+    entitlements_restored    INTEGER NOT NULL DEFAULT 0,
+    withheld                 TEXT NOT NULL DEFAULT '[]'
+);
+INSERT INTO runs_v2 (id, endpoint_id, kind, scope, started_at, finished_at, outcome, error,
+                     accounts, account_details, entitlements, links, new_accounts,
+                     updated_accounts, new_entitlements, updated_entitlements)
+SELECT id, endpoint_id, kind, scope, started_at, finished_at, outcome, error,
+       accounts, account_details, entitlements, links, new_accounts,
+       updated_accounts, new_entitlements, updated_entitlements
+FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE INDEX runs_by_endpoint ON runs (endpoint_id, id);
+
+ALTER TABLE accounts ADD COLUMN present INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE accounts ADD COLUMN locked INTEGER;
+ALTER TABLE entitlements ADD COLUMN present INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE staged_accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE staged_accounts ADD COLUMN locked INTEGER;
+ALTER TABLE endpoints ADD COLUMN correlation TEXT;
+ALTER TABLE endpoints ADD COLUMN correlate_inactive INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE changes (
+    run_id           INTEGER NOT NULL REFERENCES runs (id),
+    seq              INTEGER NOT NULL,
+    object           TEXT NOT NULL CHECK (object IN ('account', 'entitlement', 'link')),
+    account          TEXT,
+    entitlement_type TEXT,
+    value            TEXT,
+    change           TEXT NOT NULL,
+    column_name      TEXT,
+    old              TEXT,
+    new              TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE identities (
+    username   TEXT PRIMARY KEY,
+    firstname  TEXT,
+    lastname   TEXT,
+    email      TEXT,
+    attributes TEXT NOT NULL
+);
+",
+];
 
 /// The schema version this program writes and reads.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -121,12 +203,22 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Brings the schema to [`VERSION`].
+///
+/// Call it with foreign keys off (`PRAGMA foreign_keys` cannot change inside a transaction):
+/// rebuilding a table that others reference is SQLite's documented procedure only then. The
+/// references are checked before committing.
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
+    migrate_to(conn, VERSION)
+}
+
+/// Brings the schema to version `target` (at most [`VERSION`]); [`migrate`] is the one to use,
+/// tests also build older schemas with it.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<Migration> {
     let found = user_version(conn)?;
     if found > VERSION {
         return Ok(Migration::TooNew(found));
     }
-    if found == VERSION {
+    if found >= target {
         return Ok(Migration::Current);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -136,10 +228,23 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
         return Ok(Migration::TooNew(found));
     }
     let start = usize::try_from(found).unwrap_or(0);
-    for migration in &MIGRATIONS[start..] {
+    let end = usize::try_from(target).unwrap_or(0).min(MIGRATIONS.len());
+    for migration in MIGRATIONS.get(start..end).unwrap_or_default() {
         tx.execute_batch(migration)?;
     }
-    tx.pragma_update(None, "user_version", VERSION)?;
+    let broken: Option<String> = tx
+        .prepare("PRAGMA foreign_key_check")?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+            Some(format!(
+                "migrating to schema version {target} left rows of {table} without their parent"
+            )),
+        ));
+    }
+    tx.pragma_update(None, "user_version", target)?;
     tx.commit()?;
     Ok(Migration::Current)
 }

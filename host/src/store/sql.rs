@@ -1,12 +1,12 @@
 //! The store's SQL: each function is one step on a connection, returning rusqlite's error, so
 //! that [`super::Store`] only sequences steps, owns transactions and says what failed.
 //!
-//! Applying a run is set-based (`INSERT ... SELECT ... ON CONFLICT DO UPDATE`), so its cost is a
-//! few index walks in SQLite rather than a round trip per row.
+//! Applying a run is in [`super::apply`].
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{ACTIVE, INTERRUPTED, RunId, RunRecord, RunSummary, count};
+use super::{Change, INTERRUPTED, RunId, RunRecord, count};
+use crate::identities::Identity;
 use crate::model::EntitlementRef;
 
 /// The staging tables, children first.
@@ -25,10 +25,13 @@ pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> rusqlite::Result
         .optional()
 }
 
-/// A run's endpoint id and stored outcome, `None` for an unknown run.
-pub(super) fn run_state(conn: &Connection, run: RunId) -> rusqlite::Result<Option<(i64, String)>> {
-    conn.prepare_cached("SELECT endpoint_id, outcome FROM runs WHERE id = ?1")?
-        .query_row([run.0], |row| Ok((row.get(0)?, row.get(1)?)))
+/// A run's endpoint id, stored outcome and scope, `None` for an unknown run.
+pub(super) fn run_state(
+    conn: &Connection,
+    run: RunId,
+) -> rusqlite::Result<Option<(i64, String, String)>> {
+    conn.prepare_cached("SELECT endpoint_id, outcome, scope FROM runs WHERE id = ?1")?
+        .query_row([run.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()
 }
 
@@ -150,143 +153,13 @@ pub(super) fn add_received(
     Ok(())
 }
 
-/// Counts staged accounts the endpoint does not have. ?1 endpoint, ?2 run.
-const COUNT_NEW_ACCOUNTS: &str = "
-    SELECT count(*) FROM staged_accounts AS s
-    WHERE s.run_id = ?2
-      AND NOT EXISTS (SELECT 1 FROM accounts AS a WHERE a.endpoint_id = ?1 AND a.name = s.name)";
-
-/// Counts staged accounts whose live row will change. ?1 endpoint, ?2 run, ?3 active status.
-const COUNT_UPDATED_ACCOUNTS: &str = "
-    SELECT count(*) FROM staged_accounts AS s
-    JOIN accounts AS a ON a.endpoint_id = ?1 AND a.name = s.name
-    WHERE s.run_id = ?2 AND (a.columns IS NOT s.columns OR a.status IS NOT ?3)";
-
-/// Applies staged accounts. ?1 endpoint, ?2 run, ?3 active status, ?4 now.
-/// All SET expressions see the row as it was, so `updated_at` compares the old columns.
-const APPLY_ACCOUNTS: &str = "
-    INSERT INTO accounts (endpoint_id, name, columns, status, first_seen_run, last_seen_run, updated_at)
-    SELECT ?1, name, columns, ?3, ?2, ?2, ?4 FROM staged_accounts WHERE run_id = ?2
-    ON CONFLICT (endpoint_id, name) DO UPDATE SET
-        updated_at = CASE WHEN accounts.columns IS NOT excluded.columns
-                            OR accounts.status IS NOT excluded.status
-                          THEN excluded.updated_at ELSE accounts.updated_at END,
-        columns = excluded.columns,
-        status = excluded.status,
-        last_seen_run = excluded.last_seen_run";
-
-/// Counts staged entitlements the endpoint does not have. ?1 endpoint, ?2 run.
-const COUNT_NEW_ENTITLEMENTS: &str = "
-    SELECT count(*) FROM staged_entitlements AS s
-    WHERE s.run_id = ?2
-      AND NOT EXISTS (SELECT 1 FROM entitlements AS e
-                      WHERE e.endpoint_id = ?1 AND e.type = s.type AND e.value = s.value)";
-
-/// Counts staged entitlements whose live row will change. ?1 endpoint, ?2 run, ?3 active status.
-const COUNT_UPDATED_ENTITLEMENTS: &str = "
-    SELECT count(*) FROM staged_entitlements AS s
-    JOIN entitlements AS e ON e.endpoint_id = ?1 AND e.type = s.type AND e.value = s.value
-    WHERE s.run_id = ?2 AND (e.columns IS NOT s.columns OR e.status IS NOT ?3)";
-
-/// Applies staged entitlements. ?1 endpoint, ?2 run, ?3 active status, ?4 now.
-const APPLY_ENTITLEMENTS: &str = "
-    INSERT INTO entitlements (endpoint_id, type, value, columns, status, first_seen_run, last_seen_run, updated_at)
-    SELECT ?1, type, value, columns, ?3, ?2, ?2, ?4 FROM staged_entitlements WHERE run_id = ?2
-    ON CONFLICT (endpoint_id, type, value) DO UPDATE SET
-        updated_at = CASE WHEN entitlements.columns IS NOT excluded.columns
-                            OR entitlements.status IS NOT excluded.status
-                          THEN excluded.updated_at ELSE entitlements.updated_at END,
-        columns = excluded.columns,
-        status = excluded.status,
-        last_seen_run = excluded.last_seen_run";
-
-/// Applies staged links. ?1 endpoint, ?2 run.
-const APPLY_LINKS: &str = "
-    INSERT INTO links (endpoint_id, account_name, type, value, first_seen_run, last_seen_run)
-    SELECT ?1, account_name, type, value, ?2, ?2 FROM staged_links WHERE run_id = ?2
-    ON CONFLICT (endpoint_id, account_name, type, value) DO UPDATE SET
-        last_seen_run = excluded.last_seen_run";
-
-/// Runs a `count(*)` query over `(endpoint, run)` or `(endpoint, run, active)`.
-fn count_query(
-    conn: &Connection,
-    sql: &str,
-    endpoint: i64,
-    run: RunId,
-    with_status: bool,
-) -> rusqlite::Result<i64> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    if with_status {
-        stmt.query_row(params![endpoint, run.0, ACTIVE], |row| row.get(0))
-    } else {
-        stmt.query_row(params![endpoint, run.0], |row| row.get(0))
-    }
-}
-
 /// Deletes a run's staging.
-fn delete_staging(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
+pub(super) fn delete_staging(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
     for table in STAGING_TABLES {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE run_id = ?1"))?
             .execute([run.0])?;
     }
     Ok(())
-}
-
-/// Applies a run's staging to the endpoint's live data, deletes the staging and marks the run
-/// succeeded with its counts. Must run inside one transaction.
-pub(super) fn apply_run(
-    conn: &Connection,
-    endpoint: i64,
-    run: RunId,
-) -> rusqlite::Result<RunSummary> {
-    let now = now(conn)?;
-    let new_accounts = count_query(conn, COUNT_NEW_ACCOUNTS, endpoint, run, false)?;
-    let updated_accounts = count_query(conn, COUNT_UPDATED_ACCOUNTS, endpoint, run, true)?;
-    let accounts = conn
-        .prepare_cached(APPLY_ACCOUNTS)?
-        .execute(params![endpoint, run.0, ACTIVE, now])?;
-    let new_entitlements = count_query(conn, COUNT_NEW_ENTITLEMENTS, endpoint, run, false)?;
-    let updated_entitlements = count_query(conn, COUNT_UPDATED_ENTITLEMENTS, endpoint, run, true)?;
-    let entitlements = conn
-        .prepare_cached(APPLY_ENTITLEMENTS)?
-        .execute(params![endpoint, run.0, ACTIVE, now])?;
-    let links = conn
-        .prepare_cached(APPLY_LINKS)?
-        .execute(params![endpoint, run.0])?;
-    let account_details: i64 = conn
-        .prepare_cached("SELECT account_details FROM runs WHERE id = ?1")?
-        .query_row([run.0], |row| row.get(0))?;
-    delete_staging(conn, run)?;
-    let [accounts, entitlements, links] =
-        [accounts, entitlements, links].map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    conn.prepare_cached(
-        "UPDATE runs SET outcome = 'succeeded', finished_at = ?2, error = NULL,
-            accounts = ?3, entitlements = ?4, links = ?5, new_accounts = ?6,
-            updated_accounts = ?7, new_entitlements = ?8, updated_entitlements = ?9
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        run.0,
-        now,
-        accounts,
-        entitlements,
-        links,
-        new_accounts,
-        updated_accounts,
-        new_entitlements,
-        updated_entitlements
-    ])?;
-    Ok(RunSummary {
-        run: run.0,
-        accounts: count(accounts),
-        new_accounts: count(new_accounts),
-        updated_accounts: count(updated_accounts),
-        account_details: count(account_details),
-        entitlements: count(entitlements),
-        new_entitlements: count(new_entitlements),
-        updated_entitlements: count(updated_entitlements),
-        links: count(links),
-    })
 }
 
 /// Deletes a run's staging and marks it failed with `error`.
@@ -300,17 +173,38 @@ pub(super) fn discard_run(conn: &Connection, run: RunId, error: &str) -> rusqlit
     Ok(())
 }
 
-/// An account row: name, encoded columns, status.
-pub(super) type AccountRow = (String, String, String);
+/// An account row as stored.
+pub(super) struct AccountRow {
+    /// The account name.
+    pub name: String,
+    /// The encoded columns.
+    pub columns: String,
+    /// The status.
+    pub status: String,
+    /// Whether the latest account import reported it.
+    pub present: bool,
+    /// Locked, unlocked or unknown.
+    pub locked: Option<bool>,
+}
+
+/// Reads an [`AccountRow`] from `SELECT name, columns, status, present, locked`.
+fn account_row_of(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        name: row.get(0)?,
+        columns: row.get(1)?,
+        status: row.get(2)?,
+        present: row.get(3)?,
+        locked: row.get(4)?,
+    })
+}
 
 /// The endpoint's account rows ordered by name.
 pub(super) fn account_rows(conn: &Connection, endpoint: i64) -> rusqlite::Result<Vec<AccountRow>> {
     conn.prepare_cached(
-        "SELECT name, columns, status FROM accounts WHERE endpoint_id = ?1 ORDER BY name",
+        "SELECT name, columns, status, present, locked FROM accounts WHERE endpoint_id = ?1
+         ORDER BY name",
     )?
-    .query_map([endpoint], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    })?
+    .query_map([endpoint], account_row_of)?
     .collect()
 }
 
@@ -321,11 +215,10 @@ pub(super) fn account_row(
     name: &str,
 ) -> rusqlite::Result<Option<AccountRow>> {
     conn.prepare_cached(
-        "SELECT name, columns, status FROM accounts WHERE endpoint_id = ?1 AND name = ?2",
+        "SELECT name, columns, status, present, locked FROM accounts
+         WHERE endpoint_id = ?1 AND name = ?2",
     )?
-    .query_row(params![endpoint, name], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    })
+    .query_row(params![endpoint, name], account_row_of)
     .optional()
 }
 
@@ -369,8 +262,8 @@ pub(super) fn account_links(
     .collect()
 }
 
-/// An entitlement row: type, value, encoded columns, status.
-pub(super) type EntitlementRow = (String, String, String, String);
+/// An entitlement row: type, value, encoded columns, status, present.
+pub(super) type EntitlementRow = (String, String, String, String, bool);
 
 /// The endpoint's entitlement rows, of one type or all, ordered by type then value.
 pub(super) fn entitlement_rows(
@@ -379,18 +272,27 @@ pub(super) fn entitlement_rows(
     entitlement_type: Option<&str>,
 ) -> rusqlite::Result<Vec<EntitlementRow>> {
     conn.prepare_cached(
-        "SELECT type, value, columns, status FROM entitlements
+        "SELECT type, value, columns, status, present FROM entitlements
          WHERE endpoint_id = ?1 AND (?2 IS NULL OR type = ?2)
          ORDER BY type, value",
     )?
     .query_map(params![endpoint, entitlement_type], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ))
     })?
     .collect()
 }
 
-/// Reads a run row with its outcome still as text (checked by the caller).
-fn run_row(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String)> {
+/// A run row with its outcome and withheld list still as text (checked by the caller).
+pub(super) type RunRow = (RunRecord, String, String);
+
+/// Reads a [`RunRow`].
+fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok((
         RunRecord {
             id: row.get(0)?,
@@ -409,26 +311,146 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<(RunRecord, String)> {
             updated_accounts: count(row.get(13)?),
             new_entitlements: count(row.get(14)?),
             updated_entitlements: count(row.get(15)?),
+            suspended: count(row.get(16)?),
+            restored: count(row.get(17)?),
+            links_added: count(row.get(18)?),
+            links_removed: count(row.get(19)?),
+            entitlements_inactivated: count(row.get(20)?),
+            entitlements_restored: count(row.get(21)?),
+            withheld: Vec::new(),
         },
         row.get(6)?,
+        row.get(22)?,
     ))
 }
 
-/// The endpoint's runs, newest first, each with its stored outcome text.
+/// Runs, newest first: of one endpoint, or the one run, or (both `None`) all.
 pub(super) fn run_rows(
     conn: &Connection,
-    endpoint: &str,
-) -> rusqlite::Result<Vec<(RunRecord, String)>> {
+    endpoint: Option<&str>,
+    run: Option<i64>,
+) -> rusqlite::Result<Vec<RunRow>> {
     conn.prepare_cached(
         "SELECT r.id, e.name, r.kind, r.scope, r.started_at, r.finished_at, r.outcome, r.error,
                 r.accounts, r.account_details, r.entitlements, r.links,
-                r.new_accounts, r.updated_accounts, r.new_entitlements, r.updated_entitlements
+                r.new_accounts, r.updated_accounts, r.new_entitlements, r.updated_entitlements,
+                r.suspended, r.restored, r.links_added, r.links_removed,
+                r.entitlements_inactivated, r.entitlements_restored, r.withheld
          FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
-         WHERE e.name = ?1
+         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)
          ORDER BY r.id DESC",
     )?
-    .query_map([endpoint], run_row)?
+    .query_map(params![endpoint, run], run_row)?
     .collect()
+}
+
+/// A run's changes ordered by `seq`.
+pub(super) fn change_rows(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Change>> {
+    conn.prepare_cached(
+        "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
+                old, new
+         FROM changes WHERE run_id = ?1 ORDER BY seq",
+    )?
+    .query_map([run], |row| {
+        Ok(Change {
+            run_id: row.get(0)?,
+            seq: count(row.get(1)?),
+            object: row.get(2)?,
+            account: row.get(3)?,
+            entitlement_type: row.get(4)?,
+            value: row.get(5)?,
+            change: row.get(6)?,
+            column_name: row.get(7)?,
+            old: row.get(8)?,
+            new: row.get(9)?,
+        })
+    })?
+    .collect()
+}
+
+/// Whether the endpoint has an account import (scope `accounts` or `all`) that completed.
+pub(super) fn has_account_import(conn: &Connection, endpoint: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (
+             SELECT 1 FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
+             WHERE e.name = ?1 AND r.scope IN ('accounts', 'all')
+               AND r.outcome IN ('succeeded', 'withheld'))",
+    )?
+    .query_row([endpoint], |row| row.get(0))
+}
+
+/// Deletes every identity.
+pub(super) fn delete_identities(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM identities")?.execute([])?;
+    Ok(())
+}
+
+/// Inserts an identity with its (encoded) attributes.
+pub(super) fn insert_identity(
+    conn: &Connection,
+    identity: &Identity,
+    attributes: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO identities (username, firstname, lastname, email, attributes)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        identity.username,
+        identity.firstname,
+        identity.lastname,
+        identity.email,
+        attributes
+    ])?;
+    Ok(())
+}
+
+/// Every identity ordered by username, with its attributes still encoded (left empty in the
+/// identity).
+pub(super) fn identity_rows(conn: &Connection) -> rusqlite::Result<Vec<(Identity, String)>> {
+    conn.prepare_cached(
+        "SELECT username, firstname, lastname, email, attributes FROM identities
+         ORDER BY username",
+    )?
+    .query_map([], |row| {
+        Ok((
+            Identity {
+                username: row.get(0)?,
+                firstname: row.get(1)?,
+                lastname: row.get(2)?,
+                email: row.get(3)?,
+                attributes: Vec::new(),
+            },
+            row.get(4)?,
+        ))
+    })?
+    .collect()
+}
+
+/// Creates the endpoint if new and sets its correlation rule (as text) and flag.
+pub(super) fn set_correlation(
+    conn: &Connection,
+    endpoint: &str,
+    rule: &str,
+    correlate_inactive: bool,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO endpoints (name, correlation, correlate_inactive) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET
+             correlation = excluded.correlation,
+             correlate_inactive = excluded.correlate_inactive",
+    )?
+    .execute(params![endpoint, rule, correlate_inactive])?;
+    Ok(())
+}
+
+/// The endpoint's correlation rule text (`None`: the default) and flag.
+pub(super) fn correlation(
+    conn: &Connection,
+    endpoint: i64,
+) -> rusqlite::Result<(Option<String>, bool)> {
+    conn.prepare_cached("SELECT correlation, correlate_inactive FROM endpoints WHERE id = ?1")?
+        .query_row([endpoint], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
 /// All endpoint names, sorted.
