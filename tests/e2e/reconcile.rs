@@ -284,33 +284,50 @@ fn the_account_threshold_withholds_removals_at_and_above_it() {
     }
 }
 
-#[test]
-fn an_entitlement_type_threshold_withholds_that_type_only() {
+/// Removes the first `roles` roles and one privilege after a first import under a Role
+/// threshold of 2; returns the exit code, the summary and the harness.
+fn entitlement_threshold_case(roles: usize) -> (i32, Value, Harness) {
     let harness = Harness::new(10);
     let sets = [policy(
         json!({"entThresholdValue": {"entType": {"Role": {"ent": 2}}}}),
     )];
     assert_eq!(import(&harness, &sets, &[]).0, 0);
-    assert!(harness.sim.remove_role("Actuary"));
-    assert!(harness.sim.remove_role("BrokerLiaison"));
+    for role in ["Actuary", "BrokerLiaison", "DocumentManager"]
+        .iter()
+        .take(roles)
+    {
+        assert!(harness.sim.remove_role(role));
+    }
     assert!(harness.sim.remove_privilege("Billing & Refunds 'Override'"));
     let (code, summary) = import(&harness, &sets, &[]);
-    assert_eq!(code, WITHHELD, "{summary}");
-    assert_eq!(
-        summary["entitlementsInactivated"], 1,
-        "the privilege is inactivated"
-    );
-    assert_eq!(
-        summary["withheld"],
-        json!([{"what": "Role", "count": 2, "threshold": 2, "setting": "entThresholdValue.entType.Role"}])
-    );
-    let roles = harness.list("entitlements");
-    assert!(
-        roles
-            .iter()
-            .filter(|e| e["type"] == "Role")
-            .all(|e| e["status"] == "active")
-    );
+    (code, summary, harness)
+}
+
+#[test]
+fn an_entitlement_type_threshold_withholds_that_type_only() {
+    let (code, summary, _) = entitlement_threshold_case(1);
+    assert_eq!(code, 0, "just below: applied: {summary}");
+    assert_eq!(summary["entitlementsInactivated"], 2);
+    for (roles, label) in [(2, "at"), (3, "above")] {
+        let (code, summary, harness) = entitlement_threshold_case(roles);
+        assert_eq!(code, WITHHELD, "{label}: {summary}");
+        assert_eq!(
+            summary["entitlementsInactivated"], 1,
+            "{label}: the privilege is inactivated all the same"
+        );
+        assert_eq!(
+            summary["withheld"],
+            json!([{"what": "Role", "count": roles, "threshold": 2, "setting": "entThresholdValue.entType.Role"}])
+        );
+        let entitlements = harness.list("entitlements");
+        assert!(
+            entitlements
+                .iter()
+                .filter(|e| e["type"] == "Role")
+                .all(|e| e["status"] == "active"),
+            "{label}: no role inactivated"
+        );
+    }
 }
 
 /// After a good import, a failing one suspends nothing and loses nothing, and says why.
