@@ -83,6 +83,17 @@ pub struct OperationFailure {
     pub message: Option<String>,
 }
 
+/// A SUCCESSCRITERIA that a provisioning call's response did not meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CriteriaFailure {
+    /// The captured name the criterion tests.
+    pub name: String,
+    /// The value it must have.
+    pub expected: String,
+    /// The value captured; `None` when the response had none.
+    pub found: Option<String>,
+}
+
 /// What went wrong; the cases of the WIT `error-kind`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -116,6 +127,9 @@ pub enum ErrorKind {
     /// Not implemented in this version.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A provisioning call's SUCCESSCRITERIA did not hold.
+    #[error("SUCCESSCRITERIA {}={} not met: {}", .0.name, .0.expected, .0.found.as_deref().map_or_else(|| "no value was captured".to_string(), |found| format!("found {found:?}")))]
+    SuccessCriteriaNotMet(CriteriaFailure),
 }
 
 fn join_problems(problems: &[Problem]) -> String {

@@ -35,34 +35,43 @@ pub fn exchange<T: Transport>(
 }
 
 fn error_from_status<B: BufRead>(response: HttpResponse<B>) -> ErrorKind {
-    let mut body = Vec::new();
-    if let Err(error) = response.body.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
-        return ErrorKind::Transport(format!(
+    match read_body(response.body, ERROR_BODY_LIMIT) {
+        Ok(body) => error_from_body(response.status, &body),
+        Err(error) => ErrorKind::Transport(format!(
             "HTTP status {} and the body could not be read: {error}",
             response.status
-        ));
+        )),
     }
-    let mut checker = RecordReader::checking_only(body.as_slice());
-    let found = loop {
-        match checker.next_record() {
-            Ok(Some(_)) => continue,
-            Ok(None) => break None,
-            Err(error) => break Some(error),
-        }
-    };
-    match found {
+}
+
+/// Reads at most `limit` bytes of a body.
+pub fn read_body<B: BufRead>(body: B, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    body.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads `body` to its end, checking for faults, failed operations and syntax.
+pub fn check_document(body: &[u8]) -> Result<(), ResponseError> {
+    let mut checker = RecordReader::checking_only(body);
+    while checker.next_record()?.is_some() {}
+    Ok(())
+}
+
+/// The error a non-2xx response with this (start of a) body amounts to.
+pub fn error_from_body(status: u16, body: &[u8]) -> ErrorKind {
+    match check_document(body).err() {
         Some(ResponseError::Fault(fault)) => ErrorKind::SoapFault(fault),
         Some(ResponseError::LoginRefused(failure)) => {
             ErrorKind::Authentication(login_message(&failure))
         }
         Some(ResponseError::OperationFailed(failure)) => ErrorKind::OperationFailed(failure),
-        _ if matches!(response.status, 401 | 403) => ErrorKind::Authentication(format!(
-            "the endpoint answered HTTP {}: check USERNAME and PASSWORD",
-            response.status
+        _ if matches!(status, 401 | 403) => ErrorKind::Authentication(format!(
+            "the endpoint answered HTTP {status}: check USERNAME and PASSWORD"
         )),
         _ => ErrorKind::HttpStatus {
-            status: response.status,
-            body_excerpt: excerpt(&body, EXCERPT_LIMIT),
+            status,
+            body_excerpt: excerpt(body, EXCERPT_LIMIT),
         },
     }
 }

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod import;
 pub mod model;
 pub mod path;
+pub mod provision;
 pub mod session;
 pub mod template;
 pub mod text;

@@ -29,3 +29,6 @@ pub trait Transport {
         request: &HttpRequest,
     ) -> Result<HttpResponse<Self::Body>, String>;
 }
+
+#[cfg(test)]
+pub(crate) mod canned;

@@ -4,5 +4,6 @@
 mod failures;
 mod import;
 mod policy;
+mod provision;
 mod reconcile;
 mod support;

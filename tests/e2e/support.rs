@@ -11,6 +11,8 @@ use tempfile::TempDir;
 /// The simulator's password, handed to dcconn through this environment variable only.
 pub const PASSWORD_VARIABLE: &str = "DC_E2E_PASSWORD";
 pub const PASSWORD: &str = "e2e-Secret&<\"pw\">";
+/// The password as it appears inside XML.
+pub const PASSWORD_ESCAPED: &str = "e2e-Secret&amp;&lt;&quot;pw&quot;&gt;";
 pub const USERNAME: &str = "dcadmin";
 
 /// The SOAP package this project ships, and its XML-mode twin.
@@ -203,9 +205,11 @@ pub fn assert_failure(output: &Output, code: i32, fragments: &[&str]) -> String 
     for fragment in fragments {
         assert!(err.contains(fragment), "stderr lacks {fragment:?}:\n{err}");
     }
-    assert!(
-        !err.contains(PASSWORD) && !stdout(output).contains(PASSWORD),
-        "the password leaked"
-    );
+    for form in [PASSWORD, PASSWORD_ESCAPED] {
+        assert!(
+            !err.contains(form) && !stdout(output).contains(form),
+            "the password leaked"
+        );
+    }
     err
 }

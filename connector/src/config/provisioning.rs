@@ -173,7 +173,15 @@ fn response_mapping(
     let mut mapping = Vec::new();
     for (name, path) in &map {
         let parsed = json::string(path)
-            .and_then(|text| Path::parse(text).map_err(|error| format!("path `{text}`: {error}")));
+            .and_then(|text| Path::parse(text).map_err(|error| format!("path `{text}`: {error}")))
+            .and_then(
+                |parsed| match parsed.steps.is_empty() && name != "RESPONSECODE" {
+                    true => Err(
+                        "the path must name at least one element below the document root".into(),
+                    ),
+                    false => Ok(parsed),
+                },
+            );
         match parsed {
             Ok(path) => mapping.push((name.clone(), path)),
             Err(message) => problems.push(Problem::error(

@@ -97,6 +97,13 @@ pub(super) fn error(error: ConnectorError) -> wit::ConnectorError {
         ErrorKind::Authentication(message) => wit::ErrorKind::Authentication(message),
         ErrorKind::UnexpectedResponse(message) => wit::ErrorKind::UnexpectedResponse(message),
         ErrorKind::Unsupported(message) => wit::ErrorKind::Unsupported(message),
+        ErrorKind::SuccessCriteriaNotMet(failure) => {
+            wit::ErrorKind::SuccessCriteriaNotMet(wit::CriteriaFailure {
+                name: failure.name,
+                expected: failure.expected,
+                found: failure.found,
+            })
+        }
     };
     wit::ConnectorError {
         kind,
@@ -130,5 +137,42 @@ pub(super) fn policy(policy: ReconciliationPolicy) -> wit::ReconciliationPolicy 
         unlocked_values: policy.unlocked_values,
         correlate_inactive_accounts: policy.correlate_inactive_accounts,
         allow_empty_account_list: policy.allow_empty_account_list,
+    }
+}
+
+pub(super) fn columns_in(columns: Vec<wit::Column>) -> Vec<(String, String)> {
+    columns
+        .into_iter()
+        .map(|column| (column.name, column.value))
+        .collect()
+}
+
+pub(super) fn account_in(account: wit::Account) -> Account {
+    Account {
+        name: account.name,
+        columns: columns_in(account.columns),
+        entitlements: account
+            .entitlements
+            .into_iter()
+            .map(|link| EntitlementRef {
+                entitlement_type: link.entitlement_type,
+                value: link.value,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn outcome(outcome: crate::provision::ProvisioningOutcome) -> wit::ProvisioningOutcome {
+    wit::ProvisioningOutcome {
+        captured: columns(outcome.captured),
+    }
+}
+
+pub(super) fn rendered(rendered: crate::provision::RenderedRequest) -> wit::RenderedRequest {
+    wit::RenderedRequest {
+        call: rendered.call,
+        url: rendered.url,
+        headers: columns(rendered.request.headers),
+        body: rendered.request.body,
     }
 }

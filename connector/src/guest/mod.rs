@@ -7,9 +7,9 @@ mod http;
 use std::cell::RefCell;
 
 use crate::config::{self, Connection};
-use crate::error::{ConnectorError, ErrorKind};
+use crate::error::ConnectorError;
 use crate::import::ImportRun;
-use crate::session;
+use crate::{provision, session};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -90,23 +90,83 @@ impl api::Guest for Component {
 
     fn enable_account(
         connection: Vec<wit::Attribute>,
-        _request: wit::ProvisioningRequest,
+        request: wit::ProvisioningRequest,
     ) -> Result<wit::ProvisioningOutcome, wit::ConnectorError> {
-        checked(connection).map_err(convert::error)?;
-        Err(convert::error(not_yet("enable-account")))
+        provision(connection, request, Plan::Enable).map_err(convert::error)
+    }
+
+    fn render_provisioning(
+        connection: Vec<wit::Attribute>,
+        enable: bool,
+        request: wit::ProvisioningRequest,
+    ) -> Result<Vec<wit::RenderedRequest>, wit::ConnectorError> {
+        let which = if enable { Plan::Enable } else { Plan::Disable };
+        render(connection, request, which).map_err(convert::error)
     }
 
     fn disable_account(
         connection: Vec<wit::Attribute>,
-        _request: wit::ProvisioningRequest,
+        request: wit::ProvisioningRequest,
     ) -> Result<wit::ProvisioningOutcome, wit::ConnectorError> {
-        checked(connection).map_err(convert::error)?;
-        Err(convert::error(not_yet("disable-account")))
+        provision(connection, request, Plan::Disable).map_err(convert::error)
     }
 }
 
-fn not_yet(operation: &str) -> ConnectorError {
-    ConnectorError::new(ErrorKind::Unsupported(format!(
-        "{operation} is declared by this version of the contract but not implemented yet"
-    )))
+/// Which provisioning plan to run.
+enum Plan {
+    Enable,
+    Disable,
+}
+
+/// The plan's attribute and the plan, or the error saying the connection has none.
+fn plan_of(
+    config: &config::Config,
+    which: Plan,
+) -> Result<(&'static str, &config::ProvisioningPlan), ConnectorError> {
+    let (attribute, plan) = match which {
+        Plan::Enable => (config::ENABLEACCOUNTJSON, config.enable_plan.as_ref()),
+        Plan::Disable => (config::DISABLEACCOUNTJSON, config.disable_plan.as_ref()),
+    };
+    let plan = plan.ok_or_else(|| {
+        ConnectorError::invalid_configuration(vec![crate::error::Problem::error(
+            attribute,
+            None,
+            "missing: this connection cannot provision that operation",
+        )])
+    })?;
+    Ok((attribute, plan))
+}
+
+fn provision(
+    connection: Vec<wit::Attribute>,
+    request: wit::ProvisioningRequest,
+    which: Plan,
+) -> Result<wit::ProvisioningOutcome, ConnectorError> {
+    let config = checked(connection)?;
+    let (attribute, plan) = plan_of(&config, which)?;
+    let account = convert::account_in(request.account);
+    let user = convert::columns_in(request.user);
+    let target = provision::Provisioned {
+        account: &account,
+        user: &user,
+    };
+    let outcome = provision::run_plan(&config, attribute, plan, &mut http::WasiHttp, &target)?;
+    Ok(convert::outcome(outcome))
+}
+
+fn render(
+    connection: Vec<wit::Attribute>,
+    request: wit::ProvisioningRequest,
+    which: Plan,
+) -> Result<Vec<wit::RenderedRequest>, ConnectorError> {
+    let config = checked(connection)?;
+    let (attribute, plan) = plan_of(&config, which)?;
+    let account = convert::account_in(request.account);
+    let user = convert::columns_in(request.user);
+    let target = provision::Provisioned {
+        account: &account,
+        user: &user,
+    };
+    let rendered = provision::render_plan(&config, attribute, plan, &target)?;
+    Ok(rendered.into_iter().map(convert::rendered).collect())
 }

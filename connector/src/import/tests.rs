@@ -1,46 +1,7 @@
-use std::collections::VecDeque;
-use std::io::BufReader;
-
 use super::*;
-use crate::config::{Connection, Endpoint, HttpRequest, load};
+use crate::config::{Connection, load};
 use crate::error::{OperationFailure, SoapFault};
-use crate::transport::HttpResponse;
-
-/// A status and body, or a transport failure.
-type CannedResponse = Result<(u16, String), String>;
-
-/// Answers each post with the next canned response, read in small chunks; records requests.
-struct Canned {
-    responses: VecDeque<Result<(u16, String), String>>,
-    seen: Vec<HttpRequest>,
-}
-
-impl Transport for &mut Canned {
-    type Body = BufReader<std::io::Cursor<Vec<u8>>>;
-
-    fn post(
-        &mut self,
-        _endpoint: &Endpoint,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse<Self::Body>, String> {
-        self.seen.push(request.clone());
-        let (status, body) = self
-            .responses
-            .pop_front()
-            .expect("a canned response per request")?;
-        Ok(HttpResponse {
-            status,
-            body: BufReader::with_capacity(7, std::io::Cursor::new(body.into_bytes())),
-        })
-    }
-}
-
-fn canned(responses: Vec<Result<(u16, String), String>>) -> Canned {
-    Canned {
-        responses: responses.into(),
-        seen: Vec::new(),
-    }
-}
+use crate::transport::canned::{Canned, CannedResponse, canned};
 
 fn soap(responses: &str) -> String {
     format!(

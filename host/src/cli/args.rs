@@ -55,6 +55,15 @@ pub enum Command {
     Runs(ListArgs),
     /// Show what an import run changed (its audit trail).
     Changes(ChangesArgs),
+    /// Enable (unlock) an account: a task, run at once unless --queue.
+    Enable(ProvisionArgs),
+    /// Disable (lock) an account: a task, run at once unless --queue.
+    Disable(ProvisionArgs),
+    /// The retry job: run every pending provisioning task of the endpoint, with backoff
+    /// between tries, until each is COMPLETE or PROVISIONING FAILED.
+    Retry(RetryArgs),
+    /// List the provisioning tasks.
+    Tasks(ListArgs),
     /// Manage the identities (the platform's users) accounts are correlated to.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
@@ -69,6 +78,63 @@ pub enum IdentitiesCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// How tries are spaced (enable, disable, retry).
+#[derive(Debug, Args)]
+pub struct RetryOptions {
+    /// The wait after a first failed try, in milliseconds; it doubles after each further one
+    /// (with jitter), up to --max-backoff-ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub backoff_ms: u64,
+    /// The longest wait between two tries, in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub max_backoff_ms: u64,
+    /// How long an attempt holds its task, in milliseconds; a task whose attempt was cut short
+    /// (a crash) is tried again once this has passed.
+    #[arg(long, default_value_t = 300_000)]
+    pub lease_ms: u64,
+}
+
+/// `enable` and `disable`.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The account, as stored by an import.
+    #[arg(long)]
+    pub account: String,
+    /// The endpoint the account belongs to (default: the connection's name).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Only create the task; `dcconn retry` runs it.
+    #[arg(long)]
+    pub queue: bool,
+    /// Print the exact requests that would be sent (secrets masked); create no task, send
+    /// nothing.
+    #[arg(long, conflicts_with = "queue")]
+    pub dry_run: bool,
+    /// Tries before the task is given up (1-20).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_tries: u32,
+    /// Tries and backoff.
+    #[command(flatten)]
+    pub retry: RetryOptions,
+}
+
+/// `retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The endpoint (default: the connection's name).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Tries and backoff.
+    #[command(flatten)]
+    pub retry: RetryOptions,
 }
 
 /// `changes`.

@@ -6,15 +6,16 @@ mod output;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::connection::{self, Connection};
 use crate::jobs::exit_code as exit;
-use crate::jobs::{self, JobError, check, import};
+use crate::jobs::{self, JobError, check, import, provision};
 use crate::runtime::{Runtime, default_cache_dir};
-use crate::store::Store;
+use crate::store::{Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand};
@@ -79,6 +80,15 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 .entitlements(&endpoint, args.entitlement_type.as_deref())
                 .map_err(store_failure)?;
             print(|out| output::entitlements(out, &entitlements, args.format))
+        }
+        Command::Enable(args) => provision(cli, args, TaskKind::Enable),
+        Command::Disable(args) => provision(cli, args, TaskKind::Disable),
+        Command::Retry(args) => retry(cli, args),
+        Command::Tasks(args) => {
+            let store = open_store(cli)?;
+            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
+            let tasks = store.tasks(&endpoint).map_err(store_failure)?;
+            print(|out| output::tasks(out, &tasks, args.format))
         }
         Command::Changes(args) => {
             let store = open_store(cli)?;
@@ -328,6 +338,76 @@ fn withheld_message(report: &import::ImportReport) -> String {
     }
     message.push_str("\ncheck that the target really lost them, then raise the threshold (or fix the target) and import again");
     message
+}
+
+fn retry_policy(options: &args::RetryOptions, max_tries: u32) -> provision::RetryPolicy {
+    provision::RetryPolicy {
+        max_tries,
+        backoff: Duration::from_millis(options.backoff_ms),
+        max_backoff: Duration::from_millis(options.max_backoff_ms),
+        lease: Duration::from_millis(options.lease_ms),
+    }
+}
+
+fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8, Failure> {
+    let connection = load_connection(&args.connection)?;
+    let runtime = load_runtime(cli)?;
+    let mut store = open_store(cli)?;
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| connection.name.clone());
+    let request = provision::ProvisionRequest {
+        connection: &connection,
+        endpoint: &endpoint,
+        account: &args.account,
+        kind,
+        queue: args.queue,
+    };
+    if args.dry_run {
+        let rendered = provision::dry_run(&runtime, &store, &request)
+            .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+        return print(|out| output::rendered_requests(out, &rendered));
+    }
+    let policy = retry_policy(&args.retry, args.max_tries);
+    let task = provision::request(&runtime, &mut store, &request, &policy)
+        .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+    println!("{}", output::task_line(&task));
+    Ok(match task.status {
+        TaskStatus::Complete | TaskStatus::New => exit::OK,
+        _ => exit::REMOTE,
+    })
+}
+
+fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
+    let connection = load_connection(&args.connection)?;
+    let runtime = load_runtime(cli)?;
+    let mut store = open_store(cli)?;
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| connection.name.clone());
+    let policy = retry_policy(&args.retry, provision::MAX_TRIES);
+    let summary = provision::retry(
+        &runtime,
+        &mut store,
+        &connection,
+        &endpoint,
+        &policy,
+        &mut |task| {
+            eprintln!("{}", output::task_line(task));
+        },
+    )
+    .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+    println!(
+        "retry of {endpoint}: {} attempts, {} tasks completed, {} failed for good",
+        summary.attempts, summary.completed, summary.failed
+    );
+    Ok(if summary.failed == 0 {
+        exit::OK
+    } else {
+        exit::REMOTE
+    })
 }
 
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.

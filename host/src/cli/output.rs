@@ -11,7 +11,7 @@ use crate::connection::Connection;
 use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport};
 use crate::runtime::wit;
-use crate::store::{Change, RunRecord, StoredAccount, StoredEntitlement};
+use crate::store::{Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus};
 
 /// How many changes a dry run lists as text; `--json` lists them all.
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
@@ -318,6 +318,81 @@ pub fn changes(out: &mut dyn Write, changes: &[Change], format: Format) -> io::R
                 text(&c.column_name),
                 text(&c.old),
                 text(&c.new),
+            ]
+        })
+        .collect();
+    Rows { header, rows }.write(out, format, json_rows)
+}
+
+/// One line about a task: `task 3: disable o'brien&co: COMPLETE after 1 try`.
+pub fn task_line(task: &Task) -> String {
+    let tries = if task.tries == 1 { "try" } else { "tries" };
+    let mut line = format!(
+        "task {}: {} {}: {} after {} {tries}",
+        task.id, task.kind, task.account, task.status, task.tries
+    );
+    if task.status != TaskStatus::Complete
+        && let Some(error) = &task.last_error
+    {
+        line.push_str(&format!(": {error}"));
+    }
+    if task.status == TaskStatus::PendingProvisioning {
+        line.push_str(&format!(
+            " (next try at {}; `dcconn retry` runs it)",
+            task.next_attempt_at
+        ));
+    }
+    line
+}
+
+/// `enable/disable --dry-run`: each request as it would be sent.
+pub fn rendered_requests(out: &mut dyn Write, requests: &[wit::RenderedRequest]) -> io::Result<()> {
+    writeln!(
+        out,
+        "dry run: nothing was sent and no task was created; the plan would send:"
+    )?;
+    for request in requests {
+        writeln!(out, "\n# call {}: POST {}", request.call, request.url)?;
+        for header in &request.headers {
+            writeln!(out, "{}: {}", header.name, header.value)?;
+        }
+        writeln!(out, "\n{}", request.body)?;
+    }
+    Ok(())
+}
+
+/// `dcconn tasks`.
+pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<()> {
+    let json_rows = tasks
+        .iter()
+        .map(|task| serde_json::to_value(task).unwrap_or(Value::Null))
+        .collect();
+    let header = [
+        "TASK",
+        "KIND",
+        "ACCOUNT",
+        "STATUS",
+        "TRIES",
+        "NEXT TRY",
+        "LAST ERROR",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = tasks
+        .iter()
+        .map(|task| {
+            vec![
+                task.id.to_string(),
+                task.kind.to_string(),
+                task.account.clone(),
+                task.status.to_string(),
+                format!("{}/{}", task.tries, task.max_tries),
+                task.next_attempt_at.clone(),
+                task.last_error
+                    .as_deref()
+                    .and_then(|e| e.lines().next())
+                    .unwrap_or_default()
+                    .to_string(),
             ]
         })
         .collect();

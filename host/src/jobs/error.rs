@@ -73,6 +73,7 @@ impl JobError {
                 wit::ErrorKind::Unsupported(_) => exit_code::INTERNAL,
                 _ => exit_code::REMOTE,
             },
+            JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
             JobError::Runtime(_) | JobError::Store(_) => exit_code::INTERNAL,
             JobError::AccessBeforeAccounts { .. } => exit_code::USAGE,
         }
@@ -84,17 +85,30 @@ impl JobError {
     }
 }
 
-/// Masks the values of secret attributes wherever they appear in `text`.
+/// Masks the values of secret attributes wherever they appear in `text`, as written and as
+/// XML-escaped (the form they take inside a request body).
 pub fn redact(text: &str, connection: Option<&Connection>) -> String {
     let mut text = text.to_string();
     if let Some(connection) = connection {
         for (name, value) in connection.attributes() {
             if is_secret(name) && value.len() >= 3 {
-                text = text.replace(value, "********");
+                text = text.replace(&xml_escaped(value), MASK).replace(value, MASK);
             }
         }
     }
     text
+}
+
+/// What a masked secret reads as.
+const MASK: &str = "********";
+
+fn xml_escaped(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 fn describe_problems(problems: &[wit::Problem]) -> String {
@@ -173,9 +187,37 @@ pub fn describe_connector_error(error: &wit::ConnectorError, denials: &[String])
         wit::ErrorKind::Unsupported(message) => {
             let _ = write!(out, "unsupported: {message}");
         }
+        wit::ErrorKind::SuccessCriteriaNotMet(failure) => {
+            let found = failure.found.as_deref().map_or_else(
+                || "nothing was captured".to_string(),
+                |found| format!("found {found:?}"),
+            );
+            let _ = write!(
+                out,
+                "SUCCESSCRITERIA {}={} not met: {found}",
+                failure.name, failure.expected
+            );
+        }
     }
     for denial in denials {
         let _ = write!(out, "\n  denied by the egress policy: {denial}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_as_written_and_as_escaped() {
+        let mut connection = Connection::new("c");
+        connection.set("PASSWORD", "p&<\"w'>");
+        connection.set("USERNAME", "svc");
+        let text = "raw p&<\"w'> escaped p&amp;&lt;&quot;w&apos;&gt; user svc";
+        assert_eq!(
+            redact(text, Some(&connection)),
+            "raw ******** escaped ******** user svc"
+        );
+    }
 }

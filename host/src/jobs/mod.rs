@@ -5,6 +5,7 @@
 pub mod check;
 mod error;
 pub mod import;
+pub mod provision;
 
 pub use error::{JobError, describe_connector_error, describe_problem, exit_code};
 

@@ -172,6 +172,34 @@ impl ConnectorInstance {
             .call_reconciliation(&mut self.store, connection)?)
     }
 
+    /// `enable-account` or `disable-account`.
+    pub fn provision(
+        &mut self,
+        connection: &[wit::Attribute],
+        enable: bool,
+        request: &wit::ProvisioningRequest,
+    ) -> Result<Result<wit::ProvisioningOutcome, wit::ConnectorError>, RuntimeError> {
+        let api = self.bindings.duckcreek_connector_connector();
+        Ok(if enable {
+            api.call_enable_account(&mut self.store, connection, request)?
+        } else {
+            api.call_disable_account(&mut self.store, connection, request)?
+        })
+    }
+
+    /// `render-provisioning`: the requests a plan would send, sending nothing.
+    pub fn render_provisioning(
+        &mut self,
+        connection: &[wit::Attribute],
+        enable: bool,
+        request: &wit::ProvisioningRequest,
+    ) -> Result<Result<Vec<wit::RenderedRequest>, wit::ConnectorError>, RuntimeError> {
+        Ok(self
+            .bindings
+            .duckcreek_connector_connector()
+            .call_render_provisioning(&mut self.store, connection, enable, request)?)
+    }
+
     /// `start-import`.
     pub fn start_import(
         &mut self,

@@ -29,10 +29,15 @@
 //! file: the importing process calls [`Store::recover_interrupted`] first, which would also fail a
 //! run another process still has in progress. Nothing in this module enforces that; the host runs
 //! one import at a time.
+//!
+//! Provisioning tasks (enable or disable an account) are kept here too, with leases so that any
+//! number of processes may work on them and none attempts a task another holds (`tasks.rs`:
+//! [`Store::create_task`], [`Store::claim_due`], [`Store::complete_task`], ...).
 
 mod apply;
 mod schema;
 mod sql;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +56,10 @@ use crate::model::{
 };
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
+pub use tasks::{
+    AttemptOutcome, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task, TaskAttempt, TaskId,
+    TaskKind, TaskStatus,
+};
 
 /// How long a statement waits for another connection's lock before failing: long enough to ride
 /// out another process's batch commit, short enough to report a stuck writer.
@@ -360,6 +369,47 @@ pub enum StoreError {
     DuplicateIdentity {
         /// The username.
         username: String,
+    },
+    /// A task names an account the store does not hold for the endpoint.
+    #[error(
+        "the store holds no account {account:?} of endpoint {endpoint}; import the endpoint's accounts first (dcconn import), then create the task"
+    )]
+    UnknownAccount {
+        /// The endpoint.
+        endpoint: String,
+        /// The account name.
+        account: String,
+    },
+    /// A task may be tried 1 to [`MAX_TRIES`] times.
+    #[error("a task may be tried 1 to {MAX_TRIES} times, not {max_tries}")]
+    MaxTriesOutOfRange {
+        /// The number given.
+        max_tries: u32,
+    },
+    /// A lease or retry delay is zero (leases) or longer than [`MAX_DELAY`].
+    #[error("a {what} of {delay:?} is out of range; it must be {range}")]
+    DelayOutOfRange {
+        /// `lease` or `retry delay`.
+        what: &'static str,
+        /// The duration given.
+        delay: Duration,
+        /// What is accepted.
+        range: &'static str,
+    },
+    /// The task id is not in the store.
+    #[error("there is no task {task} in the store")]
+    UnknownTask {
+        /// The task id.
+        task: i64,
+    },
+    /// The attempt's owner no longer holds the task's lease: the lease expired and the task was
+    /// claimed again (or ended), or the owner never claimed it.
+    #[error(
+        "task {task} is not leased to this worker (its lease expired and it was claimed again, or it has ended); this attempt's result was not recorded"
+    )]
+    LeaseLost {
+        /// The task id.
+        task: i64,
     },
     /// The file holds data this program cannot read back (edited by something else?).
     #[error(

@@ -33,6 +33,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   `correlate_inactive`.
 /// - `changes`: every change each run made to the live tables, numbered by `seq` within the run.
 /// - `identities`: the people accounts belong to, shared by all endpoints.
+///
+/// Version 3, provisioning tasks:
+/// - `tasks`: one row per enable or disable of an account, with its status, tries and the lease
+///   of the attempt in progress (`lease_owner` and `lease_until` are set exactly while the status
+///   is `IN PROGRESS`). It references the account it provisions; accounts are never deleted.
+/// - `task_attempts`: one row per try, numbered from 1 within the task: who made it, when, how
+///   it ended (`complete`, `failed`, or `expired` when its lease ran out before it reported) and,
+///   for a completed one, the account's status and lock before and after.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE endpoints (
@@ -183,6 +191,49 @@ CREATE TABLE identities (
     email      TEXT,
     attributes TEXT NOT NULL
 );
+",
+    "
+CREATE TABLE tasks (
+    id              INTEGER PRIMARY KEY,
+    endpoint_id     INTEGER NOT NULL REFERENCES endpoints (id),
+    account         TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('enable', 'disable')),
+    status          TEXT NOT NULL
+                    CHECK (status IN ('NEW', 'IN PROGRESS', 'PENDING PROVISIONING', 'COMPLETE',
+                                      'PROVISIONING FAILED')),
+    tries           INTEGER NOT NULL DEFAULT 0,
+    max_tries       INTEGER NOT NULL CHECK (max_tries BETWEEN 1 AND 20),
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TEXT,
+    completed_at    TEXT,
+    CHECK (tries BETWEEN 0 AND max_tries),
+    CHECK ((status = 'IN PROGRESS') = (lease_owner IS NOT NULL)),
+    CHECK ((lease_owner IS NULL) = (lease_until IS NULL)),
+    CHECK ((status = 'COMPLETE') = (completed_at IS NOT NULL)),
+    FOREIGN KEY (endpoint_id, account) REFERENCES accounts (endpoint_id, name)
+);
+CREATE INDEX tasks_by_endpoint ON tasks (endpoint_id, id);
+CREATE INDEX tasks_due ON tasks (endpoint_id, status, next_attempt_at);
+
+CREATE TABLE task_attempts (
+    task_id     INTEGER NOT NULL REFERENCES tasks (id),
+    try         INTEGER NOT NULL CHECK (try >= 1),
+    owner       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    outcome     TEXT CHECK (outcome IN ('complete', 'failed', 'expired')),
+    error       TEXT,
+    old_status  TEXT,
+    new_status  TEXT,
+    old_locked  INTEGER,
+    new_locked  INTEGER,
+    CHECK ((finished_at IS NULL) = (outcome IS NULL)),
+    PRIMARY KEY (task_id, try)
+) WITHOUT ROWID;
 ",
 ];
 

@@ -205,8 +205,9 @@ fn open_refuses_a_newer_schema() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the store at {} has schema version 99, newer than version 2 that this dcconn knows; use a newer dcconn",
-            path.display()
+            "the store at {} has schema version 99, newer than version {} that this dcconn knows; use a newer dcconn",
+            path.display(),
+            schema::VERSION
         )
     );
 }
@@ -2047,7 +2048,7 @@ fn a_version_1_store_is_migrated() {
             .pragma_query_value(None, name, |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(pragma(&store, "user_version"), 2);
+    assert_eq!(pragma(&store, "user_version"), schema::VERSION);
     assert_eq!(pragma(&store, "foreign_keys"), 1);
     // Staging still references runs, and nothing dangles.
     let parent: String = store
@@ -2134,7 +2135,7 @@ fn a_version_1_store_is_migrated() {
     drop(store);
     // Opening again migrates nothing.
     let store = Store::open(&path).unwrap();
-    assert_eq!(pragma(&store, "user_version"), 2);
+    assert_eq!(pragma(&store, "user_version"), schema::VERSION);
 }
 
 /// Measures the sizes the module promises: 500-account batches in a few ms, 100k accounts with

@@ -1,0 +1,167 @@
+use super::*;
+use crate::config::{Connection, load};
+use crate::error::OperationFailure;
+use crate::transport::canned::canned;
+
+fn config(overrides: &[(&str, &str)]) -> Config {
+    let mut pairs = crate::config::tests::shipped_package();
+    for (name, value) in overrides {
+        pairs.retain(|(existing, _)| existing != name);
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    let loaded = load(&Connection::from_pairs(pairs));
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    loaded.config.unwrap()
+}
+
+fn account(name: &str, id: &str) -> Account {
+    Account {
+        name: name.into(),
+        columns: vec![
+            ("name".into(), name.into()),
+            ("accountID".into(), id.into()),
+        ],
+        entitlements: Vec::new(),
+    }
+}
+
+fn soap(inner: &str) -> String {
+    format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><processRequestsAsDOMResponse><result><server><responses><Session.loginRs status="Success"/>{inner}<Session.closeRs status="Success"/></responses></server></result></processRequestsAsDOMResponse></soap:Body></soap:Envelope>"#
+    )
+}
+
+fn disable(
+    config: &Config,
+    transport: &mut crate::transport::canned::Canned,
+    account: &Account,
+) -> Result<ProvisioningOutcome, ConnectorError> {
+    let plan = config.disable_plan.as_ref().unwrap();
+    let target = Provisioned { account, user: &[] };
+    run_plan(
+        config,
+        "DISABLEACCOUNTJSON",
+        plan,
+        &mut &mut *transport,
+        &target,
+    )
+}
+
+#[test]
+fn the_shipped_disable_plan_locks_the_account_with_its_name_as_data() {
+    let config = config(&[]);
+    let mut transport = canned(vec![Ok((
+        200,
+        soap(r#"<Security.lockUserAccountRs status="Success"/>"#),
+    ))]);
+    let name = r#""/><Security.lockUserAccountRq userName="x"#;
+    let outcome = disable(&config, &mut transport, &account(name, "7")).unwrap();
+    assert_eq!(
+        outcome.captured,
+        vec![("STATUS".to_string(), "Success".to_string())]
+    );
+    let body = &transport.seen[0].body;
+    assert!(
+        body.contains(r#"<Security.lockUserAccountRq userID="7" userName="&quot;/&gt;&lt;Security.lockUserAccountRq userName=&quot;x">"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_failed_operation_names_the_call_and_the_account() {
+    let config = config(&[]);
+    let mut transport = canned(vec![Ok((
+        200,
+        soap(
+            r#"<Security.lockUserAccountRs status="Failure"><ExtendedStatus><ExtendedStatusDesc>User 9 not found</ExtendedStatusDesc></ExtendedStatus></Security.lockUserAccountRs>"#,
+        ),
+    ))]);
+    let error = disable(&config, &mut transport, &account("ghost", "9")).unwrap_err();
+    assert_eq!(
+        error,
+        ConnectorError {
+            kind: ErrorKind::OperationFailed(OperationFailure {
+                operation: "Security.lockUserAccountRs".into(),
+                status: "Failure".into(),
+                message: Some("User 9 not found".into()),
+            }),
+            site: Some(CallSite {
+                plan: "DISABLEACCOUNTJSON".into(),
+                call: 1,
+                account: Some("ghost".into())
+            }),
+        }
+    );
+}
+
+#[test]
+fn success_criteria_report_the_value_seen() {
+    let plan = r#"[{"REQUESTXML": "<server><requests><A.doRq/></requests></server>", "RESPONSEMAPPING": {"STATE": "Body.result.@state"}, "SUCCESSCRITERIA": {"STATE": "done"}}]"#;
+    let config = config(&[("DISABLEACCOUNTJSON", plan)]);
+    let cases = [
+        (r#"<result state="pending"/>"#, Some("pending")),
+        (r#"<other/>"#, None),
+    ];
+    for (inner, found) in cases {
+        let body = format!(r#"<s:Envelope xmlns:s="x"><s:Body>{inner}</s:Body></s:Envelope>"#);
+        let mut transport = canned(vec![Ok((200, body))]);
+        let error = disable(&config, &mut transport, &account("a", "1")).unwrap_err();
+        assert_eq!(
+            error.kind,
+            ErrorKind::SuccessCriteriaNotMet(CriteriaFailure {
+                name: "STATE".into(),
+                expected: "done".into(),
+                found: found.map(str::to_string),
+            }),
+            "{inner}"
+        );
+    }
+}
+
+#[test]
+fn captured_values_are_bound_for_later_calls() {
+    let plan = r#"[
+        {"REQUESTXML": "<server><requests><User.findRq name=\"${account.name}\"/></requests></server>",
+         "RESPONSEMAPPING": {"USERKEY": "Body.found.@key", "RESPONSECODE": "x"}},
+        {"REQUESTXML": "<server><requests><User.lockRq key=\"${USERKEY}\"/></requests></server>",
+         "RESPONSEMAPPING": {"ACCOUNT.ACCOUNTID": "Body.locked.@id"}, "SUCCESSCRITERIA": "RESPONSECODE=200"}
+    ]"#;
+    let config = config(&[("DISABLEACCOUNTJSON", plan)]);
+    let envelope =
+        |inner: &str| format!(r#"<s:Envelope xmlns:s="x"><s:Body>{inner}</s:Body></s:Envelope>"#);
+    let mut transport = canned(vec![
+        Ok((200, envelope(r#"<found key="k&amp;1"/>"#))),
+        Ok((200, envelope(r#"<locked id="42"/>"#))),
+    ]);
+    let outcome = disable(&config, &mut transport, &account("a", "1")).unwrap();
+    assert_eq!(
+        outcome.captured,
+        vec![
+            ("USERKEY".to_string(), "k&1".to_string()),
+            ("RESPONSECODE".to_string(), "200".to_string()),
+            ("ACCOUNT.ACCOUNTID".to_string(), "42".to_string()),
+        ]
+    );
+    assert!(
+        transport.seen[1]
+            .body
+            .contains(r#"<User.lockRq key="k&amp;1"/>"#),
+        "{}",
+        transport.seen[1].body
+    );
+}
+
+#[test]
+fn an_http_error_fails_the_call() {
+    let config = config(&[]);
+    let mut transport = canned(vec![Ok((503, "busy".into()))]);
+    let error = disable(&config, &mut transport, &account("a", "1")).unwrap_err();
+    assert_eq!(
+        error.kind,
+        ErrorKind::HttpStatus {
+            status: 503,
+            body_excerpt: "busy".into()
+        }
+    );
+    assert_eq!(error.site.map(|s| s.call), Some(1));
+}

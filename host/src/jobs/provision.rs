@@ -1,0 +1,337 @@
+//! Provisioning: enable and disable tasks, run at once (instant provisioning) or by the retry
+//! job.
+//!
+//! A task is created in the store before anything is sent, so a request is never lost: it ends
+//! COMPLETE or PROVISIONING FAILED, or waits as PENDING PROVISIONING for the retry job. Each
+//! attempt holds a lease on its task, so two runs never attempt one task at once, and a task
+//! whose attempt was cut short by a crash becomes claimable again when the lease expires.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::connection::Connection;
+use crate::identities::Identity;
+use crate::model::EntitlementRef;
+use crate::runtime::{ConnectorInstance, Runtime, wit};
+use crate::store::{Store, StoredAccount, Task, TaskId, TaskKind, TaskStatus};
+
+use super::error::redact;
+use super::{JobError, attributes, validated_instance};
+
+/// The most tries a task may be given (the platform's limit).
+pub const MAX_TRIES: u32 = 20;
+
+/// How a task's tries are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries before a task is given up (1..=20).
+    pub max_tries: u32,
+    /// The wait after the first failed try; it doubles after each further one.
+    pub backoff: Duration,
+    /// The longest wait between two tries.
+    pub max_backoff: Duration,
+    /// How long an attempt holds its task; a crashed attempt's task is free again after it.
+    pub lease: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_tries: 10,
+            backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3600),
+            lease: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before try `tries + 1`: exponential, capped, with ±50 % jitter so that tasks
+    /// failed together do not all retry at the same instant.
+    pub fn delay(&self, tries: u32) -> Duration {
+        let doubling = 2u32.saturating_pow(tries.saturating_sub(1));
+        let delay = self.backoff.saturating_mul(doubling).min(self.max_backoff);
+        delay.mul_f64(0.5 + jitter())
+    }
+}
+
+/// A number in [0, 1) that differs between calls; good enough to spread retries.
+fn jitter() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    // A multiplicative hash spreads consecutive nanosecond values over the range.
+    f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1_000_000.0
+}
+
+/// Names this process's attempts in task leases.
+fn lease_owner() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("dcconn-{}-{nanos}", std::process::id())
+}
+
+/// What to provision.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest<'a> {
+    /// The connection.
+    pub connection: &'a Connection,
+    /// The endpoint the account belongs to in the store.
+    pub endpoint: &'a str,
+    /// The account's name.
+    pub account: &'a str,
+    /// Enable or disable.
+    pub kind: TaskKind,
+    /// Only create the task; the retry job runs it.
+    pub queue: bool,
+}
+
+/// Creates a task and, unless queued, attempts it once. Configuration errors stop it before
+/// the task is created.
+pub fn request(
+    runtime: &Runtime,
+    store: &mut Store,
+    request: &ProvisionRequest<'_>,
+    policy: &RetryPolicy,
+) -> Result<Task, JobError> {
+    let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
+    let task = store.create_task(
+        request.endpoint,
+        request.account,
+        request.kind,
+        policy.max_tries,
+    )?;
+    if request.queue {
+        return Ok(task);
+    }
+    let owner = lease_owner();
+    match store.claim_task(TaskId(task.id), &owner, policy.lease)? {
+        Some(claimed) => attempt(
+            &mut instance,
+            store,
+            request.connection,
+            &claimed,
+            &owner,
+            policy,
+        ),
+        // Another run took it between creation and claim: it is in good hands.
+        None => Ok(store.task(TaskId(task.id))?.unwrap_or(task)),
+    }
+}
+
+/// The requests `request` would send, rendered by the component, with every secret value of
+/// the connection masked. Creates no task and sends nothing.
+pub fn dry_run(
+    runtime: &Runtime,
+    store: &Store,
+    request: &ProvisionRequest<'_>,
+) -> Result<Vec<wit::RenderedRequest>, JobError> {
+    let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
+    let account = store
+        .account(request.endpoint, request.account)?
+        .ok_or_else(|| {
+            JobError::Store(crate::store::StoreError::UnknownAccount {
+                endpoint: request.endpoint.to_string(),
+                account: request.account.to_string(),
+            })
+        })?;
+    let provisioning = wit::ProvisioningRequest {
+        account: wit_account(&account),
+        user: owner_attributes(store, &account)?,
+    };
+    let enable = request.kind == TaskKind::Enable;
+    let rendered = instance
+        .render_provisioning(&attributes(request.connection), enable, &provisioning)?
+        .map_err(|error| JobError::Connector {
+            error: Box::new(error),
+            denials: Vec::new(),
+        })?;
+    let mask = |text: &str| redact(text, Some(request.connection));
+    Ok(rendered
+        .into_iter()
+        .map(|request| wit::RenderedRequest {
+            call: request.call,
+            url: mask(&request.url),
+            headers: request
+                .headers
+                .into_iter()
+                .map(|header| wit::Column {
+                    name: header.name,
+                    value: mask(&header.value),
+                })
+                .collect(),
+            body: mask(&request.body),
+        })
+        .collect())
+}
+
+/// What a retry run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetrySummary {
+    /// Attempts made.
+    pub attempts: u64,
+    /// Tasks that ended COMPLETE in this run.
+    pub completed: u64,
+    /// Tasks that ended PROVISIONING FAILED in this run.
+    pub failed: u64,
+}
+
+/// The retry job: attempts every due task of the endpoint, waiting out backoffs, until no task
+/// is left to try. Tasks another run holds are skipped until their lease ends.
+pub fn retry(
+    runtime: &Runtime,
+    store: &mut Store,
+    connection: &Connection,
+    endpoint: &str,
+    policy: &RetryPolicy,
+    progress: &mut dyn FnMut(&Task),
+) -> Result<RetrySummary, JobError> {
+    let (mut instance, _warnings) = validated_instance(runtime, connection)?;
+    let owner = lease_owner();
+    let mut summary = RetrySummary::default();
+    loop {
+        let due = store.claim_due(endpoint, &owner, policy.lease, CLAIM_BATCH)?;
+        if due.is_empty() {
+            match store.next_due(endpoint)? {
+                Some(at) => wait_until(store, &at)?,
+                None => return Ok(summary),
+            }
+            continue;
+        }
+        for task in &due {
+            let ended = attempt(&mut instance, store, connection, task, &owner, policy)?;
+            summary.attempts += 1;
+            match ended.status {
+                TaskStatus::Complete => summary.completed += 1,
+                TaskStatus::ProvisioningFailed => summary.failed += 1,
+                _ => {}
+            }
+            progress(&ended);
+        }
+    }
+}
+
+/// Tasks claimed at once by the retry job: one, so that a claim is an attempt (a try is
+/// counted when claimed) and a long run leaves the rest of the queue to other runs.
+const CLAIM_BATCH: usize = 1;
+
+/// Sleeps until the store's clock reaches `at` (an RFC 3339 time from the store): the retry
+/// job's backoff. This is the job's schedule, not a test's wait.
+fn wait_until(store: &Store, at: &str) -> Result<(), JobError> {
+    let wait = store.seconds_until(at)?;
+    if wait > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(wait.min(MAX_IDLE.as_secs_f64())));
+    }
+    Ok(())
+}
+
+/// The longest the retry job sleeps at once, so that it notices tasks other runs add.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// One attempt of a claimed task; returns the task as it ended.
+fn attempt(
+    instance: &mut ConnectorInstance,
+    store: &mut Store,
+    connection: &Connection,
+    task: &Task,
+    owner: &str,
+    policy: &RetryPolicy,
+) -> Result<Task, JobError> {
+    let id = TaskId(task.id);
+    let Some(account) = store.account(&task.endpoint, &task.account)? else {
+        let error = format!("account {} is no longer in the store", task.account);
+        return Ok(store.fail_attempt(id, owner, &error, None)?);
+    };
+    let request = wit::ProvisioningRequest {
+        account: wit_account(&account),
+        user: owner_attributes(store, &account)?,
+    };
+    let enable = task.kind == TaskKind::Enable;
+    let outcome = instance.provision(&attributes(connection), enable, &request);
+    let error = match outcome {
+        Ok(Ok(_captured)) => return Ok(store.complete_task(id, owner)?),
+        Ok(Err(error)) => {
+            let retry = retryable(&error.kind).then(|| policy.delay(task.tries));
+            let job_error = JobError::Connector {
+                error: Box::new(error),
+                denials: instance.denials(),
+            };
+            (job_error.redacted(Some(connection)), retry)
+        }
+        // A trap: the instance is unusable, but the task must still end in a definite state.
+        Err(runtime) => (
+            JobError::from(runtime).redacted(Some(connection)),
+            Some(policy.delay(task.tries)),
+        ),
+    };
+    Ok(store.fail_attempt(id, owner, &error.0, error.1)?)
+}
+
+/// Whether trying again can help: not for configuration mistakes or refused credentials.
+fn retryable(kind: &wit::ErrorKind) -> bool {
+    !matches!(
+        kind,
+        wit::ErrorKind::InvalidConfiguration(_)
+            | wit::ErrorKind::Authentication(_)
+            | wit::ErrorKind::Unsupported(_)
+    )
+}
+
+fn wit_account(account: &StoredAccount) -> wit::Account {
+    wit::Account {
+        name: account.name.clone(),
+        columns: columns(&account.columns),
+        entitlements: account
+            .entitlements
+            .iter()
+            .map(
+                |EntitlementRef {
+                     entitlement_type,
+                     value,
+                 }| wit::EntitlementRef {
+                    entitlement_type: entitlement_type.clone(),
+                    value: value.clone(),
+                },
+            )
+            .collect(),
+    }
+}
+
+fn columns(pairs: &[(String, String)]) -> Vec<wit::Column> {
+    pairs
+        .iter()
+        .map(|(name, value)| wit::Column {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// The owner's attributes, bound as `${user.*}`; empty when the account has no owner.
+fn owner_attributes(store: &Store, account: &StoredAccount) -> Result<Vec<wit::Column>, JobError> {
+    let Some(owner) = &account.owner else {
+        return Ok(Vec::new());
+    };
+    let identity = store
+        .identities()?
+        .into_iter()
+        .find(|identity| &identity.username == owner);
+    Ok(identity
+        .map(|identity| columns(&identity_attributes(identity)))
+        .unwrap_or_default())
+}
+
+fn identity_attributes(identity: Identity) -> Vec<(String, String)> {
+    let mut attributes = vec![("username".to_string(), identity.username)];
+    for (name, value) in [
+        ("firstname", identity.firstname),
+        ("lastname", identity.lastname),
+        ("email", identity.email),
+    ] {
+        if let Some(value) = value {
+            attributes.push((name.to_string(), value));
+        }
+    }
+    attributes.extend(identity.attributes);
+    attributes
+}

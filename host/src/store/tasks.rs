@@ -1,0 +1,859 @@
+//! Provisioning tasks: enabling or disabling an account, kept durably in the store and never
+//! attempted by two workers at once.
+//!
+//! A task is created `NEW` for an account the store holds ([`Store::create_task`]). A worker
+//! *claims* it for one attempt ([`Store::claim_task`], [`Store::claim_due`]): in one
+//! `BEGIN IMMEDIATE` transaction the task becomes `IN PROGRESS` under a lease (the worker's name
+//! and a time until which the attempt is the worker's), its try count goes up and the attempt is
+//! logged. Two processes cannot both claim a task: the second transaction waits for the first
+//! and then finds the task leased. The worker then reports: [`Store::complete_task`] (`COMPLETE`;
+//! the account's status and lock follow in the same transaction) or [`Store::fail_attempt`]
+//! (`PENDING PROVISIONING` until a later time when a retry is wanted and tries remain, else
+//! `PROVISIONING FAILED`). Only the lease owner may report. A report is accepted as long as the
+//! owner still holds the lease, even past `lease_until`, provided nobody claimed the task again.
+//!
+//! A worker that stops mid-attempt leaves its task `IN PROGRESS`. Once the lease has expired,
+//! the task is claimable again: the abandoned attempt is closed as `expired` (it counts as a
+//! try), or, when it was the last try, the task ends `PROVISIONING FAILED`. [`Store::next_due`]
+//! tells a retry loop when the next task becomes claimable.
+//!
+//! Times are RFC 3339 UTC with milliseconds from SQLite's clock, as everywhere in the store, and
+//! are compared in SQL as text (the fixed format sorts in time order). Each transaction reads the
+//! clock once, so the times one step writes agree with each other.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{ACTIVE, Doing, INACTIVE, Store, StoreError, sql};
+
+/// The most tries a task may be given (the retry job of Saviynt allows up to 20).
+pub const MAX_TRIES: u32 = 20;
+
+/// The longest lease or retry delay accepted, 366 days: anything longer is a mistake.
+pub const MAX_DELAY: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// What a task's last error says, and its attempt's error, when the attempt's lease ran out
+/// before the attempt reported.
+pub const EXPIRED: &str = "the attempt did not report before its lease expired (did its process stop?); whether it changed the account is unknown";
+
+/// Identifies a provisioning task in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TaskId(pub i64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a task does to its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Enable (unlock) the account: once complete it is `active` and not locked.
+    Enable,
+    /// Disable (lock) the account: once complete it is `inactive` and locked.
+    Disable,
+}
+
+impl TaskKind {
+    /// The kind as stored and displayed: `enable` or `disable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Enable => "enable",
+            TaskKind::Disable => "disable",
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A task kind that is neither `enable` nor `disable`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown task kind {text:?}; expected enable or disable")]
+pub struct ParseTaskKindError {
+    /// The text given.
+    pub text: String,
+}
+
+impl FromStr for TaskKind {
+    type Err = ParseTaskKindError;
+
+    fn from_str(text: &str) -> Result<TaskKind, ParseTaskKindError> {
+        [TaskKind::Enable, TaskKind::Disable]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| ParseTaskKindError {
+                text: text.to_owned(),
+            })
+    }
+}
+
+/// Where a task stands (Saviynt's task statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum TaskStatus {
+    /// Created, never attempted.
+    #[serde(rename = "NEW")]
+    New,
+    /// An attempt holds the lease (or held it and stopped; see [`Store::claim_task`]).
+    #[serde(rename = "IN PROGRESS")]
+    InProgress,
+    /// An attempt failed; another is due at [`Task::next_attempt_at`].
+    #[serde(rename = "PENDING PROVISIONING")]
+    PendingProvisioning,
+    /// Done: the account was changed. An end state.
+    #[serde(rename = "COMPLETE")]
+    Complete,
+    /// Given up: an attempt failed with no retry wanted, or no tries were left. An end state.
+    #[serde(rename = "PROVISIONING FAILED")]
+    ProvisioningFailed,
+}
+
+impl TaskStatus {
+    /// Every status.
+    const ALL: [TaskStatus; 5] = [
+        TaskStatus::New,
+        TaskStatus::InProgress,
+        TaskStatus::PendingProvisioning,
+        TaskStatus::Complete,
+        TaskStatus::ProvisioningFailed,
+    ];
+
+    /// The status as stored and displayed, such as `PENDING PROVISIONING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::New => "NEW",
+            TaskStatus::InProgress => "IN PROGRESS",
+            TaskStatus::PendingProvisioning => "PENDING PROVISIONING",
+            TaskStatus::Complete => "COMPLETE",
+            TaskStatus::ProvisioningFailed => "PROVISIONING FAILED",
+        }
+    }
+
+    /// Whether the task has ended (`COMPLETE` or `PROVISIONING FAILED`): nothing more happens to
+    /// it.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStatus::Complete | TaskStatus::ProvisioningFailed)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    /// The attempt changed the account ([`Store::complete_task`]).
+    Complete,
+    /// The attempt failed ([`Store::fail_attempt`]).
+    Failed,
+    /// The attempt's lease expired before it reported, and the task was claimed again or given
+    /// up; whether it changed the account is unknown.
+    Expired,
+}
+
+impl AttemptOutcome {
+    /// Every outcome.
+    const ALL: [AttemptOutcome; 3] = [
+        AttemptOutcome::Complete,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Expired,
+    ];
+
+    /// The outcome as stored and displayed: `complete`, `failed` or `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Complete => "complete",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provisioning task as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// The task's id.
+    pub id: i64,
+    /// The endpoint of the account.
+    pub endpoint: String,
+    /// The account's name.
+    pub account: String,
+    /// What the task does.
+    pub kind: TaskKind,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// Attempts made so far (claims), the one in progress included.
+    pub tries: u32,
+    /// The most attempts it may have, 1 to [`MAX_TRIES`].
+    pub max_tries: u32,
+    /// The error of the latest attempt that failed or expired; kept once the task completes.
+    pub last_error: Option<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// When it is (or was) due: its creation for a new task, the retry time after a failure.
+    pub next_attempt_at: String,
+    /// Who holds the lease, while `IN PROGRESS`.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds, while `IN PROGRESS`; after it the task may be claimed again.
+    pub lease_until: Option<String>,
+    /// When it completed, for `COMPLETE` tasks.
+    pub completed_at: Option<String>,
+}
+
+/// One attempt at a task, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskAttempt {
+    /// The attempt's number within its task, from 1.
+    pub try_number: u32,
+    /// The lease owner that made it.
+    pub owner: String,
+    /// When it was claimed.
+    pub started_at: String,
+    /// When it ended; `None` while in progress.
+    pub finished_at: Option<String>,
+    /// How it ended; `None` while in progress.
+    pub outcome: Option<AttemptOutcome>,
+    /// Why it failed (or [`EXPIRED`]).
+    pub error: Option<String>,
+    /// The account's status before a completed attempt changed it.
+    pub old_status: Option<String>,
+    /// The account's status after a completed attempt.
+    pub new_status: Option<String>,
+    /// Whether the account was locked before a completed attempt (`None` also when unknown).
+    pub old_locked: Option<bool>,
+    /// Whether the account is locked after a completed attempt.
+    pub new_locked: Option<bool>,
+}
+
+/// Checks a lease (`positive`) or a retry delay against [`MAX_DELAY`].
+fn check_delay(what: &'static str, delay: Duration, positive: bool) -> Result<(), StoreError> {
+    if delay > MAX_DELAY || (positive && delay.is_zero()) {
+        return Err(StoreError::DelayOutOfRange {
+            what,
+            delay,
+            range: if positive {
+                "longer than zero and at most 366 days"
+            } else {
+                "at most 366 days"
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The SQLite date modifier that adds `delay`, rounded up to the millisecond (the clock's
+/// precision), such as `+1.500 seconds`.
+fn modifier(delay: Duration) -> String {
+    let millis = delay.as_nanos().div_ceil(1_000_000);
+    format!("+{}.{:03} seconds", millis / 1000, millis % 1000)
+}
+
+/// The time `delay` after `time` (both RFC 3339 UTC with milliseconds), by SQLite's date
+/// functions.
+fn later(conn: &Connection, time: &str, delay: Duration) -> rusqlite::Result<String> {
+    conn.prepare_cached("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)")?
+        .query_row(params![time, modifier(delay)], |row| row.get(0))
+}
+
+/// A task row with its kind and status still as text.
+struct TaskRow {
+    /// The task, with placeholder kind and status.
+    task: Task,
+    /// The stored kind.
+    kind: String,
+    /// The stored status.
+    status: String,
+}
+
+impl TaskRow {
+    /// The task, its kind and status parsed; anything unknown means the file was edited.
+    fn into_task(self) -> Result<Task, StoreError> {
+        let TaskRow {
+            mut task,
+            kind,
+            status,
+        } = self;
+        let corrupt = |what: &str, problem: String| StoreError::Corrupt {
+            what: format!("the {what} of task {}", task.id),
+            problem,
+        };
+        task.kind = kind
+            .parse()
+            .map_err(|e: ParseTaskKindError| corrupt("kind", e.to_string()))?;
+        task.status = TaskStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status)
+            .ok_or_else(|| corrupt("status", format!("unknown status {status:?}")))?;
+        Ok(task)
+    }
+}
+
+/// Reads a [`TaskRow`] from [`TASK_COLUMNS`].
+fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        task: Task {
+            id: row.get(0)?,
+            endpoint: row.get(1)?,
+            account: row.get(2)?,
+            kind: TaskKind::Enable,
+            status: TaskStatus::New,
+            tries: row.get(5)?,
+            max_tries: row.get(6)?,
+            last_error: row.get(7)?,
+            created_at: row.get(8)?,
+            updated_at: row.get(9)?,
+            next_attempt_at: row.get(10)?,
+            lease_owner: row.get(11)?,
+            lease_until: row.get(12)?,
+            completed_at: row.get(13)?,
+        },
+        kind: row.get(3)?,
+        status: row.get(4)?,
+    })
+}
+
+/// Tasks, newest first: of one endpoint, or the one task.
+fn task_rows(
+    conn: &Connection,
+    endpoint: Option<&str>,
+    task: Option<i64>,
+) -> rusqlite::Result<Vec<TaskRow>> {
+    conn.prepare_cached(
+        "SELECT t.id, e.name, t.account, t.kind, t.status, t.tries, t.max_tries, t.last_error,
+                t.created_at, t.updated_at, t.next_attempt_at, t.lease_owner, t.lease_until,
+                t.completed_at
+         FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
+         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR t.id = ?2)
+         ORDER BY t.id DESC",
+    )?
+    .query_map(params![endpoint, task], task_row)?
+    .collect()
+}
+
+/// Reads one task that must exist.
+fn read_task(
+    conn: &Connection,
+    task: TaskId,
+    action: &dyn Fn() -> String,
+) -> Result<Task, StoreError> {
+    task_rows(conn, None, Some(task.0))
+        .doing(action)?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::UnknownTask { task: task.0 })?
+        .into_task()
+}
+
+/// Ends `IN PROGRESS` tasks whose lease expired with no tries left as `PROVISIONING FAILED`
+/// (of one task, or of one endpoint) and closes their attempts as expired.
+fn give_up_expired(
+    conn: &Connection,
+    task: Option<i64>,
+    endpoint: Option<i64>,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
+                 lease_until = NULL, last_error = ?4, updated_at = ?3
+             WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR endpoint_id = ?2)
+               AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
+             RETURNING id",
+        )?
+        .query_map(params![task, endpoint, now, EXPIRED], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        close_abandoned(conn, id, now)?;
+    }
+    Ok(())
+}
+
+/// Closes the task's open attempts other than the one holding the lease now, as expired.
+fn close_abandoned(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE task_attempts SET finished_at = ?2, outcome = 'expired', error = ?3
+         WHERE task_id = ?1 AND finished_at IS NULL
+           AND try <> (SELECT CASE WHEN status = 'IN PROGRESS' THEN tries ELSE 0 END
+                       FROM tasks WHERE id = ?1)",
+    )?
+    .execute(params![task, now, EXPIRED])?;
+    Ok(())
+}
+
+/// Claims the task for `owner` until `until` if it is claimable at `now` (`NEW`, `PENDING
+/// PROVISIONING`, or `IN PROGRESS` with an expired lease, and tries left); logs the attempt and
+/// closes an abandoned one. Returns whether it claimed.
+fn claim(
+    conn: &Connection,
+    task: i64,
+    owner: &str,
+    now: &str,
+    until: &str,
+) -> rusqlite::Result<bool> {
+    let tries: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'IN PROGRESS', lease_owner = ?2, lease_until = ?3,
+                 tries = tries + 1, updated_at = ?4,
+                 last_error = CASE WHEN status = 'IN PROGRESS' THEN ?5 ELSE last_error END
+             WHERE id = ?1 AND tries < max_tries
+               AND (status IN ('NEW', 'PENDING PROVISIONING')
+                    OR (status = 'IN PROGRESS' AND lease_until <= ?4))
+             RETURNING tries",
+        )?
+        .query_row(params![task, owner, until, now, EXPIRED], |row| row.get(0))
+        .optional()?;
+    let Some(tries) = tries else {
+        return Ok(false);
+    };
+    close_abandoned(conn, task, now)?;
+    conn.prepare_cached(
+        "INSERT INTO task_attempts (task_id, try, owner, started_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![task, tries, owner, now])?;
+    Ok(true)
+}
+
+/// What reporting an attempt needs to know about its task.
+struct Lease {
+    /// The task's endpoint id.
+    endpoint: i64,
+    /// The account's name.
+    account: String,
+    /// The stored kind.
+    kind: String,
+    /// Attempts so far; the one being reported is this one.
+    tries: i64,
+    /// The most attempts allowed.
+    max_tries: i64,
+    /// Who holds the lease.
+    owner: Option<String>,
+}
+
+/// The task's lease and what reporting needs; an error for unknown tasks and for anyone but the
+/// lease owner.
+fn leased(
+    conn: &Connection,
+    task: TaskId,
+    owner: &str,
+    action: &dyn Fn() -> String,
+) -> Result<Lease, StoreError> {
+    let lease = conn
+        .prepare_cached(
+            "SELECT endpoint_id, account, kind, tries, max_tries, lease_owner FROM tasks
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([task.0], |row| {
+                Ok(Lease {
+                    endpoint: row.get(0)?,
+                    account: row.get(1)?,
+                    kind: row.get(2)?,
+                    tries: row.get(3)?,
+                    max_tries: row.get(4)?,
+                    owner: row.get(5)?,
+                })
+            })
+            .optional()
+        })
+        .doing(action)?
+        .ok_or(StoreError::UnknownTask { task: task.0 })?;
+    if lease.owner.as_deref() != Some(owner) {
+        return Err(StoreError::LeaseLost { task: task.0 });
+    }
+    Ok(lease)
+}
+
+impl Store {
+    /// Creates a `NEW` task to enable or disable `account` of `endpoint`, due now, that may be
+    /// tried up to `max_tries` times (1 to [`MAX_TRIES`]). The store must hold the account.
+    pub fn create_task(
+        &mut self,
+        endpoint: &str,
+        account: &str,
+        kind: TaskKind,
+        max_tries: u32,
+    ) -> Result<Task, StoreError> {
+        if !(1..=MAX_TRIES).contains(&max_tries) {
+            return Err(StoreError::MaxTriesOutOfRange { max_tries });
+        }
+        let action =
+            || format!("creating a task to {kind} account {account} of endpoint {endpoint}");
+        let tx = self.write(&action)?;
+        let now = sql::now(&tx).doing(action)?;
+        let id: Option<i64> = tx
+            .prepare_cached(
+                "INSERT INTO tasks (endpoint_id, account, kind, status, max_tries, created_at,
+                                    updated_at, next_attempt_at)
+                 SELECT a.endpoint_id, a.name, ?3, 'NEW', ?4, ?5, ?5, ?5
+                 FROM accounts AS a JOIN endpoints AS e ON e.id = a.endpoint_id
+                 WHERE e.name = ?1 AND a.name = ?2
+                 RETURNING id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![endpoint, account, kind.as_str(), max_tries, now],
+                    |row| row.get(0),
+                )
+                .optional()
+            })
+            .doing(action)?;
+        let Some(id) = id else {
+            return Err(StoreError::UnknownAccount {
+                endpoint: endpoint.to_owned(),
+                account: account.to_owned(),
+            });
+        };
+        let task = read_task(&tx, TaskId(id), &action)?;
+        tx.commit().doing(action)?;
+        Ok(task)
+    }
+
+    /// Claims this task for one attempt by `owner`, whatever its due time, if it is claimable:
+    /// `NEW`, `PENDING PROVISIONING`, or `IN PROGRESS` with an expired lease (an attempt that
+    /// stopped; it is closed as [`AttemptOutcome::Expired`]). The task becomes `IN PROGRESS`,
+    /// leased to `owner` for `lease` (more than zero, at most [`MAX_DELAY`]; rounded up to the
+    /// millisecond), with one more try, and the attempt is logged.
+    ///
+    /// `None` when it is not claimable: leased to someone whose lease has not expired, or ended.
+    /// An expired attempt that was the last try ends the task `PROVISIONING FAILED` instead.
+    /// One `BEGIN IMMEDIATE` transaction: two processes can never both claim the task.
+    pub fn claim_task(
+        &mut self,
+        task: TaskId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Task>, StoreError> {
+        check_delay("lease", lease, true)?;
+        let action = || format!("claiming task {task}");
+        let tx = self.write(&action)?;
+        let exists = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1)")
+            .and_then(|mut stmt| stmt.query_row([task.0], |row| row.get::<_, bool>(0)))
+            .doing(action)?;
+        if !exists {
+            return Err(StoreError::UnknownTask { task: task.0 });
+        }
+        let now = sql::now(&tx).doing(action)?;
+        let until = later(&tx, &now, lease).doing(action)?;
+        give_up_expired(&tx, Some(task.0), None, &now).doing(action)?;
+        let claimed = if claim(&tx, task.0, owner, &now, &until).doing(action)? {
+            Some(read_task(&tx, task, &action)?)
+        } else {
+            None
+        };
+        tx.commit().doing(action)?;
+        Ok(claimed)
+    }
+
+    /// Claims up to `limit` of the endpoint's tasks that are due, oldest (lowest id) first, as
+    /// [`Store::claim_task`] does: `NEW` and `PENDING PROVISIONING` tasks whose `next_attempt_at`
+    /// has come, and `IN PROGRESS` tasks whose lease expired. Expired attempts that were the last
+    /// try end their tasks `PROVISIONING FAILED`. One `BEGIN IMMEDIATE` transaction.
+    pub fn claim_due(
+        &mut self,
+        endpoint: &str,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Task>, StoreError> {
+        check_delay("lease", lease, true)?;
+        let action = || format!("claiming due tasks of endpoint {endpoint}");
+        let tx = self.write(&action)?;
+        let Some(endpoint_id) = sql::endpoint_id(&tx, endpoint).doing(action)? else {
+            return Ok(Vec::new());
+        };
+        let now = sql::now(&tx).doing(action)?;
+        let until = later(&tx, &now, lease).doing(action)?;
+        give_up_expired(&tx, None, Some(endpoint_id), &now).doing(action)?;
+        let due: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM tasks
+                 WHERE endpoint_id = ?1 AND tries < max_tries
+                   AND ((status IN ('NEW', 'PENDING PROVISIONING') AND next_attempt_at <= ?2)
+                        OR (status = 'IN PROGRESS' AND lease_until <= ?2))
+                 ORDER BY id LIMIT ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![endpoint_id, now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )?
+                .collect()
+            })
+            .doing(action)?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for id in due {
+            if claim(&tx, id, owner, &now, &until).doing(action)? {
+                claimed.push(read_task(&tx, TaskId(id), &action)?);
+            }
+        }
+        tx.commit().doing(action)?;
+        Ok(claimed)
+    }
+
+    /// Records that `owner`'s attempt succeeded: the task becomes `COMPLETE` and its lease is
+    /// released, the attempt is closed as [`AttemptOutcome::Complete`], and the account follows
+    /// in the same transaction: disabled, it is `inactive` and locked; enabled, `active` and not
+    /// locked. The attempt row keeps the account's status and lock before and after.
+    ///
+    /// [`StoreError::LeaseLost`] unless `owner` holds the task's lease (it still does past
+    /// `lease_until` as long as nobody claimed the task again).
+    pub fn complete_task(&mut self, task: TaskId, owner: &str) -> Result<Task, StoreError> {
+        let action = || format!("completing task {task}");
+        let tx = self.write(&action)?;
+        let lease = leased(&tx, task, owner, &action)?;
+        let kind: TaskKind =
+            lease
+                .kind
+                .parse()
+                .map_err(|e: ParseTaskKindError| StoreError::Corrupt {
+                    what: format!("the kind of task {task}"),
+                    problem: e.to_string(),
+                })?;
+        let (new_status, new_locked) = match kind {
+            TaskKind::Enable => (ACTIVE, false),
+            TaskKind::Disable => (INACTIVE, true),
+        };
+        let now = sql::now(&tx).doing(action)?;
+        let before: Option<(String, Option<bool>)> = tx
+            .prepare_cached(
+                "SELECT status, locked FROM accounts WHERE endpoint_id = ?1 AND name = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![lease.endpoint, lease.account], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .doing(action)?;
+        let Some((old_status, old_locked)) = before else {
+            return Err(StoreError::Corrupt {
+                what: format!("task {task}"),
+                problem: format!("its account {} is not in the store", lease.account),
+            });
+        };
+        tx.prepare_cached(
+            "UPDATE accounts SET status = ?3, locked = ?4, updated_at = ?5
+             WHERE endpoint_id = ?1 AND name = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                lease.endpoint,
+                lease.account,
+                new_status,
+                new_locked,
+                now
+            ])
+        })
+        .doing(action)?;
+        tx.prepare_cached(
+            "UPDATE task_attempts SET finished_at = ?3, outcome = 'complete', old_status = ?4,
+                 new_status = ?5, old_locked = ?6, new_locked = ?7
+             WHERE task_id = ?1 AND try = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                task.0,
+                lease.tries,
+                now,
+                old_status,
+                new_status,
+                old_locked,
+                new_locked
+            ])
+        })
+        .doing(action)?;
+        tx.prepare_cached(
+            "UPDATE tasks SET status = 'COMPLETE', completed_at = ?2, updated_at = ?2,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![task.0, now]))
+        .doing(action)?;
+        let task = read_task(&tx, task, &action)?;
+        tx.commit().doing(action)?;
+        Ok(task)
+    }
+
+    /// Records that `owner`'s attempt failed with `error` (which must hold no secret): the
+    /// attempt is closed as [`AttemptOutcome::Failed`] and the lease released. With `retry_after`
+    /// (at most [`MAX_DELAY`]) and tries left, the task becomes `PENDING PROVISIONING`, due that
+    /// long from now; otherwise it ends `PROVISIONING FAILED`. Either way `last_error` is `error`.
+    ///
+    /// [`StoreError::LeaseLost`] unless `owner` holds the task's lease.
+    pub fn fail_attempt(
+        &mut self,
+        task: TaskId,
+        owner: &str,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<Task, StoreError> {
+        if let Some(delay) = retry_after {
+            check_delay("retry delay", delay, false)?;
+        }
+        let action = || format!("recording a failed attempt of task {task}");
+        let tx = self.write(&action)?;
+        let lease = leased(&tx, task, owner, &action)?;
+        let now = sql::now(&tx).doing(action)?;
+        let retry_at = match retry_after.filter(|_| lease.tries < lease.max_tries) {
+            Some(delay) => Some(later(&tx, &now, delay).doing(action)?),
+            None => None,
+        };
+        let status = match retry_at {
+            Some(_) => TaskStatus::PendingProvisioning,
+            None => TaskStatus::ProvisioningFailed,
+        };
+        tx.prepare_cached(
+            "UPDATE task_attempts SET finished_at = ?3, outcome = 'failed', error = ?4
+             WHERE task_id = ?1 AND try = ?2",
+        )
+        .and_then(|mut stmt| stmt.execute(params![task.0, lease.tries, now, error]))
+        .doing(action)?;
+        tx.prepare_cached(
+            "UPDATE tasks SET status = ?2, next_attempt_at = coalesce(?3, next_attempt_at),
+                 last_error = ?4, updated_at = ?5, lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![task.0, status.as_str(), retry_at, error, now]))
+        .doing(action)?;
+        let task = read_task(&tx, task, &action)?;
+        tx.commit().doing(action)?;
+        Ok(task)
+    }
+
+    /// The endpoint's tasks, newest first. An unknown endpoint has none.
+    pub fn tasks(&self, endpoint: &str) -> Result<Vec<Task>, StoreError> {
+        let action = || format!("reading the tasks of endpoint {endpoint}");
+        task_rows(&self.conn, Some(endpoint), None)
+            .doing(action)?
+            .into_iter()
+            .map(TaskRow::into_task)
+            .collect()
+    }
+
+    /// One task, `None` if the store does not have it.
+    pub fn task(&self, task: TaskId) -> Result<Option<Task>, StoreError> {
+        let action = || format!("reading task {task}");
+        task_rows(&self.conn, None, Some(task.0))
+            .doing(action)?
+            .into_iter()
+            .next()
+            .map(TaskRow::into_task)
+            .transpose()
+    }
+
+    /// The task's attempts in order. An unknown task is an error; a task never claimed has none.
+    pub fn task_attempts(&self, task: TaskId) -> Result<Vec<TaskAttempt>, StoreError> {
+        let action = || format!("reading the attempts of task {task}");
+        if self.task(task)?.is_none() {
+            return Err(StoreError::UnknownTask { task: task.0 });
+        }
+        let rows: Vec<(TaskAttempt, Option<String>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT try, owner, started_at, finished_at, outcome, error, old_status,
+                        new_status, old_locked, new_locked
+                 FROM task_attempts WHERE task_id = ?1 ORDER BY try",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([task.0], |row| {
+                    Ok((
+                        TaskAttempt {
+                            try_number: row.get(0)?,
+                            owner: row.get(1)?,
+                            started_at: row.get(2)?,
+                            finished_at: row.get(3)?,
+                            outcome: None,
+                            error: row.get(5)?,
+                            old_status: row.get(6)?,
+                            new_status: row.get(7)?,
+                            old_locked: row.get(8)?,
+                            new_locked: row.get(9)?,
+                        },
+                        row.get(4)?,
+                    ))
+                })?
+                .collect()
+            })
+            .doing(action)?;
+        rows.into_iter()
+            .map(|(mut attempt, outcome)| {
+                attempt.outcome = match outcome {
+                    None => None,
+                    Some(text) => Some(
+                        AttemptOutcome::ALL
+                            .into_iter()
+                            .find(|o| o.as_str() == text)
+                            .ok_or_else(|| StoreError::Corrupt {
+                                what: format!(
+                                    "the outcome of attempt {} of task {task}",
+                                    attempt.try_number
+                                ),
+                                problem: format!("unknown outcome {text:?}"),
+                            })?,
+                    ),
+                };
+                Ok(attempt)
+            })
+            .collect()
+    }
+
+    /// Seconds from now by the store's clock until `at` (an RFC 3339 time, such as
+    /// [`Store::next_due`] gives), to the millisecond, negative when `at` is past: how long a
+    /// retry loop sleeps.
+    pub fn seconds_until(&self, at: &str) -> Result<f64, StoreError> {
+        let action = || format!("measuring the time until {at}");
+        let seconds: Option<f64> = self
+            .conn
+            .prepare_cached(
+                "SELECT round((julianday(?1) - julianday('now')) * 86400000.0) / 1000.0",
+            )
+            .and_then(|mut stmt| stmt.query_row([at], |row| row.get(0)))
+            .doing(action)?;
+        seconds.ok_or_else(|| StoreError::Corrupt {
+            what: format!("the time {at:?}"),
+            problem: "it is not a time SQLite can read".to_owned(),
+        })
+    }
+
+    /// When the endpoint's next task becomes claimable, for a retry loop to wait until: the
+    /// earliest `next_attempt_at` of its `NEW` and `PENDING PROVISIONING` tasks and `lease_until`
+    /// of its `IN PROGRESS` ones (possibly already past). `None` when no task is open.
+    pub fn next_due(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
+        let action = || format!("finding the next due task of endpoint {endpoint}");
+        self.conn
+            .prepare_cached(
+                "SELECT min(CASE WHEN t.status = 'IN PROGRESS' THEN t.lease_until
+                                 ELSE t.next_attempt_at END)
+                 FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
+                 WHERE e.name = ?1
+                   AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')",
+            )
+            .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
+            .doing(action)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1152 @@
+//! Tests of provisioning tasks against real SQLite files in temporary folders.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::model::{Account, ImportScope, Reconciliation};
+use crate::store::schema;
+
+/// A lease long enough never to expire during a test.
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A time long past, as a stopped process's lease or a retry time that has come.
+const PAST: &str = "2000-01-01T00:00:00.000Z";
+
+fn s(text: &str) -> String {
+    text.to_owned()
+}
+
+/// Imports `names` as the accounts of `endpoint` (active, lock unknown).
+fn import_accounts(store: &mut Store, endpoint: &str, names: &[&str]) {
+    let run = store.begin_run(endpoint, ImportScope::Accounts).unwrap();
+    let accounts: Vec<Account> = names
+        .iter()
+        .map(|name| Account {
+            name: s(name),
+            columns: vec![(s("name"), s(name))],
+            entitlements: Vec::new(),
+        })
+        .collect();
+    store.stage_accounts(run, &accounts).unwrap();
+    store.complete_run(run, &Reconciliation::default()).unwrap();
+}
+
+/// A store in a fresh temporary folder holding endpoint `prod` with accounts `asmith` and
+/// `jdoe`; the folder lives as long as the returned guard.
+fn store_with_accounts() -> (tempfile::TempDir, PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    import_accounts(&mut store, "prod", &["asmith", "jdoe"]);
+    (dir, path, store)
+}
+
+/// The store's clock.
+fn now(store: &Store) -> String {
+    sql::now(&store.conn).unwrap()
+}
+
+/// `time` plus `delay`, by SQLite.
+fn plus(store: &Store, time: &str, delay: Duration) -> String {
+    later(&store.conn, time, delay).unwrap()
+}
+
+/// Milliseconds from `from` to `to`.
+fn millis_between(store: &Store, from: &str, to: &str) -> i64 {
+    store
+        .conn
+        .query_row(
+            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400000.0) AS INTEGER)",
+            [from, to],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// Sets a column of a task directly: what time passing, or a stopped process, leaves behind.
+fn set(store: &Store, task: i64, column: &str, value: &str) {
+    let changed = store
+        .conn
+        .execute(
+            &format!("UPDATE tasks SET {column} = ?2 WHERE id = ?1"),
+            rusqlite::params![task, value],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// The account's status and lock.
+fn account_state(store: &Store, name: &str) -> (String, Option<bool>) {
+    let account = store.account("prod", name).unwrap().unwrap();
+    (account.status, account.locked)
+}
+
+/// An attempt still in progress.
+fn open_attempt(try_number: u32, owner: &str, started_at: &str) -> TaskAttempt {
+    TaskAttempt {
+        try_number,
+        owner: s(owner),
+        started_at: s(started_at),
+        finished_at: None,
+        outcome: None,
+        error: None,
+        old_status: None,
+        new_status: None,
+        old_locked: None,
+        new_locked: None,
+    }
+}
+
+/// An attempt that ended without changing the account.
+fn ended_attempt(
+    try_number: u32,
+    owner: &str,
+    started_at: &str,
+    finished_at: &str,
+    outcome: AttemptOutcome,
+    error: &str,
+) -> TaskAttempt {
+    TaskAttempt {
+        finished_at: Some(s(finished_at)),
+        outcome: Some(outcome),
+        error: Some(s(error)),
+        ..open_attempt(try_number, owner, started_at)
+    }
+}
+
+/// Polls the store's clock until `time` has passed (at most 5 s).
+fn wait_past(store: &Store, time: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.seconds_until(time).unwrap() >= 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the store's clock never passed {time}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn create_task_exact_and_refusals() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let before = now(&store);
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 5)
+        .unwrap();
+    let after = now(&store);
+    assert!(before <= task.created_at && task.created_at <= after);
+    let at = task.created_at.clone();
+    assert_eq!(at.len(), "2025-01-01T00:00:00.000Z".len(), "{at}");
+    assert!(
+        at.ends_with('Z') && &at[10..11] == "T" && &at[19..20] == ".",
+        "{at}"
+    );
+    assert_eq!(
+        task,
+        Task {
+            id: 1,
+            endpoint: s("prod"),
+            account: s("jdoe"),
+            kind: TaskKind::Disable,
+            status: TaskStatus::New,
+            tries: 0,
+            max_tries: 5,
+            last_error: None,
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            next_attempt_at: at.clone(),
+            lease_owner: None,
+            lease_until: None,
+            completed_at: None,
+        }
+    );
+    assert_eq!(store.task(TaskId(1)).unwrap(), Some(task.clone()));
+    assert_eq!(store.task_attempts(TaskId(1)).unwrap(), vec![]);
+
+    for (endpoint, account) in [("prod", "nobody"), ("test", "jdoe"), ("", "jdoe")] {
+        let err = store
+            .create_task(endpoint, account, TaskKind::Enable, 3)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownAccount { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the store holds no account {account:?} of endpoint {endpoint}; import the endpoint's accounts first (dcconn import), then create the task"
+            )
+        );
+    }
+    for max_tries in [0, 21, u32::MAX] {
+        let err = store
+            .create_task("prod", "jdoe", TaskKind::Enable, max_tries)
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::MaxTriesOutOfRange { max_tries: m } if m == max_tries),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("a task may be tried 1 to 20 times, not {max_tries}")
+        );
+    }
+    for (id, max_tries) in [(2, 1), (3, MAX_TRIES)] {
+        let task = store
+            .create_task("prod", "asmith", TaskKind::Enable, max_tries)
+            .unwrap();
+        assert_eq!((task.id, task.max_tries), (id, max_tries));
+    }
+    // Refusals wrote nothing; listing is newest first.
+    let ids: Vec<i64> = store.tasks("prod").unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![3, 2, 1]);
+    assert_eq!(store.tasks("test").unwrap(), vec![]);
+}
+
+#[test]
+fn claim_once_then_refused_while_leased() {
+    let (_dir, path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let claimed = store.claim_task(id, "worker-a", MINUTE).unwrap().unwrap();
+    let at = claimed.updated_at.clone();
+    assert!(at >= task.updated_at);
+    assert_eq!(
+        claimed,
+        Task {
+            status: TaskStatus::InProgress,
+            tries: 1,
+            updated_at: at.clone(),
+            lease_owner: Some(s("worker-a")),
+            lease_until: Some(plus(&store, &at, MINUTE)),
+            ..task.clone()
+        }
+    );
+    assert_eq!(
+        millis_between(&store, &at, claimed.lease_until.as_deref().unwrap()),
+        60_000
+    );
+
+    // Nobody claims it again while the lease holds, the owner included, in any process.
+    assert_eq!(store.claim_task(id, "worker-b", MINUTE).unwrap(), None);
+    assert_eq!(store.claim_task(id, "worker-a", MINUTE).unwrap(), None);
+    assert_eq!(
+        store.claim_due("prod", "worker-b", MINUTE, 10).unwrap(),
+        vec![]
+    );
+    let mut other = Store::open(&path).unwrap();
+    assert_eq!(other.claim_task(id, "worker-c", MINUTE).unwrap(), None);
+    assert_eq!(
+        other.claim_due("prod", "worker-c", MINUTE, 10).unwrap(),
+        vec![]
+    );
+
+    assert_eq!(store.task(id).unwrap(), Some(claimed));
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![open_attempt(1, "worker-a", &at)]
+    );
+
+    let err = store
+        .claim_task(TaskId(99), "worker-a", MINUTE)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnknownTask { task: 99 }),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "there is no task 99 in the store");
+}
+
+#[test]
+fn durations_are_exact_to_the_millisecond() {
+    for (delay, expected) in [
+        (Duration::ZERO, "+0.000 seconds"),
+        (Duration::from_nanos(1), "+0.001 seconds"),
+        (Duration::from_millis(1), "+0.001 seconds"),
+        (Duration::from_micros(1_500), "+0.002 seconds"),
+        (Duration::from_millis(1_500), "+1.500 seconds"),
+        (Duration::from_millis(59_999), "+59.999 seconds"),
+        (Duration::from_secs(60), "+60.000 seconds"),
+        (MAX_DELAY, "+31622400.000 seconds"),
+    ] {
+        assert_eq!(modifier(delay), expected, "{delay:?}");
+    }
+
+    let (_dir, _path, mut store) = store_with_accounts();
+    assert_eq!(
+        plus(&store, "2024-12-31T23:59:59.999Z", Duration::from_millis(1)),
+        "2025-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        plus(
+            &store,
+            "2024-02-28T23:59:59.500Z",
+            Duration::from_millis(86_400_500)
+        ),
+        "2024-03-01T00:00:00.000Z"
+    );
+    for (lease, millis) in [
+        (Duration::from_nanos(1), 1),
+        (Duration::from_millis(1), 1),
+        (Duration::from_micros(1_500), 2),
+        (Duration::from_millis(1_500), 1_500),
+        (
+            Duration::from_secs(3_600) + Duration::from_millis(1),
+            3_600_001,
+        ),
+        (MAX_DELAY, 31_622_400_000),
+    ] {
+        let task = store
+            .create_task("prod", "jdoe", TaskKind::Enable, 1)
+            .unwrap();
+        let claimed = store
+            .claim_task(TaskId(task.id), "worker", lease)
+            .unwrap()
+            .unwrap();
+        let until = claimed.lease_until.unwrap();
+        assert_eq!(
+            millis_between(&store, &claimed.updated_at, &until),
+            millis,
+            "{lease:?}"
+        );
+    }
+
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 1)
+        .unwrap();
+    let id = TaskId(task.id);
+    let too_long = MAX_DELAY + Duration::from_millis(1);
+    for (lease, shown) in [(Duration::ZERO, "0ns"), (too_long, "31622400.001s")] {
+        let expected = format!(
+            "a lease of {shown} is out of range; it must be longer than zero and at most 366 days"
+        );
+        let err = store.claim_task(id, "worker", lease).unwrap_err();
+        assert!(matches!(err, StoreError::DelayOutOfRange { .. }), "{err:?}");
+        assert_eq!(err.to_string(), expected);
+        let err = store.claim_due("prod", "worker", lease, 1).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+    let claimed = store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let err = store
+        .fail_attempt(id, "worker", "boom", Some(too_long))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a retry delay of 31622400.001s is out of range; it must be at most 366 days"
+    );
+    // Refused before anything was written.
+    assert_eq!(store.task(id).unwrap(), Some(claimed));
+}
+
+#[test]
+fn two_stores_racing_claim_due_claim_each_task_exactly_once() {
+    let (_dir, path, mut store) = store_with_accounts();
+    let count = 60;
+    for i in 0..count {
+        let account = if i % 2 == 0 { "jdoe" } else { "asmith" };
+        store
+            .create_task("prod", account, TaskKind::Disable, 3)
+            .unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = ["worker-a", "worker-b"]
+        .into_iter()
+        .map(|owner| {
+            let path = path.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let mut store = Store::open(&path).unwrap();
+                barrier.wait();
+                let mut claimed = Vec::new();
+                loop {
+                    let batch = store.claim_due("prod", owner, MINUTE, 2).unwrap();
+                    if batch.is_empty() {
+                        return claimed;
+                    }
+                    for task in batch {
+                        assert_eq!(task.lease_owner.as_deref(), Some(owner));
+                        assert_eq!(task.tries, 1);
+                        claimed.push(task.id);
+                    }
+                    // Let the other store in between batches: SQLite's busy handler sleeps.
+                    thread::sleep(Duration::from_millis(2));
+                }
+            })
+        })
+        .collect();
+    let claims: Vec<Vec<i64>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let mut all: Vec<i64> = claims.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=count).collect::<Vec<i64>>());
+    for (owner, ids) in ["worker-a", "worker-b"].into_iter().zip(&claims) {
+        for &id in ids {
+            let task = store.task(TaskId(id)).unwrap().unwrap();
+            assert_eq!(
+                (task.status, task.tries, task.lease_owner.as_deref()),
+                (TaskStatus::InProgress, 1, Some(owner))
+            );
+            assert_eq!(
+                store.task_attempts(TaskId(id)).unwrap(),
+                vec![open_attempt(1, owner, &task.updated_at)]
+            );
+        }
+    }
+}
+
+#[test]
+fn two_stores_racing_claim_task_for_the_same_task_claim_it_once() {
+    let (_dir, path, mut store) = store_with_accounts();
+    let count = 30;
+    for _ in 0..count {
+        store
+            .create_task("prod", "jdoe", TaskKind::Enable, 3)
+            .unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let workers: Vec<_> = ["worker-a", "worker-b"]
+        .into_iter()
+        .map(|owner| {
+            let path = path.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let mut store = Store::open(&path).unwrap();
+                let mut claimed = Vec::new();
+                for id in 1..=count {
+                    barrier.wait();
+                    if store
+                        .claim_task(TaskId(id), owner, MINUTE)
+                        .unwrap()
+                        .is_some()
+                    {
+                        claimed.push(id);
+                    }
+                }
+                claimed
+            })
+        })
+        .collect();
+    let claims: Vec<Vec<i64>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let mut all = claims.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=count).collect::<Vec<i64>>());
+    for id in 1..=count {
+        assert_eq!(store.task_attempts(TaskId(id)).unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn an_expired_lease_is_claimable_again_and_counted() {
+    let (_dir, path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let first = store
+        .claim_task(id, "worker-a", Duration::from_millis(1))
+        .unwrap()
+        .unwrap();
+    let first_until = first.lease_until.clone().unwrap();
+    assert_eq!(store.next_due("prod").unwrap(), Some(first_until.clone()));
+    wait_past(&store, &first_until);
+
+    // Worker a stopped; another process takes the task over.
+    let mut other = Store::open(&path).unwrap();
+    let second = other.claim_task(id, "worker-b", MINUTE).unwrap().unwrap();
+    assert_eq!(
+        (
+            second.status,
+            second.tries,
+            second.lease_owner.as_deref(),
+            second.last_error.as_deref()
+        ),
+        (TaskStatus::InProgress, 2, Some("worker-b"), Some(EXPIRED))
+    );
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![
+            ended_attempt(
+                1,
+                "worker-a",
+                &first.updated_at,
+                &second.updated_at,
+                AttemptOutcome::Expired,
+                EXPIRED
+            ),
+            open_attempt(2, "worker-b", &second.updated_at),
+        ]
+    );
+
+    // Worker a's late reports are refused and change nothing.
+    for err in [
+        store.complete_task(id, "worker-a").unwrap_err(),
+        store
+            .fail_attempt(id, "worker-a", "late", Some(MINUTE))
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::LeaseLost { task: 1 }), "{err:?}");
+    }
+    assert_eq!(store.task(id).unwrap(), Some(second.clone()));
+
+    // The same through claim_due, the lease left in the past as a stopped process leaves it.
+    set(&store, id.0, "lease_until", PAST);
+    assert_eq!(store.next_due("prod").unwrap(), Some(s(PAST)));
+    let third = store.claim_due("prod", "worker-c", MINUTE, 10).unwrap();
+    assert_eq!(third.len(), 1);
+    let third = third.into_iter().next().unwrap();
+    assert_eq!((third.id, third.tries), (1, 3));
+
+    // That was the last try: once it expires too, the task ends instead of being claimed.
+    set(&store, id.0, "lease_until", PAST);
+    assert_eq!(
+        store.claim_due("prod", "worker-d", MINUTE, 10).unwrap(),
+        vec![]
+    );
+    let ended = store.task(id).unwrap().unwrap();
+    assert_eq!(
+        ended,
+        Task {
+            status: TaskStatus::ProvisioningFailed,
+            tries: 3,
+            last_error: Some(s(EXPIRED)),
+            updated_at: ended.updated_at.clone(),
+            lease_owner: None,
+            lease_until: None,
+            ..third.clone()
+        }
+    );
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![
+            ended_attempt(
+                1,
+                "worker-a",
+                &first.updated_at,
+                &second.updated_at,
+                AttemptOutcome::Expired,
+                EXPIRED
+            ),
+            ended_attempt(
+                2,
+                "worker-b",
+                &second.updated_at,
+                &third.updated_at,
+                AttemptOutcome::Expired,
+                EXPIRED
+            ),
+            ended_attempt(
+                3,
+                "worker-c",
+                &third.updated_at,
+                &ended.updated_at,
+                AttemptOutcome::Expired,
+                EXPIRED
+            ),
+        ]
+    );
+    assert_eq!(store.claim_task(id, "worker-d", MINUTE).unwrap(), None);
+    assert_eq!(store.next_due("prod").unwrap(), None);
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+}
+
+#[test]
+fn an_expired_last_try_ends_the_task_when_claimed_directly() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 1)
+        .unwrap();
+    let id = TaskId(task.id);
+    let claimed = store.claim_task(id, "worker-a", MINUTE).unwrap().unwrap();
+    set(&store, id.0, "lease_until", PAST);
+    assert_eq!(store.claim_task(id, "worker-b", MINUTE).unwrap(), None);
+    let ended = store.task(id).unwrap().unwrap();
+    assert_eq!(
+        (ended.status, ended.tries, ended.lease_owner),
+        (TaskStatus::ProvisioningFailed, 1, None)
+    );
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![ended_attempt(
+            1,
+            "worker-a",
+            &claimed.updated_at,
+            &ended.updated_at,
+            AttemptOutcome::Expired,
+            EXPIRED
+        )]
+    );
+}
+
+#[test]
+fn complete_updates_the_account() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let claimed = store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let done = store.complete_task(id, "worker").unwrap();
+    let at = done.updated_at.clone();
+    assert_eq!(
+        done,
+        Task {
+            status: TaskStatus::Complete,
+            updated_at: at.clone(),
+            lease_owner: None,
+            lease_until: None,
+            completed_at: Some(at.clone()),
+            ..claimed.clone()
+        }
+    );
+    assert_eq!(account_state(&store, "jdoe"), (s(INACTIVE), Some(true)));
+    assert!(store.account("prod", "jdoe").unwrap().unwrap().present);
+    let updated_at: String = store
+        .conn
+        .query_row(
+            "SELECT updated_at FROM accounts WHERE name = 'jdoe'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(updated_at, at);
+    assert_eq!(account_state(&store, "asmith"), (s(ACTIVE), None));
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![TaskAttempt {
+            finished_at: Some(at.clone()),
+            outcome: Some(AttemptOutcome::Complete),
+            old_status: Some(s(ACTIVE)),
+            new_status: Some(s(INACTIVE)),
+            old_locked: None,
+            new_locked: Some(true),
+            ..open_attempt(1, "worker", &claimed.updated_at)
+        }]
+    );
+    // Ended: no second report, no claim.
+    let err = store.complete_task(id, "worker").unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { task: 1 }), "{err:?}");
+    assert_eq!(store.claim_task(id, "worker", MINUTE).unwrap(), None);
+
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let claimed = store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let done = store.complete_task(id, "worker").unwrap();
+    assert_eq!(done.status, TaskStatus::Complete);
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), Some(false)));
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![TaskAttempt {
+            finished_at: Some(done.updated_at.clone()),
+            outcome: Some(AttemptOutcome::Complete),
+            old_status: Some(s(INACTIVE)),
+            new_status: Some(s(ACTIVE)),
+            old_locked: Some(true),
+            new_locked: Some(false),
+            ..open_attempt(1, "worker", &claimed.updated_at)
+        }]
+    );
+}
+
+#[test]
+fn fail_with_retry_is_pending_and_not_due_until_next_attempt() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let claimed = store.claim_due("prod", "worker", MINUTE, 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    let claimed = claimed.into_iter().next().unwrap();
+    let delay = Duration::from_secs(600);
+    let failed = store
+        .fail_attempt(id, "worker", "HTTP 503 from Duck Creek", Some(delay))
+        .unwrap();
+    let at = failed.updated_at.clone();
+    assert_eq!(
+        failed,
+        Task {
+            status: TaskStatus::PendingProvisioning,
+            last_error: Some(s("HTTP 503 from Duck Creek")),
+            updated_at: at.clone(),
+            next_attempt_at: plus(&store, &at, delay),
+            lease_owner: None,
+            lease_until: None,
+            ..claimed.clone()
+        }
+    );
+    assert_eq!(
+        millis_between(&store, &at, &failed.next_attempt_at),
+        600_000
+    );
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+
+    // Not due until its time.
+    assert_eq!(
+        store.claim_due("prod", "worker", MINUTE, 10).unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.next_due("prod").unwrap(),
+        Some(failed.next_attempt_at.clone())
+    );
+    let wait = store.seconds_until(&failed.next_attempt_at).unwrap();
+    assert!(wait > 590.0 && wait <= 600.0, "{wait}");
+    assert_eq!(store.task(id).unwrap(), Some(failed.clone()));
+
+    // Due once the time has come.
+    set(&store, id.0, "next_attempt_at", PAST);
+    assert_eq!(store.next_due("prod").unwrap(), Some(s(PAST)));
+    let again = store.claim_due("prod", "worker-2", MINUTE, 10).unwrap();
+    assert_eq!(again.len(), 1);
+    let again = again.into_iter().next().unwrap();
+    assert_eq!(
+        (again.status, again.tries, again.last_error.as_deref()),
+        (TaskStatus::InProgress, 2, Some("HTTP 503 from Duck Creek"))
+    );
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![
+            ended_attempt(
+                1,
+                "worker",
+                &claimed.updated_at,
+                &at,
+                AttemptOutcome::Failed,
+                "HTTP 503 from Duck Creek"
+            ),
+            open_attempt(2, "worker-2", &again.updated_at),
+        ]
+    );
+
+    // claim_task takes a pending task at once, whatever its due time.
+    let failed = store
+        .fail_attempt(id, "worker-2", "timeout", Some(delay))
+        .unwrap();
+    assert_eq!(failed.status, TaskStatus::PendingProvisioning);
+    let third = store.claim_task(id, "worker-3", MINUTE).unwrap().unwrap();
+    assert_eq!(third.tries, 3);
+}
+
+#[test]
+fn the_last_try_fails_for_good_even_with_retry_after() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 2)
+        .unwrap();
+    let id = TaskId(task.id);
+    let first = store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let pending = store
+        .fail_attempt(id, "worker", "first", Some(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(pending.status, TaskStatus::PendingProvisioning);
+    set(&store, id.0, "next_attempt_at", PAST);
+    let second = store.claim_due("prod", "worker", MINUTE, 10).unwrap();
+    assert_eq!(second.len(), 1);
+    let second = second.into_iter().next().unwrap();
+    assert_eq!(second.tries, 2);
+    let ended = store
+        .fail_attempt(id, "worker", "second", Some(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        ended,
+        Task {
+            status: TaskStatus::ProvisioningFailed,
+            last_error: Some(s("second")),
+            updated_at: ended.updated_at.clone(),
+            lease_owner: None,
+            lease_until: None,
+            ..second.clone()
+        }
+    );
+    assert_eq!(ended.next_attempt_at, PAST);
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![
+            ended_attempt(
+                1,
+                "worker",
+                &first.updated_at,
+                &pending.updated_at,
+                AttemptOutcome::Failed,
+                "first"
+            ),
+            ended_attempt(
+                2,
+                "worker",
+                &second.updated_at,
+                &ended.updated_at,
+                AttemptOutcome::Failed,
+                "second"
+            ),
+        ]
+    );
+    assert_eq!(store.claim_task(id, "worker", MINUTE).unwrap(), None);
+    assert_eq!(
+        store.claim_due("prod", "worker", MINUTE, 10).unwrap(),
+        vec![]
+    );
+    assert_eq!(store.next_due("prod").unwrap(), None);
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+
+    // Without retry_after a failure is final at once, tries left or not.
+    let task = store
+        .create_task("prod", "asmith", TaskKind::Enable, 5)
+        .unwrap();
+    let id = TaskId(task.id);
+    store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let ended = store.fail_attempt(id, "worker", "refused", None).unwrap();
+    assert_eq!(
+        (ended.status, ended.tries, ended.next_attempt_at),
+        (TaskStatus::ProvisioningFailed, 1, task.next_attempt_at)
+    );
+}
+
+#[test]
+fn only_the_lease_owner_reports() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let lost = "task 1 is not leased to this worker (its lease expired and it was claimed again, or it has ended); this attempt's result was not recorded";
+    // Never claimed.
+    for err in [
+        store.complete_task(id, "worker-a").unwrap_err(),
+        store.fail_attempt(id, "worker-a", "x", None).unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::LeaseLost { task: 1 }), "{err:?}");
+        assert_eq!(err.to_string(), lost);
+    }
+    let claimed = store.claim_task(id, "worker-a", MINUTE).unwrap().unwrap();
+    for err in [
+        store.complete_task(id, "worker-b").unwrap_err(),
+        store
+            .fail_attempt(id, "worker-b", "x", Some(MINUTE))
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::LeaseLost { task: 1 }), "{err:?}");
+        assert_eq!(err.to_string(), lost);
+    }
+    assert_eq!(store.task(id).unwrap(), Some(claimed.clone()));
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![open_attempt(1, "worker-a", &claimed.updated_at)]
+    );
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+
+    let unknown = TaskId(42);
+    for err in [
+        store.complete_task(unknown, "worker-a").unwrap_err(),
+        store
+            .fail_attempt(unknown, "worker-a", "x", None)
+            .unwrap_err(),
+        store.task_attempts(unknown).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, StoreError::UnknownTask { task: 42 }),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "there is no task 42 in the store");
+    }
+    assert_eq!(store.task(unknown).unwrap(), None);
+
+    // An owner whose lease ran out still reports while nobody took the task over.
+    set(&store, id.0, "lease_until", PAST);
+    let done = store.complete_task(id, "worker-a").unwrap();
+    assert_eq!(done.status, TaskStatus::Complete);
+    assert_eq!(account_state(&store, "jdoe"), (s(INACTIVE), Some(true)));
+}
+
+#[test]
+fn claim_due_takes_the_oldest_first_up_to_the_limit() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    import_accounts(&mut store, "test", &["jdoe"]);
+    for endpoint in ["prod", "test", "prod", "prod", "prod", "prod"] {
+        store
+            .create_task(endpoint, "jdoe", TaskKind::Enable, 3)
+            .unwrap();
+    }
+    let ids = |tasks: Vec<Task>| -> Vec<i64> { tasks.into_iter().map(|t| t.id).collect() };
+    assert_eq!(
+        ids(store.claim_due("prod", "w", MINUTE, 0).unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(store.claim_due("prod", "w", MINUTE, 2).unwrap()),
+        vec![1, 3]
+    );
+    assert_eq!(
+        ids(store.claim_due("prod", "w", MINUTE, 10).unwrap()),
+        vec![4, 5, 6]
+    );
+    assert_eq!(
+        ids(store.claim_due("prod", "w", MINUTE, 10).unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(store.claim_due("test", "w", MINUTE, 10).unwrap()),
+        vec![2]
+    );
+    assert_eq!(
+        ids(store.claim_due("nowhere", "w", MINUTE, 10).unwrap()),
+        Vec::<i64>::new()
+    );
+}
+
+#[test]
+fn listing_and_next_due() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    import_accounts(&mut store, "test", &["jdoe"]);
+    assert_eq!(store.next_due("prod").unwrap(), None);
+    let one = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let two = store
+        .create_task("test", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let three = store
+        .create_task("prod", "asmith", TaskKind::Disable, 3)
+        .unwrap();
+    assert_eq!(
+        store.tasks("prod").unwrap(),
+        vec![three.clone(), one.clone()]
+    );
+    assert_eq!(store.tasks("test").unwrap(), vec![two.clone()]);
+    assert_eq!(store.tasks("nowhere").unwrap(), vec![]);
+    assert_eq!(store.next_due("nowhere").unwrap(), None);
+
+    assert_eq!(
+        store.next_due("prod").unwrap(),
+        Some(one.next_attempt_at.clone())
+    );
+    let one = store
+        .claim_task(TaskId(one.id), "w", MINUTE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.next_due("prod").unwrap(),
+        Some(three.next_attempt_at.clone())
+    );
+    store
+        .claim_task(TaskId(three.id), "w", Duration::from_secs(120))
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.next_due("prod").unwrap(), one.lease_until.clone());
+    store.complete_task(TaskId(one.id), "w").unwrap();
+    store
+        .fail_attempt(TaskId(three.id), "w", "no", None)
+        .unwrap();
+    assert_eq!(store.next_due("prod").unwrap(), None);
+    assert_eq!(store.next_due("test").unwrap(), Some(two.next_attempt_at));
+}
+
+#[test]
+fn seconds_until_uses_the_store_clock() {
+    let (_dir, _path, store) = store_with_accounts();
+    let at = plus(&store, &now(&store), Duration::from_secs(10));
+    let wait = store.seconds_until(&at).unwrap();
+    assert!(wait > 9.0 && wait <= 10.0, "{wait}");
+    assert!(store.seconds_until(PAST).unwrap() < 0.0);
+    let err = store.seconds_until("soon").unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn a_dry_run_rolls_tasks_back() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    store.begin_dry_run().unwrap();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    store
+        .claim_task(TaskId(task.id), "w", MINUTE)
+        .unwrap()
+        .unwrap();
+    store.complete_task(TaskId(task.id), "w").unwrap();
+    assert_eq!(account_state(&store, "jdoe"), (s(INACTIVE), Some(true)));
+    store.end_dry_run().unwrap();
+    assert_eq!(store.tasks("prod").unwrap(), vec![]);
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+}
+
+#[test]
+fn names_and_json() {
+    for (kind, text) in [(TaskKind::Enable, "enable"), (TaskKind::Disable, "disable")] {
+        assert_eq!(kind.to_string(), text);
+        assert_eq!(text.parse::<TaskKind>().unwrap(), kind);
+        assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{text}\""));
+    }
+    let err = "Enable".parse::<TaskKind>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown task kind \"Enable\"; expected enable or disable"
+    );
+    for (status, text) in [
+        (TaskStatus::New, "NEW"),
+        (TaskStatus::InProgress, "IN PROGRESS"),
+        (TaskStatus::PendingProvisioning, "PENDING PROVISIONING"),
+        (TaskStatus::Complete, "COMPLETE"),
+        (TaskStatus::ProvisioningFailed, "PROVISIONING FAILED"),
+    ] {
+        assert_eq!(status.to_string(), text);
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            format!("\"{text}\"")
+        );
+        assert_eq!(
+            status.is_final(),
+            matches!(text, "COMPLETE" | "PROVISIONING FAILED")
+        );
+    }
+    for (outcome, text) in [
+        (AttemptOutcome::Complete, "complete"),
+        (AttemptOutcome::Failed, "failed"),
+        (AttemptOutcome::Expired, "expired"),
+    ] {
+        assert_eq!(outcome.to_string(), text);
+        assert_eq!(
+            serde_json::to_string(&outcome).unwrap(),
+            format!("\"{text}\"")
+        );
+    }
+    assert_eq!(TaskId(7).to_string(), "7");
+    let task = Task {
+        id: 7,
+        endpoint: s("prod"),
+        account: s("jdoe"),
+        kind: TaskKind::Disable,
+        status: TaskStatus::PendingProvisioning,
+        tries: 1,
+        max_tries: 3,
+        last_error: Some(s("boom")),
+        created_at: s("t0"),
+        updated_at: s("t1"),
+        next_attempt_at: s("t2"),
+        lease_owner: None,
+        lease_until: None,
+        completed_at: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&task).unwrap(),
+        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null}"#
+    );
+}
+
+#[test]
+fn unreadable_task_rows_are_reported_not_panicked_on() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    store
+        .conn
+        .execute_batch(
+            "PRAGMA ignore_check_constraints = ON;
+             UPDATE tasks SET status = 'DISCONTINUE';
+             PRAGMA ignore_check_constraints = OFF;",
+        )
+        .unwrap();
+    let err = store.task(TaskId(task.id)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the store holds unreadable data in the status of task 1: unknown status \"DISCONTINUE\"; was the file changed by another program?"
+    );
+    assert!(store.tasks("prod").is_err());
+}
+
+#[test]
+fn a_version_2_store_is_migrated() {
+    assert_eq!(schema::VERSION, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        assert!(matches!(
+            schema::migrate_to(&mut conn, 2).unwrap(),
+            schema::Migration::Current
+        ));
+        conn.execute_batch(
+            r#"
+            INSERT INTO endpoints (id, name) VALUES (1, 'prod');
+            INSERT INTO runs (id, endpoint_id, kind, scope, started_at, finished_at, outcome,
+                              accounts, new_accounts)
+            VALUES (1, 1, 'import', 'accounts', 't0', 't1', 'succeeded', 1, 1);
+            INSERT INTO accounts (endpoint_id, name, columns, status, first_seen_run,
+                                  last_seen_run, updated_at, present, locked)
+            VALUES (1, 'jdoe', '[["name","jdoe"]]', 'inactive', 1, 1, 't1', 1, 1);
+            "#,
+        )
+        .unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('tasks', 'task_attempts')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+    let mut store = Store::open(&path).unwrap();
+    let pragma = |store: &Store, name: &str| -> i64 {
+        store
+            .conn
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(pragma(&store, "user_version"), 3);
+    assert_eq!(pragma(&store, "foreign_keys"), 1);
+    let parents = |table: &str| -> Vec<String> {
+        store
+            .conn
+            .prepare(&format!(
+                "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list('{table}') ORDER BY 1"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(parents("tasks"), vec![s("accounts"), s("endpoints")]);
+    assert_eq!(parents("task_attempts"), vec![s("tasks")]);
+    // What was there is intact.
+    assert_eq!(account_state(&store, "jdoe"), (s(INACTIVE), Some(true)));
+    assert_eq!(store.runs("prod").unwrap().len(), 1);
+
+    // The new tables work, and their constraints hold.
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 2)
+        .unwrap();
+    let id = TaskId(task.id);
+    store.claim_task(id, "w", MINUTE).unwrap().unwrap();
+    store.complete_task(id, "w").unwrap();
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), Some(false)));
+    for statement in [
+        "UPDATE tasks SET status = 'DISCONTINUE'",
+        "UPDATE tasks SET tries = 3",
+        "UPDATE tasks SET status = 'IN PROGRESS', completed_at = NULL",
+        "UPDATE tasks SET lease_until = 'x'",
+        "UPDATE task_attempts SET outcome = 'lost'",
+        "UPDATE task_attempts SET finished_at = NULL",
+        "INSERT INTO tasks (endpoint_id, account, kind, status, max_tries, created_at, updated_at,
+                            next_attempt_at)
+         VALUES (1, 'nobody', 'enable', 'NEW', 1, 't', 't', 't')",
+        "INSERT INTO tasks (endpoint_id, account, kind, status, max_tries, created_at, updated_at,
+                            next_attempt_at)
+         VALUES (1, 'jdoe', 'enable', 'NEW', 21, 't', 't', 't')",
+    ] {
+        assert!(store.conn.execute(statement, []).is_err(), "{statement}");
+    }
+    drop(store);
+    // Opening again migrates nothing.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(pragma(&store, "user_version"), 3);
+    assert_eq!(store.tasks("prod").unwrap().len(), 1);
+}
