@@ -11,6 +11,7 @@
 pub mod config;
 pub mod error;
 pub mod exchange;
+pub mod expr;
 pub mod import;
 pub mod model;
 pub mod path;

@@ -5,80 +5,21 @@
 //! parsed once, when the configuration is loaded, so a template that does not parse is a
 //! configuration problem with a position, not a surprise at run time.
 //!
-//! This version's expressions are property paths (`USERNAME`, `account.name`, `account?.email`).
-//! [`Expr`] is the seam where the full binding language (operators, literals, methods) plugs in.
+//! A placeholder holds an expression of the binding language ([`crate::expr`]): property paths
+//! (`${account.name}`, `${account?.email}`), literals, `+`, `==`, `!=`, `&&`, `||`, `!`, `? :`,
+//! `?:` and String methods (`${user.firstname.toUpperCase()}`). Null renders as empty text. The
+//! `}` closing a placeholder is the first one outside a string literal, so
+//! `${account.x ?: '}'}` works.
+//!
+//! `${raw: expression}` renders the value without XML escaping. It is only for templates that
+//! must inject markup they fully control (a fragment built from literals and trusted values):
+//! a raw value that comes from an account or a user is an injection hole, exactly the one this
+//! module otherwise closes. The load-time well-formedness check sees a raw placeholder as text,
+//! so markup it injects is not checked.
 
+pub use crate::expr::{Bindings, Expr, ExprError, Lookup, Value};
+use crate::expr::{PlaceholderError, parse_placeholder};
 use crate::text::{TextError, escape_xml, line_column};
-
-/// A parsed `${...}` expression.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expr {
-    /// A property path: `USERNAME`, `account.customproperty1`.
-    Path(Vec<String>),
-}
-
-impl Expr {
-    /// Parses the text between `${` and `}`.
-    pub fn parse(text: &str) -> Result<Expr, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err("empty expression `${}`".into());
-        }
-        let segments: Vec<String> = trimmed
-            .split('.')
-            .map(|segment| segment.trim().trim_end_matches('?').trim().to_string())
-            .collect();
-        if segments.iter().all(|segment| is_identifier(segment)) {
-            Ok(Expr::Path(segments))
-        } else {
-            Err(format!(
-                "unsupported expression `{trimmed}`: this version binds property paths such as \
-                 `USERNAME` or `account.name`"
-            ))
-        }
-    }
-
-    /// Every property path the expression reads.
-    pub fn paths(&self) -> Vec<&[String]> {
-        match self {
-            Expr::Path(path) => vec![path.as_slice()],
-        }
-    }
-
-    /// Evaluates the expression; `Ok(None)` when a path's root is not bound at all.
-    pub fn eval(&self, bindings: &dyn Bindings) -> Result<String, String> {
-        match self {
-            Expr::Path(path) => match bindings.lookup(path) {
-                Lookup::Value(value) => Ok(value),
-                Lookup::Missing => Ok(String::new()),
-                Lookup::Unbound => Err(format!("`{}` is not bound here", path.join("."))),
-            },
-        }
-    }
-}
-
-fn is_identifier(text: &str) -> bool {
-    let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// What a property path resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    /// A value.
-    Value(String),
-    /// The root object is bound but has no such property (renders as empty text).
-    Missing,
-    /// Nothing of that name is bound in this context.
-    Unbound,
-}
-
-/// The variables visible to a template.
-pub trait Bindings {
-    /// Resolves a property path such as `["account", "name"]`.
-    fn lookup(&self, path: &[String]) -> Lookup;
-}
 
 /// How bound values are written into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +35,12 @@ enum Segment {
     Literal(String),
     Placeholder {
         expr: Expr,
+        /// Byte offset of the `${`.
         offset: usize,
+        /// Bytes from `${` to `}` inclusive.
         length: usize,
+        /// `${raw: ...}`: never escaped.
+        raw: bool,
     },
 }
 
@@ -107,7 +52,8 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses every `${...}` of `source`.
+    /// Parses every `${...}` of `source`; a mistake is reported at the line and column of the
+    /// offending character.
     pub fn parse(source: &str) -> Result<Template, TextError> {
         let mut segments = Vec::new();
         let mut rest_start = 0;
@@ -116,22 +62,32 @@ impl Template {
             if open > rest_start {
                 segments.push(Segment::Literal(source[rest_start..open].to_string()));
             }
-            let body_start = open + 2;
-            let Some(length) = source[body_start..].find('}') else {
-                return Err(TextError::at(
-                    source,
-                    open,
-                    "`${` is never closed by `}`".into(),
-                ));
-            };
-            let body = &source[body_start..body_start + length];
-            let expr = Expr::parse(body).map_err(|message| TextError::at(source, open, message))?;
+            let (raw, body_start) = raw_prefix(source, open + 2);
+            let (expr, close) =
+                parse_placeholder(source, body_start).map_err(|error| match error {
+                    PlaceholderError::NeverClosed => {
+                        TextError::at(source, open, "`${` is never closed by `}`".into())
+                    }
+                    PlaceholderError::Empty => TextError::at(
+                        source,
+                        open,
+                        if raw {
+                            "empty expression `${raw:}`".into()
+                        } else {
+                            "empty expression `${}`".into()
+                        },
+                    ),
+                    PlaceholderError::Invalid(error) => {
+                        TextError::at(source, error.offset, error.message)
+                    }
+                })?;
             segments.push(Segment::Placeholder {
                 expr,
                 offset: open,
-                length: length + 3,
+                length: close + 1 - open,
+                raw,
             });
-            rest_start = body_start + length + 1;
+            rest_start = close + 1;
         }
         if rest_start < source.len() {
             segments.push(Segment::Literal(source[rest_start..].to_string()));
@@ -157,41 +113,64 @@ impl Template {
         })
     }
 
-    /// The template with each placeholder replaced by as many `x` as it has characters, so a
-    /// position in the result is the same position in the template: used to check that the
-    /// template is well-formed once bound, and to point at the mistake in the template itself.
+    /// The template with each placeholder replaced by as many `x` as it has characters (line
+    /// breaks inside it kept), so a position in the result is the same position in the
+    /// template: used to check that the template is well-formed once bound, and to point at the
+    /// mistake in the template itself.
     pub fn with_placeholders_filled(&self) -> String {
         let mut out = String::with_capacity(self.source.len());
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Placeholder { length, .. } => {
-                    out.extend(std::iter::repeat_n('x', *length))
+                Segment::Placeholder { offset, length, .. } => {
+                    let placeholder = self.source.get(*offset..offset + length).unwrap_or("");
+                    out.extend(
+                        placeholder
+                            .chars()
+                            .map(|c| if c == '\n' { '\n' } else { 'x' }),
+                    );
                 }
             }
         }
         out
     }
 
-    /// Renders the template with `bindings`.
+    /// Renders the template with `bindings`: values escaped as `escape` says, except in
+    /// `${raw: ...}` placeholders.
     pub fn render(&self, bindings: &dyn Bindings, escape: Escape) -> Result<String, TextError> {
         let mut out = String::with_capacity(self.source.len() + 64);
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Placeholder { expr, offset, .. } => {
+                Segment::Placeholder {
+                    expr, offset, raw, ..
+                } => {
                     let value = expr
                         .eval(bindings)
-                        .map_err(|message| TextError::at(&self.source, *offset, message))?;
-                    match escape {
-                        Escape::Xml => escape_xml(&value, &mut out),
-                        Escape::None => out.push_str(&value),
+                        .map_err(|message| TextError::at(&self.source, *offset, message))?
+                        .render();
+                    match (escape, raw) {
+                        (Escape::Xml, false) => escape_xml(&value, &mut out),
+                        (Escape::None, _) | (_, true) => out.push_str(&value),
                     }
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// Whether the placeholder body at `body_start` opens with `raw:`, and where its expression
+/// starts.
+fn raw_prefix(source: &str, body_start: usize) -> (bool, usize) {
+    let body = &source[body_start..];
+    let trimmed = body.trim_start();
+    if let Some(after) = trimmed.strip_prefix("raw")
+        && let Some(expression) = after.trim_start().strip_prefix(':')
+    {
+        return (true, body_start + body.len() - expression.len());
+    }
+    (false, body_start)
 }
 
 #[cfg(test)]
@@ -212,6 +191,8 @@ mod tests {
                 ["account", "name"] => {
                     Lookup::Value(r#""/><Security.lockUserAccountRq userName="x"#.into())
                 }
+                ["account", "special"] => Lookup::Value(r#"a&b<c>d"e'f"#.into()),
+                ["account", "first"] => Lookup::Value("jane".into()),
                 ["account", _] => Lookup::Missing,
                 _ => Lookup::Unbound,
             }
@@ -255,13 +236,69 @@ mod tests {
     #[test]
     fn reports_parse_errors_with_positions() {
         let cases: &[(&str, (usize, usize), &str)] = &[
-            ("<a>\n  ${USERNAME</a>", (2, 3), "never closed"),
-            ("x ${}", (1, 3), "empty expression"),
-            ("${a + b}", (1, 1), "unsupported expression `a + b`"),
             (
-                "<r>${account.name.toUpperCase()}</r>",
+                "<a>\n  ${USERNAME</a>",
+                (2, 3),
+                "`${` is never closed by `}`",
+            ),
+            ("<a>${USERNAME", (1, 4), "`${` is never closed by `}`"),
+            ("<a>${x == '}'", (1, 4), "`${` is never closed by `}`"),
+            ("x ${}", (1, 3), "empty expression `${}`"),
+            ("x ${ \n }", (1, 3), "empty expression `${}`"),
+            ("x ${raw: }", (1, 3), "empty expression `${raw:}`"),
+            (
+                "<r>\n  ${account.name - 1}</r>",
+                (2, 18),
+                "`-` is not supported: the only arithmetic is `+`",
+            ),
+            (
+                "<r>\n${account.name ==\n   'x' * 2}</r>",
+                (3, 8),
+                "`*` is not supported: the only arithmetic is `+`",
+            ),
+            (
+                "<r>${account.name.toUpper()}</r>",
+                (1, 19),
+                "unknown method `toUpper`: the supported String methods are equals, \
+                 equalsIgnoreCase, toUpperCase, toLowerCase, substring, trim, contains, \
+                 startsWith, endsWith, replace, length",
+            ),
+            (
+                "<a>${account.name == 'x}</a>",
+                (1, 22),
+                "string literal is never closed",
+            ),
+            (
+                "<a>${account.name == 'x}\n</a>${y}",
+                (1, 22),
+                "string literal is never closed on its line (write `\\n` for a line break)",
+            ),
+            (
+                "<a>${raw:  a < b}</a>",
+                (1, 14),
+                "`<` is not supported: the only comparisons are `==` and `!=`",
+            ),
+            (
+                "é ü ${a * b}",
+                (1, 9),
+                "`*` is not supported: the only arithmetic is `+`",
+            ),
+            (
+                "${ def x }",
                 (1, 4),
-                "unsupported expression",
+                "`def` is not supported: `${...}` holds one expression of property paths, \
+                 literals, `+`, `==`, `!=`, `&&`, `||`, `!`, `? :`, `?:` and String methods",
+            ),
+            (
+                "${a.substring(b)}",
+                (1, 15),
+                "the arguments of `substring` are integers, but `b` is a String",
+            ),
+            (
+                "${a}${b c}",
+                (1, 9),
+                "unexpected `c`: expected an operator (`+`, `==`, `!=`, `&&`, `||`, `? :`, `?:`), \
+                 `.method(...)` or the end of the expression",
             ),
         ];
         for (source, (line, column), message) in cases {
@@ -271,8 +308,112 @@ mod tests {
                 (*line, *column),
                 "{source}: {error}"
             );
-            assert!(error.message.contains(message), "{source}: {error}");
+            assert_eq!(error.message, *message, "{source}");
         }
+    }
+
+    #[test]
+    fn closing_brace_inside_a_string_literal_does_not_close() {
+        let template =
+            Template::parse(r#"<a>${account.missing ?: '}'}</a><b>${"{" + "}}" + 'x'}</b>"#)
+                .unwrap();
+        assert_eq!(
+            template.render(&Fixed, Escape::Xml).unwrap(),
+            "<a>}</a><b>{}}x</b>"
+        );
+        assert_eq!(
+            template.with_placeholders_filled(),
+            format!("<a>{}</a><b>{}</b>", "x".repeat(25), "x".repeat(19))
+        );
+    }
+
+    #[test]
+    fn evaluates_expressions() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "${USERNAME + '-' + account.first.toUpperCase()}",
+                "svc-JANE",
+            ),
+            (
+                "${account.first.substring(0, 1).toUpperCase() + account.first.substring(1)}",
+                "Jane",
+            ),
+            ("${account.missing?.trim() ?: 'none'}", "none"),
+            (
+                "${account.missing}|${account?.missing}|${'a' + account.missing}",
+                "||a",
+            ),
+            ("${account.first == 'jane' ? 'yes' : 'no'}", "yes"),
+            ("${account.first.length() + 1}", "5"),
+            (
+                "${account.first.contains('an') && !account.missing}",
+                "true",
+            ),
+            ("${null}${false}${0}", "false0"),
+        ];
+        for (source, expected) in cases {
+            let template = Template::parse(source).expect(source);
+            assert_eq!(
+                template.render(&Fixed, Escape::Xml).as_deref(),
+                Ok(*expected),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn escapes_every_value_unless_raw() {
+        let source = "<a v=\"${account.special}\" w='${'<' + account.special + '>'}'>\
+                      ${raw: '<b>' + account.first + '</b>'}${raw:account.special}</a>";
+        let template = Template::parse(source).unwrap();
+        assert_eq!(
+            template.render(&Fixed, Escape::Xml).unwrap(),
+            "<a v=\"a&amp;b&lt;c&gt;d&quot;e&apos;f\" \
+             w='&lt;a&amp;b&lt;c&gt;d&quot;e&apos;f&gt;'><b>jane</b>a&b<c>d\"e'f</a>"
+        );
+        // Headers are never escaped.
+        let header = Template::parse("${account.special} ${raw: account.special}").unwrap();
+        assert_eq!(
+            header.render(&Fixed, Escape::None).unwrap(),
+            r#"a&b<c>d"e'f a&b<c>d"e'f"#
+        );
+        // `raw` is only a prefix when a `:` follows it.
+        let named = Template::parse("${raw}|${ raw ?: 'r' }|${rawx}").unwrap();
+        let paths: Vec<String> = named
+            .expressions()
+            .flat_map(|(expr, _)| expr.paths())
+            .map(|path| path.join("."))
+            .collect();
+        assert_eq!(paths, ["raw", "raw", "rawx"]);
+    }
+
+    #[test]
+    fn evaluation_errors_point_at_the_placeholder() {
+        let template = Template::parse("<a>\n  <b>${account.missing.trim()}</b></a>").unwrap();
+        let error = template.render(&Fixed, Escape::Xml).unwrap_err();
+        assert_eq!((error.line, error.column), (2, 6));
+        assert_eq!(
+            error.message,
+            "`account.missing` is null: use `?.` to get null instead of this error, as in \
+             `?.trim()`"
+        );
+        let template = Template::parse("${account.first.substring(2, 9)}").unwrap();
+        let error = template.render(&Fixed, Escape::Xml).unwrap_err();
+        assert_eq!((error.line, error.column), (1, 1));
+        assert_eq!(
+            error.message,
+            "`account.first.substring(2, 9)`: out of range (begin 2, end 9, length 4): Java \
+             throws StringIndexOutOfBoundsException"
+        );
+    }
+
+    #[test]
+    fn filled_placeholders_keep_positions_across_lines_and_characters() {
+        let template = Template::parse("<a>${x ?:\n'é'}</a>\n<b/>").unwrap();
+        assert_eq!(
+            template.with_placeholders_filled(),
+            "<a>xxxxxx\nxxxx</a>\n<b/>"
+        );
     }
 
     #[test]
