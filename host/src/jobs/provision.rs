@@ -335,3 +335,51 @@ fn identity_attributes(identity: Identity) -> Vec<(String, String)> {
     attributes.extend(identity.attributes);
     attributes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        for (tries, nominal) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
+            for _ in 0..50 {
+                let delay = policy.delay(tries).as_secs_f64() * 1000.0;
+                let nominal = f64::from(nominal);
+                assert!(
+                    (nominal * 0.5..nominal * 1.5).contains(&delay),
+                    "try {tries}: {delay} ms is not within 50% of {nominal} ms"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_failures_that_trying_again_can_fix_are_retried() {
+        assert!(retryable(&wit::ErrorKind::Transport("reset".into())));
+        assert!(retryable(&wit::ErrorKind::HttpStatus(
+            wit::HttpStatusError {
+                status: 503,
+                body_excerpt: String::new()
+            }
+        )));
+        assert!(!retryable(&wit::ErrorKind::Authentication(
+            "refused".into()
+        )));
+        assert!(!retryable(
+            &wit::ErrorKind::InvalidConfiguration(Vec::new())
+        ));
+    }
+}
