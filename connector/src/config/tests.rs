@@ -26,6 +26,13 @@ pub(crate) fn shipped_package() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The shipped package with `overrides` applied, loaded; it must load without any problem.
+pub(crate) fn shipped_config(overrides: &[(&str, &str)]) -> Config {
+    let loaded = load(&with(overrides));
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    loaded.config.expect("no problem, so a configuration")
+}
+
 fn with(overrides: &[(&str, &str)]) -> Connection {
     let mut pairs = shipped_package();
     for (name, value) in overrides {

@@ -137,11 +137,19 @@ fn plan_of(
     Ok((attribute, plan))
 }
 
-fn provision(
+/// Runs `action` with the checked configuration, the plan `which` names and the request's
+/// account and owner.
+fn with_plan<R>(
     connection: Vec<wit::Attribute>,
     request: wit::ProvisioningRequest,
     which: Plan,
-) -> Result<wit::ProvisioningOutcome, ConnectorError> {
+    action: impl FnOnce(
+        &config::Config,
+        &str,
+        &config::ProvisioningPlan,
+        &provision::Provisioned<'_>,
+    ) -> Result<R, ConnectorError>,
+) -> Result<R, ConnectorError> {
     let config = checked(connection)?;
     let (attribute, plan) = plan_of(&config, which)?;
     let account = convert::account_in(request.account);
@@ -150,8 +158,23 @@ fn provision(
         account: &account,
         user: &user,
     };
-    let outcome = provision::run_plan(&config, attribute, plan, &mut http::WasiHttp, &target)?;
-    Ok(convert::outcome(outcome))
+    action(&config, attribute, plan, &target)
+}
+
+fn provision(
+    connection: Vec<wit::Attribute>,
+    request: wit::ProvisioningRequest,
+    which: Plan,
+) -> Result<wit::ProvisioningOutcome, ConnectorError> {
+    with_plan(
+        connection,
+        request,
+        which,
+        |config, attribute, plan, target| {
+            provision::run_plan(config, attribute, plan, &mut http::WasiHttp, target)
+                .map(convert::outcome)
+        },
+    )
 }
 
 fn render(
@@ -159,14 +182,13 @@ fn render(
     request: wit::ProvisioningRequest,
     which: Plan,
 ) -> Result<Vec<wit::RenderedRequest>, ConnectorError> {
-    let config = checked(connection)?;
-    let (attribute, plan) = plan_of(&config, which)?;
-    let account = convert::account_in(request.account);
-    let user = convert::columns_in(request.user);
-    let target = provision::Provisioned {
-        account: &account,
-        user: &user,
-    };
-    let rendered = provision::render_plan(&config, attribute, plan, &target)?;
-    Ok(rendered.into_iter().map(convert::rendered).collect())
+    with_plan(
+        connection,
+        request,
+        which,
+        |config, attribute, plan, target| {
+            let rendered = provision::render_plan(config, attribute, plan, target)?;
+            Ok(rendered.into_iter().map(convert::rendered).collect())
+        },
+    )
 }

@@ -1,5 +1,4 @@
 use super::*;
-use crate::config::{Connection, load};
 use crate::error::{OperationFailure, SoapFault};
 use crate::transport::canned::{Canned, CannedResponse, canned};
 
@@ -20,14 +19,7 @@ const USERS: &str = r#"<OnlineData.listEntityUsersRs status="Success"><Users>
 </Users></OnlineData.listEntityUsersRs>"#;
 
 fn config(overrides: &[(&str, &str)]) -> Config {
-    let mut pairs = crate::config::tests::shipped_package();
-    for (name, value) in overrides {
-        pairs.retain(|(existing, _)| existing != name);
-        pairs.push((name.to_string(), value.to_string()));
-    }
-    let loaded = load(&Connection::from_pairs(pairs));
-    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    loaded.config.unwrap()
+    crate::config::tests::shipped_config(overrides)
 }
 
 fn run_all(

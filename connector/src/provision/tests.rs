@@ -1,17 +1,9 @@
 use super::*;
-use crate::config::{Connection, load};
 use crate::error::OperationFailure;
 use crate::transport::canned::canned;
 
 fn config(overrides: &[(&str, &str)]) -> Config {
-    let mut pairs = crate::config::tests::shipped_package();
-    for (name, value) in overrides {
-        pairs.retain(|(existing, _)| existing != name);
-        pairs.push((name.to_string(), value.to_string()));
-    }
-    let loaded = load(&Connection::from_pairs(pairs));
-    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    loaded.config.unwrap()
+    crate::config::tests::shipped_config(overrides)
 }
 
 fn account(name: &str, id: &str) -> Account {

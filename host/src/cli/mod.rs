@@ -253,14 +253,37 @@ fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
     }
 }
 
+/// What a job on a connection needs: the connection, the component, the store and the
+/// endpoint (named, else the connection's name).
+struct Job {
+    connection: Connection,
+    runtime: Runtime,
+    store: Store,
+    endpoint: String,
+}
+
+impl Job {
+    fn prepare(cli: &Cli, args: &ConnectionArgs, endpoint: Option<&str>) -> Result<Job, Failure> {
+        let connection = load_connection(args)?;
+        let runtime = load_runtime(cli)?;
+        let store = open_store(cli)?;
+        let endpoint = endpoint.map_or_else(|| connection.name.clone(), str::to_string);
+        Ok(Job {
+            connection,
+            runtime,
+            store,
+            endpoint,
+        })
+    }
+}
+
 fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
-    let connection = load_connection(&args.connection)?;
-    let runtime = load_runtime(cli)?;
-    let mut store = open_store(cli)?;
-    let endpoint = args
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| connection.name.clone());
+    let Job {
+        connection,
+        runtime,
+        mut store,
+        endpoint,
+    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
     let request = import::ImportRequest {
         connection: &connection,
         endpoint: &endpoint,
@@ -350,13 +373,12 @@ fn retry_policy(options: &args::RetryOptions, max_tries: u32) -> provision::Retr
 }
 
 fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8, Failure> {
-    let connection = load_connection(&args.connection)?;
-    let runtime = load_runtime(cli)?;
-    let mut store = open_store(cli)?;
-    let endpoint = args
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| connection.name.clone());
+    let Job {
+        connection,
+        runtime,
+        mut store,
+        endpoint,
+    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
     let request = provision::ProvisionRequest {
         connection: &connection,
         endpoint: &endpoint,
@@ -380,13 +402,12 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
 }
 
 fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
-    let connection = load_connection(&args.connection)?;
-    let runtime = load_runtime(cli)?;
-    let mut store = open_store(cli)?;
-    let endpoint = args
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| connection.name.clone());
+    let Job {
+        connection,
+        runtime,
+        mut store,
+        endpoint,
+    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
     let policy = retry_policy(&args.retry, provision::MAX_TRIES);
     let summary = provision::retry(
         &runtime,
