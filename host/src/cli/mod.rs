@@ -67,29 +67,27 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Validate(args) => validate(cli, &args.connection, args.format),
         Command::Test(args) => test(cli, &args.connection),
         Command::Import(args) => run_import(cli, args),
-        Command::Accounts(args) => {
-            let store = open_store(cli)?;
-            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
-            let accounts = store.accounts(&endpoint).map_err(store_failure)?;
-            print(|out| output::accounts(out, &accounts, args.format))
-        }
-        Command::Entitlements(args) => {
-            let store = open_store(cli)?;
-            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
-            let entitlements = store
-                .entitlements(&endpoint, args.entitlement_type.as_deref())
-                .map_err(store_failure)?;
-            print(|out| output::entitlements(out, &entitlements, args.format))
-        }
+        Command::Accounts(args) => list(
+            cli,
+            args.endpoint.as_deref(),
+            |store, endpoint| store.accounts(endpoint),
+            |out, accounts| output::accounts(out, accounts, args.format),
+        ),
+        Command::Entitlements(args) => list(
+            cli,
+            args.endpoint.as_deref(),
+            |store, endpoint| store.entitlements(endpoint, args.entitlement_type.as_deref()),
+            |out, entitlements| output::entitlements(out, entitlements, args.format),
+        ),
         Command::Enable(args) => provision(cli, args, TaskKind::Enable),
         Command::Disable(args) => provision(cli, args, TaskKind::Disable),
         Command::Retry(args) => retry(cli, args),
-        Command::Tasks(args) => {
-            let store = open_store(cli)?;
-            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
-            let tasks = store.tasks(&endpoint).map_err(store_failure)?;
-            print(|out| output::tasks(out, &tasks, args.format))
-        }
+        Command::Tasks(args) => list(
+            cli,
+            args.endpoint.as_deref(),
+            |store, endpoint| store.tasks(endpoint),
+            |out, tasks| output::tasks(out, tasks, args.format),
+        ),
         Command::Changes(args) => {
             let store = open_store(cli)?;
             if store.run(args.run).map_err(store_failure)?.is_none() {
@@ -117,13 +115,26 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             println!("loaded {count} identities from {}", file.display());
             Ok(exit::OK)
         }
-        Command::Runs(args) => {
-            let store = open_store(cli)?;
-            let endpoint = endpoint(&store, args.endpoint.as_deref())?;
-            let runs = store.runs(&endpoint).map_err(store_failure)?;
-            print(|out| output::runs(out, &runs, args.format))
-        }
+        Command::Runs(args) => list(
+            cli,
+            args.endpoint.as_deref(),
+            |store, endpoint| store.runs(endpoint),
+            |out, runs| output::runs(out, runs, args.format),
+        ),
     }
+}
+
+/// A listing of one endpoint's data: read it from the store, print it.
+fn list<T>(
+    cli: &Cli,
+    named: Option<&str>,
+    read: impl FnOnce(&Store, &str) -> Result<T, crate::store::StoreError>,
+    write: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
+) -> Result<u8, Failure> {
+    let store = open_store(cli)?;
+    let endpoint = endpoint(&store, named)?;
+    let rows = read(&store, &endpoint).map_err(store_failure)?;
+    print(|out| write(out, &rows))
 }
 
 fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
