@@ -1,47 +1,34 @@
-//! One request/response exchange with Duck Creek, shared by imports and `test-connection`:
-//! send, then turn a failing status into the typed error that fits it.
+//! One request/response exchange with Duck Creek, shared by imports, provisioning and
+//! `test-connection`: send, then turn a failing status into the typed error that fits it.
 
 use std::io::{BufRead, Read};
 
-use crate::config::{Endpoint, HttpRequest};
+use crate::client::Client;
+use crate::config::{Config, HttpRequest};
 use crate::error::ErrorKind;
 use crate::path::Path;
 use crate::text::excerpt;
-use crate::transport::{HttpResponse, Transport};
+use crate::transport::Transport;
 use crate::xml::{RecordReader, ResponseError};
 
 /// How much of an error response is read to look for a SOAP fault.
-const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+pub const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 /// How much of an error body is quoted in an `http-status` error.
 const EXCERPT_LIMIT: usize = 512;
 
-/// Sends `request`; on a 2xx status returns a reader of the response's records, otherwise the
-/// error the response amounts to.
+/// Sends the request `render` builds through `client` (see [`Client::send`]); on a 2xx status
+/// returns a reader of the response's records, otherwise the error the response amounts to.
 pub fn exchange<T: Transport>(
-    transport: &mut T,
-    endpoint: &Endpoint,
-    request: &HttpRequest,
+    client: &mut Client<T>,
+    config: &Config,
+    connection: Option<&str>,
+    render: &dyn Fn(Option<&str>) -> Result<HttpRequest, ErrorKind>,
     record_path: &Path,
     value_paths: Vec<Path>,
 ) -> Result<RecordReader<T::Body>, ErrorKind> {
-    let response = transport
-        .post(endpoint, request)
-        .map_err(ErrorKind::Transport)?;
-    if (200..300).contains(&response.status) {
-        return Ok(RecordReader::new(response.body, record_path, value_paths));
-    }
-    Err(error_from_status(response))
-}
-
-fn error_from_status<B: BufRead>(response: HttpResponse<B>) -> ErrorKind {
-    match read_body(response.body, ERROR_BODY_LIMIT) {
-        Ok(body) => error_from_body(response.status, &body),
-        Err(error) => ErrorKind::Transport(format!(
-            "HTTP status {} and the body could not be read: {error}",
-            response.status
-        )),
-    }
+    let response = client.send(config, connection, render)?;
+    Ok(RecordReader::new(response.body, record_path, value_paths))
 }
 
 /// Reads at most `limit` bytes of a body.

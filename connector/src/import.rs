@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::io::BufRead;
 
+use crate::client::Client;
 use crate::config::{
     ACCOUNTS_IMPORT_JSON, CallKind, Config, ImportCall, ImportPlan, RuntimeBindings,
 };
@@ -37,7 +38,7 @@ struct ActiveCall<B: BufRead> {
 pub struct ImportRun<T: Transport> {
     config: Config,
     plan: ImportPlan,
-    transport: T,
+    client: Client<T>,
     selected: Vec<usize>,
     position: usize,
     each_account: usize,
@@ -54,7 +55,7 @@ impl<T: Transport> ImportRun<T> {
     /// Prepares an import of the calls `scope` selects; sends nothing yet.
     pub fn new(
         mut config: Config,
-        transport: T,
+        client: Client<T>,
         scope: ImportScope,
         max_batch: usize,
     ) -> Result<Self, ConnectorError> {
@@ -84,7 +85,7 @@ impl<T: Transport> ImportRun<T> {
         Ok(ImportRun {
             config,
             plan,
-            transport,
+            client,
             selected,
             position: 0,
             each_account: 0,
@@ -169,29 +170,31 @@ impl<T: Transport> ImportRun<T> {
         call_index: usize,
         account: Option<usize>,
     ) -> Result<RecordReader<T::Body>, ErrorKind> {
-        let call = self.plan_call(call_index);
-        let bindings = RuntimeBindings {
-            account: account.map(|index| &self.delivered[index]),
-            ..RuntimeBindings::connection(&self.config.connection)
-        };
-        let request = call
-            .request
-            .render(&bindings, self.config.mode)
-            .map_err(|error| {
+        let call = &self.plan.calls[call_index];
+        let account = account.map(|index| &self.delivered[index]);
+        let connection = &self.config.connection;
+        let mode = self.config.mode;
+        let render = |access_token: Option<&str>| {
+            let bindings = RuntimeBindings {
+                account,
+                access_token,
+                ..RuntimeBindings::connection(connection)
+            };
+            call.request.render(&bindings, mode).map_err(|error| {
                 ErrorKind::InvalidConfiguration(vec![crate::error::Problem::error(
                     ACCOUNTS_IMPORT_JSON,
                     Some(format!("REQUESTXML{}, {error}", call.number)),
                     "could not be rendered",
                 )])
-            })?;
-        let record_path = call.record_path.clone();
-        let value_paths = value_paths(call);
+            })
+        };
         exchange(
-            &mut self.transport,
-            &self.config.endpoint,
-            &request,
-            &record_path,
-            value_paths,
+            &mut self.client,
+            &self.config,
+            call.connection.as_deref(),
+            &render,
+            &call.record_path,
+            value_paths(call),
         )
     }
 

@@ -8,6 +8,7 @@
 // failed job, so its size on the error path costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod exchange;
@@ -19,6 +20,7 @@ pub mod provision;
 pub mod session;
 pub mod template;
 pub mod text;
+pub mod tokens;
 pub mod transport;
 pub mod xml;
 

@@ -7,16 +7,20 @@
 //!
 //! Provisioning responses are small: each is read whole, up to [`MAX_RESPONSE`].
 
+use crate::client::{Client, with_authorization};
 use crate::config::{Config, HttpRequest, ProvisioningCall, ProvisioningPlan, RuntimeBindings};
 use crate::error::{CallSite, ConnectorError, CriteriaFailure, ErrorKind, Problem};
-use crate::exchange::{check_document, error_from_body, read_body, response_error};
+use crate::exchange::{check_document, read_body, response_error};
 use crate::model::Account;
-use crate::path::{Path, Target};
+
 use crate::transport::Transport;
-use crate::xml::RecordReader;
+use crate::xml::first_value;
 
 /// The largest provisioning response read; a larger one is an unexpected response.
 pub const MAX_RESPONSE: u64 = 1024 * 1024;
+
+/// What `${access_token}` renders as in a dry run: no token is requested for one.
+pub const MASKED_TOKEN: &str = "${access_token}";
 
 /// The RESPONSEMAPPING target that captures the HTTP status code instead of a path's value.
 const RESPONSE_CODE: &str = "RESPONSECODE";
@@ -41,7 +45,7 @@ pub fn run_plan<T: Transport>(
     config: &Config,
     attribute: &str,
     plan: &ProvisioningPlan,
-    transport: &mut T,
+    client: &mut Client<T>,
     target: &Provisioned<'_>,
 ) -> Result<ProvisioningOutcome, ConnectorError> {
     let mut outcome = ProvisioningOutcome::default();
@@ -51,7 +55,7 @@ pub fn run_plan<T: Transport>(
             call: index as u32 + 1,
             account: Some(target.account.name.clone()),
         };
-        run_call(config, attribute, call, transport, target, &mut outcome)
+        run_call(config, attribute, call, client, target, &mut outcome)
             .map_err(|kind| ConnectorError::new(kind).at(site))?;
     }
     Ok(outcome)
@@ -85,8 +89,9 @@ pub fn render_plan(
             account: Some(target.account),
             user: target.user,
             captured: &placeholders,
+            access_token: Some(MASKED_TOKEN),
         };
-        let request = call
+        let mut request = call
             .request
             .render(&bindings, config.mode)
             .map_err(|error| {
@@ -96,6 +101,10 @@ pub fn render_plan(
                     "could not be rendered",
                 )]))
             })?;
+        let token_connection = config.connections.token_for(call.connection.as_deref());
+        if token_connection.is_some() {
+            with_authorization(&mut request, MASKED_TOKEN);
+        }
         rendered.push(RenderedRequest {
             call: number,
             url: config.endpoint.url(),
@@ -112,29 +121,30 @@ fn run_call<T: Transport>(
     config: &Config,
     attribute: &str,
     call: &ProvisioningCall,
-    transport: &mut T,
+    client: &mut Client<T>,
     target: &Provisioned<'_>,
     outcome: &mut ProvisioningOutcome,
 ) -> Result<(), ErrorKind> {
-    let bindings = RuntimeBindings {
-        connection: &config.connection,
-        account: Some(target.account),
-        user: target.user,
-        captured: &outcome.captured,
+    let captured = &outcome.captured;
+    let render = |access_token: Option<&str>| {
+        let bindings = RuntimeBindings {
+            connection: &config.connection,
+            account: Some(target.account),
+            user: target.user,
+            captured,
+            access_token,
+        };
+        call.request
+            .render(&bindings, config.mode)
+            .map_err(|error| {
+                ErrorKind::InvalidConfiguration(vec![Problem::error(
+                    attribute,
+                    Some(format!("REQUESTXML, {error}")),
+                    "could not be rendered",
+                )])
+            })
     };
-    let request = call
-        .request
-        .render(&bindings, config.mode)
-        .map_err(|error| {
-            ErrorKind::InvalidConfiguration(vec![Problem::error(
-                attribute,
-                Some(format!("REQUESTXML, {error}")),
-                "could not be rendered",
-            )])
-        })?;
-    let response = transport
-        .post(&config.endpoint, &request)
-        .map_err(ErrorKind::Transport)?;
+    let response = client.send(config, call.connection.as_deref(), &render)?;
     let status = response.status;
     let body = read_body(response.body, MAX_RESPONSE + 1)
         .map_err(|error| ErrorKind::Transport(format!("reading the response: {error}")))?;
@@ -143,15 +153,12 @@ fn run_call<T: Transport>(
             "the response is larger than {MAX_RESPONSE} bytes, more than any provisioning answer"
         )));
     }
-    if !(200..300).contains(&status) {
-        return Err(error_from_body(status, &body));
-    }
     check_document(&body).map_err(|error| response_error(error, "RESPONSEMAPPING"))?;
     for (name, path) in &call.response_mapping {
         let value = if name == RESPONSE_CODE {
             Some(status.to_string())
         } else {
-            capture(&body, path)
+            first_value(&body, path)
                 .map_err(|error| response_error(error, &format!("RESPONSEMAPPING {name}")))?
         };
         if let Some(value) = value {
@@ -174,37 +181,6 @@ fn run_call<T: Transport>(
         }
     }
     Ok(())
-}
-
-/// The first value `path` selects in the document (paths start below the root); `None` when
-/// it selects nothing.
-fn capture(body: &[u8], path: &Path) -> Result<Option<String>, crate::xml::ResponseError> {
-    let (record, value) = split_path(path);
-    let mut reader = RecordReader::new(body, &record, vec![value]);
-    let mut found = None;
-    while let Some(record) = reader.next_record()? {
-        if found.is_none() {
-            found = record
-                .values
-                .into_iter()
-                .next()
-                .and_then(|values| values.into_iter().next());
-        }
-    }
-    Ok(found)
-}
-
-/// `a.b.@c` → (`a.b`, `@c`); `a.b` (text) → (`a.b`, the element's own text).
-fn split_path(path: &Path) -> (Path, Path) {
-    let record = Path {
-        steps: path.steps.clone(),
-        target: Target::Element,
-    };
-    let value = Path {
-        steps: Vec::new(),
-        target: path.target.clone(),
-    };
-    (record, value)
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! `test-connection`: one Duck Creek session opened and closed, nothing else.
+//! `test-connection`: one Duck Creek session opened and closed, nothing else. It goes through
+//! the connection of the import plan's first call, so a token connection proves its token
+//! request too.
 
+use crate::client::Client;
 use crate::config::{Config, HttpRequest, RuntimeBindings, SOAP_ENDPOINT};
 use crate::error::{CallSite, ConnectorError, ErrorKind, Problem};
 use crate::exchange::{exchange, response_error};
@@ -12,7 +15,7 @@ const LOGIN_AND_CLOSE: &str = "<server><requests><Session.loginRq userName=\"${U
 /// Logs in and out once; fails with `authentication` on refused credentials.
 pub fn test_connection<T: Transport>(
     config: &Config,
-    transport: &mut T,
+    client: &mut Client<T>,
 ) -> Result<(), ConnectorError> {
     let site = CallSite {
         plan: SOAP_ENDPOINT.to_string(),
@@ -24,7 +27,13 @@ pub fn test_connection<T: Transport>(
         steps: Vec::new(),
         target: Target::Element,
     };
-    let mut reader = exchange(transport, &config.endpoint, &request, &nothing, Vec::new())
+    let connection = config
+        .import_plan
+        .as_ref()
+        .and_then(|plan| plan.calls.first())
+        .and_then(|call| call.connection.as_deref());
+    let render = |_access_token: Option<&str>| Ok(request.clone());
+    let mut reader = exchange(client, config, connection, &render, &nothing, Vec::new())
         .map_err(|kind| ConnectorError::new(kind).at(site.clone()))?;
     loop {
         match reader.next_record() {

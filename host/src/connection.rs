@@ -32,6 +32,9 @@ pub const MASK: &str = "********";
 /// The attribute holding the URL requests are posted to.
 pub const SOAP_ENDPOINT: &str = "SOAP_ENDPOINT";
 
+/// The attribute holding the named connections (token URLs among them).
+pub const CONNECTIONJSON: &str = "CONNECTIONJSON";
+
 /// How many zip entry names an error lists before summarising the rest.
 const MAX_LISTED_ENTRIES: usize = 20;
 
@@ -129,6 +132,62 @@ impl Connection {
         })?;
         self.set(name, value);
         Ok(())
+    }
+
+    /// Applies a `--set-file NAME=PATH` argument: the attribute's value is the file's content,
+    /// without its trailing line break (the way secret files are usually written). The file is
+    /// read through `read` (pass `|p| std::fs::read_to_string(p)` in production).
+    pub fn apply_file_override(
+        &mut self,
+        spec: &str,
+        read: impl Fn(&Path) -> io::Result<String>,
+    ) -> Result<(), ConnectionError> {
+        let (name, path) = split_override("--set-file", spec)?;
+        if path.is_empty() {
+            return Err(ConnectionError::Override {
+                flag: "--set-file",
+                problem: OverrideProblem::EmptyPath,
+            });
+        }
+        let path = Path::new(path);
+        let value = read(path).map_err(|source| ConnectionError::SecretFile {
+            attribute: name.to_owned(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let value = value.strip_suffix('\n').unwrap_or(&value);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        self.set(name, value);
+        Ok(())
+    }
+
+    /// The token URLs of CONNECTIONJSON's named connections, each labelled with where it is
+    /// (`CONNECTIONJSON gw.url`): with SOAP_ENDPOINT, the only places requests may go. The
+    /// component checks the rest of the format; an attribute that is not JSON yields nothing.
+    pub fn token_urls(&self) -> Vec<(String, String)> {
+        let Some(text) = self.get(CONNECTIONJSON) else {
+            return Vec::new();
+        };
+        let Ok(Value::Object(top)) = serde_json::from_str::<Value>(text) else {
+            return Vec::new();
+        };
+        let named = match top.get("authentications") {
+            Some(Value::Object(named)) => named,
+            _ => &top,
+        };
+        named
+            .iter()
+            .filter_map(|(name, definition)| {
+                let url = definition
+                    .as_object()?
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case("url"))?
+                    .1
+                    .as_str()
+                    .filter(|url| !url.trim().is_empty())?;
+                Some((format!("{CONNECTIONJSON} {name}.url"), url.to_string()))
+            })
+            .collect()
     }
 
     /// The origin (`scheme://host:port`) of `SOAP_ENDPOINT`, the one place requests may go.
@@ -515,6 +574,16 @@ pub enum ConnectionError {
         /// The environment variable it was to be read from.
         variable: String,
     },
+    /// A `--set-file` names a file that cannot be read.
+    #[error("cannot set {attribute} from the file {}: {source}", path.display())]
+    SecretFile {
+        /// The attribute being set.
+        attribute: String,
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: io::Error,
+    },
     /// `SOAP_ENDPOINT` is missing or not an http(s) URL with a host.
     #[error("SOAP_ENDPOINT {problem}")]
     Endpoint {
@@ -583,6 +652,9 @@ pub enum OverrideProblem {
     /// `--set-env NAME=` names no environment variable.
     #[error("the environment variable name after '=' is empty")]
     EmptyVariable,
+    /// `--set-file NAME=` names no file.
+    #[error("the file name after '=' is empty")]
+    EmptyPath,
 }
 
 /// What is wrong with `SOAP_ENDPOINT`. Never quotes the URL (it may carry credentials).
@@ -1070,6 +1142,72 @@ mod tests {
             let err = connection.apply_env_override(spec, env).unwrap_err();
             assert_eq!(err.to_string(), *message, "{spec}");
         }
+    }
+
+    #[test]
+    fn file_overrides_drop_one_trailing_line_break_and_name_the_file_on_failure() {
+        let read = |path: &Path| match path.to_str() {
+            Some("/run/secrets/pw") => Ok("hunter2\r\n".to_owned()),
+            Some("/run/secrets/two") => Ok("a\n\n".to_owned()),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "No such file")),
+        };
+        let mut connection = Connection::new("c");
+        connection
+            .apply_file_override("PASSWORD=/run/secrets/pw", read)
+            .unwrap();
+        assert_eq!(connection.get("PASSWORD"), Some("hunter2"));
+        connection
+            .apply_file_override("TOKEN=/run/secrets/two", read)
+            .unwrap();
+        assert_eq!(connection.get("TOKEN"), Some("a\n"));
+        let cases = [
+            (
+                "PASSWORD=/nope",
+                "cannot set PASSWORD from the file /nope: No such file",
+            ),
+            (
+                "PASSWORD=",
+                "--set-file expects NAME=VALUE: the file name after '=' is empty",
+            ),
+            (
+                "PASSWORD",
+                "--set-file expects NAME=VALUE: the argument has no '='",
+            ),
+        ];
+        for (spec, message) in cases {
+            let error = connection.apply_file_override(spec, read).unwrap_err();
+            assert_eq!(error.to_string(), message, "{spec}");
+        }
+    }
+
+    #[test]
+    fn token_urls_are_read_from_connectionjson_in_both_shapes() {
+        let mut connection = Connection::new("c");
+        assert_eq!(connection.token_urls(), Vec::<(String, String)>::new());
+        connection.set(
+            "CONNECTIONJSON",
+            r#"{"authentications": {"gw": {"URL": "https://gw/token"}, "s": {"authType": "session"}, "x": 3}}"#,
+        );
+        assert_eq!(
+            connection.token_urls(),
+            [(
+                "CONNECTIONJSON gw.url".to_owned(),
+                "https://gw/token".to_owned()
+            )]
+        );
+        connection.set(
+            "CONNECTIONJSON",
+            r#"{"gw": {"url": "http://127.0.0.1:9/t"}}"#,
+        );
+        assert_eq!(
+            connection.token_urls(),
+            [(
+                "CONNECTIONJSON gw.url".to_owned(),
+                "http://127.0.0.1:9/t".to_owned()
+            )]
+        );
+        connection.set("CONNECTIONJSON", "not json");
+        assert!(connection.token_urls().is_empty());
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod jobs;
 pub mod model;
 pub mod policy;
 pub mod runtime;
+pub mod secrets;
 pub mod store;

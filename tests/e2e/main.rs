@@ -7,3 +7,4 @@ mod policy;
 mod provision;
 mod reconcile;
 mod support;
+mod tokens;

@@ -13,7 +13,9 @@ fn a_request_to_a_host_other_than_the_allowed_one_is_denied_and_never_sent() {
     let runtime = Runtime::load(component(), Some(&cache_dir())).unwrap();
     // The host allows another origin than the one the connection names.
     let allowed = AllowList::from_urls(&["http://127.0.0.1:9/"]).unwrap();
-    let mut instance = runtime.instantiate(allowed).unwrap();
+    let mut instance = runtime
+        .instantiate(allowed, dcconn::secrets::Secrets::default())
+        .unwrap();
 
     let mut connection = Connection::new("policy");
     let package: serde_json::Value =

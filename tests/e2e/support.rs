@@ -72,11 +72,17 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(users: usize) -> Harness {
+        Harness::with_token(users, None)
+    }
+
+    /// A harness whose simulator sits behind a token gateway when `token` is set.
+    pub fn with_token(users: usize, token: Option<dcsim::TokenMode>) -> Harness {
         let sim = Simulator::start(SimConfig {
             users,
             seed: 7,
             username: USERNAME.into(),
             password: PASSWORD.into(),
+            token,
         })
         .expect("the simulator starts");
         Harness {
@@ -190,6 +196,14 @@ pub fn assert_success(output: &Output) {
         stdout(output),
         stderr(output)
     );
+}
+
+/// Whether `haystack` holds `needle` anywhere.
+pub fn holds(haystack: &[u8], needle: &str) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
 }
 
 /// Asserts the exit code and that stderr holds every fragment; returns stderr.

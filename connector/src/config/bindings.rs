@@ -1,8 +1,9 @@
 //! What `${...}` can name, checked at load time and resolved at run time.
 //!
 //! Bound: connection attributes by name (`${USERNAME}`, `${PASSWORD}`), `account.*` (the
-//! account's columns) in EACHACCOUNT calls and provisioning plans, `user.*` (the owner) and the
-//! values earlier provisioning calls captured.
+//! account's columns) in EACHACCOUNT calls and provisioning plans, `user.*` (the owner), the
+//! values earlier provisioning calls captured, and `access_token` in calls whose CONNECTION is a
+//! token connection of CONNECTIONJSON.
 
 use crate::error::Problem;
 use crate::model::Account;
@@ -12,8 +13,17 @@ use super::Connection;
 
 /// Where a template runs, which decides what it may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// ACCOUNTS and ENTITLEMENTS calls: connection attributes only.
+pub struct Scope {
+    /// Which kind of call the template belongs to.
+    pub kind: ScopeKind,
+    /// Whether `${access_token}` is bound: the call's CONNECTION is a token connection.
+    pub access_token: bool,
+}
+
+/// The kinds of call a template can belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// ACCOUNTS and ENTITLEMENTS calls, and CONNECTIONJSON: connection attributes only.
     Import,
     /// EACHACCOUNT calls: also `account.*`.
     EachAccount,
@@ -25,20 +35,34 @@ pub enum Scope {
     },
 }
 
+/// The name a token connection's current token is bound as.
+pub const ACCESS_TOKEN: &str = "access_token";
+
 const OBJECT_ROOTS: &[&str] = &["account", "user", "task", "endpoint"];
 
 impl Scope {
+    /// A scope of this kind, without a token.
+    pub fn new(kind: ScopeKind) -> Self {
+        Scope {
+            kind,
+            access_token: false,
+        }
+    }
+
     fn allows_object(&self, root: &str) -> bool {
-        match self {
-            Scope::Import => false,
-            Scope::EachAccount => root == "account",
-            Scope::Provisioning { .. } => OBJECT_ROOTS.contains(&root),
+        match self.kind {
+            ScopeKind::Import => false,
+            ScopeKind::EachAccount => root == "account",
+            ScopeKind::Provisioning { .. } => OBJECT_ROOTS.contains(&root),
         }
     }
 
     fn allows_name(&self, name: &str) -> bool {
-        match self {
-            Scope::Provisioning { captured } => {
+        if name == ACCESS_TOKEN {
+            return self.access_token;
+        }
+        match &self.kind {
+            ScopeKind::Provisioning { captured } => {
                 name == "accountName" || captured.iter().any(|c| c == name)
             }
             _ => false,
@@ -71,8 +95,8 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
     let written = path.join(".");
     if OBJECT_ROOTS.contains(&root) {
         if !scope.allows_object(root) {
-            return Some(match scope {
-                Scope::Import => format!(
+            return Some(match scope.kind {
+                ScopeKind::Import => format!(
                     "`${{{written}}}`: `{root}` is bound only in EACHACCOUNT calls and provisioning plans"
                 ),
                 _ => format!("`${{{written}}}`: `{root}` is not bound here"),
@@ -83,19 +107,32 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
     if path.len() == 1 && (connection.get(root).is_some() || scope.allows_name(root)) {
         return None;
     }
-    if path.len() == 1 && matches!(root, "USERNAME" | "PASSWORD") {
+    if path.len() == 1 && root == ACCESS_TOKEN {
         return Some(format!(
-            "`${{{root}}}` is used but the connection has no {root}: set it (for a secret, from an environment variable)"
+            "`${{{ACCESS_TOKEN}}}` is bound only in calls whose CONNECTION names a token connection of CONNECTIONJSON"
+        ));
+    }
+    if path.len() == 1 && (root == "USERNAME" || looks_secret(root)) {
+        return Some(format!(
+            "`${{{root}}}` is used but the connection has no {root}: set it (a secret from an environment variable or a file: --set-env {root}=VARIABLE, --set-file {root}=PATH)"
         ));
     }
     Some(format!(
         "`${{{written}}}` names nothing: bound are connection attributes (`USERNAME`, `PASSWORD`, ...){}",
-        match scope {
-            Scope::Import => "",
-            Scope::EachAccount => " and `account.<column>`",
-            Scope::Provisioning { .. } => ", `account.*`, `user.*` and captured values",
+        match scope.kind {
+            ScopeKind::Import => "",
+            ScopeKind::EachAccount => " and `account.<column>`",
+            ScopeKind::Provisioning { .. } => ", `account.*`, `user.*` and captured values",
         }
     ))
+}
+
+/// Whether an attribute name is one people keep secret (`PASSWORD`, `CLIENT_SECRET`, `API_KEY`).
+fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN", "KEY"]
+        .iter()
+        .any(|word| upper.contains(word))
 }
 
 /// The values bound when a request is built.
@@ -108,6 +145,8 @@ pub struct RuntimeBindings<'a> {
     pub user: &'a [(String, String)],
     /// Values captured by earlier calls.
     pub captured: &'a [(String, String)],
+    /// The current token of the call's token connection (`${access_token}`).
+    pub access_token: Option<&'a str>,
 }
 
 impl<'a> RuntimeBindings<'a> {
@@ -118,6 +157,7 @@ impl<'a> RuntimeBindings<'a> {
             account: None,
             user: &[],
             captured: &[],
+            access_token: None,
         }
     }
 }
@@ -139,6 +179,9 @@ impl Bindings for RuntimeBindings<'_> {
             ("user", Some(column), 2) => find(self.user, column),
             (name, None, 1) => match self.captured.iter().find(|(captured, _)| captured == name) {
                 Some((_, value)) => Lookup::Value(value.clone()),
+                None if name == ACCESS_TOKEN && self.access_token.is_some() => self
+                    .access_token
+                    .map_or(Lookup::Unbound, |token| Lookup::Value(token.to_string())),
                 None if name == "accountName" => self.account.map_or(Lookup::Unbound, |account| {
                     Lookup::Value(account.name.clone())
                 }),

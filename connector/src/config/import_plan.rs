@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use crate::error::{Problem, Severity};
 use crate::path::Path;
 
-use super::bindings::Scope;
+use super::bindings::{Scope, ScopeKind};
 use super::request::{RequestParts, RequestTemplate};
-use super::{ACCOUNTS_IMPORT_JSON, Connection, Mode, json};
+use super::{ACCOUNTS_IMPORT_JSON, Connection, Connections, Mode, json};
 
 const ATTRIBUTE: &str = ACCOUNTS_IMPORT_JSON;
 
@@ -83,7 +83,7 @@ pub(crate) fn parse(
     text: &str,
     connection: &Connection,
     mode: Mode,
-    named_connections: &[String],
+    connections: &Connections,
     problems: &mut Vec<Problem>,
 ) -> Option<ImportPlan> {
     let before = problems.len();
@@ -109,7 +109,7 @@ pub(crate) fn parse(
             connection,
             mode,
         };
-        if let Some(call) = context.parse(accounts_seen, named_connections, problems) {
+        if let Some(call) = context.parse(accounts_seen, connections, problems) {
             accounts_seen |= call.kind == CallKind::Accounts;
             parsed.push(call);
         }
@@ -240,7 +240,7 @@ impl CallContext<'_> {
     fn parse(
         &self,
         accounts_seen: bool,
-        named_connections: &[String],
+        connections: &Connections,
         problems: &mut Vec<Problem>,
     ) -> Option<ImportCall> {
         let before = problems.len();
@@ -250,7 +250,7 @@ impl CallContext<'_> {
         }
         let connection_name = self.string("CONNECTION", problems).map(str::to_string);
         if let Some(name) = &connection_name
-            && !named_connections.iter().any(|known| known == name)
+            && !connections.contains(name)
         {
             problems.push(Problem::warning(
                     ATTRIBUTE,
@@ -258,7 +258,8 @@ impl CallContext<'_> {
                     format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
                 ));
         }
-        let request = self.request(kind, problems);
+        let uses_token = connections.token_for(connection_name.as_deref()).is_some();
+        let request = self.request(kind, uses_token, problems);
         let record_path = self.record_path(problems);
         let reconciliation_column = self.string("RECONCILIATIONFIELD", problems).map_or_else(
             || "name".to_string(),
@@ -315,7 +316,12 @@ impl CallContext<'_> {
         }
     }
 
-    fn request(&self, kind: CallKind, problems: &mut Vec<Problem>) -> Option<RequestTemplate> {
+    fn request(
+        &self,
+        kind: CallKind,
+        uses_token: bool,
+        problems: &mut Vec<Problem>,
+    ) -> Option<RequestTemplate> {
         let xml = self.required("REQUESTXML", "the request body", problems)?;
         let locate = |key: &str| self.location(key);
         let parts = RequestParts {
@@ -325,10 +331,13 @@ impl CallContext<'_> {
             params: self.keys.get("REQUESTPARAMS").copied(),
             soap_action: self.string("SOAPACTION", problems),
         };
-        let scope = if kind == CallKind::EachAccount {
-            Scope::EachAccount
-        } else {
-            Scope::Import
+        let scope = Scope {
+            kind: if kind == CallKind::EachAccount {
+                ScopeKind::EachAccount
+            } else {
+                ScopeKind::Import
+            },
+            access_token: uses_token,
         };
         RequestTemplate::parse(&parts, &scope, self.connection, self.mode, problems)
     }

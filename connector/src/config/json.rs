@@ -5,8 +5,6 @@ use serde_json::{Map, Value};
 
 use crate::error::Problem;
 
-use super::{CONNECTIONJSON, Connection};
-
 /// Parses an attribute's JSON text, adding a problem with line and column when it is not JSON.
 pub(crate) fn parse(attribute: &str, text: &str, problems: &mut Vec<Problem>) -> Option<Value> {
     match serde_json::from_str::<Value>(text) {
@@ -48,7 +46,8 @@ pub(crate) fn string(value: &Value) -> Result<&str, String> {
         .ok_or_else(|| format!("expected a string, found {}", kind(value)))
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What kind of JSON value this is, for messages.
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -56,27 +55,5 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// The names CONNECTIONJSON defines (empty when absent).
-pub(crate) fn named_connections(
-    connection: &Connection,
-    problems: &mut Vec<Problem>,
-) -> Vec<String> {
-    let Some(text) = connection.get(CONNECTIONJSON) else {
-        return Vec::new();
-    };
-    match parse(CONNECTIONJSON, text, problems) {
-        Some(Value::Object(map)) => map.keys().cloned().collect(),
-        Some(_) => {
-            problems.push(Problem::error(
-                CONNECTIONJSON,
-                None,
-                "expected a JSON object of named connections",
-            ));
-            Vec::new()
-        }
-        None => Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 //! well-formed XML once bound, paths and mappings that do not parse, calls numbered with gaps,
 //! variables that nothing binds. Unknown keys are warnings, never silently ignored.
 
+mod auth;
 mod bindings;
 mod endpoint;
 mod import_plan;
@@ -15,7 +16,8 @@ mod request;
 
 use std::collections::BTreeMap;
 
-pub use bindings::{RuntimeBindings, Scope};
+pub use auth::{Auth, BodyFormat, Connections, ResponsePath, TokenConnection, TokenRequest};
+pub use bindings::{ACCESS_TOKEN, RuntimeBindings, Scope, ScopeKind};
 pub use endpoint::Endpoint;
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
 pub use provisioning::{ProvisioningCall, ProvisioningPlan};
@@ -104,6 +106,8 @@ pub struct Config {
     pub endpoint: Endpoint,
     /// SOAP envelopes or bare XML.
     pub mode: Mode,
+    /// CONNECTIONJSON's named connections.
+    pub connections: Connections,
     /// ACCOUNTS_IMPORT_JSON, when present.
     pub import_plan: Option<ImportPlan>,
     /// ENABLEACCOUNTJSON, when present.
@@ -146,9 +150,9 @@ pub fn load(connection: &Connection) -> Loaded {
             Mode::Soap
         }
     };
-    let named_connections = json::named_connections(connection, &mut problems);
+    let connections = auth::parse(connection, &mut problems);
     let import_plan = match connection.get(ACCOUNTS_IMPORT_JSON) {
-        Some(text) => import_plan::parse(text, connection, mode, &named_connections, &mut problems),
+        Some(text) => import_plan::parse(text, connection, mode, &connections, &mut problems),
         None => {
             problems.push(Problem::warning(
                 ACCOUNTS_IMPORT_JSON,
@@ -161,7 +165,8 @@ pub fn load(connection: &Connection) -> Loaded {
     let mut plans = BTreeMap::new();
     for name in PROVISIONING_PLANS {
         if let Some(text) = connection.get(name)
-            && let Some(plan) = provisioning::parse(name, text, connection, mode, &mut problems)
+            && let Some(plan) =
+                provisioning::parse(name, text, connection, mode, &connections, &mut problems)
         {
             plans.insert(*name, plan);
         }
@@ -180,6 +185,7 @@ pub fn load(connection: &Connection) -> Loaded {
             connection: connection.clone(),
             endpoint,
             mode,
+            connections,
             import_plan,
             enable_plan: plans.remove(ENABLEACCOUNTJSON),
             disable_plan: plans.remove(DISABLEACCOUNTJSON),

@@ -7,9 +7,9 @@ use serde_json::Value;
 use crate::error::{Problem, Severity};
 use crate::path::Path;
 
-use super::bindings::Scope;
+use super::bindings::{Scope, ScopeKind};
 use super::request::{RequestParts, RequestTemplate};
-use super::{Connection, Mode, json};
+use super::{Connection, Connections, Mode, json};
 
 const KNOWN_KEYS: &[&str] = &[
     "CONNECTION",
@@ -26,6 +26,8 @@ const NOT_YET_SUPPORTED: &[&str] = &["RUNFOREACHENT", "COOKIEOPTIONS"];
 /// One call of a provisioning plan.
 #[derive(Debug, Clone)]
 pub struct ProvisioningCall {
+    /// CONNECTION: the named connection of CONNECTIONJSON the call uses.
+    pub connection: Option<String>,
     /// The request.
     pub request: RequestTemplate,
     /// RESPONSEMAPPING: captured name ← path.
@@ -47,6 +49,7 @@ pub(crate) fn parse(
     text: &str,
     connection: &Connection,
     mode: Mode,
+    connections: &Connections,
     problems: &mut Vec<Problem>,
 ) -> Option<ProvisioningPlan> {
     let before = problems.len();
@@ -111,8 +114,13 @@ pub(crate) fn parse(
             params: get("REQUESTPARAMS"),
             soap_action: get("SOAPACTION").and_then(Value::as_str),
         };
-        let scope = Scope::Provisioning {
-            captured: captured.clone(),
+        let connection_name =
+            call_connection(attribute, &locate, get("CONNECTION"), connections, problems);
+        let scope = Scope {
+            kind: ScopeKind::Provisioning {
+                captured: captured.clone(),
+            },
+            access_token: connections.token_for(connection_name.as_deref()).is_some(),
         };
         let request = RequestTemplate::parse(&parts, &scope, connection, mode, problems);
         let response_mapping = response_mapping(
@@ -135,6 +143,7 @@ pub(crate) fn parse(
         );
         if let Some(request) = request {
             parsed.push(ProvisioningCall {
+                connection: connection_name,
                 request,
                 response_mapping,
                 success_criteria,
@@ -242,4 +251,34 @@ fn success_criteria(
             Vec::new()
         }
     }
+}
+
+/// The call's CONNECTION, warning when CONNECTIONJSON does not define it.
+fn call_connection(
+    attribute: &str,
+    locate: &dyn Fn(&str) -> String,
+    value: Option<&Value>,
+    connections: &Connections,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let name = match value? {
+        Value::String(name) if name.trim().is_empty() => return None,
+        Value::String(name) => name.trim().to_string(),
+        _ => {
+            problems.push(Problem::error(
+                attribute,
+                Some(locate("CONNECTION")),
+                "expected the name of a connection of CONNECTIONJSON",
+            ));
+            return None;
+        }
+    };
+    if !connections.contains(&name) {
+        problems.push(Problem::warning(
+            attribute,
+            Some(locate("CONNECTION")),
+            format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
+        ));
+    }
+    Some(name)
 }

@@ -122,7 +122,7 @@ impl RequestTemplate {
             );
             is_envelope = check_body_xml(body, parts.attribute, &body_location, mode, problems);
         }
-        let headers = parse_headers(parts, scope, connection, problems);
+        let headers = parse_header_templates(parts, "REQUESTPARAMS", scope, connection, problems);
         let soap_action = parts.soap_action.and_then(|text| {
             let location = (parts.locate)("SOAPACTION");
             let template = parse_template(parts.attribute, &location, text, problems)?;
@@ -176,7 +176,8 @@ impl RequestTemplate {
     }
 }
 
-fn parse_template(
+/// Parses one template, adding a problem at its position when it does not parse.
+pub(crate) fn parse_template(
     attribute: &str,
     location: &str,
     text: &str,
@@ -231,8 +232,11 @@ fn check_body_xml(
     }
 }
 
-fn parse_headers(
+/// Parses the header templates of `parts.params` (the key `key`): names checked, values
+/// parsed and their variables checked against `scope`.
+pub(crate) fn parse_header_templates(
     parts: &RequestParts<'_>,
+    key: &str,
     scope: &Scope,
     connection: &Connection,
     problems: &mut Vec<Problem>,
@@ -240,7 +244,7 @@ fn parse_headers(
     let Some(params) = parts.params else {
         return Vec::new();
     };
-    let location = (parts.locate)("REQUESTPARAMS");
+    let location = (parts.locate)(key);
     let map = match json::object(params) {
         Ok(map) => map,
         Err(message) => {

@@ -6,9 +6,12 @@ use crate::error::Severity;
 /// The package this project ships, as attribute pairs (nested JSON values become JSON text, as
 /// the host's loader does).
 pub(crate) fn shipped_package() -> Vec<(String, String)> {
-    let Value::Object(map) =
-        serde_json::from_str(include_str!("../../../packages/duckcreek.json")).unwrap()
-    else {
+    package_pairs(include_str!("../../../packages/duckcreek.json"))
+}
+
+/// A package file's attributes, with USERNAME and PASSWORD added.
+fn package_pairs(text: &str) -> Vec<(String, String)> {
+    let Value::Object(map) = serde_json::from_str(text).unwrap() else {
         panic!("the package is an object");
     };
     map.into_iter()
@@ -97,6 +100,43 @@ fn the_shipped_package_loads_without_any_problem() {
 }
 
 #[test]
+fn the_shipped_token_package_loads_and_every_call_uses_its_gateway() {
+    let mut pairs = package_pairs(include_str!("../../../packages/duckcreek-token.json"));
+    let without_secret = load(&Connection::from_pairs(pairs.clone()));
+    assert!(
+        without_secret
+            .problems
+            .iter()
+            .any(|p| p.attribute == "CONNECTIONJSON"
+                && p.message.contains("--set-file CLIENT_SECRET=PATH")),
+        "{:?}",
+        without_secret.problems
+    );
+    pairs.push(("CLIENT_SECRET".into(), "cs".into()));
+    let loaded = load(&Connection::from_pairs(pairs));
+    assert_eq!(loaded.problems, vec![]);
+    let config = loaded.config.unwrap();
+    let gateway = config.connections.token("dcGateway").unwrap();
+    assert_eq!(
+        gateway.request.as_ref().unwrap().endpoint.url(),
+        "https://gateway.example.com/oauth/token"
+    );
+    let plan = config.import_plan.unwrap();
+    assert!(
+        plan.calls
+            .iter()
+            .all(|call| call.connection.as_deref() == Some("dcGateway"))
+    );
+    for plan in [config.enable_plan.unwrap(), config.disable_plan.unwrap()] {
+        assert!(
+            plan.calls
+                .iter()
+                .all(|call| call.connection.as_deref() == Some("dcGateway"))
+        );
+    }
+}
+
+#[test]
 fn the_known_packages_malformed_enable_plan_is_reported_with_the_mismatched_tags() {
     let enable = r#"[{"REQUESTXML": "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><server><requests><Session.loginRq userName=\"${USERNAME}\" password=\"${PASSWORD}\"></Session.loginRq><Security.unlockUserAccountRq userName=\"${account.name}\"></Security.lockUserAccountRq><Session.closeRq></Session.closeRq></requests></server></soapenv:Body></soapenv:Envelope>"}]"#;
     let loaded = load(&with(&[("ENABLEACCOUNTJSON", enable)]));
@@ -168,6 +208,255 @@ fn reports_each_mistake_with_its_place() {
             "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
         );
     }
+}
+
+#[test]
+fn reports_each_connectionjson_mistake_with_its_place() {
+    let gw = |keys: &str| format!(r#"{{"authentications": {{"gw": {{{keys}}}}}}}"#);
+    let url = r#""url": "https://gw.example.com/token""#;
+    let disable_with = |body: &str| {
+        format!(r#"[{{"CONNECTION": "gw", "REQUESTXML": "<server><a t=\"{body}\"/></server>"}}]"#)
+    };
+    let cases: Vec<MistakeCase> = vec![
+        (
+            vec![("CONNECTIONJSON", "[1]".into())],
+            Severity::Error,
+            "CONNECTIONJSON",
+            None,
+            "expected a JSON object",
+        ),
+        (
+            vec![("CONNECTIONJSON", r#"{"gw": 3}"#.into())],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw"),
+            "must be a JSON object",
+        ),
+        (
+            vec![("CONNECTIONJSON", gw(r#""authType": "kerberos""#))],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.authType"),
+            "`kerberos` is not supported",
+        ),
+        (
+            vec![("CONNECTIONJSON", gw(r#""authType": "oauth2""#))],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.url"),
+            "needs the token URL",
+        ),
+        (
+            vec![("CONNECTIONJSON", gw(r#""authType": "Bearer""#))],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.url"),
+            "needs `url`",
+        ),
+        (
+            vec![("CONNECTIONJSON", gw(r#""url": "gw.example.com/token""#))],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.url"),
+            "not an absolute URL",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "httpMethod": "GET""#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.httpMethod"),
+            "requested with POST",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "httpContentType": "text/plain""#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.httpContentType"),
+            "not supported",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(
+                    r#"{url}, "httpParams": {{"client_secret": "s3cr3t"}}"#
+                )),
+            )],
+            Severity::Warning,
+            "CONNECTIONJSON",
+            Some("gw.httpParams.client_secret"),
+            "a literal secret: write `${CLIENT_SECRET}`",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(
+                    r#"{url}, "httpParams": {{"client_id": "${{NOPE}}"}}"#
+                )),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.httpParams.client_id, line 1, column 1"),
+            "`${NOPE}` names nothing",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "httpContentType": "text/xml""#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.requestXml"),
+            "needs its request body",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "requestXml": "<a></b>""#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.requestXml, line 1, column 4"),
+            "not well-formed",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(
+                    r#"{url}, "requestXml": "<a/>", "tokenResponsePath": "a..b""#
+                )),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.tokenResponsePath"),
+            "not a path into an XML response",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "tokenExpiry": "soon""#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.tokenExpiry"),
+            "not a lifetime in seconds",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "maxRefreshTryCount": 50"#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.maxRefreshTryCount"),
+            "from 1 to 10",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "retryFailureStatusCode": [200]"#)),
+            )],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.retryFailureStatusCode"),
+            "not an HTTP error status",
+        ),
+        (
+            vec![("CONNECTIONJSON", gw(&format!(r#"{url}, "authError": [1]"#)))],
+            Severity::Error,
+            "CONNECTIONJSON",
+            Some("gw.authError"),
+            "list of strings",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(&format!(r#"{url}, "timeOutError": "x""#)),
+            )],
+            Severity::Warning,
+            "CONNECTIONJSON",
+            Some("gw.timeOutError"),
+            "not used",
+        ),
+        (
+            vec![(
+                "CONNECTIONJSON",
+                gw(r#""authType": "Bearer", "accessToken": "Bearer abc""#),
+            )],
+            Severity::Warning,
+            "CONNECTIONJSON",
+            Some("gw.accessToken"),
+            "a literal token",
+        ),
+        (
+            vec![
+                ("CONNECTIONJSON", gw(url)),
+                (
+                    "DISABLEACCOUNTJSON",
+                    r#"[{"REQUESTXML": "<server><a t=\"${access_token}\"/></server>"}]"#.into(),
+                ),
+            ],
+            Severity::Error,
+            "DISABLEACCOUNTJSON",
+            Some("call 1 (REQUESTXML), line 1, column 15"),
+            "bound only in calls whose CONNECTION names a token connection",
+        ),
+        (
+            vec![
+                ("CONNECTIONJSON", gw(r#""authType": "session""#)),
+                ("DISABLEACCOUNTJSON", disable_with("${access_token}")),
+            ],
+            Severity::Error,
+            "DISABLEACCOUNTJSON",
+            Some("call 1 (REQUESTXML), line 1, column 15"),
+            "bound only in calls",
+        ),
+        (
+            vec![(
+                "DISABLEACCOUNTJSON",
+                r#"[{"CONNECTION": "nope", "REQUESTXML": "<server/>"}]"#.into(),
+            )],
+            Severity::Warning,
+            "DISABLEACCOUNTJSON",
+            Some("call 1 (CONNECTION)"),
+            "not defined in CONNECTIONJSON",
+        ),
+    ];
+    for (overrides, severity, attribute, location, message) in cases {
+        let overrides: Vec<(&str, &str)> =
+            overrides.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let found = problems(&with(&overrides));
+        assert!(
+            found.iter().any(|(s, a, l, m)| *s == severity
+                && a == attribute
+                && l.as_deref() == location
+                && m.contains(message)),
+            "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_token_connection_binds_access_token_in_its_calls_and_lists_its_url() {
+    let json = r#"{"authentications": {"gw": {"url": "https://gw.example.com/token", "httpParams": {"client_secret": "${PASSWORD}"}}, "plain": {"authType": "session"}}}"#;
+    let disable =
+        r#"[{"CONNECTION": "gw", "REQUESTXML": "<server><a t=\"${access_token}\"/></server>"}]"#;
+    let config = shipped_config(&[("CONNECTIONJSON", json), ("DISABLEACCOUNTJSON", disable)]);
+    assert!(config.connections.token("gw").is_some());
+    assert!(config.connections.contains("plain") && config.connections.token("plain").is_none());
+    assert_eq!(
+        config.connections.token_urls().collect::<Vec<_>>(),
+        ["https://gw.example.com/token"]
+    );
+    assert_eq!(
+        config.disable_plan.unwrap().calls[0].connection.as_deref(),
+        Some("gw")
+    );
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn stream_error(error: StreamError) -> String {
 fn describe(code: &ErrorCode) -> String {
     match code {
         ErrorCode::HttpRequestDenied => {
-            "the host's policy denied the request (only SOAP_ENDPOINT may be reached)".into()
+            "the host's policy denied the request (only SOAP_ENDPOINT and the token URLs of CONNECTIONJSON may be reached)".into()
         }
         ErrorCode::ConnectionRefused => "connection refused".into(),
         ErrorCode::ConnectionTimeout => "connection timed out".into(),

@@ -1,14 +1,18 @@
 //! The component's face: the WIT exports, each a few lines delegating to the plain modules,
 //! and the conversions between WIT types and the crate's own.
 
+mod clock;
 mod convert;
 mod http;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
+use crate::client::Client;
 use crate::config::{self, Connection};
 use crate::error::ConnectorError;
 use crate::import::ImportRun;
+use crate::tokens::TokenCache;
 use crate::{provision, session};
 
 wit_bindgen::generate!({
@@ -30,6 +34,18 @@ use exports::duckcreek::connector::connector as api;
 struct Component;
 
 export!(Component);
+
+thread_local! {
+    /// The tokens of this instance's token connections, shared by all its calls: a job that
+    /// keeps its instance asks for a token once per lifetime, not once per call.
+    static TOKENS: Rc<RefCell<TokenCache>> = Rc::default();
+}
+
+/// A client over wasi:http sharing the instance's tokens.
+fn client() -> Client<http::WasiHttp> {
+    let tokens = TOKENS.with(Rc::clone);
+    Client::new(http::WasiHttp, tokens, Rc::new(clock::WasiClock))
+}
 
 /// The state behind an `import-run` resource.
 struct ImportRunResource {
@@ -65,7 +81,7 @@ impl api::Guest for Component {
 
     fn test_connection(connection: Vec<wit::Attribute>) -> Result<(), wit::ConnectorError> {
         let config = checked(connection).map_err(convert::error)?;
-        session::test_connection(&config, &mut http::WasiHttp).map_err(convert::error)
+        session::test_connection(&config, &mut client()).map_err(convert::error)
     }
 
     fn start_import(
@@ -74,7 +90,7 @@ impl api::Guest for Component {
     ) -> Result<api::ImportRun, wit::ConnectorError> {
         let config = checked(connection).map_err(convert::error)?;
         let scope = convert::scope(options.scope);
-        let run = ImportRun::new(config, http::WasiHttp, scope, options.max_batch as usize)
+        let run = ImportRun::new(config, client(), scope, options.max_batch as usize)
             .map_err(convert::error)?;
         Ok(api::ImportRun::new(ImportRunResource {
             run: RefCell::new(run),
@@ -171,7 +187,7 @@ fn provision(
         request,
         which,
         |config, attribute, plan, target| {
-            provision::run_plan(config, attribute, plan, &mut http::WasiHttp, target)
+            provision::run_plan(config, attribute, plan, &mut client(), target)
                 .map(convert::outcome)
         },
     )

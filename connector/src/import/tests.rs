@@ -1,6 +1,6 @@
 use super::*;
 use crate::error::{OperationFailure, SoapFault};
-use crate::transport::canned::{Canned, CannedResponse, canned};
+use crate::transport::canned::{Canned, CannedResponse, canned, client};
 
 fn soap(responses: &str) -> String {
     format!(
@@ -28,7 +28,7 @@ fn run_all(
     scope: ImportScope,
     max_batch: usize,
 ) -> (Vec<Batch>, Option<ConnectorError>) {
-    let mut run = ImportRun::new(config, transport, scope, max_batch).unwrap();
+    let mut run = ImportRun::new(config, client(transport), scope, max_batch).unwrap();
     let mut batches = Vec::new();
     loop {
         match run.next_batch() {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::error::OperationFailure;
-use crate::transport::canned::canned;
+use crate::transport::canned::{canned, client};
 
 fn config(overrides: &[(&str, &str)]) -> Config {
     crate::config::tests::shipped_config(overrides)
@@ -34,7 +34,7 @@ fn disable(
         config,
         "DISABLEACCOUNTJSON",
         plan,
-        &mut &mut *transport,
+        &mut client(transport),
         &target,
     )
 }

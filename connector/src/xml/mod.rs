@@ -3,5 +3,5 @@
 pub mod records;
 pub mod wellformed;
 
-pub use records::{Record, RecordReader, ResponseError};
+pub use records::{Record, RecordReader, ResponseError, first_value};
 pub use wellformed::check_well_formed;

@@ -614,5 +614,36 @@ fn describe_steps(steps: &[Step]) -> String {
         .join(".")
 }
 
+/// The first value `path` selects in the document (paths start below the root); `None` when
+/// it selects nothing.
+pub fn first_value(body: &[u8], path: &Path) -> Result<Option<String>, ResponseError> {
+    let (record, value) = split_path(path);
+    let mut reader = RecordReader::new(body, &record, vec![value]);
+    let mut found = None;
+    while let Some(record) = reader.next_record()? {
+        if found.is_none() {
+            found = record
+                .values
+                .into_iter()
+                .next()
+                .and_then(|values| values.into_iter().next());
+        }
+    }
+    Ok(found)
+}
+
+/// `a.b.@c` → (`a.b`, `@c`); `a.b` (text) → (`a.b`, the element's own text).
+fn split_path(path: &Path) -> (Path, Path) {
+    let record = Path {
+        steps: path.steps.clone(),
+        target: Target::Element,
+    };
+    let value = Path {
+        steps: Vec::new(),
+        target: path.target.clone(),
+    };
+    (record, value)
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,13 +12,15 @@ Exit codes:
   1  internal failure: the store, the component or the host itself
   2  usage: wrong arguments, or no endpoint to choose
   3  configuration: the connection file or its attributes are invalid
-  4  authentication: Duck Creek refused the credentials
+  4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
+     retried: fix them first)
   5  remote: HTTP error, SOAP fault, failed operation, unexpected response, network failure,
      or a request the egress policy denied
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
 
-Secrets: give PASSWORD with --set-env PASSWORD=VARIABLE so it never appears on a command line.";
+Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
+--set-file PASSWORD=PATH so it never appears on a command line.";
 
 /// dcconn: imports Duck Creek accounts and access through the sandboxed connector component.
 #[derive(Debug, Parser)]
@@ -160,6 +162,10 @@ pub struct ConnectionArgs {
     /// Set an attribute from an environment variable, e.g. --set-env PASSWORD=DC_PASSWORD
     #[arg(long = "set-env", value_name = "NAME=VARIABLE")]
     pub set_env: Vec<String>,
+    /// Set an attribute from a file's content (one trailing line break dropped), e.g.
+    /// --set-file PASSWORD=/run/secrets/dc_password
+    #[arg(long = "set-file", value_name = "NAME=PATH")]
+    pub set_file: Vec<String>,
 }
 
 /// `validate`.

@@ -163,6 +163,11 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
             .apply_env_override(spec, |name| std::env::var(name).ok())
             .map_err(failure)?;
     }
+    for spec in &args.set_file {
+        connection
+            .apply_file_override(spec, |path| std::fs::read_to_string(path))
+            .map_err(failure)?;
+    }
     Ok(connection)
 }
 

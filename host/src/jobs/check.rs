@@ -3,11 +3,11 @@
 use crate::connection::Connection;
 use crate::runtime::{Runtime, wit};
 
-use super::{JobError, allow_list, attributes, validated_instance};
+use super::{JobError, attributes, validated_instance};
 
 /// Every problem the component finds in `connection` (errors and warnings); sends nothing.
 pub fn validate(runtime: &Runtime, connection: &Connection) -> Result<Vec<wit::Problem>, JobError> {
-    let mut instance = runtime.instantiate(allow_list(connection))?;
+    let mut instance = super::instance(runtime, connection)?;
     Ok(instance.validate(&attributes(connection))?)
 }
 

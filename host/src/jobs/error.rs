@@ -5,8 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::connection::{Connection, ConnectionError, is_secret};
+use crate::connection::{Connection, ConnectionError};
 use crate::runtime::{RuntimeError, wit};
+use crate::secrets;
 use crate::store::StoreError;
 
 /// Why a job failed.
@@ -85,30 +86,14 @@ impl JobError {
     }
 }
 
-/// Masks the values of secret attributes wherever they appear in `text`, as written and as
-/// XML-escaped (the form they take inside a request body).
+/// `text` with every secret masked: the secret attributes of `connection` and everything else
+/// this process knows to be secret (placeholders, tokens seen going out; see
+/// [`crate::secrets::mask`]).
 pub fn redact(text: &str, connection: Option<&Connection>) -> String {
-    let mut text = text.to_string();
     if let Some(connection) = connection {
-        for (name, value) in connection.attributes() {
-            if is_secret(name) && value.len() >= 3 {
-                text = text.replace(&xml_escaped(value), MASK).replace(value, MASK);
-            }
-        }
+        secrets::remember_connection(connection);
     }
-    text
-}
-
-/// What a masked secret reads as.
-const MASK: &str = "********";
-
-fn xml_escaped(value: &str) -> String {
-    value
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    secrets::mask(text)
 }
 
 fn describe_problems(problems: &[wit::Problem]) -> String {

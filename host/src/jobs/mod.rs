@@ -12,28 +12,47 @@ pub use error::{JobError, describe_connector_error, describe_problem, exit_code}
 use crate::connection::Connection;
 use crate::policy::AllowList;
 use crate::runtime::{ConnectorInstance, Runtime, wit};
+use crate::secrets::{Secrets, is_sealed, placeholder};
 
 /// The attribute holding the endpoint: the one authority the component may reach.
 const SOAP_ENDPOINT: &str = "SOAP_ENDPOINT";
 
-/// The connection as the WIT attribute list.
+/// The connection as the WIT attribute list, secret values replaced by their placeholders
+/// (the host writes the values into requests; see [`crate::secrets`]).
 pub fn attributes(connection: &Connection) -> Vec<wit::Attribute> {
     connection
         .attributes()
         .map(|(name, value)| wit::Attribute {
             name: name.to_string(),
-            value: value.to_string(),
+            value: if is_sealed(name) && !value.is_empty() {
+                placeholder(name, value)
+            } else {
+                value.to_string()
+            },
         })
         .collect()
 }
 
-/// The egress policy of a job: the SOAP_ENDPOINT origin and nothing else. An endpoint that
-/// does not parse allows nothing (validation reports why).
+/// The egress policy of a job: the origin of SOAP_ENDPOINT and of every token URL of
+/// CONNECTIONJSON, and nothing else. A URL that does not parse allows nothing (validation
+/// reports why).
 pub fn allow_list(connection: &Connection) -> AllowList {
-    connection
+    let mut urls: Vec<(String, String)> = connection
         .get(SOAP_ENDPOINT)
-        .and_then(|url| AllowList::from_labelled(&[(SOAP_ENDPOINT, url)]).ok())
-        .unwrap_or_else(AllowList::none)
+        .map(|url| (SOAP_ENDPOINT.to_string(), url.to_string()))
+        .into_iter()
+        .collect();
+    urls.extend(connection.token_urls());
+    let labelled: Vec<(&str, &str)> = urls
+        .iter()
+        .map(|(label, url)| (label.as_str(), url.as_str()))
+        .collect();
+    AllowList::from_labelled(&labelled).unwrap_or_else(|_| AllowList::none())
+}
+
+/// A fresh instance for `connection`: its egress policy and its secrets.
+pub fn instance(runtime: &Runtime, connection: &Connection) -> Result<ConnectorInstance, JobError> {
+    Ok(runtime.instantiate(allow_list(connection), Secrets::of(connection))?)
 }
 
 /// A fresh instance for `connection`, after validating it: configuration errors stop the job
@@ -42,7 +61,7 @@ pub fn validated_instance(
     runtime: &Runtime,
     connection: &Connection,
 ) -> Result<(ConnectorInstance, Vec<wit::Problem>), JobError> {
-    let mut instance = runtime.instantiate(allow_list(connection))?;
+    let mut instance = instance(runtime, connection)?;
     let problems = instance.validate(&attributes(connection))?;
     let (errors, warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
@@ -51,4 +70,51 @@ pub fn validated_instance(
         return Err(JobError::InvalidConfiguration(errors));
     }
     Ok((instance, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        let mut connection = Connection::new("c");
+        connection.set(SOAP_ENDPOINT, "https://dc.example.com/Server.svc");
+        connection.set("USERNAME", "svc");
+        connection.set("PASSWORD", "hunter2");
+        connection.set("CLIENT_SECRET", "cs-1");
+        connection.set(
+            "CONNECTIONJSON",
+            r#"{"authentications": {"gw": {"url": "https://gw.example.com:8443/token"}}}"#,
+        );
+        connection
+    }
+
+    #[test]
+    fn the_component_gets_placeholders_for_secrets_and_everything_else_as_is() {
+        let attributes = attributes(&connection());
+        let value = |name: &str| {
+            attributes
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.value.clone())
+                .unwrap()
+        };
+        assert_eq!(value("PASSWORD"), placeholder("PASSWORD", "hunter2"));
+        assert_eq!(value("CLIENT_SECRET"), placeholder("CLIENT_SECRET", "cs-1"));
+        assert_eq!(value("USERNAME"), "svc");
+        assert!(value("CONNECTIONJSON").contains("gw.example.com"));
+        assert!(attributes.iter().all(|a| !a.value.contains("hunter2")));
+    }
+
+    #[test]
+    fn the_egress_policy_allows_the_endpoint_and_the_token_urls_only() {
+        let allowed: Vec<String> = allow_list(&connection())
+            .origins()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            allowed,
+            ["https://dc.example.com:443", "https://gw.example.com:8443"]
+        );
+    }
 }

@@ -113,7 +113,8 @@ pub fn request(
             &claimed,
             &owner,
             policy,
-        ),
+        )?
+        .into_result(),
         // Another run took it between creation and claim: it is in good hands.
         None => Ok(store.task(TaskId(task.id))?.unwrap_or(task)),
     }
@@ -199,14 +200,15 @@ pub fn retry(
             continue;
         }
         for task in &due {
-            let ended = attempt(&mut instance, store, connection, task, &owner, policy)?;
+            let attempted = attempt(&mut instance, store, connection, task, &owner, policy)?;
             summary.attempts += 1;
+            progress(&attempted.task);
+            let ended = attempted.into_result()?;
             match ended.status {
                 TaskStatus::Complete => summary.completed += 1,
                 TaskStatus::ProvisioningFailed => summary.failed += 1,
                 _ => {}
             }
-            progress(&ended);
         }
     }
 }
@@ -228,7 +230,26 @@ fn wait_until(store: &Store, at: &str) -> Result<(), JobError> {
 /// The longest the retry job sleeps at once, so that it notices tasks other runs add.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
-/// One attempt of a claimed task; returns the task as it ended.
+/// What one attempt came to.
+struct Attempted {
+    /// The task as the attempt left it.
+    task: Task,
+    /// Set when the credentials were refused: the task waits for the retry job, and the job
+    /// stops here rather than fail every other task the same way.
+    refused: Option<JobError>,
+}
+
+impl Attempted {
+    /// The task, or the refusal that must stop the job.
+    fn into_result(self) -> Result<Task, JobError> {
+        match self.refused {
+            Some(error) => Err(error),
+            None => Ok(self.task),
+        }
+    }
+}
+
+/// One attempt of a claimed task.
 fn attempt(
     instance: &mut ConnectorInstance,
     store: &mut Store,
@@ -236,11 +257,15 @@ fn attempt(
     task: &Task,
     owner: &str,
     policy: &RetryPolicy,
-) -> Result<Task, JobError> {
+) -> Result<Attempted, JobError> {
     let id = TaskId(task.id);
     let Some(account) = store.account(&task.endpoint, &task.account)? else {
         let error = format!("account {} is no longer in the store", task.account);
-        return Ok(store.fail_attempt(id, owner, &error, None)?);
+        let task = store.fail_attempt(id, owner, &error, None)?;
+        return Ok(Attempted {
+            task,
+            refused: None,
+        });
     };
     let request = wit::ProvisioningRequest {
         account: wit_account(&account),
@@ -248,26 +273,37 @@ fn attempt(
     };
     let enable = task.kind == TaskKind::Enable;
     let outcome = instance.provision(&attributes(connection), enable, &request);
-    let error = match outcome {
-        Ok(Ok(_captured)) => return Ok(store.complete_task(id, owner)?),
+    let (message, retry_after, refused) = match outcome {
+        Ok(Ok(_captured)) => {
+            let task = store.complete_task(id, owner)?;
+            return Ok(Attempted {
+                task,
+                refused: None,
+            });
+        }
         Ok(Err(error)) => {
-            let retry = retryable(&error.kind).then(|| policy.delay(task.tries));
+            let refused = matches!(error.kind, wit::ErrorKind::Authentication(_));
+            let retry = (retryable(&error.kind) || refused).then(|| policy.delay(task.tries));
             let job_error = JobError::Connector {
                 error: Box::new(error),
                 denials: instance.denials(),
             };
-            (job_error.redacted(Some(connection)), retry)
+            let message = job_error.redacted(Some(connection));
+            (message, retry, refused.then_some(job_error))
         }
         // A trap: the instance is unusable, but the task must still end in a definite state.
         Err(runtime) => (
             JobError::from(runtime).redacted(Some(connection)),
             Some(policy.delay(task.tries)),
+            None,
         ),
     };
-    Ok(store.fail_attempt(id, owner, &error.0, error.1)?)
+    let task = store.fail_attempt(id, owner, &message, retry_after)?;
+    Ok(Attempted { task, refused })
 }
 
-/// Whether trying again can help: not for configuration mistakes or refused credentials.
+/// Whether trying again can help: not for configuration mistakes or refused credentials
+/// (which stop the job instead; see [`Attempted::refused`]).
 fn retryable(kind: &wit::ErrorKind) -> bool {
     !matches!(
         kind,

@@ -1,15 +1,24 @@
 //! The wasi:http hooks: every request the component sends passes through
 //! [`EgressHooks::send_request`], which asks the [`AllowList`] and either denies it
-//! (`HttpRequestDenied`) or hands it to wasmtime's default client with the host's timeouts.
+//! (`HttpRequestDenied`) or writes the connection's secrets into it (see [`crate::secrets`]) and
+//! hands it to wasmtime's default client with the host's timeouts.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_hooks,
 };
 
 use crate::policy::AllowList;
+use crate::secrets::{self, Secrets};
+
+/// The largest request body the host holds to write secrets into: requests are small XML
+/// documents; a larger one is refused rather than buffered.
+const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
 /// The longest the host lets a connection attempt take, whatever the component asks.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,14 +46,16 @@ type BoxedResponse = Box<
 /// The egress policy of one instance.
 pub struct EgressHooks {
     allow: AllowList,
+    secrets: Arc<Secrets>,
     denials: Arc<Mutex<Vec<String>>>,
 }
 
 impl EgressHooks {
-    /// Hooks that let through only what `allow` permits.
-    pub fn new(allow: AllowList) -> Self {
+    /// Hooks that let through only what `allow` permits, with `secrets` written in.
+    pub fn new(allow: AllowList, secrets: Secrets) -> Self {
         EgressHooks {
             allow,
+            secrets: Arc::new(secrets),
             denials: Arc::default(),
         }
     }
@@ -87,6 +98,57 @@ impl WasiHttpHooks for EgressHooks {
             first_byte_timeout: clamp(asked.first_byte_timeout, MAX_FIRST_BYTE_TIMEOUT),
             between_bytes_timeout: clamp(asked.between_bytes_timeout, MAX_BETWEEN_BYTES_TIMEOUT),
         };
-        default_hooks().send_request(request, Some(options), fut)
+        let secrets = self.secrets.clone();
+        Box::new(async move {
+            let request = with_secrets(request, &secrets).await?;
+            Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await
+        })
     }
+}
+
+/// The request with the placeholders of `secrets` replaced in its headers and body, and the
+/// credentials of its Authorization header made known to [`secrets::mask`].
+async fn with_secrets(
+    request: http::Request<WasiBody>,
+    secrets: &Secrets,
+) -> Result<http::Request<WasiBody>, HttpError> {
+    let (mut parts, body) = request.into_parts();
+    for value in parts.headers.values_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        let revealed = secrets
+            .reveal_header(text)
+            .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
+        if let Some(revealed) = revealed {
+            *value = HeaderValue::from_str(&revealed)
+                .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
+        }
+    }
+    for value in parts.headers.get_all(AUTHORIZATION) {
+        if let Ok(text) = value.to_str() {
+            secrets::remember_credentials(text);
+        }
+    }
+    if secrets.is_empty() {
+        return Ok(http::Request::from_parts(parts, body));
+    }
+    let bytes = Limited::new(body, MAX_REQUEST_BODY)
+        .collect()
+        .await
+        .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)))?
+        .to_bytes();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let bytes = match secrets.reveal_body(&bytes, content_type) {
+        Some(revealed) => {
+            parts.headers.remove(CONTENT_LENGTH);
+            Bytes::from(revealed)
+        }
+        None => bytes,
+    };
+    let body = Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(http::Request::from_parts(parts, body))
 }

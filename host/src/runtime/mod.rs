@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::policy::AllowList;
+use crate::secrets::Secrets;
 pub use http_impl::EgressHooks;
 
 #[allow(missing_docs)]
@@ -110,8 +111,13 @@ impl Runtime {
         &self.engine
     }
 
-    /// A fresh instance whose requests may reach only what `allow` permits.
-    pub fn instantiate(&self, allow: AllowList) -> Result<ConnectorInstance, RuntimeError> {
+    /// A fresh instance whose requests may reach only what `allow` permits, with the values of
+    /// `secrets` written into them on the way out.
+    pub fn instantiate(
+        &self,
+        allow: AllowList,
+        secrets: Secrets,
+    ) -> Result<ConnectorInstance, RuntimeError> {
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
             .allow_udp(false)
@@ -121,7 +127,7 @@ impl Runtime {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: EgressHooks::new(allow),
+            hooks: EgressHooks::new(allow, secrets),
         };
         let mut store = Store::new(&self.engine, state);
         let bindings = self.pre.instantiate(&mut store)?;

@@ -14,6 +14,8 @@
 //! | `GET`/`DELETE /admin/faults` | pending faults / clear them (204) |
 //! | `GET /admin/stalls` | `{"stalled": bool, "held": N}`: whether a `stall` response has reached its stall point since the last release; how many are held there now |
 //! | `DELETE /admin/stalls` | release every stalled response and clear that flag (204) |
+//! | `GET /admin/tokens` | `{"enabled": bool, "issued": N, "refused": N, "accepted": N, "expired": N, "invalid": N}`: whether token mode is on, and the [`TokenStats`] |
+//! | `POST /admin/tokens/expire` | every token issued so far counts as expired from now on (204) |
 //!
 //! PUT bodies use the camelCase JSON of the data types; every field is
 //! optional. `name`, when given, must equal the (percent-decoded) name in
@@ -43,6 +45,7 @@ use crate::fault::{Fault, FaultKind};
 #[cfg(doc)]
 use crate::server::SeenRequest;
 use crate::server::{Item, Shared, lock};
+use crate::token::TokenStats;
 use crate::xml::is_simple_name;
 
 type AppState = State<Arc<Shared>>;
@@ -75,6 +78,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/stalls", get(stalls).delete(release_stalls))
+        .route("/tokens", get(tokens))
+        .route("/tokens/expire", post(expire_tokens))
 }
 
 /// An admin API error, answered as `{"error": message}`.
@@ -386,5 +391,28 @@ async fn stalls(State(shared): AppState) -> Response {
 
 async fn release_stalls(State(shared): AppState) -> Response {
     shared.stalls.release();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ---- tokens ----
+
+/// The `GET /admin/tokens` answer.
+#[derive(serde::Serialize)]
+struct TokensView {
+    enabled: bool,
+    #[serde(flatten)]
+    stats: TokenStats,
+}
+
+async fn tokens(State(shared): AppState) -> Response {
+    Json(TokensView {
+        enabled: shared.tokens.mode().is_some(),
+        stats: shared.tokens.stats(),
+    })
+    .into_response()
+}
+
+async fn expire_tokens(State(shared): AppState) -> Response {
+    shared.tokens.expire_all();
     StatusCode::NO_CONTENT.into_response()
 }

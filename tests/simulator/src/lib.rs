@@ -19,15 +19,30 @@
 //! ```
 //!
 //! Modules: [`dataset`] (data types, the deterministic generator and the
-//! fixed special users), [`fault`] (fault injection), [`admin`] (admin API)
+//! fixed special users), [`fault`] (fault injection), [`admin`] (admin API),
+//! [`token`] (token mode: a bearer-token gateway in front of the endpoint)
 //! and the endpoint semantics in `server`; the request parser is described
 //! in `xml`.
+//!
+//! ```no_run
+//! use dcsim::{SimConfig, Simulator, TokenMode};
+//!
+//! let sim = Simulator::start(SimConfig {
+//!     token: Some(TokenMode { max_uses: Some(3), ..TokenMode::default() }),
+//!     ..SimConfig::default()
+//! })?;
+//! // POST client credentials to sim.token_url(), then send
+//! // `Authorization: Bearer <token>` to sim.endpoint_url().
+//! println!("{:?}", sim.token_stats());
+//! # anyhow::Ok(())
+//! ```
 
 pub mod admin;
 pub mod dataset;
 pub mod fault;
 mod render;
 mod server;
+pub mod token;
 mod xml;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -41,9 +56,11 @@ use tokio::sync::oneshot;
 pub use dataset::{Dataset, Entity, Privilege, Role, User};
 pub use fault::{Fault, FaultKind};
 pub use server::{SeenOperation, SeenRequest};
+pub use token::{ExpiredAnswer, TokenMode, TokenStats};
 pub use xml::Mode;
 
 use server::{Shared, Store, lock};
+use token::Tokens;
 
 /// How to start a [`Simulator`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,8 +71,13 @@ pub struct SimConfig {
     pub seed: u64,
     /// The user name `Session.loginRq` accepts.
     pub username: String,
-    /// The password `Session.loginRq` accepts.
+    /// The password `Session.loginRq` accepts (and the token endpoint,
+    /// for `grant_type=password`).
     pub password: String,
+    /// Token mode: when set, the endpoint wants a bearer token from
+    /// `/oauth/token` (see [`token`]); `None` (the default): no token
+    /// anywhere.
+    pub token: Option<TokenMode>,
 }
 
 impl Default for SimConfig {
@@ -65,6 +87,7 @@ impl Default for SimConfig {
             seed: 1,
             username: "dcadmin".to_owned(),
             password: "dcadmin-secret".to_owned(),
+            token: None,
         }
     }
 }
@@ -102,6 +125,7 @@ impl Simulator {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
             stalls: Default::default(),
+            tokens: Tokens::new(config.token, config.seed),
         });
 
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -169,7 +193,31 @@ impl Simulator {
         format!("{}/admin", self.base_url())
     }
 
-    /// Every request POSTed to the endpoint so far, in order.
+    /// The token endpoint: base URL + `/oauth/token` (it answers 404 unless
+    /// token mode is on).
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
+    /// The token counters so far (like `GET /admin/tokens`; all zero unless
+    /// token mode is on).
+    pub fn token_stats(&self) -> TokenStats {
+        self.shared.tokens.stats()
+    }
+
+    /// Every token handed out so far, in order.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.tokens.issued()
+    }
+
+    /// Makes every token issued so far count as expired from now on (like
+    /// `POST /admin/tokens/expire`); tokens issued later are not affected.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens.expire_all();
+    }
+
+    /// Every request POSTed to the endpoint so far, in order (calls
+    /// rejected for their token are not recorded).
     pub fn requests(&self) -> Vec<SeenRequest> {
         lock(&self.shared.requests).clone()
     }

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! dcsim [--users N] [--seed S] [--port P] [--username U] [--port-file PATH]
+//!       [--token-lifetime-ms N [--token-max-uses N] [--client-id ID]
+//!        [--client-secret SECRET] [--expired-answer http401|soap-fault:CODE]]
 //! ```
 //!
 //! The password comes from `DCSIM_PASSWORD` (default `dcadmin-secret`) and is
@@ -9,12 +11,20 @@
 //! `dcsim listening on http://127.0.0.1:PORT (N users, seed S)` and, with
 //! `--port-file`, writes the port number to that file (atomically, via a
 //! temporary file and a rename).
+//!
+//! `--token-lifetime-ms` turns token mode on (see `dcsim::token`); the other
+//! token flags need it, and default to the [`TokenMode`] defaults. In token
+//! mode a second line follows:
+//! `dcsim token URL: http://127.0.0.1:PORT/oauth/token (lifetime N ms)`.
+//! The client secret is never printed.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
-use dcsim::{SimConfig, Simulator};
+use std::time::Duration;
+
+use dcsim::{ExpiredAnswer, SimConfig, Simulator, TokenMode};
 
 /// A Duck Creek simulator (loopback only).
 #[derive(Parser, Debug)]
@@ -35,6 +45,39 @@ struct Args {
     /// Write the listening port to this file once listening.
     #[arg(long)]
     port_file: Option<PathBuf>,
+    /// Token mode on: tokens from /oauth/token live this many milliseconds.
+    #[arg(long, value_name = "N")]
+    token_lifetime_ms: Option<u64>,
+    /// Token mode: a token expires after this many accepted calls.
+    #[arg(long, value_name = "N", requires = "token_lifetime_ms")]
+    token_max_uses: Option<u64>,
+    /// Token mode: the accepted client_id (default dcconn).
+    #[arg(long, requires = "token_lifetime_ms")]
+    client_id: Option<String>,
+    /// Token mode: the accepted client_secret (default gateway-secret).
+    #[arg(long, requires = "token_lifetime_ms")]
+    client_secret: Option<String>,
+    /// Token mode: how an expired token is answered: http401 or
+    /// soap-fault:<code>.
+    #[arg(long, value_name = "ANSWER", requires = "token_lifetime_ms")]
+    expired_answer: Option<ExpiredAnswer>,
+}
+
+impl Args {
+    /// The token mode the flags ask for, if any.
+    fn token_mode(&self) -> Option<TokenMode> {
+        let defaults = TokenMode::default();
+        Some(TokenMode {
+            lifetime: Duration::from_millis(self.token_lifetime_ms?),
+            max_uses: self.token_max_uses,
+            client_id: self.client_id.clone().unwrap_or(defaults.client_id),
+            client_secret: self.client_secret.clone().unwrap_or(defaults.client_secret),
+            expired_answer: self
+                .expired_answer
+                .clone()
+                .unwrap_or(defaults.expired_answer),
+        })
+    }
 }
 
 fn write_port_file(path: &Path, port: u16) -> anyhow::Result<()> {
@@ -78,11 +121,13 @@ fn signal_waiter(
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let password = std::env::var("DCSIM_PASSWORD").unwrap_or_else(|_| "dcadmin-secret".to_owned());
+    let token = args.token_mode();
     let config = SimConfig {
         users: args.users,
         seed: args.seed,
         username: args.username,
         password,
+        token,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -99,6 +144,9 @@ fn main() -> anyhow::Result<()> {
         args.users,
         args.seed
     );
+    if let Some(ms) = args.token_lifetime_ms {
+        println!("dcsim token URL: {} (lifetime {ms} ms)", sim.token_url());
+    }
     runtime.block_on(stop);
     drop(sim);
     Ok(())

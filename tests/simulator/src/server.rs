@@ -9,7 +9,20 @@
 //!
 //! Failure codes: `InvalidCredentials`, `NotAuthenticated`, `NotFound`,
 //! `InvalidRequest` (a missing or non-numeric `entityID`/`userID`, or a lock
-//! request naming no user), `UnknownOperation`, and `Injected` (faults).
+//! or get-user request naming no user), `UnknownOperation`, and `Injected`
+//! (faults).
+//!
+//! Operations: `Session.loginRq`, `Session.closeRq`,
+//! `OnlineData.listEntityUsersRq` (`entityID`), `OnlineData.listEntitiesRq`,
+//! `OnlineData.getUserRq` (`userName`, or `userID`, found as for the lock
+//! requests: one `<User>` element, rendered as in a user list),
+//! `Security.listRolesRq` (`includePrivileges`), `Security.listPrivilegesRq`,
+//! `Security.lockUserAccountRq` and `Security.unlockUserAccountRq`
+//! (`userName` and/or `userID`).
+//!
+//! In token mode ([`crate::token`]) the bearer token is checked first: a
+//! call without a valid token is answered 401 (or a SOAP fault) before its
+//! body is parsed, and is neither recorded nor consumes a fault.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,10 +38,14 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{Dataset, Entity, Privilege, Role, User};
 use crate::fault::{Fault, FaultKind, LIST_USERS, Stalls};
 use crate::render::{self, ChunkBody, Segments};
+use crate::token::Tokens;
 use crate::xml::{Mode, Operation, ParsedRequest, parse_request};
 
 /// The operation that opens a session.
 const LOGIN: &str = "Session.loginRq";
+
+/// The operation that fetches one user.
+const GET_USER: &str = "OnlineData.getUserRq";
 
 /// The body sent by the `non-xml` fault.
 pub(crate) const NON_XML_BODY: &str = "Gateway says hello: not XML at all";
@@ -253,6 +270,8 @@ pub(crate) struct Shared {
     pub faults: Mutex<VecDeque<Fault>>,
     /// The responses held by `stall` faults.
     pub stalls: Arc<Stalls>,
+    /// The bearer-token gateway (inert unless token mode is on).
+    pub tokens: Tokens,
 }
 
 impl Shared {
@@ -280,8 +299,11 @@ impl Shared {
 
 /// The router: endpoint, admin API, 404 for everything else.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/dc/services", post(endpoint))
+    let mut router = Router::new().route("/dc/services", post(endpoint));
+    if shared.tokens.mode().is_some() {
+        router = router.route("/oauth/token", post(crate::token::token_endpoint));
+    }
+    router
         .nest("/admin", crate::admin::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(shared)
@@ -328,7 +350,8 @@ fn xml_response(body: ChunkBody) -> Response {
         .into_response()
 }
 
-fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>) -> Response {
+/// HTTP 500 with a SOAP 1.1 fault document.
+pub(crate) fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -339,6 +362,9 @@ fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>) -> Respon
 
 /// Handles one endpoint request (runs on a blocking thread).
 fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    if let Err(rejection) = shared.tokens.check(headers) {
+        return shared.tokens.reject(rejection);
+    }
     let parsed = parse_request(body);
     let (mode, operations) = match &parsed {
         Ok(p) => (p.mode, p.operations.iter().map(seen_operation).collect()),
@@ -437,8 +463,9 @@ fn parse_id(op: &Operation, name: &str) -> Result<Option<u64>, Failure> {
     }
 }
 
-/// Finds the user a lock/unlock request names: by `userName` (and, when
-/// `userID` is given too, it must be that user's id), or by `userID` alone.
+/// Finds the user a lock/unlock or get-user request names: by `userName`
+/// (and, when `userID` is given too, it must be that user's id), or by
+/// `userID` alone.
 fn find_user(data: &Dataset, op: &Operation) -> Result<usize, Failure> {
     let id = parse_id(op, "userID")?;
     match (op.attr("userName"), id) {
@@ -551,6 +578,11 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
                     }
                 }
             },
+            GET_USER => find_user(&store.data, op).map(|index| {
+                render::success_open(seg.buf(), &rs);
+                render::user(seg.buf(), &store.data.users[index]);
+                render::close(seg.buf(), &rs);
+            }),
             "OnlineData.listEntitiesRq" => {
                 render::success_open(seg.buf(), &rs);
                 render::entities(seg.buf(), &store.data.entities);

@@ -235,6 +235,7 @@ fn authentication() {
         seed: 1,
         username: "a&b".into(),
         password: "p\"<w>'".into(),
+        ..SimConfig::default()
     })
     .unwrap();
     let rs = responses(&post_xml(

@@ -1,0 +1,348 @@
+//! Secrets stay in the host: the component works with placeholders, and the host writes the
+//! real values into outgoing requests on their way out, after the egress policy allowed them.
+//!
+//! - A secret attribute (see [`is_secret`]; CONNECTIONJSON excepted, since the component must
+//!   read it) reaches the component as a placeholder such as `dcconn-secret-3f2a…`, made only of
+//!   characters that every escaping (XML, JSON, form encoding) leaves alone. A compromised or
+//!   buggy component therefore never holds the password and cannot put it into a batch, an error
+//!   or a log line.
+//! - [`Secrets::reveal_header`] and [`Secrets::reveal_body`] replace placeholders by the real
+//!   values, encoded for where they land: as is in headers (a line break is refused), and in a
+//!   body as the body's Content-Type requires (form encoding, JSON string escaping, or XML
+//!   escaping for everything else).
+//! - Everything the host prints or stores passes [`mask`], which replaces every secret known to
+//!   this process, in the forms a remote side could echo it, by `********`: the values of secret
+//!   attributes, their placeholders, and the credentials seen in outgoing Authorization headers
+//!   (the tokens the component obtained).
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::{Mutex, OnceLock};
+
+use crate::connection::{Connection, MASK, is_secret};
+
+/// The attribute the component needs in clear: it holds the named connections' definitions
+/// (their secrets are written as `${NAME}` references to secret attributes).
+const CONNECTIONJSON: &str = "CONNECTIONJSON";
+
+/// Secrets shorter than this are not masked in free text: masking every `a` would garble
+/// messages while protecting nothing.
+const MIN_MASKED_LEN: usize = 3;
+
+/// Whether the component gets a placeholder instead of this attribute's value.
+pub fn is_sealed(name: &str) -> bool {
+    is_secret(name) && !name.eq_ignore_ascii_case(CONNECTIONJSON)
+}
+
+/// The placeholder the component sees for `value` of attribute `name`: the same for the same
+/// pair within this process, unpredictable across processes.
+pub fn placeholder(name: &str, value: &str) -> String {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    let mut hasher = KEY.get_or_init(RandomState::new).build_hasher();
+    hasher.write(name.as_bytes());
+    hasher.write_u8(0);
+    hasher.write(value.as_bytes());
+    let high = hasher.finish();
+    hasher.write_u8(1);
+    format!("dcconn-secret-{high:016x}{:016x}", hasher.finish())
+}
+
+/// The secret values of one connection, by placeholder.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    by_placeholder: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} sealed)", self.by_placeholder.len())
+    }
+}
+
+/// A secret that cannot be written where its placeholder is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a secret holds a line break or a NUL, which cannot go into an HTTP header")]
+pub struct UnsafeHeaderValue;
+
+impl Secrets {
+    /// The sealed attributes of `connection`; their values and placeholders become known to
+    /// [`mask`].
+    pub fn of(connection: &Connection) -> Secrets {
+        remember_connection(connection);
+        let by_placeholder = connection
+            .attributes()
+            .filter(|(name, value)| is_sealed(name) && !value.is_empty())
+            .map(|(name, value)| (placeholder(name, value), value.to_string()))
+            .collect();
+        Secrets { by_placeholder }
+    }
+
+    /// Whether there is nothing to substitute.
+    pub fn is_empty(&self) -> bool {
+        self.by_placeholder.is_empty()
+    }
+
+    /// A header value with its placeholders replaced.
+    pub fn reveal_header(&self, value: &str) -> Result<Option<String>, UnsafeHeaderValue> {
+        self.reveal(value, |secret, out| {
+            if secret.contains(['\r', '\n', '\0']) {
+                return Err(UnsafeHeaderValue);
+            }
+            out.push_str(secret);
+            Ok(())
+        })
+    }
+
+    /// A body with its placeholders replaced, each value encoded as `content_type` requires;
+    /// `None` when the body holds no placeholder (or is not text).
+    pub fn reveal_body(&self, body: &[u8], content_type: Option<&str>) -> Option<Vec<u8>> {
+        let text = std::str::from_utf8(body).ok()?;
+        let encoding = BodyEncoding::of(content_type);
+        self.reveal(text, |secret, out| {
+            encoding.write(secret, out);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .ok()
+        .flatten()
+        .map(String::into_bytes)
+    }
+
+    fn reveal<E>(
+        &self,
+        text: &str,
+        mut write: impl FnMut(&str, &mut String) -> Result<(), E>,
+    ) -> Result<Option<String>, E> {
+        if self.is_empty() || !text.contains(PLACEHOLDER_PREFIX) {
+            return Ok(None);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(PLACEHOLDER_PREFIX) {
+            out.push_str(&rest[..start]);
+            let candidate = &rest[start..];
+            match self
+                .by_placeholder
+                .iter()
+                .find(|(placeholder, _)| candidate.starts_with(placeholder.as_str()))
+            {
+                Some((placeholder, secret)) => {
+                    write(secret, &mut out)?;
+                    rest = &candidate[placeholder.len()..];
+                }
+                None => {
+                    out.push_str(PLACEHOLDER_PREFIX);
+                    rest = &candidate[PLACEHOLDER_PREFIX.len()..];
+                }
+            }
+        }
+        out.push_str(rest);
+        Ok(Some(out))
+    }
+}
+
+const PLACEHOLDER_PREFIX: &str = "dcconn-secret-";
+
+/// How a secret is written into a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEncoding {
+    Form,
+    Json,
+    Xml,
+}
+
+impl BodyEncoding {
+    fn of(content_type: Option<&str>) -> BodyEncoding {
+        let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
+        if content_type.contains("x-www-form-urlencoded") {
+            BodyEncoding::Form
+        } else if content_type.contains("json") {
+            BodyEncoding::Json
+        } else {
+            BodyEncoding::Xml
+        }
+    }
+
+    fn write(self, secret: &str, out: &mut String) {
+        match self {
+            BodyEncoding::Form => out.extend(form_urlencoded::byte_serialize(secret.as_bytes())),
+            BodyEncoding::Json => {
+                let quoted = serde_json::Value::String(secret.to_string()).to_string();
+                out.push_str(&quoted[1..quoted.len() - 1]);
+            }
+            BodyEncoding::Xml => out.push_str(&xml_escaped(secret)),
+        }
+    }
+}
+
+/// The secrets known to this process, in every form they are masked in.
+fn known() -> &'static Mutex<Vec<String>> {
+    static KNOWN: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    KNOWN.get_or_init(Mutex::default)
+}
+
+/// Makes `secret` known to [`mask`], as written and in the forms an answer could echo it.
+pub fn remember(secret: &str) {
+    if secret.len() < MIN_MASKED_LEN {
+        return;
+    }
+    let forms = [
+        secret.to_string(),
+        xml_escaped(secret),
+        form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+    ];
+    let mut known = known()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for form in forms {
+        if !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    // Longest first, so that a secret containing another is masked whole.
+    known.sort_by_key(|form| std::cmp::Reverse(form.len()));
+}
+
+/// Makes the secret attributes of `connection` and their placeholders known to [`mask`].
+pub fn remember_connection(connection: &Connection) {
+    for (name, value) in connection.attributes() {
+        if is_secret(name) {
+            remember(value);
+        }
+        if is_sealed(name) && !value.is_empty() {
+            remember(&placeholder(name, value));
+        }
+    }
+}
+
+/// Makes the credentials of an outgoing Authorization header known to [`mask`]: the whole
+/// value and the part after its scheme (`Bearer <token>`).
+pub fn remember_credentials(header_value: &str) {
+    remember(header_value);
+    if let Some((_, credentials)) = header_value.split_once(' ') {
+        remember(credentials.trim());
+    }
+}
+
+/// `text` with every secret known to this process replaced by `********`.
+pub fn mask(text: &str) -> String {
+    let known = known()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut text = text.to_string();
+    for secret in known.iter() {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), MASK);
+        }
+    }
+    text
+}
+
+fn xml_escaped(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        let mut connection = Connection::new("c");
+        connection.set("USERNAME", "svc");
+        connection.set("PASSWORD", "p&<\"w'> =+ü");
+        connection.set("CLIENT_SECRET", "cs-123");
+        connection.set("CONNECTIONJSON", "{\"gw\": {}}");
+        connection
+    }
+
+    #[test]
+    fn only_secret_attributes_other_than_connectionjson_are_sealed() {
+        assert!(is_sealed("PASSWORD") && is_sealed("CLIENT_SECRET") && is_sealed("API_TOKEN"));
+        assert!(!is_sealed("CONNECTIONJSON") && !is_sealed("USERNAME"));
+        let secrets = Secrets::of(&connection());
+        assert_eq!(secrets.by_placeholder.len(), 2);
+        let placeholder = placeholder("PASSWORD", "p&<\"w'> =+ü");
+        assert_eq!(placeholder, super::placeholder("PASSWORD", "p&<\"w'> =+ü"));
+        assert_ne!(placeholder, super::placeholder("PASSWORD", "other"));
+        assert!(
+            placeholder
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        );
+    }
+
+    #[test]
+    fn bodies_get_the_value_encoded_for_their_content_type() {
+        let secrets = Secrets::of(&connection());
+        let p = placeholder("PASSWORD", "p&<\"w'> =+ü");
+        let body = format!("a={p}&b={p}");
+        let cases = [
+            (
+                Some("text/xml; charset=utf-8"),
+                "a=p&amp;&lt;&quot;w&apos;&gt; =+ü&b=p&amp;&lt;&quot;w&apos;&gt; =+ü",
+            ),
+            (
+                None,
+                "a=p&amp;&lt;&quot;w&apos;&gt; =+ü&b=p&amp;&lt;&quot;w&apos;&gt; =+ü",
+            ),
+            (
+                Some("application/x-www-form-urlencoded"),
+                "a=p%26%3C%22w%27%3E+%3D%2B%C3%BC&b=p%26%3C%22w%27%3E+%3D%2B%C3%BC",
+            ),
+            (
+                Some("application/json"),
+                "a=p&<\\\"w'> =+ü&b=p&<\\\"w'> =+ü",
+            ),
+        ];
+        for (content_type, expected) in cases {
+            let revealed = secrets.reveal_body(body.as_bytes(), content_type).unwrap();
+            assert_eq!(
+                String::from_utf8(revealed).unwrap(),
+                expected,
+                "{content_type:?}"
+            );
+        }
+        assert_eq!(secrets.reveal_body(b"no secret here", None), None);
+    }
+
+    #[test]
+    fn headers_get_the_value_as_is_and_refuse_line_breaks() {
+        let secrets = Secrets::of(&connection());
+        let header = format!("Basic {}", placeholder("CLIENT_SECRET", "cs-123"));
+        assert_eq!(
+            secrets.reveal_header(&header),
+            Ok(Some("Basic cs-123".into()))
+        );
+        let mut evil = Connection::new("e");
+        evil.set("API_TOKEN", "x\r\nHost: evil");
+        let secrets = Secrets::of(&evil);
+        let header = placeholder("API_TOKEN", "x\r\nHost: evil");
+        assert_eq!(secrets.reveal_header(&header), Err(UnsafeHeaderValue));
+    }
+
+    #[test]
+    fn an_unknown_placeholder_is_left_alone() {
+        let secrets = Secrets::of(&connection());
+        let text = "dcconn-secret-0000 and dcconn-secret-";
+        assert_eq!(secrets.reveal_header(text), Ok(Some(text.to_string())));
+    }
+
+    #[test]
+    fn mask_hides_values_placeholders_and_seen_credentials() {
+        let connection = connection();
+        let _ = Secrets::of(&connection);
+        remember_credentials("Bearer tok-abcdef");
+        let p = placeholder("PASSWORD", "p&<\"w'> =+ü");
+        let text = format!(
+            "raw p&<\"w'> =+ü xml p&amp;&lt;&quot;w&apos;&gt; =+ü ph {p} tok tok-abcdef user svc"
+        );
+        assert_eq!(
+            mask(&text),
+            "raw ******** xml ******** ph ******** tok ******** user svc"
+        );
+    }
+}
