@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::config::{Config, HttpRequest};
+use crate::config::{Config, HttpRequest, TokenConnection};
 use crate::error::ErrorKind;
 use crate::exchange::{ERROR_BODY_LIMIT, error_from_body, read_body};
 use crate::tokens::{Clock, TokenCache, is_refusal};
@@ -15,8 +15,7 @@ const AUTHORIZATION: &str = "Authorization";
 
 /// A transport with the token cache and the clock its token connections need.
 pub struct Client<T: Transport> {
-    /// The way out.
-    pub transport: T,
+    transport: T,
     tokens: Rc<RefCell<TokenCache>>,
     clock: Rc<dyn Clock>,
 }
@@ -31,11 +30,6 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// The token cache (for tests and figures).
-    pub fn tokens(&self) -> Rc<RefCell<TokenCache>> {
-        self.tokens.clone()
-    }
-
     /// Sends the request `render` builds (given the token, for a token connection) to
     /// SOAP_ENDPOINT. A 2xx answer is returned unread; any other is read and turned into its
     /// error. When the call's connection is a token connection and the answer says the token was
@@ -48,8 +42,7 @@ impl<T: Transport> Client<T> {
     ) -> Result<HttpResponse<T::Body>, ErrorKind> {
         let Some(auth) = config.connections.token_for(connection) else {
             let request = render(None)?;
-            let response = self.post(config, &request)?;
-            return checked(response).map_err(|(status, body)| error_from_body(status, &body));
+            return self.post(config, &request)?.into_result();
         };
         let mut token = self.tokens.borrow_mut().current(
             auth,
@@ -57,24 +50,22 @@ impl<T: Transport> Client<T> {
             &mut self.transport,
             &*self.clock,
         )?;
+        // At most two sends: `refused` fails rather than refresh a token it just issued.
         loop {
             let mut request = render(Some(&token))?;
             with_authorization(&mut request, &token);
-            match checked(self.post(config, &request)?) {
-                Ok(response) => {
-                    self.tokens.borrow_mut().accepted(auth);
-                    return Ok(response);
-                }
-                Err((status, body)) if is_refusal(auth, status, &body) => {
-                    token = self.tokens.borrow_mut().refused(
-                        auth,
-                        &config.connection,
-                        &mut self.transport,
-                        &*self.clock,
-                    )?;
-                }
-                Err((status, body)) => return Err(error_from_body(status, &body)),
+            let answer = self.post(config, &request)?;
+            if answer.is_refusal(auth) {
+                token = self.tokens.borrow_mut().refused(
+                    auth,
+                    &config.connection,
+                    &mut self.transport,
+                    &*self.clock,
+                )?;
+                continue;
             }
+            self.tokens.borrow_mut().answered(auth);
+            return answer.into_result();
         }
     }
 
@@ -82,24 +73,57 @@ impl<T: Transport> Client<T> {
         &mut self,
         config: &Config,
         request: &HttpRequest,
-    ) -> Result<HttpResponse<T::Body>, ErrorKind> {
-        self.transport
+    ) -> Result<Answer<T::Body>, ErrorKind> {
+        let response = self
+            .transport
             .post(&config.endpoint, request)
-            .map_err(ErrorKind::Transport)
+            .map_err(ErrorKind::Transport)?;
+        if (200..300).contains(&response.status) {
+            return Ok(Answer::Success(response));
+        }
+        let status = response.status;
+        Ok(Answer::Failure {
+            status,
+            body: read_body(response.body, ERROR_BODY_LIMIT).map_err(|error| error.to_string()),
+        })
     }
 }
 
-/// The response when 2xx; otherwise its status and the start of its body.
-fn checked<B: std::io::BufRead>(
-    response: HttpResponse<B>,
-) -> Result<HttpResponse<B>, (u16, Vec<u8>)> {
-    if (200..300).contains(&response.status) {
-        return Ok(response);
+/// An answer: a 2xx response still to be read, or a failure with the start of its body.
+enum Answer<B> {
+    Success(HttpResponse<B>),
+    Failure {
+        status: u16,
+        /// The start of the body, or why it could not be read.
+        body: Result<Vec<u8>, String>,
+    },
+}
+
+impl<B> Answer<B> {
+    fn is_refusal(&self, auth: &TokenConnection) -> bool {
+        match self {
+            Answer::Success(_) => false,
+            Answer::Failure { status, body } => {
+                is_refusal(auth, *status, body.as_deref().unwrap_or_default())
+            }
+        }
     }
-    let status = response.status;
-    // A body that cannot be read still leaves the status to judge by.
-    let body = read_body(response.body, ERROR_BODY_LIMIT).unwrap_or_default();
-    Err((status, body))
+
+    fn into_result(self) -> Result<HttpResponse<B>, ErrorKind> {
+        match self {
+            Answer::Success(response) => Ok(response),
+            Answer::Failure {
+                status,
+                body: Ok(body),
+            } => Err(error_from_body(status, &body)),
+            Answer::Failure {
+                status,
+                body: Err(error),
+            } => Err(ErrorKind::Transport(format!(
+                "HTTP status {status} and the body could not be read: {error}"
+            ))),
+        }
+    }
 }
 
 /// Adds `Authorization: <token>` unless the request sets that header itself.

@@ -105,10 +105,17 @@ impl Template {
 
     /// Every placeholder's expression with the position of its `${`.
     pub fn expressions(&self) -> impl Iterator<Item = (&Expr, (usize, usize))> {
+        self.placeholders()
+            .map(|(expr, position, _raw)| (expr, position))
+    }
+
+    /// Every placeholder: its expression, the position of its `${`, and whether it is
+    /// `${raw: ...}`.
+    pub fn placeholders(&self) -> impl Iterator<Item = (&Expr, (usize, usize), bool)> {
         self.segments.iter().filter_map(|segment| match segment {
-            Segment::Placeholder { expr, offset, .. } => {
-                Some((expr, line_column(&self.source, *offset)))
-            }
+            Segment::Placeholder {
+                expr, offset, raw, ..
+            } => Some((expr, line_column(&self.source, *offset), *raw)),
             Segment::Literal(_) => None,
         })
     }

@@ -161,9 +161,10 @@ impl Connection {
         Ok(())
     }
 
-    /// The token URLs of CONNECTIONJSON's named connections, each labelled with where it is
-    /// (`CONNECTIONJSON gw.url`): with SOAP_ENDPOINT, the only places requests may go. The
-    /// component checks the rest of the format; an attribute that is not JSON yields nothing.
+    /// The token URLs of CONNECTIONJSON's named connections (those that are not `session`
+    /// connections), each labelled with where it is (`CONNECTIONJSON gw.url`): with
+    /// SOAP_ENDPOINT, the only places requests may go. The component checks the rest of the
+    /// format; an attribute that is not JSON yields nothing.
     pub fn token_urls(&self) -> Vec<(String, String)> {
         let Some(text) = self.get(CONNECTIONJSON) else {
             return Vec::new();
@@ -178,13 +179,17 @@ impl Connection {
         named
             .iter()
             .filter_map(|(name, definition)| {
-                let url = definition
-                    .as_object()?
-                    .iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case("url"))?
-                    .1
-                    .as_str()
-                    .filter(|url| !url.trim().is_empty())?;
+                let keys = definition.as_object()?;
+                let text = |wanted: &str| {
+                    keys.iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(wanted))
+                        .and_then(|(_, value)| value.as_str())
+                        .map(str::trim)
+                };
+                let session = text("authType").is_some_and(|kind| {
+                    kind.eq_ignore_ascii_case("session") || kind.eq_ignore_ascii_case("none")
+                });
+                let url = text("url").filter(|url| !url.is_empty() && !session)?;
                 Some((format!("{CONNECTIONJSON} {name}.url"), url.to_string()))
             })
             .collect()
@@ -221,7 +226,9 @@ fn masked_value<'a>(name: &str, value: &'a str) -> &'a str {
     if is_secret(name) { MASK } else { value }
 }
 
-/// Whether an attribute holds a secret, judged by its name (ignoring ASCII case).
+/// Whether an attribute holds a secret, judged by its name (ignoring ASCII case): the rule the
+/// WIT contract states for secret attributes (the component refuses expressions on them), plus
+/// CONNECTIONJSON, which is masked whole.
 ///
 /// Secret: names containing `PASSWORD`; names equal to or ending in `SECRET`, `TOKEN`, `APIKEY`,
 /// `API_KEY`, `PRIVATEKEY` or `PRIVATE_KEY`; and `CONNECTIONJSON`, which holds the named
@@ -1186,7 +1193,7 @@ mod tests {
         assert_eq!(connection.token_urls(), Vec::<(String, String)>::new());
         connection.set(
             "CONNECTIONJSON",
-            r#"{"authentications": {"gw": {"URL": "https://gw/token"}, "s": {"authType": "session"}, "x": 3}}"#,
+            r#"{"authentications": {"gw": {"URL": "https://gw/token"}, "s": {"authType": "session", "url": "https://s/"}, "x": 3}}"#,
         );
         assert_eq!(
             connection.token_urls(),

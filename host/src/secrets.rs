@@ -59,6 +59,13 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// A body whose Content-Type says nothing of how to encode a secret in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a secret cannot be written into a body of Content-Type {0:?}: only XML, JSON and form-encoded bodies take secrets"
+)]
+pub struct UnknownBodyType(String);
+
 /// A secret that cannot be written where its placeholder is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a secret holds a line break or a NUL, which cannot go into an HTTP header")]
@@ -94,17 +101,25 @@ impl Secrets {
     }
 
     /// A body with its placeholders replaced, each value encoded as `content_type` requires;
-    /// `None` when the body holds no placeholder (or is not text).
-    pub fn reveal_body(&self, body: &[u8], content_type: Option<&str>) -> Option<Vec<u8>> {
-        let text = std::str::from_utf8(body).ok()?;
+    /// `None` when the body holds no placeholder (or is not text). A body of a type that has no
+    /// known encoding (anything but XML, JSON and form encoding) cannot take a secret.
+    pub fn reveal_body(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, UnknownBodyType> {
+        let Ok(text) = std::str::from_utf8(body) else {
+            return Ok(None);
+        };
         let encoding = BodyEncoding::of(content_type);
-        self.reveal(text, |secret, out| {
-            encoding.write(secret, out);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .ok()
-        .flatten()
-        .map(String::into_bytes)
+        let revealed = self.reveal(text, |secret, out| match encoding {
+            Some(encoding) => {
+                encoding.write(secret, out);
+                Ok(())
+            }
+            None => Err(UnknownBodyType(content_type.unwrap_or("none").to_string())),
+        })?;
+        Ok(revealed.map(String::into_bytes))
     }
 
     fn reveal<E>(
@@ -151,24 +166,23 @@ enum BodyEncoding {
 }
 
 impl BodyEncoding {
-    fn of(content_type: Option<&str>) -> BodyEncoding {
-        let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
+    fn of(content_type: Option<&str>) -> Option<BodyEncoding> {
+        let content_type = content_type?.to_ascii_lowercase();
         if content_type.contains("x-www-form-urlencoded") {
-            BodyEncoding::Form
+            Some(BodyEncoding::Form)
         } else if content_type.contains("json") {
-            BodyEncoding::Json
+            Some(BodyEncoding::Json)
+        } else if content_type.contains("xml") {
+            Some(BodyEncoding::Xml)
         } else {
-            BodyEncoding::Xml
+            None
         }
     }
 
     fn write(self, secret: &str, out: &mut String) {
         match self {
             BodyEncoding::Form => out.extend(form_urlencoded::byte_serialize(secret.as_bytes())),
-            BodyEncoding::Json => {
-                let quoted = serde_json::Value::String(secret.to_string()).to_string();
-                out.push_str(&quoted[1..quoted.len() - 1]);
-            }
+            BodyEncoding::Json => out.push_str(&json_escaped(secret)),
             BodyEncoding::Xml => out.push_str(&xml_escaped(secret)),
         }
     }
@@ -180,7 +194,8 @@ fn known() -> &'static Mutex<Vec<String>> {
     KNOWN.get_or_init(Mutex::default)
 }
 
-/// Makes `secret` known to [`mask`], as written and in the forms an answer could echo it.
+/// Makes `secret` known to [`mask`], as written and in the forms an answer could echo it
+/// (XML-escaped, form-encoded, JSON-escaped: the forms the host writes it in).
 pub fn remember(secret: &str) {
     if secret.len() < MIN_MASKED_LEN {
         return;
@@ -189,17 +204,21 @@ pub fn remember(secret: &str) {
         secret.to_string(),
         xml_escaped(secret),
         form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        json_escaped(secret),
     ];
     let mut known = known()
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = known.len();
     for form in forms {
         if !known.contains(&form) {
             known.push(form);
         }
     }
-    // Longest first, so that a secret containing another is masked whole.
-    known.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    if known.len() > before {
+        // Longest first, so that a secret containing another is masked whole.
+        known.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    }
 }
 
 /// Makes the secret attributes of `connection` and their placeholders known to [`mask`].
@@ -214,8 +233,18 @@ pub fn remember_connection(connection: &Connection) {
     }
 }
 
-/// Makes the credentials of an outgoing Authorization header known to [`mask`]: the whole
-/// value and the part after its scheme (`Bearer <token>`).
+/// Whether a header carries credentials, judged by its name: `Cookie`, and names holding
+/// `auth`, `token`, `key`, `secret` or `session` (`Authorization`, `X-Auth-Token`, `X-Api-Key`).
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "cookie"
+        || ["auth", "token", "key", "secret", "session"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// Makes the credentials of an outgoing credential header known to [`mask`]: the whole value
+/// and the part after its scheme (`Bearer <token>`).
 pub fn remember_credentials(header_value: &str) {
     remember(header_value);
     if let Some((_, credentials)) = header_value.split_once(' ') {
@@ -237,6 +266,14 @@ pub fn mask(text: &str) -> String {
     text
 }
 
+/// The value as it stands inside a JSON string (without the quotes).
+fn json_escaped(value: &str) -> String {
+    let quoted = serde_json::Value::String(value.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// The value XML-escaped, as the component escapes bound values (`connector/src/text.rs`; the
+/// host does not link the component's crate).
 fn xml_escaped(value: &str) -> String {
     value
         .replace('&', "&amp;")
@@ -286,7 +323,7 @@ mod tests {
                 "a=p&amp;&lt;&quot;w&apos;&gt; =+ü&b=p&amp;&lt;&quot;w&apos;&gt; =+ü",
             ),
             (
-                None,
+                Some("application/soap+xml"),
                 "a=p&amp;&lt;&quot;w&apos;&gt; =+ü&b=p&amp;&lt;&quot;w&apos;&gt; =+ü",
             ),
             (
@@ -299,14 +336,20 @@ mod tests {
             ),
         ];
         for (content_type, expected) in cases {
-            let revealed = secrets.reveal_body(body.as_bytes(), content_type).unwrap();
+            let revealed = secrets
+                .reveal_body(body.as_bytes(), content_type)
+                .unwrap()
+                .unwrap();
             assert_eq!(
                 String::from_utf8(revealed).unwrap(),
                 expected,
                 "{content_type:?}"
             );
         }
-        assert_eq!(secrets.reveal_body(b"no secret here", None), None);
+        assert_eq!(secrets.reveal_body(b"no secret here", None), Ok(None));
+        for content_type in [None, Some("text/plain"), Some("multipart/form-data")] {
+            assert!(secrets.reveal_body(body.as_bytes(), content_type).is_err());
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::path::Path;
 use crate::template::Template;
 use crate::xml::check_well_formed;
 
-use super::bindings::{Scope, ScopeKind, check_variables};
+use super::bindings::{Scope, ScopeKind, check_variables, is_secret_attribute};
 use super::endpoint::Endpoint;
 use super::request::{RequestParts, parse_header_templates, parse_template};
 use super::{CONNECTIONJSON, Connection, json};
@@ -51,14 +51,16 @@ const KNOWN_KEYS: &[&str] = &[
     "maxRefreshTryCount",
     "retryFailureStatusCode",
     "accessToken",
-    "tokenAutoRefresh",
 ];
 
 /// Keys of the REST connector's format that mean nothing for this connector.
-const IGNORED_KEYS: &[&str] = &["timeOutError", "properties", "jwtConfig", "cookies"];
-
-/// httpParams names whose literal values are secrets that belong in an attribute instead.
-const SECRET_PARAM_WORDS: &[&str] = &["secret", "password", "token", "apikey", "api_key"];
+const IGNORED_KEYS: &[&str] = &[
+    "timeOutError",
+    "properties",
+    "jwtConfig",
+    "cookies",
+    "tokenAutoRefresh",
+];
 
 /// The named connections of CONNECTIONJSON.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +167,12 @@ impl ResponsePath {
     }
 }
 
+/// A token lifetime from a number of seconds; `None` unless positive and below a billion.
+pub fn lifetime_from_seconds(seconds: f64) -> Option<Duration> {
+    (seconds.is_finite() && seconds > 0.0 && seconds < 1e9)
+        .then(|| Duration::from_secs_f64(seconds))
+}
+
 impl Connections {
     /// Whether CONNECTIONJSON defines `name`.
     pub fn contains(&self, name: &str) -> bool {
@@ -179,18 +187,27 @@ impl Connections {
         }
     }
 
+    /// Warns when a call's CONNECTION (in `attribute`, at `location`) names a connection that
+    /// CONNECTIONJSON does not define: such a call uses the session in its request body.
+    pub(crate) fn check_reference(
+        &self,
+        name: &str,
+        attribute: &str,
+        location: String,
+        problems: &mut Vec<Problem>,
+    ) {
+        if !self.contains(name) {
+            problems.push(Problem::warning(
+                attribute,
+                Some(location),
+                format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
+            ));
+        }
+    }
+
     /// The token connection a call naming `name` uses, if any.
     pub fn token_for(&self, name: Option<&str>) -> Option<&TokenConnection> {
         name.and_then(|name| self.token(name))
-    }
-
-    /// The URLs of every token connection: the only places besides SOAP_ENDPOINT the component
-    /// asks to reach.
-    pub fn token_urls(&self) -> impl Iterator<Item = String> + '_ {
-        self.named.values().filter_map(|auth| match auth {
-            Auth::Token(token) => token.request.as_ref().map(|r| r.endpoint.url()),
-            Auth::Session => None,
-        })
     }
 }
 
@@ -520,7 +537,7 @@ impl Definition<'_> {
                     continue;
                 }
             };
-            if is_secret_param(name) && !text.contains("${") && !text.is_empty() {
+            if is_secret_attribute(name) && !text.contains("${") && !text.is_empty() {
                 self.warning(
                     &key,
                     format!("a literal secret: write `${{{}}}` and give that attribute from an environment variable or a file, so it never sits in the configuration", name.to_ascii_uppercase()),
@@ -591,8 +608,11 @@ impl Definition<'_> {
             self.connection,
             problems,
         );
-        // The REST connector's users write the content type as a `contentType` header.
-        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("contentType"));
+        // The content type is the format's (see `format`, which reads it from httpContentType
+        // or from this header, written `contentType` by the REST connector's users).
+        headers.retain(|(name, _)| {
+            !name.eq_ignore_ascii_case("contentType") && !name.eq_ignore_ascii_case("content-type")
+        });
         headers
     }
 
@@ -610,11 +630,9 @@ impl Definition<'_> {
 
     fn lifetime(&self, problems: &mut Vec<Problem>) -> Option<Duration> {
         let text = self.string("tokenExpiry", problems)?;
-        match text.parse::<f64>() {
-            Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 => {
-                Some(Duration::from_secs_f64(seconds))
-            }
-            _ => {
+        match text.parse::<f64>().ok().and_then(lifetime_from_seconds) {
+            Some(lifetime) => Some(lifetime),
+            None => {
                 self.error(
                     "tokenExpiry",
                     format!("`{text}` is not a lifetime in seconds (a positive number)"),
@@ -707,9 +725,4 @@ impl AuthKind {
             _ => "Bearer",
         }
     }
-}
-
-fn is_secret_param(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_PARAM_WORDS.iter().any(|word| lower.contains(word))
 }

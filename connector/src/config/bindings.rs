@@ -7,7 +7,7 @@
 
 use crate::error::Problem;
 use crate::model::Account;
-use crate::template::{Bindings, Lookup, Template};
+use crate::template::{Bindings, Expr, Lookup, Template};
 
 use super::Connection;
 
@@ -80,14 +80,50 @@ pub(crate) fn check_variables(
     location: &str,
     problems: &mut Vec<Problem>,
 ) {
-    for (expr, (line, column)) in template.expressions() {
+    for (expr, (line, column), raw) in template.placeholders() {
+        let at = || Some(format!("{location}, line {line}, column {column}"));
         for path in expr.paths() {
-            let at = Some(format!("{location}, line {line}, column {column}"));
             if let Some(message) = unbound_reason(path, scope, connection) {
-                problems.push(Problem::error(attribute, at, message));
+                problems.push(Problem::error(attribute, at(), message));
             }
         }
+        if let Some(message) = secret_not_whole(expr, raw, connection) {
+            problems.push(Problem::error(attribute, at(), message));
+        }
     }
+}
+
+/// Whether an attribute is secret, judged by its name (any case): it holds `PASSWORD`, or is or
+/// ends in `SECRET`, `TOKEN`, `APIKEY`, `API_KEY`, `PRIVATEKEY` or `PRIVATE_KEY`. A host may
+/// pass such attributes as placeholders that it replaces in outgoing requests (the WIT says so),
+/// so templates may only insert them whole.
+pub fn is_secret_attribute(name: &str) -> bool {
+    const SECRET_SUFFIXES: [&str; 6] = [
+        "SECRET",
+        "TOKEN",
+        "APIKEY",
+        "API_KEY",
+        "PRIVATEKEY",
+        "PRIVATE_KEY",
+    ];
+    let upper = name.to_ascii_uppercase();
+    upper.contains("PASSWORD") || SECRET_SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
+}
+
+/// Why an expression that reads a secret attribute is refused: a secret may only be inserted
+/// whole, as `${NAME}` (a placeholder would not survive `toUpperCase()`, a comparison would
+/// compare the placeholder, and `${raw:}` would not escape the real value).
+fn secret_not_whole(expr: &Expr, raw: bool, connection: &Connection) -> Option<String> {
+    let secret = expr.paths().into_iter().find(|path| {
+        path.len() == 1 && is_secret_attribute(&path[0]) && connection.get(&path[0]).is_some()
+    })?;
+    let name = &secret[0];
+    let whole = matches!(expr, Expr::Path(path) if path.len() == 1);
+    (raw || !whole).then(|| {
+        format!(
+            "the secret `{name}` can only be inserted whole, as `${{{name}}}`: the host may write its value in on the way out, so the component never sees it"
+        )
+    })
 }
 
 fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Option<String> {
@@ -112,7 +148,7 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
             "`${{{ACCESS_TOKEN}}}` is bound only in calls whose CONNECTION names a token connection of CONNECTIONJSON"
         ));
     }
-    if path.len() == 1 && (root == "USERNAME" || looks_secret(root)) {
+    if path.len() == 1 && (root == "USERNAME" || is_secret_attribute(root)) {
         return Some(format!(
             "`${{{root}}}` is used but the connection has no {root}: set it (a secret from an environment variable or a file: --set-env {root}=VARIABLE, --set-file {root}=PATH)"
         ));
@@ -125,14 +161,6 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
             ScopeKind::Provisioning { .. } => ", `account.*`, `user.*` and captured values",
         }
     ))
-}
-
-/// Whether an attribute name is one people keep secret (`PASSWORD`, `CLIENT_SECRET`, `API_KEY`).
-fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "KEY"]
-        .iter()
-        .any(|word| upper.contains(word))
 }
 
 /// The values bound when a request is built.
@@ -179,7 +207,7 @@ impl Bindings for RuntimeBindings<'_> {
             ("user", Some(column), 2) => find(self.user, column),
             (name, None, 1) => match self.captured.iter().find(|(captured, _)| captured == name) {
                 Some((_, value)) => Lookup::Value(value.clone()),
-                None if name == ACCESS_TOKEN && self.access_token.is_some() => self
+                None if name == ACCESS_TOKEN => self
                     .access_token
                     .map_or(Lookup::Unbound, |token| Lookup::Value(token.to_string())),
                 None if name == "accountName" => self.account.map_or(Lookup::Unbound, |account| {

@@ -249,14 +249,8 @@ impl CallContext<'_> {
             self.error("REQUESTTYPE", "an EACHACCOUNT call runs once per imported account, so an ACCOUNTS call must come before it", problems);
         }
         let connection_name = self.string("CONNECTION", problems).map(str::to_string);
-        if let Some(name) = &connection_name
-            && !connections.contains(name)
-        {
-            problems.push(Problem::warning(
-                    ATTRIBUTE,
-                    Some(self.location("CONNECTION")),
-                    format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
-                ));
+        if let Some(name) = &connection_name {
+            connections.check_reference(name, ATTRIBUTE, self.location("CONNECTION"), problems);
         }
         let uses_token = connections.token_for(connection_name.as_deref()).is_some();
         let request = self.request(kind, uses_token, problems);

@@ -16,8 +16,11 @@ mod request;
 
 use std::collections::BTreeMap;
 
-pub use auth::{Auth, BodyFormat, Connections, ResponsePath, TokenConnection, TokenRequest};
-pub use bindings::{ACCESS_TOKEN, RuntimeBindings, Scope, ScopeKind};
+pub use auth::{
+    Auth, BodyFormat, Connections, ResponsePath, TokenConnection, TokenRequest,
+    lifetime_from_seconds,
+};
+pub use bindings::{ACCESS_TOKEN, RuntimeBindings, Scope, ScopeKind, is_secret_attribute};
 pub use endpoint::Endpoint;
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
 pub use provisioning::{ProvisioningCall, ProvisioningPlan};

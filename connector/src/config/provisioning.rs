@@ -253,7 +253,7 @@ fn success_criteria(
     }
 }
 
-/// The call's CONNECTION, warning when CONNECTIONJSON does not define it.
+/// The call's CONNECTION (checked against CONNECTIONJSON).
 fn call_connection(
     attribute: &str,
     locate: &dyn Fn(&str) -> String,
@@ -273,12 +273,6 @@ fn call_connection(
             return None;
         }
     };
-    if !connections.contains(&name) {
-        problems.push(Problem::warning(
-            attribute,
-            Some(locate("CONNECTION")),
-            format!("connection `{name}` is not defined in CONNECTIONJSON: the session in the request body (USERNAME/PASSWORD) is used"),
-        ));
-    }
+    connections.check_reference(&name, attribute, locate("CONNECTION"), problems);
     Some(name)
 }

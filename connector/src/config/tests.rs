@@ -162,6 +162,22 @@ type MistakeCase<'a> = (
     &'a str,
 );
 
+/// Asserts that each case's overrides cause its problem.
+fn assert_each_reported(cases: Vec<MistakeCase>) {
+    for (overrides, severity, attribute, location, message) in cases {
+        let overrides: Vec<(&str, &str)> =
+            overrides.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let found = problems(&with(&overrides));
+        assert!(
+            found.iter().any(|(s, a, l, m)| *s == severity
+                && a == attribute
+                && l.as_deref() == location
+                && m.contains(message)),
+            "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
+        );
+    }
+}
+
 #[test]
 fn reports_each_mistake_with_its_place() {
     let plan = |body: &str| {
@@ -196,18 +212,7 @@ fn reports_each_mistake_with_its_place() {
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RUNFOREACHENT": "true"}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (RUNFOREACHENT)"), "not supported"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
     ];
-    for (overrides, severity, attribute, location, message) in cases {
-        let overrides: Vec<(&str, &str)> =
-            overrides.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let found = problems(&with(&overrides));
-        assert!(
-            found.iter().any(|(s, a, l, m)| *s == severity
-                && a == attribute
-                && l.as_deref() == location
-                && m.contains(message)),
-            "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
-        );
-    }
+    assert_each_reported(cases);
 }
 
 #[test]
@@ -426,32 +431,25 @@ fn reports_each_connectionjson_mistake_with_its_place() {
             Some("call 1 (CONNECTION)"),
             "not defined in CONNECTIONJSON",
         ),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${PASSWORD.trim()}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "the secret `PASSWORD` can only be inserted whole, as `${PASSWORD}`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${raw: PASSWORD}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "can only be inserted whole"),
+        (vec![("API_KEY", "k".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "REQUESTPARAMS": {"X-Key": "${API_KEY == 'k' ? 'a' : 'b'}"}}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTPARAMS).X-Key, line 1, column 1"), "the secret `API_KEY` can only be inserted whole"),
     ];
-    for (overrides, severity, attribute, location, message) in cases {
-        let overrides: Vec<(&str, &str)> =
-            overrides.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let found = problems(&with(&overrides));
-        assert!(
-            found.iter().any(|(s, a, l, m)| *s == severity
-                && a == attribute
-                && l.as_deref() == location
-                && m.contains(message)),
-            "{overrides:?}: wanted {severity:?} {attribute} {location:?} `{message}`, found {found:#?}"
-        );
-    }
+    assert_each_reported(cases);
 }
 
 #[test]
-fn a_token_connection_binds_access_token_in_its_calls_and_lists_its_url() {
+fn a_token_connection_binds_access_token_in_its_calls() {
     let json = r#"{"authentications": {"gw": {"url": "https://gw.example.com/token", "httpParams": {"client_secret": "${PASSWORD}"}}, "plain": {"authType": "session"}}}"#;
     let disable =
         r#"[{"CONNECTION": "gw", "REQUESTXML": "<server><a t=\"${access_token}\"/></server>"}]"#;
     let config = shipped_config(&[("CONNECTIONJSON", json), ("DISABLEACCOUNTJSON", disable)]);
     assert!(config.connections.token("gw").is_some());
     assert!(config.connections.contains("plain") && config.connections.token("plain").is_none());
+    let gateway = config.connections.token("gw").unwrap();
     assert_eq!(
-        config.connections.token_urls().collect::<Vec<_>>(),
-        ["https://gw.example.com/token"]
+        gateway.request.as_ref().unwrap().endpoint.url(),
+        "https://gw.example.com/token"
     );
     assert_eq!(
         config.disable_plan.unwrap().calls[0].connection.as_deref(),

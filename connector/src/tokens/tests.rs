@@ -214,16 +214,17 @@ fn a_freshly_issued_token_that_is_refused_fails_and_is_not_refreshed_again() {
         refused(),
         token_answer("t2", 3600),
         refused(),
+        refused(),
     ]);
     let error = setup.call(&config).unwrap_err();
     assert!(
         matches!(&error, ErrorKind::Authentication(m) if m.contains("just issued")),
         "{error:?}"
     );
-    // The next call fails at once: no token request, no call.
-    let again = setup.call(&config).unwrap_err();
-    assert_eq!(again, error);
-    assert_eq!(setup.transport.seen.len(), 4);
+    // The next call is refused too, and fails without asking for a third token.
+    assert_eq!(setup.call(&config).unwrap_err(), error);
+    assert_eq!(setup.token_requests(), 2);
+    assert_eq!(setup.transport.seen.len(), 5);
 }
 
 #[test]
@@ -283,7 +284,7 @@ fn a_json_login_sends_a_json_object() {
     let config = config_with(&gateway(r#", "httpContentType": "application/json""#));
     let mut setup = Setup::new(vec![token_answer("t1", 3600), ok()]);
     setup.call(&config).unwrap();
-    let body: Value = serde_json::from_str(&setup.transport.seen[0].body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&setup.transport.seen[0].body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"grant_type": "client_credentials", "client_id": "svc", "client_secret": "p&w=1 ü"})
@@ -343,12 +344,100 @@ fn a_refused_soap_login_is_an_authentication_error() {
 }
 
 #[test]
-fn an_answer_without_a_token_is_an_unexpected_response() {
+fn an_answer_without_a_token_points_at_tokenresponsepath() {
     let config = config();
     let mut setup = Setup::new(vec![Ok((200, r#"{"token": "x"}"#.into()))]);
     let error = setup.call(&config).unwrap_err();
+    let ErrorKind::InvalidConfiguration(problems) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        problems[0].location.as_deref(),
+        Some("gw.tokenResponsePath")
+    );
+    assert!(problems[0].message.contains("nothing at `access_token`"));
+}
+
+#[test]
+fn a_token_url_answering_404_is_reported_and_not_remembered() {
+    let config = config();
+    let mut setup = Setup::new(vec![Ok((404, String::new())), token_answer("t1", 60), ok()]);
+    let error = setup.call(&config).unwrap_err();
     assert!(
-        matches!(&error, ErrorKind::UnexpectedResponse(m) if m.contains("no token at tokenResponsePath `access_token`")),
+        matches!(&error, ErrorKind::UnexpectedResponse(m) if m.ends_with("answered HTTP 404: check `url`")),
+        "{error:?}"
+    );
+    setup.call(&config).unwrap();
+    assert_eq!(setup.token_requests(), 2);
+}
+
+#[test]
+fn a_refused_fresh_token_fails_its_call_but_does_not_poison_the_connection() {
+    let config = config();
+    let mut setup = Setup::new(vec![
+        token_answer("t1", 3600),
+        refused(),
+        token_answer("t2", 3600),
+        refused(),
+        ok(),
+    ]);
+    assert!(matches!(
+        setup.call(&config),
+        Err(ErrorKind::Authentication(_))
+    ));
+    setup.call(&config).unwrap();
+    assert_eq!(
+        setup.header(4, "authorization").as_deref(),
+        Some("Bearer t2")
+    );
+    assert_eq!(setup.token_requests(), 2);
+}
+
+#[test]
+fn any_answer_that_is_not_a_refusal_clears_the_just_issued_mark() {
+    let config = config();
+    let mut setup = Setup::new(vec![
+        token_answer("t1", 3600),
+        refused(),
+        token_answer("t2", 3600),
+        Ok((503, "busy".into())),
+        refused(),
+        token_answer("t3", 3600),
+        ok(),
+    ]);
+    assert!(matches!(
+        setup.call(&config),
+        Err(ErrorKind::HttpStatus { status: 503, .. })
+    ));
+    setup.call(&config).unwrap();
+    assert_eq!(setup.token_requests(), 3);
+    assert_eq!(
+        setup.header(6, "authorization").as_deref(),
+        Some("Bearer t3")
+    );
+}
+
+#[test]
+fn a_failed_refresh_keeps_the_current_token_until_it_expires() {
+    let config = config_with(&gateway(r#", "maxRefreshTryCount": 1"#));
+    let mut setup = Setup::new(vec![
+        token_answer("t1", 100),
+        ok(),
+        Ok((503, String::new())),
+        ok(),
+        Ok((503, String::new())),
+    ]);
+    setup.call(&config).unwrap();
+    setup.clock.advance(Duration::from_secs(95));
+    setup.call(&config).unwrap();
+    assert_eq!(
+        setup.header(3, "authorization").as_deref(),
+        Some("Bearer t1")
+    );
+    setup.clock.advance(Duration::from_secs(6));
+    let error = setup.call(&config).unwrap_err();
+    assert!(
+        matches!(&error, ErrorKind::Transport(m) if m.contains("HTTP 503")),
         "{error:?}"
     );
 }

@@ -10,7 +10,7 @@ pub mod provision;
 pub use error::{JobError, describe_connector_error, describe_problem, exit_code};
 
 use crate::connection::Connection;
-use crate::policy::AllowList;
+use crate::policy::{AllowList, Origin};
 use crate::runtime::{ConnectorInstance, Runtime, wit};
 use crate::secrets::{Secrets, is_sealed, placeholder};
 
@@ -34,20 +34,19 @@ pub fn attributes(connection: &Connection) -> Vec<wit::Attribute> {
 }
 
 /// The egress policy of a job: the origin of SOAP_ENDPOINT and of every token URL of
-/// CONNECTIONJSON, and nothing else. A URL that does not parse allows nothing (validation
+/// CONNECTIONJSON, and nothing else. A URL that does not parse adds nothing (validation
 /// reports why).
 pub fn allow_list(connection: &Connection) -> AllowList {
-    let mut urls: Vec<(String, String)> = connection
+    let endpoint = connection
         .get(SOAP_ENDPOINT)
-        .map(|url| (SOAP_ENDPOINT.to_string(), url.to_string()))
-        .into_iter()
-        .collect();
-    urls.extend(connection.token_urls());
-    let labelled: Vec<(&str, &str)> = urls
-        .iter()
-        .map(|(label, url)| (label.as_str(), url.as_str()))
-        .collect();
-    AllowList::from_labelled(&labelled).unwrap_or_else(|_| AllowList::none())
+        .map(|url| (SOAP_ENDPOINT.to_string(), url.to_string()));
+    let mut list = AllowList::none();
+    for (label, url) in endpoint.into_iter().chain(connection.token_urls()) {
+        if let Ok(origin) = Origin::parse_url(&url) {
+            list.allow(Some(&label), origin);
+        }
+    }
+    list
 }
 
 /// A fresh instance for `connection`: its egress policy and its secrets.

@@ -234,8 +234,7 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 struct Attempted {
     /// The task as the attempt left it.
     task: Task,
-    /// Set when the credentials were refused: the task waits for the retry job, and the job
-    /// stops here rather than fail every other task the same way.
+    /// Set when the credentials were refused ([`AfterFailure::Stop`]).
     refused: Option<JobError>,
 }
 
@@ -282,14 +281,18 @@ fn attempt(
             });
         }
         Ok(Err(error)) => {
-            let refused = matches!(error.kind, wit::ErrorKind::Authentication(_));
-            let retry = (retryable(&error.kind) || refused).then(|| policy.delay(task.tries));
+            let next = after_failure(&error.kind);
+            let retry = (next != AfterFailure::GiveUp).then(|| policy.delay(task.tries));
             let job_error = JobError::Connector {
                 error: Box::new(error),
                 denials: instance.denials(),
             };
             let message = job_error.redacted(Some(connection));
-            (message, retry, refused.then_some(job_error))
+            (
+                message,
+                retry,
+                (next == AfterFailure::Stop).then_some(job_error),
+            )
         }
         // A trap: the instance is unusable, but the task must still end in a definite state.
         Err(runtime) => (
@@ -302,15 +305,26 @@ fn attempt(
     Ok(Attempted { task, refused })
 }
 
-/// Whether trying again can help: not for configuration mistakes or refused credentials
-/// (which stop the job instead; see [`Attempted::refused`]).
-fn retryable(kind: &wit::ErrorKind) -> bool {
-    !matches!(
-        kind,
-        wit::ErrorKind::InvalidConfiguration(_)
-            | wit::ErrorKind::Authentication(_)
-            | wit::ErrorKind::Unsupported(_)
-    )
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Try again after the backoff: the failure may pass.
+    Retry,
+    /// The task fails for good: trying again cannot help (a configuration mistake).
+    GiveUp,
+    /// The credentials were refused: the task waits for its next try, and the job stops rather
+    /// than fail every other task the same way.
+    Stop,
+}
+
+fn after_failure(kind: &wit::ErrorKind) -> AfterFailure {
+    match kind {
+        wit::ErrorKind::Authentication(_) => AfterFailure::Stop,
+        wit::ErrorKind::InvalidConfiguration(_) | wit::ErrorKind::Unsupported(_) => {
+            AfterFailure::GiveUp
+        }
+        _ => AfterFailure::Retry,
+    }
 }
 
 fn wit_account(account: &StoredAccount) -> wit::Account {
@@ -404,18 +418,33 @@ mod tests {
 
     #[test]
     fn only_failures_that_trying_again_can_fix_are_retried() {
-        assert!(retryable(&wit::ErrorKind::Transport("reset".into())));
-        assert!(retryable(&wit::ErrorKind::HttpStatus(
-            wit::HttpStatusError {
-                status: 503,
-                body_excerpt: String::new()
-            }
-        )));
-        assert!(!retryable(&wit::ErrorKind::Authentication(
-            "refused".into()
-        )));
-        assert!(!retryable(
-            &wit::ErrorKind::InvalidConfiguration(Vec::new())
-        ));
+        let cases = [
+            (
+                wit::ErrorKind::Transport("reset".into()),
+                AfterFailure::Retry,
+            ),
+            (
+                wit::ErrorKind::HttpStatus(wit::HttpStatusError {
+                    status: 503,
+                    body_excerpt: String::new(),
+                }),
+                AfterFailure::Retry,
+            ),
+            (
+                wit::ErrorKind::Authentication("refused".into()),
+                AfterFailure::Stop,
+            ),
+            (
+                wit::ErrorKind::InvalidConfiguration(Vec::new()),
+                AfterFailure::GiveUp,
+            ),
+            (
+                wit::ErrorKind::Unsupported("x".into()),
+                AfterFailure::GiveUp,
+            ),
+        ];
+        for (kind, expected) in cases {
+            assert_eq!(after_failure(&kind), expected, "{kind:?}");
+        }
     }
 }

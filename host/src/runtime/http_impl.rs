@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_hooks,
@@ -107,27 +108,13 @@ impl WasiHttpHooks for EgressHooks {
 }
 
 /// The request with the placeholders of `secrets` replaced in its headers and body, and the
-/// credentials of its Authorization header made known to [`secrets::mask`].
+/// credentials of its credential headers made known to [`secrets::mask`].
 async fn with_secrets(
     request: http::Request<WasiBody>,
     secrets: &Secrets,
 ) -> Result<http::Request<WasiBody>, HttpError> {
     let (mut parts, body) = request.into_parts();
-    for value in parts.headers.values_mut() {
-        let Ok(text) = value.to_str() else { continue };
-        let revealed = secrets
-            .reveal_header(text)
-            .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
-        if let Some(revealed) = revealed {
-            *value = HeaderValue::from_str(&revealed)
-                .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
-        }
-    }
-    for value in parts.headers.get_all(AUTHORIZATION) {
-        if let Ok(text) = value.to_str() {
-            secrets::remember_credentials(text);
-        }
-    }
+    reveal_headers(&mut parts.headers, secrets)?;
     if secrets.is_empty() {
         return Ok(http::Request::from_parts(parts, body));
     }
@@ -140,7 +127,10 @@ async fn with_secrets(
         .headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
-    let bytes = match secrets.reveal_body(&bytes, content_type) {
+    let revealed = secrets
+        .reveal_body(&bytes, content_type)
+        .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
+    let bytes = match revealed {
         Some(revealed) => {
             parts.headers.remove(CONTENT_LENGTH);
             Bytes::from(revealed)
@@ -151,4 +141,26 @@ async fn with_secrets(
         .map_err(|never| match never {})
         .boxed_unsync();
     Ok(http::Request::from_parts(parts, body))
+}
+
+/// Replaces placeholders in header values, and remembers the credentials the credential
+/// headers carry.
+fn reveal_headers(headers: &mut HeaderMap, secrets: &Secrets) -> Result<(), HttpError> {
+    let internal = |message: String| HttpError::InternalError(Some(message));
+    for (name, value) in headers.iter_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        if let Some(revealed) = secrets
+            .reveal_header(text)
+            .map_err(|error| internal(error.to_string()))?
+        {
+            *value =
+                HeaderValue::from_str(&revealed).map_err(|error| internal(error.to_string()))?;
+        }
+        if secrets::is_credential_header(name.as_str())
+            && let Ok(text) = value.to_str()
+        {
+            secrets::remember_credentials(text);
+        }
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@
 //! {"kind": "truncate", "after_bytes": 100}
 //! {"kind": "stall", "after_bytes": 400000, "operation": "OnlineData.listEntityUsersRq"}
 //! {"kind": "empty-users"}
+//! {"kind": "echo-request"}
 //! ```
 //!
 //! A `stall` holds its response open after `after_bytes` body bytes until
@@ -120,6 +121,10 @@ pub enum FaultKind {
     },
     /// `OnlineData.listEntityUsersRq` answers Success with `<Users/>`.
     EmptyUsers {},
+    /// HTTP 500, text/plain, echoing the request's `Authorization` header and its whole body
+    /// (credentials included), as careless servers do in their error pages: for testing that a
+    /// client masks what a server echoes.
+    EchoRequest {},
 }
 
 impl<'de> Deserialize<'de> for Fault {
@@ -215,6 +220,11 @@ impl Fault {
             message: message.into(),
         })
         .for_operation(operation)
+    }
+
+    /// An `echo-request` fault.
+    pub fn echo_request() -> Fault {
+        FaultKind::EchoRequest {}.into()
     }
 
     /// A `non-xml` fault.

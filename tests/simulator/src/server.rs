@@ -360,6 +360,24 @@ pub(crate) fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>
         .into_response()
 }
 
+/// HTTP 500 echoing the request's Authorization header and body (see
+/// [`FaultKind::EchoRequest`]).
+fn echo_response(headers: &HeaderMap, body: &[u8]) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "could not process: Authorization: {authorization}\n{}",
+            String::from_utf8_lossy(body)
+        ),
+    )
+        .into_response()
+}
+
 /// Handles one endpoint request (runs on a blocking thread).
 fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Err(rejection) = shared.tokens.check(headers) {
@@ -422,6 +440,10 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
                 },
             ..
         }) => soap_fault_response(&code, &reason, detail.as_deref()),
+        Some(Fault {
+            kind: FaultKind::EchoRequest {},
+            ..
+        }) => echo_response(headers, body),
         Some(Fault {
             kind: FaultKind::NonXml {},
             ..
