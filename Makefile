@@ -7,8 +7,10 @@ WASM_TARGET := wasm32-wasip2
 COMPONENT := target/$(WASM_TARGET)/release/duckcreek_connector.wasm
 # Tests and the demo use the component this Makefile just built.
 export DCCONN_COMPONENT := $(CURDIR)/$(COMPONENT)
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZ_SECONDS ?= 600
 
-.PHONY: all setup component build run test lint memory clean
+.PHONY: all setup component build run test lint memory fuzz clean
 
 all: build
 
@@ -37,11 +39,16 @@ test: build
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --release --target $(WASM_TARGET) -p duckcreek-connector -- -D warnings
+	$(CARGO) clippy --release --target $(WASM_TARGET) -p duckcreek-connector -p hostile-connector -- -D warnings
 
 ## memory: peak RSS of dcconn importing 10k and 100k simulated users (see scripts/memory.py)
 memory: build
 	python3 scripts/memory.py 10000 100000
+
+## fuzz: each cargo-fuzz target (paths, templates, config) for FUZZ_SECONDS s (default 600) on nightly; fails on a crash
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

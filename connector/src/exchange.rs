@@ -17,7 +17,8 @@ pub const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 /// How much of an error body is quoted in an `http-status` error.
 const EXCERPT_LIMIT: usize = 512;
 
-/// Sends the request `render` builds through `client` (see [`Client::send`]); on a 2xx status
+/// Sends the read request `render` builds through `client` (see [`Client::send_read`]: tried
+/// again after failures that may pass); on a 2xx status
 /// returns a reader of the response's records, otherwise the error the response amounts to.
 pub fn exchange<T: Transport>(
     client: &mut Client<T>,
@@ -27,7 +28,7 @@ pub fn exchange<T: Transport>(
     record_path: &Path,
     value_paths: Vec<Path>,
 ) -> Result<RecordReader<T::Body>, ErrorKind> {
-    let response = client.send(config, connection, render)?;
+    let response = client.send_read(config, connection, render)?;
     Ok(RecordReader::new(response.body, record_path, value_paths))
 }
 

@@ -21,6 +21,10 @@ pub use crate::expr::{Bindings, Expr, ExprError, Lookup, Value};
 use crate::expr::{PlaceholderError, parse_placeholder};
 use crate::text::{TextError, escape_xml, line_column};
 
+/// The longest text a template renders to, in bytes: each value is bounded
+/// ([`crate::expr::MAX_VALUE`]), and so is their sum over many placeholders.
+pub const MAX_RENDERED: usize = 16 << 20;
+
 /// How bound values are written into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escape {
@@ -159,6 +163,13 @@ impl Template {
                     match (escape, raw) {
                         (Escape::Xml, false) => escape_xml(&value, &mut out),
                         (Escape::None, _) | (_, true) => out.push_str(&value),
+                    }
+                    if out.len() > MAX_RENDERED {
+                        return Err(TextError::at(
+                            &self.source,
+                            *offset,
+                            format!("the rendered text would be longer than {MAX_RENDERED} bytes"),
+                        ));
                     }
                 }
             }
@@ -411,6 +422,27 @@ mod tests {
             error.message,
             "`account.first.substring(2, 9)`: out of range (begin 2, end 9, length 4): Java \
              throws StringIndexOutOfBoundsException"
+        );
+    }
+
+    #[test]
+    fn rendered_text_is_bounded() {
+        let mib = format!("${{'a'{}}}", ".replace('a', 'aa')".repeat(20));
+        // 16 values of 1 MiB fit alone, not after the 4 bytes of `<a>\n`: the 16th is refused.
+        let template = Template::parse(&format!("<a>\n{}</a>", mib.repeat(16))).unwrap();
+        let error = template.render(&Fixed, Escape::None).unwrap_err();
+        assert_eq!(
+            (error.line, error.column),
+            (2, 1 + 15 * mib.chars().count())
+        );
+        assert_eq!(
+            error.message,
+            "the rendered text would be longer than 16777216 bytes"
+        );
+        let template = Template::parse(&mib.repeat(16)).unwrap();
+        assert_eq!(
+            template.render(&Fixed, Escape::Xml).map(|text| text.len()),
+            Ok(MAX_RENDERED)
         );
     }
 

@@ -5,6 +5,7 @@
 //! and is tested the same in both.
 
 use std::io::BufRead;
+use std::time::Duration;
 
 use crate::config::{Endpoint, HttpRequest};
 
@@ -12,8 +13,38 @@ use crate::config::{Endpoint, HttpRequest};
 pub struct HttpResponse<B> {
     /// The HTTP status.
     pub status: u16,
+    /// `Retry-After`, when the response gave one in seconds.
+    pub retry_after: Option<Duration>,
     /// The body, read as it arrives.
     pub body: B,
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    /// What happened, for an operator.
+    pub message: String,
+    /// Whether sending again may work (a refused or reset connection, a timeout); not for a
+    /// request the host's policy denied.
+    pub may_pass: bool,
+}
+
+impl TransportError {
+    /// A failure that may pass.
+    pub fn transient(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            may_pass: true,
+        }
+    }
+
+    /// A failure that will not pass by sending again.
+    pub fn lasting(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            may_pass: false,
+        }
+    }
 }
 
 /// Sends requests to the endpoint.
@@ -22,12 +53,12 @@ pub trait Transport {
     type Body: BufRead;
 
     /// Posts `request` to `endpoint`. An error is a transport failure (refused, reset, denied by
-    /// the host's policy) described for an operator.
+    /// the host's policy).
     fn post(
         &mut self,
         endpoint: &Endpoint,
         request: &HttpRequest,
-    ) -> Result<HttpResponse<Self::Body>, String>;
+    ) -> Result<HttpResponse<Self::Body>, TransportError>;
 }
 
 #[cfg(test)]

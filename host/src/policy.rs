@@ -224,6 +224,8 @@ pub enum PolicyError {
 struct Allowed {
     origin: Origin,
     label: Option<String>,
+    /// The one path (with its query) allowed on the origin; `None`: any path.
+    path: Option<String>,
 }
 
 impl fmt::Display for Allowed {
@@ -277,12 +279,45 @@ impl AllowList {
 
     /// Adds an origin, optionally labelled with where it came from. Adding one twice is harmless.
     pub fn allow(&mut self, label: Option<&str>, origin: Origin) {
-        if !self.allowed.iter().any(|a| a.origin == origin) {
+        if !self
+            .allowed
+            .iter()
+            .any(|a| a.origin == origin && a.path.is_none())
+        {
             self.allowed.push(Allowed {
                 origin,
                 label: label.map(str::to_owned),
+                path: None,
             });
         }
+    }
+
+    /// Allows exactly one URL: its origin, and on it only its path and query (`/` when it has
+    /// none), so that a service's other pages on the same origin (an admin API) stay out of
+    /// reach.
+    pub fn allow_url(&mut self, label: &str, url: &str) -> Result<(), UrlProblem> {
+        let origin = Origin::parse_url(url)?;
+        let uri = Uri::from_str(url.trim()).map_err(|_| UrlProblem::NotAUrl)?;
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        };
+        if !self
+            .allowed
+            .iter()
+            .any(|a| a.origin == origin && a.path.as_deref() == Some(path.as_str()))
+        {
+            self.allowed.push(Allowed {
+                origin,
+                label: Some(label.to_owned()),
+                path: Some(path),
+            });
+        }
+        Ok(())
     }
 
     /// The allowed origins, in the order they were added.
@@ -339,7 +374,10 @@ impl AllowList {
     /// [`AllowList::allows`] for a full request URI; a URI without scheme or authority is denied.
     pub fn allows_uri(&self, uri: &Uri) -> Result<(), Denied> {
         match (uri.scheme_str(), uri.authority()) {
-            (Some(scheme), Some(authority)) => self.allows(scheme, authority.as_str()),
+            (Some(scheme), Some(authority)) => {
+                self.allows(scheme, authority.as_str())?;
+                self.allows_path(scheme, authority.as_str(), uri)
+            }
             (scheme, authority) => Err(Denied {
                 target: quote_target(
                     scheme.unwrap_or(""),
@@ -349,6 +387,55 @@ impl AllowList {
             }),
         }
     }
+}
+
+impl AllowList {
+    /// Whether the URI's path is allowed on its (allowed) origin.
+    fn allows_path(&self, scheme: &str, authority: &str, uri: &Uri) -> Result<(), Denied> {
+        let origin = Authority::from_str(authority).ok().and_then(|a| {
+            let port = port_of(&a).ok()?;
+            Origin::new(Scheme::parse(scheme)?, a.host(), port).ok()
+        });
+        let on_origin: Vec<&Allowed> = self
+            .allowed
+            .iter()
+            .filter(|a| Some(&a.origin) == origin.as_ref())
+            .collect();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let path = if path.is_empty() { "/" } else { path };
+        if on_origin
+            .iter()
+            .any(|a| a.path.as_deref().is_none_or(|allowed| allowed == path))
+        {
+            return Ok(());
+        }
+        let mut target = quote_target(scheme, authority);
+        target.push_str(&quote_path(path));
+        Err(Denied {
+            target,
+            reason: DenyReason::PathNotAllowed {
+                allowed: on_origin
+                    .iter()
+                    .map(|a| {
+                        let path = quote_path(a.path.as_deref().unwrap_or("/"));
+                        match &a.label {
+                            Some(label) => format!("{path} ({label})"),
+                            None => path,
+                        }
+                    })
+                    .collect(),
+            },
+        })
+    }
+}
+
+/// A request path for a denial: control characters escaped, length bounded.
+fn quote_path(path: &str) -> String {
+    let mut quoted: String = path.chars().take(MAX_QUOTED_AUTHORITY).collect();
+    if path.chars().count() > MAX_QUOTED_AUTHORITY {
+        quoted.push_str("...");
+    }
+    quoted.escape_debug().to_string()
 }
 
 /// Renders a request's destination for a denial: user info dropped, control characters escaped,
@@ -391,6 +478,11 @@ pub enum DenyReason {
     UserInfo,
     /// The authority is missing or does not parse.
     BadAuthority,
+    /// The origin is allowed, but only for other paths (listed, with their labels).
+    PathNotAllowed {
+        /// The allowed paths on that origin, as `/dc/services (SOAP_ENDPOINT)`.
+        allowed: Vec<String>,
+    },
 }
 
 impl fmt::Display for DenyReason {
@@ -404,6 +496,13 @@ impl fmt::Display for DenyReason {
             DenyReason::UnsupportedScheme => f.write_str("only http and https are allowed"),
             DenyReason::UserInfo => f.write_str("user info (user@host) is not allowed in requests"),
             DenyReason::BadAuthority => f.write_str("the destination is not a valid host and port"),
+            DenyReason::PathNotAllowed { allowed } => {
+                write!(
+                    f,
+                    "on this origin only {} may be requested",
+                    allowed.join(", ")
+                )
+            }
         }
     }
 }
@@ -414,6 +513,35 @@ mod tests {
 
     fn soap(url: &str) -> AllowList {
         AllowList::from_labelled(&[("SOAP_ENDPOINT", url)]).unwrap()
+    }
+
+    #[test]
+    fn an_allowed_url_admits_its_path_only() {
+        let mut list = AllowList::none();
+        list.allow_url("SOAP_ENDPOINT", "http://127.0.0.1:8080/dc/services")
+            .unwrap();
+        list.allow_url(
+            "CONNECTIONJSON gw.url",
+            "http://127.0.0.1:8080/oauth/token?x=1",
+        )
+        .unwrap();
+        let allowed = |uri: &str| list.allows_uri(&Uri::from_str(uri).unwrap());
+        assert_eq!(allowed("http://127.0.0.1:8080/dc/services"), Ok(()));
+        assert_eq!(allowed("http://127.0.0.1:8080/oauth/token?x=1"), Ok(()));
+        let denied = allowed("http://127.0.0.1:8080/admin/users").unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "request to http://127.0.0.1:8080/admin/users denied: on this origin only /dc/services (SOAP_ENDPOINT), /oauth/token?x=1 (CONNECTIONJSON gw.url) may be requested"
+        );
+        assert!(allowed("http://127.0.0.1:8080/oauth/token").is_err());
+        assert!(allowed("http://127.0.0.1:8081/dc/services").is_err());
+        let mut root = AllowList::none();
+        root.allow_url("SOAP_ENDPOINT", "https://dc.example.com")
+            .unwrap();
+        assert_eq!(
+            root.allows_uri(&Uri::from_str("https://dc.example.com/").unwrap()),
+            Ok(())
+        );
     }
 
     #[test]

@@ -170,9 +170,10 @@ fn a_non_xml_response_fails_the_import() {
 }
 
 #[test]
-fn http_500_fails_the_import() {
+fn http_500_fails_the_import_after_its_tries() {
+    // A read call is tried three times before the import gives up.
     fails_remotely(
-        Fault::http_status(500),
+        Fault::http_status(500).times(3),
         &["ACCOUNTS_IMPORT_JSON call 1: HTTP status 500"],
     );
 }

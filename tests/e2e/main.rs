@@ -2,9 +2,12 @@
 //! Duck Creek simulator on an ephemeral loopback port. One entry point; one module per theme.
 
 mod failures;
+mod hostile;
 mod import;
+mod matrix;
 mod policy;
 mod provision;
 mod reconcile;
+mod soak;
 mod support;
 mod tokens;

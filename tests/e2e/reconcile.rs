@@ -358,7 +358,9 @@ fn a_body_cut_midway_suspends_nothing() {
 #[test]
 fn an_error_status_suspends_nothing() {
     nothing_suspended_after(
-        Fault::http_status(500).for_operation("OnlineData.listEntityUsersRq"),
+        Fault::http_status(500)
+            .for_operation("OnlineData.listEntityUsersRq")
+            .times(3),
         REMOTE,
         "HTTP status 500",
     );

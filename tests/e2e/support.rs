@@ -32,31 +32,39 @@ fn target_dir() -> PathBuf {
 }
 
 /// The component under test: `DCCONN_COMPONENT` when the Makefile built it, else built here
-/// into a target folder of its own (no lock shared with the running `cargo test`).
+/// (see [`build_component`]).
 pub fn component() -> &'static Path {
     static COMPONENT: OnceLock<PathBuf> = OnceLock::new();
     COMPONENT.get_or_init(|| {
         if let Some(path) = std::env::var_os("DCCONN_COMPONENT") {
             return PathBuf::from(path);
         }
-        let target = target_dir().join("e2e-component");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "duckcreek-connector",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the component failed");
-        target.join("wasm32-wasip2/release/duckcreek_connector.wasm")
+        build_component("duckcreek-connector", "e2e-component")
     })
+}
+
+/// Builds the workspace crate `package` for wasm32-wasip2 (release) into the target folder
+/// `folder` of its own (no lock shared with the running `cargo test`); the component's path.
+pub fn build_component(package: &str, folder: &str) -> PathBuf {
+    let target = target_dir().join(folder);
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the component {package} failed");
+    target
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Compiled-component cache shared by the tests of one target folder.

@@ -13,6 +13,9 @@ use super::{ACCOUNTS_IMPORT_JSON, Connection, Connections, Mode, json};
 
 const ATTRIBUTE: &str = ACCOUNTS_IMPORT_JSON;
 
+/// At most this many missing call numbers are listed in the message about gaps.
+const MAX_MISSING_LISTED: usize = 8;
+
 /// The keys of one call, without their number.
 const CALL_KEYS: &[&str] = &[
     "CONNECTION",
@@ -162,18 +165,15 @@ fn check_numbering(
     calls: &BTreeMap<u32, BTreeMap<&'static str, &Value>>,
     problems: &mut Vec<Problem>,
 ) {
-    let Some(&last) = calls.keys().last() else {
+    if calls.is_empty() {
         problems.push(Problem::error(
             ATTRIBUTE,
             None,
             "the plan has no call: add REQUESTXML1, RESPONSEDATAPATH1 and ACCOUNTMAPPING1",
         ));
         return;
-    };
-    let missing: Vec<String> = (1..=last)
-        .filter(|n| !calls.contains_key(n))
-        .map(|n| n.to_string())
-        .collect();
+    }
+    let missing = missing_numbers(calls.keys().copied());
     if !missing.is_empty() {
         let present: Vec<String> = calls.keys().map(u32::to_string).collect();
         problems.push(Problem::error(
@@ -186,6 +186,25 @@ fn check_numbering(
             ),
         ));
     }
+}
+
+/// The call numbers missing below the last of `present` (ascending), at most
+/// [`MAX_MISSING_LISTED`] of them and then `…`: a key such as `REQUESTXML414996502` must not
+/// make a list of four hundred million numbers.
+fn missing_numbers(present: impl Iterator<Item = u32>) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut expected = 1u32;
+    for number in present {
+        for gap in expected..number {
+            if missing.len() == MAX_MISSING_LISTED {
+                missing.push("…".to_string());
+                return missing;
+            }
+            missing.push(gap.to_string());
+        }
+        expected = number.saturating_add(1);
+    }
+    missing
 }
 
 struct CallContext<'a> {

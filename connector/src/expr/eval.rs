@@ -3,7 +3,7 @@
 //! Never panics, whatever the expression (a hand-built [`Expr`] may break the invariants the
 //! parser keeps: the mistakes become evaluation errors).
 
-use super::{Bindings, Call, EqualityOp, Expr, Lookup, Method, Value};
+use super::{Bindings, Call, EqualityOp, Expr, Lookup, MAX_VALUE, Method, Value};
 
 /// Messages quote sub-expressions up to this many characters.
 const QUOTE_LIMIT: usize = 120;
@@ -99,7 +99,12 @@ fn plus(left: Value, right: Value) -> Result<Value, String> {
         (left @ (Value::Str(_) | Value::Null), right)
         | (left @ Value::Int(_), right @ (Value::Str(_) | Value::Null)) => {
             let mut text = left.render();
-            text.push_str(&right.render());
+            let right = right.render();
+            let length = text.len() + right.len();
+            if length > MAX_VALUE {
+                return Err(too_long(length));
+            }
+            text.push_str(&right);
             Ok(Value::Str(text))
         }
         (left, right) => Err(format!(
@@ -198,11 +203,11 @@ fn apply(call: &Call, text: &str, args: &[Value]) -> Result<Value, String> {
         }
         Method::ToUpperCase => {
             expect_args(0)?;
-            Value::Str(text.to_uppercase())
+            checked(text.to_uppercase())?
         }
         Method::ToLowerCase => {
             expect_args(0)?;
-            Value::Str(text.to_lowercase())
+            checked(text.to_lowercase())?
         }
         Method::Substring => {
             let length = text.chars().count();
@@ -231,13 +236,38 @@ fn apply(call: &Call, text: &str, args: &[Value]) -> Result<Value, String> {
         }
         Method::Replace => {
             expect_args(2)?;
-            Value::Str(text.replace(string_arg(0)?, string_arg(1)?))
+            let (target, replacement) = (string_arg(0)?, string_arg(1)?);
+            let length = replaced_length(text, target, replacement);
+            if length > MAX_VALUE {
+                return Err(too_long(length));
+            }
+            Value::Str(text.replace(target, replacement))
         }
         Method::Length => {
             expect_args(0)?;
             Value::Int(i64::try_from(text.chars().count()).unwrap_or(i64::MAX))
         }
     })
+}
+
+/// The length in bytes of `text.replace(target, replacement)`, computed without building it
+/// (an empty target matches before each character and at the end, as in Java).
+fn replaced_length(text: &str, target: &str, replacement: &str) -> usize {
+    let count = text.matches(target).count();
+    (text.len() - count * target.len()).saturating_add(count.saturating_mul(replacement.len()))
+}
+
+/// A string value, unless it is longer than [`MAX_VALUE`].
+fn checked(text: String) -> Result<Value, String> {
+    if text.len() > MAX_VALUE {
+        return Err(too_long(text.len()));
+    }
+    Ok(Value::Str(text))
+}
+
+#[cold]
+fn too_long(length: usize) -> String {
+    format!("the value would be {length} bytes long, more than the {MAX_VALUE} a value may hold")
 }
 
 /// Java's `substring(begin, end)` in characters, with its bounds checks.

@@ -45,7 +45,8 @@
 //! interpolation, unknown methods, a method on an integer or a boolean, a wrong number or type of
 //! arguments) is rejected when the expression is parsed, with a message and its position.
 //! Expressions are limited to [`MAX_LENGTH`] characters and [`MAX_DEPTH`] levels of nesting, so
-//! hostile input cannot exhaust the stack.
+//! hostile input cannot exhaust the stack, and a string value to [`MAX_VALUE`] bytes (longer is
+//! an evaluation error), so chained `replace` calls cannot exhaust memory.
 //!
 //! # Deviations from Groovy
 //!
@@ -58,7 +59,8 @@
 //!   boolean, `substring` with arguments that are not integers, other methods' arguments that
 //!   are not strings, and `+` with a boolean on its left are refused even where Groovy would
 //!   fail only at run time, or only on some branch.
-//! - Integers are 64-bit and overflow is an evaluation error (Groovy wraps `int`s).
+//! - Integers are 64-bit and overflow is an evaluation error (Groovy wraps `int`s); a string
+//!   value longer than [`MAX_VALUE`] bytes is an evaluation error too.
 //! - String indexes and `length()` count Unicode characters (Java counts UTF-16 code units: they
 //!   differ only for characters outside the Basic Multilingual Plane).
 //! - Octal (`010`), hexadecimal, decimal and suffixed number literals are rejected rather than
@@ -82,6 +84,10 @@ pub const MAX_LENGTH: usize = 4096;
 /// The deepest nesting accepted: parentheses, arguments, `!`, and the branches of `? :` and
 /// `?:` each add a level.
 pub const MAX_DEPTH: usize = 64;
+
+/// The longest string value evaluation produces, in bytes: `'aaaaaaaa'.replace('a', 'aaaaaaaa')`
+/// chained a dozen times (300 characters) would otherwise ask for 8^13 bytes.
+pub const MAX_VALUE: usize = 1 << 20;
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -809,6 +809,30 @@ fn long_expressions_are_refused() {
 }
 
 #[test]
+fn values_longer_than_the_limit_are_refused() {
+    // Each call makes the value eight times longer: 8^13 bytes unless refused at 8^7.
+    let bomb = format!("'aaaaaaaa'{}", ".replace('a', 'aaaaaaaa')".repeat(12));
+    let error = eval(&bomb).unwrap_err();
+    assert!(
+        error.ends_with(&format!(
+            "the value would be 2097152 bytes long, more than the {MAX_VALUE} a value may hold"
+        )),
+        "{error}"
+    );
+    // Within the limit, and exactly at it.
+    let six = format!("'aaaaaaaa'{}", ".replace('a', 'aaaaaaaa')".repeat(5));
+    assert_eq!(eval(&six), Ok(Value::Str("a".repeat(8usize.pow(6)))));
+    let at_limit = format!("'a'{}", ".replace('a', 'aa')".repeat(20));
+    assert_eq!(eval(&at_limit).map(|v| v.render().len()), Ok(MAX_VALUE));
+    // An empty target matches around every character, as in Java.
+    assert_eq!(eval("'ab'.replace('', '-')"), Ok(s("-a-b-")));
+    let error = eval(&format!("{at_limit} + 'x'")).unwrap_err();
+    assert!(error.contains("1048577 bytes long"), "{error}");
+    let error = eval(&format!("{at_limit}.replace('a', 'ﬃ').toUpperCase()")).unwrap_err();
+    assert!(error.contains("more than the 1048576"), "{error}");
+}
+
+#[test]
 fn paths_of_complex_expressions() {
     let cases: &[(&str, &[&str])] = &[
         ("'literal' + 1", &[]),

@@ -13,7 +13,7 @@ use wasip2::http::types::{
 use wasip2::io::streams::{InputStream, StreamError};
 
 use crate::config::{Endpoint, HttpRequest};
-use crate::transport::{HttpResponse, Transport};
+use crate::transport::{HttpResponse, Transport, TransportError};
 
 /// The size of one read from the body stream and of the XML reader's buffer.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -36,15 +36,14 @@ impl Transport for WasiHttp {
         &mut self,
         endpoint: &Endpoint,
         request: &HttpRequest,
-    ) -> Result<HttpResponse<Self::Body>, String> {
+    ) -> Result<HttpResponse<Self::Body>, TransportError> {
         let response = send(endpoint, request)?;
         let status = response.status();
-        let body = response
-            .consume()
-            .map_err(|()| "the response body was already taken".to_string())?;
-        let stream = body
-            .stream()
-            .map_err(|()| "the response body stream was already taken".to_string())?;
+        let retry_after = retry_after(&response);
+        let taken =
+            |what: &str| TransportError::lasting(format!("the response {what} was already taken"));
+        let body = response.consume().map_err(|()| taken("body"))?;
+        let stream = body.stream().map_err(|()| taken("body stream"))?;
         let reader = BodyReader {
             stream: Some(stream),
             pending: Vec::new(),
@@ -54,26 +53,39 @@ impl Transport for WasiHttp {
         };
         Ok(HttpResponse {
             status,
+            retry_after,
             body: BufReader::with_capacity(READ_CHUNK as usize, reader),
         })
     }
 }
 
-fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, String> {
+/// `Retry-After` in seconds (its date form is not used by Duck Creek gateways).
+fn retry_after(response: &IncomingResponse) -> Option<std::time::Duration> {
+    let values = response.headers().get("retry-after");
+    let text = std::str::from_utf8(values.first()?).ok()?;
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
+}
+
+fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, TransportError> {
     let entries: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value.as_bytes().to_vec()))
         .collect();
-    let headers = Fields::from_list(&entries)
-        .map_err(|error| format!("a request header was refused: {error:?}"))?;
+    let headers = Fields::from_list(&entries).map_err(|error| {
+        TransportError::lasting(format!("a request header was refused: {error:?}"))
+    })?;
     let outgoing = OutgoingRequest::new(headers);
     let scheme = if endpoint.scheme == "https" {
         Scheme::Https
     } else {
         Scheme::Http
     };
-    let refused = |what: &str| format!("the host refused the request's {what}");
+    let refused =
+        |what: &str| TransportError::lasting(format!("the host refused the request's {what}"));
     outgoing
         .set_method(&Method::Post)
         .map_err(|()| refused("method"))?;
@@ -88,20 +100,22 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
         .map_err(|()| refused("path"))?;
     let body = outgoing
         .body()
-        .map_err(|()| "the request body was already taken".to_string())?;
+        .map_err(|()| TransportError::lasting("the request body was already taken"))?;
     let future =
-        outgoing_handler::handle(outgoing, Some(options())).map_err(|code| describe(&code))?;
+        outgoing_handler::handle(outgoing, Some(options())).map_err(|code| error(&code))?;
     // When the host refuses the request, writing fails with a closed stream; the response
     // future then says why, which is the error worth reporting.
     let written = write_body(&body, request.body.as_bytes());
-    let finished = OutgoingBody::finish(body, None).map_err(|code| describe(&code));
+    let finished = OutgoingBody::finish(body, None).map_err(|code| error(&code));
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(describe(&code)),
-        Some(Err(())) | None => return Err("the response was already taken".into()),
+        Some(Ok(Err(code))) => return Err(error(&code)),
+        Some(Err(())) | None => {
+            return Err(TransportError::lasting("the response was already taken"));
+        }
     };
-    written?;
+    written.map_err(TransportError::transient)?;
     finished?;
     Ok(response)
 }
@@ -134,6 +148,22 @@ fn stream_error(error: StreamError) -> String {
     }
 }
 
+/// The host's error code as a transport error: a denial by the host's policy, a malformed
+/// request or a refused TLS certificate will not pass by sending again; the rest may.
+fn error(code: &ErrorCode) -> TransportError {
+    let message = describe(code);
+    match code {
+        ErrorCode::HttpRequestDenied
+        | ErrorCode::HttpRequestMethodInvalid
+        | ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestBodySize(_)
+        | ErrorCode::HttpResponseBodySize(_)
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::InternalError(_) => TransportError::lasting(message),
+        _ => TransportError::transient(message),
+    }
+}
+
 /// The host's error code in plain words. A denial by the host's egress policy reads as such.
 fn describe(code: &ErrorCode) -> String {
     match code {
@@ -144,6 +174,11 @@ fn describe(code: &ErrorCode) -> String {
         ErrorCode::ConnectionTimeout => "connection timed out".into(),
         ErrorCode::ConnectionReadTimeout => "timed out waiting for the response".into(),
         ErrorCode::DnsError(_) => "the endpoint's host name could not be resolved".into(),
+        ErrorCode::HttpResponseBodySize(limit) => format!(
+            "the response is larger than the host allows ({} bytes)",
+            limit.map_or_else(|| "its limit".to_string(), |l| l.to_string())
+        ),
+        ErrorCode::InternalError(Some(message)) => format!("the host refused the request: {message}"),
         ErrorCode::TlsCertificateError
         | ErrorCode::TlsAlertReceived(_)
         | ErrorCode::TlsProtocolError => {

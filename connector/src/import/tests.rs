@@ -253,8 +253,9 @@ fn at_call(call: u32) -> Option<CallSite> {
 fn failures_are_typed_and_placed() {
     let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Boom</faultstring></s:Fault></s:Body></s:Envelope>"#;
     let cases: Vec<(Vec<CannedResponse>, ErrorKind, u32)> = vec![
-        (vec![Err("connection refused".into())], ErrorKind::Transport("connection refused".into()), 1),
-        (vec![Ok((500, "Internal Server Error".into()))], ErrorKind::HttpStatus { status: 500, body_excerpt: "Internal Server Error".into() }, 1),
+        // Failures that may pass are tried READ_TRIES (3) times.
+        (vec![Err("connection refused".into()); 3], ErrorKind::Transport("connection refused".into()), 1),
+        (vec![Ok((500, "Internal Server Error".into())); 3], ErrorKind::HttpStatus { status: 500, body_excerpt: "Internal Server Error".into() }, 1),
         (vec![Ok((500, fault.into()))], ErrorKind::SoapFault(SoapFault { code: "s:Server".into(), reason: "Boom".into(), detail: None }), 1),
         (vec![Ok((200, fault.into()))], ErrorKind::SoapFault(SoapFault { code: "s:Server".into(), reason: "Boom".into(), detail: None }), 1),
         (vec![Ok((401, String::new()))], ErrorKind::Authentication("the endpoint answered HTTP 401: check USERNAME and PASSWORD".into()), 1),
@@ -286,6 +287,22 @@ fn failures_are_typed_and_placed() {
             "{kind}"
         );
     }
+}
+
+#[test]
+fn a_read_call_that_fails_for_a_reason_that_may_pass_is_sent_again() {
+    let mut transport = canned(vec![
+        Ok((503, "busy".into())),
+        Err("connection reset".into()),
+        ok(USERS),
+        ok(""),
+        ok(""),
+        ok(""),
+    ]);
+    let (batches, error) = run_all(config(&[]), &mut transport, ImportScope::Accounts, 0);
+    assert_eq!(error, None);
+    assert_eq!(batches.len(), 1);
+    assert_eq!(transport.seen.len(), 3, "two failures, then the answer");
 }
 
 #[test]

@@ -43,9 +43,13 @@ pub(super) fn request_token<T: Transport>(
     login: &HttpRequest,
     transport: &mut T,
 ) -> Result<Issued, Failure> {
-    let response = transport
-        .post(&request.endpoint, login)
-        .map_err(Failure::Transient)?;
+    let response =
+        transport
+            .post(&request.endpoint, login)
+            .map_err(|error| match error.may_pass {
+                true => Failure::Transient(error.message),
+                false => Failure::Unusable(ErrorKind::Transport(error.message)),
+            })?;
     let status = response.status;
     let body = read_body(response.body, MAX_TOKEN_ANSWER)
         .map_err(|error| Failure::Transient(format!("reading the answer: {error}")))?;

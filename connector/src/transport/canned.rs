@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::tokens::{Clock, TokenCache};
 
 use crate::config::{Endpoint, HttpRequest};
-use crate::transport::{HttpResponse, Transport};
+use crate::transport::{HttpResponse, Transport, TransportError};
 
 /// A status and body, or a transport failure.
 pub(crate) type CannedResponse = Result<(u16, String), String>;
@@ -31,15 +31,17 @@ impl Transport for &mut Canned {
         &mut self,
         endpoint: &Endpoint,
         request: &HttpRequest,
-    ) -> Result<HttpResponse<Self::Body>, String> {
+    ) -> Result<HttpResponse<Self::Body>, TransportError> {
         self.seen.push(request.clone());
         self.urls.push(endpoint.url());
         let (status, body) = self
             .responses
             .pop_front()
-            .expect("a canned response per request")?;
+            .expect("a canned response per request")
+            .map_err(TransportError::transient)?;
         Ok(HttpResponse {
             status,
+            retry_after: None,
             body: BufReader::with_capacity(7, std::io::Cursor::new(body.into_bytes())),
         })
     }

@@ -27,6 +27,10 @@ const MAX_DEPTH: usize = 256;
 /// for a hostile one.
 const MAX_MESSAGE: usize = 1024;
 
+/// The largest single piece of XML (a tag with its attributes, a text) a response may hold: far
+/// beyond any Duck Creek record, and the bound on what one event takes in memory.
+pub const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// How many successful operation names a reader keeps (for `test-connection` and messages).
 const MAX_OPERATIONS_KEPT: usize = 64;
 
@@ -77,7 +81,7 @@ struct RecordInProgress {
 
 /// Streams records out of one response body.
 pub struct RecordReader<R: BufRead> {
-    reader: Reader<R>,
+    reader: Reader<EventBound<R>>,
     buffer: Vec<u8>,
     record_steps: Vec<Step>,
     value_paths: Vec<Path>,
@@ -95,7 +99,7 @@ impl<R: BufRead> RecordReader<R> {
     /// Reads `body`, yielding the elements `record_path` selects (below the document root) with
     /// the values of `value_paths` (relative to each record).
     pub fn new(body: R, record_path: &Path, value_paths: Vec<Path>) -> Self {
-        let mut reader = Reader::from_reader(body);
+        let mut reader = Reader::from_reader(EventBound::new(body, MAX_EVENT_BYTES));
         reader.config_mut().check_end_names = true;
         RecordReader {
             reader,
@@ -142,6 +146,7 @@ impl<R: BufRead> RecordReader<R> {
             // copying every event.
             let mut buffer = std::mem::take(&mut self.buffer);
             buffer.clear();
+            self.reader.get_mut().start_event();
             let handled = match self.reader.read_event_into(&mut buffer) {
                 Ok(event) => self.handle(event),
                 Err(error) => Err(self.xml_error(error)),
@@ -430,6 +435,7 @@ impl<R: BufRead> RecordReader<R> {
     /// The next event, owned: for the rare paths that read ahead inside a handler.
     fn read_owned_event(&mut self) -> Result<Event<'static>, ResponseError> {
         self.buffer.clear();
+        self.reader.get_mut().start_event();
         match self.reader.read_event_into(&mut self.buffer) {
             Ok(event) => Ok(event.into_owned()),
             Err(error) => Err(self.xml_error(error)),
@@ -509,6 +515,9 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn malformed(&self, message: String) -> ResponseError {
+        if self.reader.get_ref().is_gzip() {
+            return gzip_error();
+        }
         ResponseError::Malformed(format!(
             "{message} (at byte {})",
             self.reader.buffer_position()
@@ -516,7 +525,14 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn xml_error(&self, error: XmlError) -> ResponseError {
+        if self.reader.get_ref().is_gzip() {
+            return gzip_error();
+        }
         match error {
+            XmlError::Io(_) if self.reader.get_ref().exceeded() => self.malformed(format!(
+                "a single tag or text of the response is longer than {} MiB, which no Duck Creek answer needs",
+                MAX_EVENT_BYTES >> 20
+            )),
             XmlError::Io(io) => ResponseError::Io(io.to_string()),
             XmlError::Syntax(syntax) if self.open.is_empty() && !self.root_closed => {
                 ResponseError::Malformed(format!(
@@ -612,6 +628,81 @@ fn describe_steps(steps: &[Step]) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+fn gzip_error() -> ResponseError {
+    ResponseError::Malformed(
+        "the body is not XML but gzip-compressed (Content-Encoding: gzip), which the connector never asks for: the server must send plain XML".into(),
+    )
+}
+
+/// How a gzip stream starts.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A `BufRead` that fails once more than `limit` bytes were consumed since the last
+/// [`EventBound::start_event`]: quick-xml collects a whole tag or text before it hands it over,
+/// so this is what bounds the memory one event of a hostile response can take.
+struct EventBound<R> {
+    inner: R,
+    limit: u64,
+    consumed: u64,
+    /// The body's first bytes, to recognise what is not XML at all.
+    head: Vec<u8>,
+}
+
+impl<R: BufRead> EventBound<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        EventBound {
+            inner,
+            limit,
+            consumed: 0,
+            head: Vec::new(),
+        }
+    }
+
+    /// Whether the body starts like a gzip stream (a server that compressed it unasked).
+    fn is_gzip(&self) -> bool {
+        self.head.starts_with(&GZIP_MAGIC)
+    }
+
+    /// A new event starts: its bytes are counted from here.
+    fn start_event(&mut self) {
+        self.consumed = 0;
+    }
+
+    fn exceeded(&self) -> bool {
+        self.consumed > self.limit
+    }
+}
+
+impl<R: BufRead> std::io::Read for EventBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let count = available.len().min(buf.len());
+        buf[..count].copy_from_slice(&available[..count]);
+        self.consume(count);
+        Ok(count)
+    }
+}
+
+impl<R: BufRead> BufRead for EventBound<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.exceeded() {
+            return Err(std::io::Error::other("XML event too large"));
+        }
+        let available = self.inner.fill_buf()?;
+        if self.head.len() < GZIP_MAGIC.len() {
+            let wanted = GZIP_MAGIC.len() - self.head.len();
+            self.head
+                .extend_from_slice(&available[..wanted.min(available.len())]);
+        }
+        Ok(available)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed += amount as u64;
+        self.inner.consume(amount);
+    }
 }
 
 /// The first value `path` selects in the document (paths start below the root); `None` when

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use std::time::Duration;
+
 use crate::model::{CorrelationRule, ImportScope};
+use crate::runtime::Limits;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -35,9 +38,61 @@ pub struct Cli {
     /// Compile the component without reading or writing the compiled-component cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// The limits the component runs under.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The limits the component runs under (see the README's "Security model").
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// CPU time one call into the component may use.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_cpu_ms: u64,
+    /// The most memory the component may have.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub limit_memory_mib: u64,
+    /// The largest response body passed to the component.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub limit_response_mib: u64,
+    /// How long a job may run.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 43_200,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_job_secs: u64,
+    /// The longest a connection attempt may take, whatever the component asks.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout_ms: u64,
+    /// The longest wait for the first byte of a response.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 300_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub first_byte_timeout_ms: u64,
+    /// The longest pause between two parts of a response body.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 120_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub between_bytes_timeout_ms: u64,
+}
+
+impl LimitArgs {
+    /// The limits these flags say.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cpu_per_call: Duration::from_millis(self.limit_cpu_ms),
+            memory_bytes: self.limit_memory_mib << 20,
+            max_response_bytes: self.limit_response_mib << 20,
+            job_deadline: Duration::from_secs(self.limit_job_secs),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            first_byte_timeout: Duration::from_millis(self.first_byte_timeout_ms),
+            between_bytes_timeout: Duration::from_millis(self.between_bytes_timeout_ms),
+        }
+    }
 }
 
 /// The commands.

@@ -178,7 +178,9 @@ fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     } else {
         default_cache_dir()
     };
-    Runtime::load(&path, cache.as_deref()).map_err(|error| Failure::from_job(&error.into(), None))
+    Runtime::load(&path, cache.as_deref())
+        .map(|runtime| runtime.with_limits(cli.limits.limits()))
+        .map_err(|error| Failure::from_job(&error.into(), None))
 }
 
 /// Where the component is when `--component` is not given: next to the executable (an

@@ -13,7 +13,7 @@ use crate::connection::Connection;
 use crate::model::{
     Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
 };
-use crate::runtime::{ConnectorInstance, Runtime, wit};
+use crate::runtime::{ConnectorInstance, Runtime, RuntimeError, wit};
 use crate::store::{Change, RunId, RunSummary, Store};
 
 use super::{JobError, attributes, validated_instance};
@@ -237,12 +237,38 @@ fn pull_all(
                 Ok(None) => break,
                 Err(error) => return Err(connector_error(instance, error)),
             };
+            check_batch_size(&batch, request.max_batch)?;
             stage(store, run, batch, &mut seen)?;
             progress(seen);
         }
         instance.finish_import(handle)?;
     }
     Ok(seen)
+}
+
+/// The records per batch a component sends when the host asks for 0 (the WIT's default).
+const DEFAULT_MAX_BATCH: usize = 500;
+
+/// The most records per batch the WIT allows, whatever the host asks.
+const MAX_BATCH: usize = 10_000;
+
+/// A batch larger than the host asked for breaks the WIT contract (it is how a component could
+/// exhaust the host's memory): refused.
+fn check_batch_size(batch: &wit::Batch, asked: u32) -> Result<(), JobError> {
+    let allowed = match asked {
+        0 => DEFAULT_MAX_BATCH,
+        n => (n as usize).min(MAX_BATCH),
+    };
+    let size = match batch {
+        wit::Batch::Accounts(records) | wit::Batch::AccountDetails(records) => records.len(),
+        wit::Batch::Entitlements(records) => records.len(),
+    };
+    if size > allowed {
+        return Err(JobError::Runtime(RuntimeError::Contract(format!(
+            "it returned a batch of {size} records, more than the {allowed} asked"
+        ))));
+    }
+    Ok(())
 }
 
 fn connector_error(instance: &ConnectorInstance, error: wit::ConnectorError) -> JobError {

@@ -10,7 +10,7 @@ pub mod provision;
 pub use error::{JobError, describe_connector_error, describe_problem, exit_code};
 
 use crate::connection::Connection;
-use crate::policy::{AllowList, Origin};
+use crate::policy::AllowList;
 use crate::runtime::{ConnectorInstance, Runtime, wit};
 use crate::secrets::{Secrets, is_sealed, placeholder};
 
@@ -33,18 +33,17 @@ pub fn attributes(connection: &Connection) -> Vec<wit::Attribute> {
         .collect()
 }
 
-/// The egress policy of a job: the origin of SOAP_ENDPOINT and of every token URL of
-/// CONNECTIONJSON, and nothing else. A URL that does not parse adds nothing (validation
-/// reports why).
+/// The egress policy of a job: exactly the URL of SOAP_ENDPOINT and of every token URL of
+/// CONNECTIONJSON (origin and path), and nothing else. A URL that does not parse adds nothing
+/// (validation reports why).
 pub fn allow_list(connection: &Connection) -> AllowList {
     let endpoint = connection
         .get(SOAP_ENDPOINT)
         .map(|url| (SOAP_ENDPOINT.to_string(), url.to_string()));
     let mut list = AllowList::none();
     for (label, url) in endpoint.into_iter().chain(connection.token_urls()) {
-        if let Ok(origin) = Origin::parse_url(&url) {
-            list.allow(Some(&label), origin);
-        }
+        // A URL that does not parse is reported by validation; it allows nothing.
+        let _ = list.allow_url(&label, &url);
     }
     list
 }

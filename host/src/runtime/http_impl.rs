@@ -15,19 +15,12 @@ use wasmtime_wasi_http::{
 };
 
 use crate::policy::AllowList;
+use crate::runtime::Limits;
 use crate::secrets::{self, Secrets};
 
 /// The largest request body the host holds to write secrets into: requests are small XML
 /// documents; a larger one is refused rather than buffered.
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
-
-/// The longest the host lets a connection attempt take, whatever the component asks.
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest the host waits for the first byte of a response: Duck Creek renders large
-/// lists before it sends anything.
-const MAX_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
-/// The longest pause the host accepts between two parts of a response body.
-const MAX_BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How many denial messages an instance keeps (a hostile guest could loop).
 const MAX_DENIALS_KEPT: usize = 32;
@@ -48,15 +41,18 @@ type BoxedResponse = Box<
 pub struct EgressHooks {
     allow: AllowList,
     secrets: Arc<Secrets>,
+    limits: Limits,
     denials: Arc<Mutex<Vec<String>>>,
 }
 
 impl EgressHooks {
-    /// Hooks that let through only what `allow` permits, with `secrets` written in.
-    pub fn new(allow: AllowList, secrets: Secrets) -> Self {
+    /// Hooks that let through only what `allow` permits, with `secrets` written in, under the
+    /// timeouts and response size of `limits`.
+    pub fn new(allow: AllowList, secrets: Secrets, limits: &Limits) -> Self {
         EgressHooks {
             allow,
             secrets: Arc::new(secrets),
+            limits: *limits,
             denials: Arc::default(),
         }
     }
@@ -94,17 +90,32 @@ impl WasiHttpHooks for EgressHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let asked = options.unwrap_or_default();
+        let limits = &self.limits;
         let options = RequestOptions {
-            connect_timeout: clamp(asked.connect_timeout, MAX_CONNECT_TIMEOUT),
-            first_byte_timeout: clamp(asked.first_byte_timeout, MAX_FIRST_BYTE_TIMEOUT),
-            between_bytes_timeout: clamp(asked.between_bytes_timeout, MAX_BETWEEN_BYTES_TIMEOUT),
+            connect_timeout: clamp(asked.connect_timeout, limits.connect_timeout),
+            first_byte_timeout: clamp(asked.first_byte_timeout, limits.first_byte_timeout),
+            between_bytes_timeout: clamp(asked.between_bytes_timeout, limits.between_bytes_timeout),
         };
         let secrets = self.secrets.clone();
+        let max_response = self.limits.max_response_bytes;
         Box::new(async move {
             let request = with_secrets(request, &secrets).await?;
-            Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await
+            let (response, io) =
+                Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await?;
+            Ok((response.map(|body| limited(body, max_response)), io))
         })
     }
+}
+
+/// A response body that fails with `HttpResponseBodySize` once it passes `max` bytes.
+fn limited(body: WasiBody, max: u64) -> WasiBody {
+    let max_usize = usize::try_from(max).unwrap_or(usize::MAX);
+    Limited::new(body, max_usize)
+        .map_err(move |error| match error.downcast::<HttpError>() {
+            Ok(error) => *error,
+            Err(_) => HttpError::HttpResponseBodySize(Some(max)),
+        })
+        .boxed_unsync()
 }
 
 /// The request with the placeholders of `secrets` replaced in its headers and body, and the

@@ -6,14 +6,18 @@
 //! egress [`AllowList`]: no filesystem, no environment, no sockets, no stdio.
 
 mod cache;
+mod http_impl;
+mod limits;
 
 pub use cache::default_cache_dir;
-mod http_impl;
+pub use limits::{Limit, Limits};
 
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
+
+use limits::{EPOCH_TICK, Guard, on_epoch};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -55,6 +59,17 @@ pub enum RuntimeError {
     /// wasmtime refused the component or failed while running it (a trap).
     #[error("the connector component failed: {0:#}")]
     Wasm(#[from] wasmtime::Error),
+    /// The component hit one of the host's limits and was stopped.
+    #[error("the connector component {what}; it was stopped, and nothing of this call was used")]
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// The limit in words, with its value and flag.
+        what: String,
+    },
+    /// The component broke the contract of the WIT (a batch larger than asked, ...).
+    #[error("the connector component broke its contract: {0}")]
+    Contract(String),
 }
 
 /// The data of one job's `Store`: WASI with nothing granted, wasi:http through the egress hooks.
@@ -63,6 +78,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: EgressHooks,
+    guard: Guard,
 }
 
 impl WasiView for HostState {
@@ -88,6 +104,7 @@ impl WasiHttpView for HostState {
 pub struct Runtime {
     engine: Engine,
     pre: bindings::DuckcreekConnectorPre<HostState>,
+    limits: Limits,
 }
 
 impl Runtime {
@@ -97,13 +114,31 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
-        let engine = Engine::new(&Config::new())?;
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
         let component = cache::load_component(&engine, &bytes, cache_dir)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         let pre = bindings::DuckcreekConnectorPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime {
+            engine,
+            pre,
+            limits: Limits::default(),
+        })
+    }
+
+    /// The same runtime, running its instances under `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Runtime {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits instances run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The wasmtime engine (for tests that compile their own components).
@@ -127,12 +162,32 @@ impl Runtime {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: EgressHooks::new(allow, secrets),
+            hooks: EgressHooks::new(allow, secrets, &self.limits),
+            guard: Guard::new(self.limits),
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.guard);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(on_epoch(|state: &mut HostState| &mut state.guard));
         let bindings = self.pre.instantiate(&mut store)?;
         Ok(ConnectorInstance { store, bindings })
     }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives, so that
+/// running components are checked against their limits.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    // Without the thread no limit is checked; a host that cannot start it still runs jobs.
+    let _ = std::thread::Builder::new()
+        .name("dcconn-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
 }
 
 /// One instance of the component, for one job.
@@ -145,15 +200,34 @@ pub struct ConnectorInstance {
 pub struct ImportHandle(ResourceAny);
 
 impl ConnectorInstance {
+    /// Runs one call into the component, with its CPU time counted from now; a trap caused by
+    /// a limit becomes [`RuntimeError::LimitExceeded`].
+    fn call<R>(
+        &mut self,
+        call: impl FnOnce(&bindings::DuckcreekConnector, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, RuntimeError> {
+        self.store.data_mut().guard.start_call();
+        call(&self.bindings, &mut self.store).map_err(|error| {
+            let guard = &self.store.data().guard;
+            match guard.exceeded() {
+                Some(limit) => RuntimeError::LimitExceeded {
+                    limit,
+                    what: limit.describe(guard.limits()),
+                },
+                None => RuntimeError::Wasm(error),
+            }
+        })
+    }
+
     /// `validate`.
     pub fn validate(
         &mut self,
         connection: &[wit::Attribute],
     ) -> Result<Vec<wit::Problem>, RuntimeError> {
-        Ok(self
-            .bindings
-            .duckcreek_connector_connector()
-            .call_validate(&mut self.store, connection)?)
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_validate(store, connection)
+        })
     }
 
     /// `test-connection`.
@@ -161,10 +235,10 @@ impl ConnectorInstance {
         &mut self,
         connection: &[wit::Attribute],
     ) -> Result<Result<(), wit::ConnectorError>, RuntimeError> {
-        Ok(self
-            .bindings
-            .duckcreek_connector_connector()
-            .call_test_connection(&mut self.store, connection)?)
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_test_connection(store, connection)
+        })
     }
 
     /// `reconciliation`: the connection's reconciliation policy.
@@ -172,10 +246,10 @@ impl ConnectorInstance {
         &mut self,
         connection: &[wit::Attribute],
     ) -> Result<Result<wit::ReconciliationPolicy, wit::ConnectorError>, RuntimeError> {
-        Ok(self
-            .bindings
-            .duckcreek_connector_connector()
-            .call_reconciliation(&mut self.store, connection)?)
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_reconciliation(store, connection)
+        })
     }
 
     /// `enable-account` or `disable-account`.
@@ -185,11 +259,13 @@ impl ConnectorInstance {
         enable: bool,
         request: &wit::ProvisioningRequest,
     ) -> Result<Result<wit::ProvisioningOutcome, wit::ConnectorError>, RuntimeError> {
-        let api = self.bindings.duckcreek_connector_connector();
-        Ok(if enable {
-            api.call_enable_account(&mut self.store, connection, request)?
-        } else {
-            api.call_disable_account(&mut self.store, connection, request)?
+        self.call(|api, store| {
+            let api = api.duckcreek_connector_connector();
+            if enable {
+                api.call_enable_account(store, connection, request)
+            } else {
+                api.call_disable_account(store, connection, request)
+            }
         })
     }
 
@@ -200,10 +276,10 @@ impl ConnectorInstance {
         enable: bool,
         request: &wit::ProvisioningRequest,
     ) -> Result<Result<Vec<wit::RenderedRequest>, wit::ConnectorError>, RuntimeError> {
-        Ok(self
-            .bindings
-            .duckcreek_connector_connector()
-            .call_render_provisioning(&mut self.store, connection, enable, request)?)
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_render_provisioning(store, connection, enable, request)
+        })
     }
 
     /// `start-import`.
@@ -212,10 +288,10 @@ impl ConnectorInstance {
         connection: &[wit::Attribute],
         options: wit::ImportOptions,
     ) -> Result<Result<ImportHandle, wit::ConnectorError>, RuntimeError> {
-        let started = self
-            .bindings
-            .duckcreek_connector_connector()
-            .call_start_import(&mut self.store, connection, options)?;
+        let started = self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_start_import(store, connection, options)
+        })?;
         Ok(started.map(ImportHandle))
     }
 
@@ -224,16 +300,16 @@ impl ConnectorInstance {
         &mut self,
         import: &ImportHandle,
     ) -> Result<Result<Option<wit::Batch>, wit::ConnectorError>, RuntimeError> {
-        Ok(self
-            .bindings
-            .duckcreek_connector_connector()
-            .import_run()
-            .call_next(&mut self.store, import.0)?)
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .import_run()
+                .call_next(store, import.0)
+        })
     }
 
     /// Drops an import's resource inside the component.
     pub fn finish_import(&mut self, import: ImportHandle) -> Result<(), RuntimeError> {
-        Ok(import.0.resource_drop(&mut self.store)?)
+        self.call(|_, store| import.0.resource_drop(store))
     }
 
     /// The requests the egress policy denied so far, each with the reason.

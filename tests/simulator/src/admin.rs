@@ -10,7 +10,7 @@
 //! | `GET`/`PUT`/`DELETE /admin/privileges/{name}` | same for privileges; deleting one removes it from roles |
 //! | `GET`/`PUT`/`DELETE /admin/entities/{name}` | same for entities; deleting one removes memberships |
 //! | `GET`/`DELETE /admin/requests` | the [`SeenRequest`] log / clear it (204) |
-//! | `POST /admin/faults` | queue a [`Fault`] (201) |
+//! | `POST /admin/faults` | queue a [`Fault`] (201; 400 for an invalid `http-status` status or `content-type` value) |
 //! | `GET`/`DELETE /admin/faults` | pending faults / clear them (204) |
 //! | `GET /admin/stalls` | `{"stalled": bool, "held": N}`: whether a `stall` response has reached its stall point since the last release; how many are held there now |
 //! | `DELETE /admin/stalls` | release every stalled response and clear that flag (204) |
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, routing::post};
@@ -367,6 +367,14 @@ async fn add_fault(State(shared): AppState, body: Bytes) -> ApiResult {
         return Err(error(
             StatusCode::BAD_REQUEST,
             format!("{status} is not a valid HTTP status"),
+        ));
+    }
+    if let FaultKind::ContentType { value } = &fault.kind
+        && HeaderValue::from_str(value).is_err()
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{value:?} is not a valid header value"),
         ));
     }
     fault.count = fault.count.max(1);

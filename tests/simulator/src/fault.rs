@@ -8,24 +8,49 @@
 //!
 //! Matching: with `operation` set, a request matches when one of its
 //! operations has that name (`OnlineData.listEntityUsersRq`; the name without
-//! the `Rq` suffix works too). Without it, `empty-users` matches requests
-//! containing `OnlineData.listEntityUsersRq`, `failure-status` matches
-//! requests containing any operation outside `Session.*`, and every other
-//! kind matches any request.
+//! the `Rq` suffix works too). Without it, `empty-users`, `billion-laughs`,
+//! `external-entity` and `huge-attribute` match requests containing
+//! `OnlineData.listEntityUsersRq` (the answer to that operation carries the
+//! fault), `failure-status` matches requests containing any operation outside
+//! `Session.*`, and every other kind matches any request.
 //!
 //! JSON form (`kind` selects the variant; `count` defaults to 1 and a count
-//! of 0 is treated as 1):
+//! of 0 is treated as 1; `after_bytes` and `retry_after` may also be spelled
+//! `afterBytes` and `retryAfter`):
 //!
 //! ```json
 //! {"kind": "http-status", "status": 503, "body": "down", "operation": "OnlineData.listEntityUsersRq", "count": 2}
+//! {"kind": "http-status", "status": 503, "retry_after": 1}
 //! {"kind": "soap-fault", "code": "soap:Server", "reason": "Boom", "detail": "stack trace"}
+//! {"kind": "soap12-fault", "code": "env:Receiver", "reason": "Boom"}
 //! {"kind": "failure-status", "message": "Database timeout"}
 //! {"kind": "non-xml"}
 //! {"kind": "truncate", "after_bytes": 100}
+//! {"kind": "reset", "after_bytes": 100}
 //! {"kind": "stall", "after_bytes": 400000, "operation": "OnlineData.listEntityUsersRq"}
+//! {"kind": "malformed"}
+//! {"kind": "content-type", "value": "application/json"}
+//! {"kind": "gzip"}
+//! {"kind": "bom"}
+//! {"kind": "chunked"}
+//! {"kind": "billion-laughs"}
+//! {"kind": "external-entity"}
+//! {"kind": "deep-nesting", "depth": 10000}
+//! {"kind": "huge-attribute", "bytes": 100000000}
 //! {"kind": "empty-users"}
 //! {"kind": "echo-request"}
 //! ```
+//!
+//! Framing: a normal response (no fault) is sent with a `Content-Length`,
+//! and so is every fault's answer except those of `truncate`, `stall`,
+//! `reset`, `chunked` and `huge-attribute`, which are sent chunked
+//! (`Transfer-Encoding: chunked`, no `Content-Length`).
+//!
+//! The answers that follow the request's mode (a SOAP 1.1 envelope or a bare
+//! `<server>` document, like the normal response) are those of
+//! `failure-status`, `truncate`, `reset`, `stall`, `malformed`,
+//! `content-type`, `gzip`, `bom`, `chunked`, `billion-laughs`,
+//! `external-entity`, `deep-nesting`, `huge-attribute` and `empty-users`.
 //!
 //! A `stall` holds its response open after `after_bytes` body bytes until
 //! it is released ([`Simulator::release_stall`](crate::Simulator::release_stall)
@@ -47,6 +72,11 @@ use crate::server::lock;
 
 fn one() -> u32 {
     1
+}
+
+/// The default `depth` of a `deep-nesting` fault.
+fn default_depth() -> usize {
+    10_000
 }
 
 /// The operation that lists users.
@@ -73,13 +103,17 @@ pub struct Fault {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum FaultKind {
-    /// Answer HTTP `status` with `body` (text/plain; default: the reason phrase).
+    /// Answer HTTP `status` with `body` (text/plain; default: the reason
+    /// phrase), and a `Retry-After: <retry_after>` header when that is set.
     HttpStatus {
         /// The HTTP status code (100–999; an invalid one becomes 500).
         status: u16,
         /// The response body (text/plain).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<String>,
+        /// Seconds for a `Retry-After` header (JSON default: no header).
+        #[serde(default, alias = "retryAfter", skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u32>,
     },
     /// Answer HTTP 500 with a SOAP 1.1 fault envelope (in XML mode too).
     SoapFault {
@@ -90,6 +124,17 @@ pub enum FaultKind {
         /// Text for `<detail><message>`; no `detail` element when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+    },
+    /// Answer HTTP 500 with `Content-Type: application/soap+xml;
+    /// charset=utf-8` and a SOAP 1.2 fault (in XML mode too):
+    /// `<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault><env:Code><env:Value>{code}</env:Value></env:Code><env:Reason><env:Text xml:lang="en">{reason}</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`
+    /// after an XML declaration, values escaped.
+    Soap12Fault {
+        /// The `env:Code/env:Value` (`env:` is prefixed when it has no
+        /// prefix), e.g. `env:Receiver`.
+        code: String,
+        /// The `env:Reason/env:Text`.
+        reason: String,
     },
     /// The matching operations answer `status="Failure"`, code `Injected`,
     /// with `message` as `ExtendedStatusDesc`; the rest of the batch is normal.
@@ -111,6 +156,16 @@ pub enum FaultKind {
         after_bytes: usize,
     },
     /// The normal status and headers and the first `after_bytes` bytes of
+    /// the normal body (sent chunked), then the connection is closed (an
+    /// ordinary close, not a TCP RST) without the terminating chunk: the
+    /// body ends in an error once those bytes have been written to the
+    /// socket, and the server drops the connection.
+    Reset {
+        /// How many body bytes to send before the connection drops.
+        #[serde(alias = "afterBytes")]
+        after_bytes: usize,
+    },
+    /// The normal status and headers and the first `after_bytes` bytes of
     /// the body (sent chunked), then nothing until the stall is released,
     /// the client goes away or the simulator shuts down; once released, the
     /// body ends there (as with `truncate`).
@@ -119,12 +174,77 @@ pub enum FaultKind {
         #[serde(alias = "afterBytes")]
         after_bytes: usize,
     },
+    /// HTTP 200, text/xml, the normal response made ill-formed but not
+    /// cut short: its `</responses>` end tag is misspelled `</response>`
+    /// (everything before and after it is as usual).
+    Malformed {},
+    /// The normal response with `Content-Type: {value}` instead of
+    /// `text/xml; charset=utf-8`. `POST /admin/faults` refuses a value that
+    /// is not a valid header value (400); one injected through the Rust API
+    /// makes the answer HTTP 500, text/plain.
+    ContentType {
+        /// The `Content-Type` header value, e.g. `application/json`.
+        value: String,
+    },
+    /// The normal response body gzip-compressed, with `Content-Encoding:
+    /// gzip` (and the normal `Content-Type`).
+    Gzip {},
+    /// The normal response body preceded by the UTF-8 byte-order mark
+    /// (bytes EF BB BF).
+    Bom {},
+    /// The normal response sent chunked (no `Content-Length`) in several
+    /// chunks: pieces of at most ⌈length / 8⌉ bytes and at most 16 KiB.
+    Chunked {},
+    /// HTTP 200, text/xml: the normal response with the classic
+    /// entity-expansion DTD (`<!ENTITY lol "lol">`, then `lol1` to `lol9`,
+    /// each ten references to the one before) after the XML declaration
+    /// (`<!DOCTYPE soap:Envelope [...]>`, or `server` in XML mode), and
+    /// `OnlineData.listEntityUsersRq` answering Success with one user
+    /// whose element holds `&lol9;`:
+    /// `<Users><User id="1" name="lol" email="lol@example.com" status="Active" fullName="Lol">&lol9;<UserEntityMemberships/><Roles/></User></Users>`.
+    BillionLaughs {},
+    /// HTTP 200, text/xml: like `billion-laughs`, with the DTD
+    /// `<!ENTITY xxe SYSTEM "file:///etc/passwd">` and the user
+    /// `<User id="1" name="xxe" email="xxe@example.com" status="Active" fullName="Xxe">&xxe;<UserEntityMemberships/><Roles/></User>`.
+    ExternalEntity {},
+    /// HTTP 200, text/xml: the normal document start down to `<responses>`,
+    /// then `depth` nested `<a>` elements and their end tags, then the
+    /// normal document end (well-formed, whatever the request asked).
+    DeepNesting {
+        /// How many nested `<a>` elements (JSON default: 10,000).
+        #[serde(default = "default_depth")]
+        depth: usize,
+    },
+    /// HTTP 200, text/xml, sent chunked: the normal response, with
+    /// `OnlineData.listEntityUsersRq` answering Success with one user whose
+    /// `name` attribute is `bytes` bytes of `x`:
+    /// `<Users><User id="1" name="xxx…" email="huge@example.com" status="Active" fullName="Huge"><UserEntityMemberships/><Roles/></User></Users>`.
+    /// The value goes out in chunks of at most 1 MiB that share one 1 MiB
+    /// buffer, so the simulator never holds the whole value.
+    HugeAttribute {
+        /// The length of the `name` value, in bytes.
+        bytes: usize,
+    },
     /// `OnlineData.listEntityUsersRq` answers Success with `<Users/>`.
     EmptyUsers {},
     /// HTTP 500, text/plain, echoing the request's `Authorization` header and its whole body
     /// (credentials included), as careless servers do in their error pages: for testing that a
     /// client masks what a server echoes.
     EchoRequest {},
+}
+
+impl FaultKind {
+    /// Whether this kind changes the answer to `OnlineData.listEntityUsersRq`
+    /// (and only that).
+    pub(crate) fn in_user_list(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::EmptyUsers {}
+                | FaultKind::BillionLaughs {}
+                | FaultKind::ExternalEntity {}
+                | FaultKind::HugeAttribute { .. }
+        )
+    }
 }
 
 impl<'de> Deserialize<'de> for Fault {
@@ -201,7 +321,35 @@ pub(crate) fn op_matches(wanted: &str, name: &str) -> bool {
 impl Fault {
     /// An `http-status` fault answering `status` with the default body.
     pub fn http_status(status: u16) -> Fault {
-        FaultKind::HttpStatus { status, body: None }.into()
+        FaultKind::HttpStatus {
+            status,
+            body: None,
+            retry_after: None,
+        }
+        .into()
+    }
+
+    /// This `http-status` fault, with a `Retry-After: <seconds>` header.
+    ///
+    /// # Panics
+    ///
+    /// When this is not an `http-status` fault.
+    #[track_caller]
+    pub fn with_retry_after(mut self, seconds: u32) -> Fault {
+        match &mut self.kind {
+            FaultKind::HttpStatus { retry_after, .. } => *retry_after = Some(seconds),
+            other => panic!("with_retry_after needs an http-status fault, not {other:?}"),
+        }
+        self
+    }
+
+    /// A `soap12-fault` fault with `code` and `reason`.
+    pub fn soap12_fault(code: impl Into<String>, reason: impl Into<String>) -> Fault {
+        FaultKind::Soap12Fault {
+            code: code.into(),
+            reason: reason.into(),
+        }
+        .into()
     }
 
     /// A `soap-fault` fault with `code` and `reason`, no detail.
@@ -235,6 +383,60 @@ impl Fault {
     /// A `truncate` fault cutting the body after `after_bytes` bytes.
     pub fn truncate(after_bytes: usize) -> Fault {
         FaultKind::Truncate { after_bytes }.into()
+    }
+
+    /// A `reset` fault dropping the connection after `after_bytes` body
+    /// bytes.
+    pub fn reset(after_bytes: usize) -> Fault {
+        FaultKind::Reset { after_bytes }.into()
+    }
+
+    /// A `malformed` fault.
+    pub fn malformed() -> Fault {
+        FaultKind::Malformed {}.into()
+    }
+
+    /// A `content-type` fault sending `value` as the `Content-Type`.
+    pub fn content_type(value: impl Into<String>) -> Fault {
+        FaultKind::ContentType {
+            value: value.into(),
+        }
+        .into()
+    }
+
+    /// A `gzip` fault.
+    pub fn gzip() -> Fault {
+        FaultKind::Gzip {}.into()
+    }
+
+    /// A `bom` fault.
+    pub fn bom() -> Fault {
+        FaultKind::Bom {}.into()
+    }
+
+    /// A `chunked` fault.
+    pub fn chunked() -> Fault {
+        FaultKind::Chunked {}.into()
+    }
+
+    /// A `billion-laughs` fault.
+    pub fn billion_laughs() -> Fault {
+        FaultKind::BillionLaughs {}.into()
+    }
+
+    /// An `external-entity` fault.
+    pub fn external_entity() -> Fault {
+        FaultKind::ExternalEntity {}.into()
+    }
+
+    /// A `deep-nesting` fault with `depth` nested elements.
+    pub fn deep_nesting(depth: usize) -> Fault {
+        FaultKind::DeepNesting { depth }.into()
+    }
+
+    /// A `huge-attribute` fault with a `name` value of `bytes` bytes.
+    pub fn huge_attribute(bytes: usize) -> Fault {
+        FaultKind::HugeAttribute { bytes }.into()
     }
 
     /// A `stall` fault holding the response after `after_bytes` body bytes.
@@ -273,7 +475,7 @@ impl Fault {
     pub(crate) fn matches<'a>(&self, mut names: impl Iterator<Item = &'a str>) -> bool {
         match (self.operation(), &self.kind) {
             (Some(wanted), _) => names.any(|n| op_matches(wanted, n)),
-            (None, FaultKind::EmptyUsers {}) => names.any(|n| n == LIST_USERS),
+            (None, kind) if kind.in_user_list() => names.any(|n| n == LIST_USERS),
             (None, FaultKind::FailureStatus { .. }) => names.any(|n| !n.starts_with("Session.")),
             (None, _) => true,
         }
@@ -283,7 +485,7 @@ impl Fault {
     /// injected failure (or empty user list) applies to.
     pub(crate) fn applies_to_operation(&self, name: &str) -> bool {
         match (self.operation(), &self.kind) {
-            (_, FaultKind::EmptyUsers {}) => name == LIST_USERS,
+            (_, kind) if kind.in_user_list() => name == LIST_USERS,
             (Some(wanted), _) => op_matches(wanted, name),
             (None, _) => !name.starts_with("Session."),
         }
@@ -436,6 +638,96 @@ mod tests {
     }
 
     #[test]
+    fn json_forms_of_the_matrix_faults() {
+        let cases = [
+            (
+                r#"{"kind":"http-status","status":503,"retry_after":1}"#,
+                Fault::http_status(503).with_retry_after(1),
+            ),
+            (
+                r#"{"kind":"http-status","status":429,"retryAfter":7}"#,
+                Fault::http_status(429).with_retry_after(7),
+            ),
+            (r#"{"kind":"reset","after_bytes":100}"#, Fault::reset(100)),
+            (r#"{"kind":"reset","afterBytes":0}"#, Fault::reset(0)),
+            (
+                r#"{"kind":"soap12-fault","code":"env:Receiver","reason":"Boom"}"#,
+                Fault::soap12_fault("env:Receiver", "Boom"),
+            ),
+            (r#"{"kind":"malformed"}"#, Fault::malformed()),
+            (
+                r#"{"kind":"content-type","value":"application/json"}"#,
+                Fault::content_type("application/json"),
+            ),
+            (r#"{"kind":"gzip"}"#, Fault::gzip()),
+            (r#"{"kind":"bom"}"#, Fault::bom()),
+            (r#"{"kind":"chunked"}"#, Fault::chunked()),
+            (r#"{"kind":"billion-laughs"}"#, Fault::billion_laughs()),
+            (r#"{"kind":"external-entity"}"#, Fault::external_entity()),
+            (r#"{"kind":"deep-nesting"}"#, Fault::deep_nesting(10_000)),
+            (
+                r#"{"kind":"deep-nesting","depth":3}"#,
+                Fault::deep_nesting(3),
+            ),
+            (
+                r#"{"kind":"huge-attribute","bytes":100000000}"#,
+                Fault::huge_attribute(100_000_000),
+            ),
+        ];
+        for (json, fault) in cases {
+            assert_eq!(
+                serde_json::from_str::<Fault>(json).unwrap(),
+                fault,
+                "{json}"
+            );
+            // The serialized form reads back the same.
+            let back = serde_json::to_string(&fault).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Fault>(&back).unwrap(),
+                fault,
+                "{back}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&Fault::http_status(503).with_retry_after(2)).unwrap(),
+            r#"{"kind":"http-status","status":503,"retry_after":2,"count":1}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Fault::http_status(503)).unwrap(),
+            r#"{"kind":"http-status","status":503,"count":1}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Fault::soap12_fault("c", "r")).unwrap(),
+            r#"{"kind":"soap12-fault","code":"c","reason":"r","count":1}"#
+        );
+        for json in [
+            r#"{"kind":"http-status","status":503,"retry_after":-1}"#,
+            r#"{"kind":"http-status","status":503,"retry_after":1,"retryAfter":2}"#,
+            r#"{"kind":"reset"}"#,
+            r#"{"kind":"reset","after_bytes":1,"oops":1}"#,
+            r#"{"kind":"soap12-fault","code":"c"}"#,
+            r#"{"kind":"soap12-fault","code":"c","reason":"r","detail":"d"}"#,
+            r#"{"kind":"malformed","x":1}"#,
+            r#"{"kind":"content-type"}"#,
+            r#"{"kind":"gzip","level":9}"#,
+            r#"{"kind":"bom","x":1}"#,
+            r#"{"kind":"chunked","size":1}"#,
+            r#"{"kind":"billion-laughs","x":1}"#,
+            r#"{"kind":"external-entity","x":1}"#,
+            r#"{"kind":"deep-nesting","depth":"deep"}"#,
+            r#"{"kind":"huge-attribute"}"#,
+        ] {
+            assert!(serde_json::from_str::<Fault>(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "with_retry_after needs an http-status fault")]
+    fn retry_after_needs_http_status() {
+        let _ = Fault::non_xml().with_retry_after(1);
+    }
+
+    #[test]
     fn matching() {
         let ops = ["Session.loginRq", "OnlineData.listEntityUsersRq"];
         assert!(Fault::non_xml().matches(ops.iter().copied()));
@@ -451,6 +743,20 @@ mod tests {
                 .for_operation("Security.listRolesRq")
                 .matches(ops.iter().copied())
         );
+        // The faults carried by the user list wait for one.
+        for f in [
+            Fault::billion_laughs(),
+            Fault::external_entity(),
+            Fault::huge_attribute(1),
+        ] {
+            assert!(f.matches(ops.iter().copied()));
+            assert!(!f.matches(["Session.loginRq"].into_iter()));
+            assert!(f.applies_to_operation("OnlineData.listEntityUsersRq"));
+            assert!(!f.applies_to_operation("Security.listRolesRq"));
+        }
+        for f in [Fault::reset(1), Fault::malformed(), Fault::deep_nesting(1)] {
+            assert!(f.matches(["Session.loginRq"].into_iter()));
+        }
         let f = Fault::from(FaultKind::FailureStatus {
             message: "m".into(),
         });

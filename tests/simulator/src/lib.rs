@@ -38,6 +38,7 @@
 //! ```
 
 pub mod admin;
+mod conn;
 pub mod dataset;
 pub mod fault;
 mod render;
@@ -146,7 +147,9 @@ impl Simulator {
             tokio::net::TcpListener::from_std(listener).context("registering the listener")?
         };
 
-        let app = server::router(shared.clone());
+        let app =
+            server::router(shared.clone()).into_make_service_with_connect_info::<conn::Conn>();
+        let listener = conn::SimListener(listener);
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("dcsim-{}", addr.port()))

@@ -1,11 +1,11 @@
 //! Response rendering: XML fragments for each operation, the SOAP/XML
-//! envelopes, SOAP faults, and a body made of a list of [`Bytes`] chunks
-//! (so a cached user list is sent as is, never copied), which can stall
-//! after its last chunk.
+//! envelopes, SOAP faults, the hostile documents of some faults, and a body
+//! made of a list of [`Bytes`] chunks (so a cached user list is sent as is,
+//! never copied), which can stall after its last chunk or end in an error.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,12 +13,25 @@ use std::task::{Context, Poll};
 use axum::body::{Bytes, HttpBody};
 use http_body::{Frame, SizeHint};
 
+use crate::conn::Flushes;
 use crate::dataset::{Entity, Privilege, Role, User};
 use crate::fault::Stalls;
 use crate::xml::{Mode, escape_into, is_simple_name};
 
 /// The SOAP 1.1 envelope namespace.
 pub(crate) const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+
+/// The SOAP 1.2 envelope namespace.
+pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// The XML declaration every document starts with.
+const DECLARATION: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
+
+/// The largest chunk of a repeated run ([`repeat`]): 1 MiB.
+const RUN_CHUNK: usize = 1 << 20;
+
+/// The largest piece of a `chunked` fault's body ([`pieces`]): 16 KiB.
+const PIECE: usize = 16 << 10;
 
 /// Collects a response as a list of chunks.
 #[derive(Default)]
@@ -88,6 +101,78 @@ pub(crate) fn prefix(mode: Mode) -> &'static str {
     }
 }
 
+/// The document start up to `<responses>`, with `<!DOCTYPE root [subset]>`
+/// after the XML declaration (`root` being the root element's name).
+pub(crate) fn prefix_with_doctype(mode: Mode, subset: &str) -> String {
+    let root = match mode {
+        Mode::Soap => "soap:Envelope",
+        Mode::Xml => "server",
+    };
+    let rest = prefix(mode).strip_prefix(DECLARATION).unwrap_or_default();
+    format!("{DECLARATION}<!DOCTYPE {root} [{subset}]>{rest}")
+}
+
+/// The internal DTD subset of the `billion-laughs` fault: `lol`, then
+/// `lol1` to `lol9`, each ten references to the one before.
+pub(crate) fn billion_laughs_subset() -> String {
+    let mut out = String::from(r#"<!ENTITY lol "lol">"#);
+    for level in 1..10 {
+        let before = if level == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", level - 1)
+        };
+        out.push_str(&format!("<!ENTITY lol{level} \""));
+        for _ in 0..10 {
+            out.push_str(&format!("&{before};"));
+        }
+        out.push_str("\">");
+    }
+    out
+}
+
+/// The internal DTD subset of the `external-entity` fault.
+pub(crate) const EXTERNAL_ENTITY_SUBSET: &str = r#"<!ENTITY xxe SYSTEM "file:///etc/passwd">"#;
+
+/// The user list of the `billion-laughs` fault.
+pub(crate) const BILLION_LAUGHS_USERS: &str = concat!(
+    r#"<Users><User id="1" name="lol" email="lol@example.com" status="Active" fullName="Lol">"#,
+    "&lol9;<UserEntityMemberships/><Roles/></User></Users>"
+);
+
+/// The user list of the `external-entity` fault.
+pub(crate) const EXTERNAL_ENTITY_USERS: &str = concat!(
+    r#"<Users><User id="1" name="xxe" email="xxe@example.com" status="Active" fullName="Xxe">"#,
+    "&xxe;<UserEntityMemberships/><Roles/></User></Users>"
+);
+
+/// The start of the `huge-attribute` user list, up to the `name` value.
+pub(crate) const HUGE_USERS_START: &str = r#"<Users><User id="1" name=""#;
+
+/// The end of the `huge-attribute` user list, after the `name` value.
+pub(crate) const HUGE_USERS_END: &str = concat!(
+    r#"" email="huge@example.com" status="Active" fullName="Huge">"#,
+    "<UserEntityMemberships/><Roles/></User></Users>"
+);
+
+/// `pattern` repeated `count` times, as chunks of at most 1 MiB (whole
+/// patterns, at least one each) that all share one buffer.
+pub(crate) fn repeat(pattern: &[u8], count: usize) -> Vec<Bytes> {
+    if pattern.is_empty() || count == 0 {
+        return Vec::new();
+    }
+    let per_chunk = (RUN_CHUNK / pattern.len()).max(1);
+    let buffer = Bytes::from(pattern.repeat(per_chunk.min(count)));
+    let mut left = count;
+    let mut chunks = Vec::with_capacity(count.div_ceil(per_chunk));
+    while left > 0 {
+        let n = left.min(per_chunk);
+        chunks.push(buffer.slice(..n * pattern.len()));
+        left -= n;
+    }
+    chunks
+}
+
 /// The document end after `</responses>`.
 pub(crate) fn suffix(mode: Mode) -> &'static str {
     match mode {
@@ -96,6 +181,12 @@ pub(crate) fn suffix(mode: Mode) -> &'static str {
         }
         Mode::Xml => "</responses></server>",
     }
+}
+
+/// The `malformed` fault's document end: [`suffix`] with `</responses>`
+/// misspelled `</response>`.
+pub(crate) fn malformed_suffix(mode: Mode) -> String {
+    suffix(mode).replacen("</responses>", "</response>", 1)
 }
 
 /// `<Name status="Success"/>`.
@@ -279,14 +370,54 @@ pub(crate) fn soap_fault(code: &str, reason: &str, detail: Option<&str>) -> Stri
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A complete SOAP 1.2 fault document (`env:` is prefixed to a `code`
+/// without a prefix).
+pub(crate) fn soap12_fault(code: &str, reason: &str) -> String {
+    let code = if code.contains(':') {
+        code.to_owned()
+    } else {
+        format!("env:{code}")
+    };
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(DECLARATION.as_bytes());
+    out.extend_from_slice(b"<env:Envelope xmlns:env=\"");
+    out.extend_from_slice(SOAP12_NS.as_bytes());
+    out.extend_from_slice(b"\"><env:Body><env:Fault><env:Code><env:Value>");
+    escape_into(&mut out, &code);
+    out.extend_from_slice(b"</env:Value></env:Code><env:Reason><env:Text xml:lang=\"en\">");
+    escape_into(&mut out, reason);
+    out.extend_from_slice(b"</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `parts` re-cut (without copying) into pieces of at most ⌈total / 8⌉
+/// bytes and at most 16 KiB.
+pub(crate) fn pieces(parts: Vec<Bytes>) -> Vec<Bytes> {
+    let total: usize = parts.iter().map(Bytes::len).sum();
+    let size = total.div_ceil(8).clamp(1, PIECE);
+    let mut out = Vec::new();
+    for part in parts {
+        let mut start = 0;
+        while start < part.len() {
+            let end = (start + size).min(part.len());
+            out.push(part.slice(start..end));
+            start = end;
+        }
+    }
+    out
+}
+
 /// A response body that yields a list of chunks; with `exact` its length is
 /// announced (Content-Length), otherwise it is sent chunked. With a `stall`,
-/// it holds after the last chunk until the stall is released.
+/// it holds after the last chunk until the stall is released; with a
+/// `reset`, it fails after the last chunk once the connection has flushed
+/// it (hyper then drops the connection without ending the body).
 pub(crate) struct ChunkBody {
     parts: VecDeque<Bytes>,
     remaining: u64,
     exact: bool,
     stall: Option<Stall>,
+    reset: Option<Arc<Flushes>>,
 }
 
 /// Where a stalling body is in its stall.
@@ -306,6 +437,15 @@ impl ChunkBody {
             remaining,
             exact: true,
             stall: None,
+            reset: None,
+        }
+    }
+
+    /// A body of `parts`, sent chunked (one chunk per part).
+    pub fn chunked(parts: Vec<Bytes>) -> Self {
+        ChunkBody {
+            exact: false,
+            ..ChunkBody::new(parts)
         }
     }
 
@@ -327,6 +467,16 @@ impl ChunkBody {
             remaining,
             exact: false,
             stall: None,
+            reset: None,
+        }
+    }
+
+    /// The first `limit` bytes of `parts`, sent chunked, then an error once
+    /// `flushes` reports them written (so no terminating chunk).
+    pub fn reset(parts: Vec<Bytes>, limit: usize, flushes: Arc<Flushes>) -> Self {
+        ChunkBody {
+            reset: Some(flushes),
+            ..ChunkBody::truncated(parts, limit)
         }
     }
 
@@ -342,15 +492,27 @@ impl ChunkBody {
 
 impl HttpBody for ChunkBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Some(p) = self.parts.pop_front() {
             self.remaining -= p.len() as u64;
             return Poll::Ready(Some(Ok(Frame::data(p))));
+        }
+        // Polled again after the last chunk, with a reset: hyper may still
+        // buffer some of the bytes so far, and drops them unsent when the
+        // body fails; so fail once the connection has flushed them (the
+        // flush wakes this body).
+        if let Some(flushes) = &self.reset {
+            return flushes.poll_flushed(cx).map(|()| {
+                Some(Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                )))
+            });
         }
         // Polled again after the last chunk: the connection has taken every
         // byte, so this is the stall point.
@@ -371,7 +533,7 @@ impl HttpBody for ChunkBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty() && self.stall.is_none()
+        self.parts.is_empty() && self.stall.is_none() && self.reset.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -425,6 +587,72 @@ mod tests {
         assert!(f.contains(
             "<faultcode>soap:Client</faultcode><faultstring>r</faultstring></soap:Fault>"
         ));
+    }
+
+    #[test]
+    fn repeated_runs_share_one_buffer() {
+        let chunks = repeat(b"x", 3 * RUN_CHUNK + 5);
+        assert_eq!(chunks.len(), 4);
+        assert!(chunks.iter().all(|c| c.len() <= RUN_CHUNK));
+        assert_eq!(chunks[3].len(), 5);
+        assert_eq!(
+            chunks.iter().map(Bytes::len).sum::<usize>(),
+            3 * RUN_CHUNK + 5
+        );
+        assert!(chunks.iter().all(|c| c.as_ptr() == chunks[0].as_ptr()));
+        assert!(chunks.iter().all(|c| c.iter().all(|&b| b == b'x')));
+        // A pattern is never split.
+        let chunks = repeat(b"<a>", RUN_CHUNK);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.len() % 3 == 0 && c.starts_with(b"<a>"))
+        );
+        assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 3 * RUN_CHUNK);
+        assert_eq!(repeat(b"<a>", 2), [&b"<a><a>"[..]]);
+        assert!(repeat(b"x", 0).is_empty());
+    }
+
+    #[test]
+    fn hostile_prologues() {
+        let subset = billion_laughs_subset();
+        assert!(subset.starts_with(r#"<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;"#));
+        assert!(subset.ends_with(&format!(r#"<!ENTITY lol9 "{}">"#, "&lol8;".repeat(10))));
+        assert_eq!(subset.matches("<!ENTITY").count(), 10);
+        assert_eq!(
+            prefix_with_doctype(Mode::Xml, EXTERNAL_ENTITY_SUBSET),
+            concat!(
+                r#"<?xml version="1.0" encoding="utf-8"?>"#,
+                r#"<!DOCTYPE server [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><server><responses>"#
+            )
+        );
+        assert!(prefix_with_doctype(Mode::Soap, "").starts_with(
+            r#"<?xml version="1.0" encoding="utf-8"?><!DOCTYPE soap:Envelope []><soap:Envelope "#
+        ));
+        assert_eq!(malformed_suffix(Mode::Xml), "</response></server>");
+    }
+
+    #[test]
+    fn soap12_and_pieces() {
+        assert_eq!(
+            soap12_fault("Receiver", "a<b & \"c\""),
+            concat!(
+                r#"<?xml version="1.0" encoding="utf-8"?>"#,
+                r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault>"#,
+                r#"<env:Code><env:Value>env:Receiver</env:Value></env:Code>"#,
+                r#"<env:Reason><env:Text xml:lang="en">a&lt;b &amp; &quot;c&quot;</env:Text></env:Reason>"#,
+                r#"</env:Fault></env:Body></env:Envelope>"#
+            )
+        );
+        let parts = vec![Bytes::from(vec![b'a'; 50]), Bytes::from(vec![b'b'; 30])];
+        let cut = pieces(parts);
+        assert_eq!(
+            cut.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [10, 10, 10, 10, 10, 10, 10, 10]
+        );
+        let cut = pieces(vec![Bytes::from(vec![0; 1 << 20])]);
+        assert_eq!(cut.len(), 64);
+        assert_eq!(pieces(vec![Bytes::from_static(b"abc")]).len(), 3);
     }
 
     #[test]

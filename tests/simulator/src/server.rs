@@ -25,16 +25,18 @@
 //! body is parsed, and is neither recorded nor consumes a fault.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
+use crate::conn::Conn;
 use crate::dataset::{Dataset, Entity, Privilege, Role, User};
 use crate::fault::{Fault, FaultKind, LIST_USERS, Stalls};
 use crate::render::{self, ChunkBody, Segments};
@@ -309,8 +311,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn endpoint(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let worker = tokio::task::spawn_blocking(move || handle(&shared, &headers, &body));
+async fn endpoint(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let worker = tokio::task::spawn_blocking(move || handle(&shared, &conn, &headers, &body));
     match worker.await {
         Ok(response) => response,
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "simulator error\n").into_response(),
@@ -341,13 +348,57 @@ fn seen_operation(op: &Operation) -> SeenOperation {
     }
 }
 
+/// The normal response's `Content-Type`.
+const XML_TYPE: &str = "text/xml; charset=utf-8";
+
 fn xml_response(body: ChunkBody) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        [(header::CONTENT_TYPE, XML_TYPE)],
         Body::new(body),
     )
         .into_response()
+}
+
+/// HTTP 200, text/xml, with `body` (sent with a Content-Length).
+fn xml_bytes(body: Vec<u8>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, XML_TYPE)], body).into_response()
+}
+
+/// `parts` gzip-compressed.
+fn gzip(parts: &[Bytes]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for p in parts {
+        // Writing to a Vec cannot fail.
+        let _ = encoder.write_all(p);
+    }
+    encoder.finish().unwrap_or_default()
+}
+
+/// The `malformed` fault's body: the normal `parts` (which end with the
+/// document end for `mode`) with `</responses>` misspelled.
+fn malformed(mut parts: Vec<Bytes>, mode: Mode) -> Vec<Bytes> {
+    let end = render::suffix(mode).as_bytes();
+    if let Some(last) = parts.pop() {
+        let keep = if last.ends_with(end) {
+            last.len() - end.len()
+        } else {
+            last.len()
+        };
+        parts.push(last.slice(..keep));
+    }
+    parts.push(Bytes::from(render::malformed_suffix(mode)));
+    parts
+}
+
+/// The `deep-nesting` fault's body: the document start down to
+/// `<responses>`, `depth` nested `<a>` elements, the document end.
+fn deep_nesting(mode: Mode, depth: usize) -> Vec<Bytes> {
+    let mut parts = vec![Bytes::from_static(render::prefix(mode).as_bytes())];
+    parts.extend(render::repeat(b"<a>", depth));
+    parts.extend(render::repeat(b"</a>", depth));
+    parts.push(Bytes::from_static(render::suffix(mode).as_bytes()));
+    parts
 }
 
 /// HTTP 500 with a SOAP 1.1 fault document.
@@ -378,8 +429,9 @@ fn echo_response(headers: &HeaderMap, body: &[u8]) -> Response {
         .into_response()
 }
 
-/// Handles one endpoint request (runs on a blocking thread).
-fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+/// Handles one endpoint request on connection `conn` (runs on a blocking
+/// thread).
+fn handle(shared: &Shared, conn: &Conn, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Err(rejection) = shared.tokens.check(headers) {
         return shared.tokens.reject(rejection);
     }
@@ -415,60 +467,102 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
             );
         }
     };
-    match shared.take_fault(&parsed.operations) {
-        Some(Fault {
-            kind: FaultKind::HttpStatus { status, body },
-            ..
-        }) => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = body.unwrap_or_else(|| {
+    let Some(fault) = shared.take_fault(&parsed.operations) else {
+        return xml_response(ChunkBody::new(execute(shared, &parsed, None)));
+    };
+    let normal = || execute(shared, &parsed, None);
+    match &fault.kind {
+        FaultKind::HttpStatus {
+            status,
+            body,
+            retry_after,
+        } => {
+            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = body.clone().unwrap_or_else(|| {
                 format!("{}\n", code.canonical_reason().unwrap_or("Injected fault"))
             });
-            (
+            let mut response = (
                 code,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
                 body,
             )
-                .into_response()
+                .into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+            }
+            response
         }
-        Some(Fault {
-            kind:
-                FaultKind::SoapFault {
-                    code,
-                    reason,
-                    detail,
-                },
-            ..
-        }) => soap_fault_response(&code, &reason, detail.as_deref()),
-        Some(Fault {
-            kind: FaultKind::EchoRequest {},
-            ..
-        }) => echo_response(headers, body),
-        Some(Fault {
-            kind: FaultKind::NonXml {},
-            ..
-        }) => (
+        FaultKind::SoapFault {
+            code,
+            reason,
+            detail,
+        } => soap_fault_response(code, reason, detail.as_deref()),
+        FaultKind::Soap12Fault { code, reason } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")],
+            render::soap12_fault(code, reason),
+        )
+            .into_response(),
+        FaultKind::EchoRequest {} => echo_response(headers, body),
+        FaultKind::NonXml {} => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             NON_XML_BODY,
         )
             .into_response(),
-        Some(Fault {
-            kind: FaultKind::Truncate { after_bytes },
-            ..
-        }) => xml_response(ChunkBody::truncated(
-            execute(shared, &parsed, None),
-            after_bytes,
-        )),
-        Some(Fault {
-            kind: FaultKind::Stall { after_bytes },
-            ..
-        }) => xml_response(ChunkBody::stalled(
-            execute(shared, &parsed, None),
-            after_bytes,
+        FaultKind::Truncate { after_bytes } => {
+            xml_response(ChunkBody::truncated(normal(), *after_bytes))
+        }
+        FaultKind::Reset { after_bytes } => {
+            xml_response(ChunkBody::reset(normal(), *after_bytes, conn.0.clone()))
+        }
+        FaultKind::Stall { after_bytes } => xml_response(ChunkBody::stalled(
+            normal(),
+            *after_bytes,
             shared.stalls.clone(),
         )),
-        other => xml_response(ChunkBody::new(execute(shared, &parsed, other.as_ref()))),
+        FaultKind::Malformed {} => xml_response(ChunkBody::new(malformed(normal(), parsed.mode))),
+        FaultKind::ContentType { value } => match HeaderValue::from_str(value) {
+            Ok(value) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, value)],
+                Body::new(ChunkBody::new(normal())),
+            )
+                .into_response(),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "the injected Content-Type is not a valid header value\n",
+            )
+                .into_response(),
+        },
+        FaultKind::Gzip {} => {
+            let mut response = xml_bytes(gzip(&normal()));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        FaultKind::Bom {} => {
+            let mut parts = normal();
+            parts.insert(0, Bytes::from_static(b"\xEF\xBB\xBF"));
+            xml_response(ChunkBody::new(parts))
+        }
+        FaultKind::Chunked {} => xml_response(ChunkBody::chunked(render::pieces(normal()))),
+        FaultKind::DeepNesting { depth } => {
+            xml_response(ChunkBody::new(deep_nesting(parsed.mode, *depth)))
+        }
+        FaultKind::HugeAttribute { .. } => {
+            xml_response(ChunkBody::chunked(execute(shared, &parsed, Some(&fault))))
+        }
+        FaultKind::FailureStatus { .. }
+        | FaultKind::EmptyUsers {}
+        | FaultKind::BillionLaughs {}
+        | FaultKind::ExternalEntity {} => {
+            xml_response(ChunkBody::new(execute(shared, &parsed, Some(&fault))))
+        }
     }
 }
 
@@ -527,7 +621,17 @@ fn is_true(value: Option<&str>) -> bool {
 /// Runs a batch and renders its response document as chunks.
 fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -> Vec<Bytes> {
     let mut seg = Segments::default();
-    seg.raw(render::prefix(request.mode));
+    match injected.map(|f| &f.kind) {
+        Some(FaultKind::BillionLaughs {}) => seg.raw(&render::prefix_with_doctype(
+            request.mode,
+            &render::billion_laughs_subset(),
+        )),
+        Some(FaultKind::ExternalEntity {}) => seg.raw(&render::prefix_with_doctype(
+            request.mode,
+            render::EXTERNAL_ENTITY_SUBSET,
+        )),
+        _ => seg.raw(render::prefix(request.mode)),
+    }
     let mut store = lock(&shared.store);
     let mut authenticated = false;
     for (i, op) in request.operations.iter().enumerate() {
@@ -585,9 +689,20 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
                 Err(f) => Err(f),
                 Ok(None) => Err(("InvalidRequest", "entityID is required".to_owned())),
                 Ok(Some(id)) => {
-                    if injected.is_some_and(|f| matches!(f.kind, FaultKind::EmptyUsers {})) {
+                    if let Some(kind) = injected.map(|f| &f.kind).filter(|k| k.in_user_list()) {
                         render::success_open(seg.buf(), &rs);
-                        seg.raw("<Users/>");
+                        match kind {
+                            FaultKind::BillionLaughs {} => seg.raw(render::BILLION_LAUGHS_USERS),
+                            FaultKind::ExternalEntity {} => seg.raw(render::EXTERNAL_ENTITY_USERS),
+                            FaultKind::HugeAttribute { bytes } => {
+                                seg.raw(render::HUGE_USERS_START);
+                                for chunk in render::repeat(b"x", *bytes) {
+                                    seg.shared(chunk);
+                                }
+                                seg.raw(render::HUGE_USERS_END);
+                            }
+                            _ => seg.raw("<Users/>"),
+                        }
                         render::close(seg.buf(), &rs);
                         Ok(())
                     } else if let Some(users) = store.users_xml(id) {

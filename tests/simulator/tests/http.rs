@@ -894,6 +894,52 @@ impl RawResponse {
         }
     }
 
+    /// Reads until the server closes the connection (an end of stream or a
+    /// reset both count; a timeout does not).
+    fn read_until_closed(&mut self) {
+        let mut buf = [0; 65536];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    assert!(
+                        !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                        "the connection stayed open: {e}"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads the chunked body to its end, handing each chunk's data to `f`
+    /// (without keeping the body); panics if the connection closes first.
+    fn for_each_chunk(&mut self, mut f: impl FnMut(&[u8])) {
+        let mut buf = std::mem::take(&mut self.raw);
+        let mut read = vec![0; 1 << 18];
+        loop {
+            while let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") {
+                let size_text = std::str::from_utf8(&buf[..line_end]).expect("chunk size");
+                let size = usize::from_str_radix(size_text.trim(), 16).expect("hex chunk size");
+                let end = line_end + 2 + size + 2;
+                if buf.len() < end {
+                    break;
+                }
+                assert_eq!(&buf[end - 2..end], b"\r\n", "chunk not followed by CRLF");
+                if size == 0 {
+                    return;
+                }
+                f(&buf[line_end + 2..end - 2]);
+                buf.drain(..end);
+            }
+            let n = self.stream.read(&mut read).expect("read the body");
+            assert!(n > 0, "connection closed before the last chunk");
+            buf.extend_from_slice(&read[..n]);
+        }
+    }
+
     /// Asserts that nothing more arrives within `wait`.
     fn assert_quiet(&mut self, wait: Duration) {
         self.stream.set_read_timeout(Some(wait)).unwrap();
@@ -1060,6 +1106,514 @@ fn drop_with_a_pending_stall_returns() {
             "{e}"
         );
     }
+}
+
+// ---- the fault matrix ----
+
+/// The normal SOAP document start, down to `<responses>`.
+const SOAP_PREFIX: &str = concat!(
+    r#"<?xml version="1.0" encoding="utf-8"?>"#,
+    r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#,
+    r#"<processRequestsAsDOMResponse xmlns="http://www.duckcreek.com/"><result><server><responses>"#
+);
+
+/// The normal SOAP document end, after `</responses>`.
+const SOAP_SUFFIX: &str =
+    "</responses></server></result></processRequestsAsDOMResponse></soap:Body></soap:Envelope>";
+
+/// The path of a SOAP answer's `<responses>` element.
+const SOAP_RESPONSES: [&str; 6] = [
+    "Envelope",
+    "Body",
+    "processRequestsAsDOMResponse",
+    "result",
+    "server",
+    "responses",
+];
+
+/// Queues `json` through the admin API.
+fn inject_json(sim: &Simulator, json: &str) {
+    let resp = http(
+        "POST",
+        &format!("{}/faults", sim.admin_url()),
+        &[("Content-Type", "application/json")],
+        json.as_bytes(),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+}
+
+/// What [`scan_xml`] finds in a document.
+struct Scan {
+    /// The entity references, each with the path of the element it is in.
+    refs: Vec<(Vec<String>, String)>,
+    /// The DOCTYPE's content, if any.
+    doctype: Option<String>,
+    /// The greatest element depth.
+    depth: usize,
+}
+
+/// Reads `body` with quick-xml, which reports entity references without
+/// expanding them.
+fn scan_xml(body: &[u8]) -> Scan {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut path: Vec<String> = Vec::new();
+    let mut refs = Vec::new();
+    let mut doctype = None;
+    let mut depth = 0;
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).expect("well-formed XML") {
+            Event::Start(e) => {
+                path.push(e.local_name().into_inner().to_owned());
+                depth = depth.max(path.len());
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Empty(_) => depth = depth.max(path.len() + 1),
+            Event::GeneralRef(r) => {
+                refs.push((path.clone(), r.into_inner().into_owned()));
+            }
+            Event::DocType(d) => doctype = Some(d.into_inner().into_owned()),
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    assert!(path.is_empty(), "unclosed elements");
+    Scan {
+        refs,
+        doctype,
+        depth,
+    }
+}
+
+/// Whether quick-xml finds `body` well-formed.
+fn well_formed(body: &[u8]) -> bool {
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Err(_) => return false,
+            Ok(quick_xml::events::Event::Eof) => return true,
+            Ok(_) => buf.clear(),
+        }
+    }
+}
+
+#[test]
+fn fault_http_status_retry_after() {
+    let sim = start(5);
+    inject_json(
+        &sim,
+        r#"{"kind":"http-status","status":503,"retryAfter":1}"#,
+    );
+    assert_eq!(
+        sim.pending_faults(),
+        [Fault::http_status(503).with_retry_after(1)]
+    );
+    let resp = post_soap(&sim, LOGIN);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.header("retry-after"), Some("1"));
+    assert_eq!(resp.text(), "Service Unavailable\n");
+
+    sim.inject_fault(Fault::http_status(429).with_retry_after(30).times(2));
+    for _ in 0..2 {
+        let resp = post_xml(&sim, LOGIN);
+        assert_eq!((resp.status, resp.header("retry-after")), (429, Some("30")));
+    }
+    // Without it, no header.
+    sim.inject_fault(Fault::http_status(503));
+    let resp = post_xml(&sim, LOGIN);
+    assert_eq!((resp.status, resp.header("retry-after")), (503, None));
+    assert_eq!(post_xml(&sim, LOGIN).status, 200);
+}
+
+#[test]
+fn fault_reset_drops_the_connection_mid_body() {
+    let sim = start(200);
+    let full = post_soap(&sim, &list_all_users());
+    assert!(full.body.len() > 30_000, "{}", full.body.len());
+    sim.inject_fault(Fault::reset(700));
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    let head = resp.head.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(head.contains("content-type: text/xml"), "{head}");
+    resp.read_until_closed();
+    // Exactly the first 700 bytes in complete chunks, and no last chunk.
+    let (body, used, done) = complete_chunks(&resp.raw);
+    assert_eq!(body, full.body[..700]);
+    assert_eq!((used, done), (resp.raw.len(), false));
+    assert!(!resp.raw.ends_with(b"0\r\n\r\n"));
+
+    // More than the body: all of it, still without the last chunk.
+    inject_json(&sim, r#"{"kind":"reset","after_bytes":10000000}"#);
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    resp.read_until_closed();
+    let (body, used, done) = complete_chunks(&resp.raw);
+    assert_eq!(body, full.body);
+    assert_eq!((used, done), (resp.raw.len(), false));
+
+    // Zero: the head, then the connection closes.
+    inject_json(&sim, r#"{"kind":"reset","afterBytes":0}"#);
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    resp.read_until_closed();
+    assert_eq!(resp.raw, b"");
+
+    // The server carries on.
+    assert!(sim.pending_faults().is_empty());
+    assert_eq!(post_soap(&sim, &list_all_users()).body, full.body);
+}
+
+#[test]
+fn fault_reset_after_megabytes() {
+    // A body far larger than the socket buffers: the connection writes it
+    // in many rounds, and still drops only after the last byte asked for.
+    let sim = start(20_000);
+    let full = post_soap(&sim, &list_all_users());
+    assert!(full.body.len() > 3_000_000, "{}", full.body.len());
+    let after = full.body.len() - 12_345;
+    sim.inject_fault(Fault::reset(after));
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    resp.read_until_closed();
+    let (body, used, done) = complete_chunks(&resp.raw);
+    assert_eq!(body.len(), after);
+    assert!(body == full.body[..after]);
+    assert_eq!((used, done), (resp.raw.len(), false));
+}
+
+#[test]
+fn fault_soap12_fault() {
+    let sim = start(5);
+    inject_json(
+        &sim,
+        r#"{"kind":"soap12-fault","code":"env:Receiver","reason":"Database <down> & \"out\""}"#,
+    );
+    for resp in [post_soap(&sim, LOGIN), {
+        sim.inject_fault(Fault::soap12_fault("Sender", "Bad <request>"));
+        post_xml(&sim, LOGIN)
+    }] {
+        assert_eq!(resp.status, 500);
+        assert_eq!(
+            resp.header("content-type"),
+            Some("application/soap+xml; charset=utf-8")
+        );
+        assert!(resp.header("content-length").is_some());
+    }
+    sim.inject_fault(Fault::soap12_fault(
+        "env:Receiver",
+        "Database <down> & \"out\"",
+    ));
+    let resp = post_xml(&sim, LOGIN);
+    assert_eq!(
+        resp.text(),
+        concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?>"#,
+            r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><env:Fault>"#,
+            r#"<env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason>"#,
+            r#"<env:Text xml:lang="en">Database &lt;down&gt; &amp; &quot;out&quot;</env:Text>"#,
+            r#"</env:Reason></env:Fault></env:Body></env:Envelope>"#
+        )
+    );
+    let root = parse_xml(&resp.body);
+    assert_eq!(root.name, "Envelope");
+    assert_eq!(
+        root.attr("xmlns:env"),
+        Some("http://www.w3.org/2003/05/soap-envelope")
+    );
+    let fault = root.path(&["Body", "Fault"]);
+    assert_eq!(fault.path(&["Code", "Value"]).text, "env:Receiver");
+    let text = fault.path(&["Reason", "Text"]);
+    assert_eq!(text.text, "Database <down> & \"out\"");
+    assert_eq!(text.attr("xml:lang"), Some("en"));
+    assert_eq!(post_xml(&sim, LOGIN).status, 200);
+}
+
+#[test]
+fn fault_malformed() {
+    let sim = start(20);
+    let ops = list_all_users();
+    for (mode, post) in [
+        ("soap", post_soap as fn(&Simulator, &str) -> HttpResponse),
+        ("xml", post_xml),
+    ] {
+        let full = post(&sim, &ops);
+        if mode == "soap" {
+            inject_json(&sim, r#"{"kind":"malformed"}"#);
+        } else {
+            sim.inject_fault(Fault::malformed());
+        }
+        let bad = post(&sim, &ops);
+        assert_eq!(bad.status, 200);
+        assert_eq!(bad.header("content-type"), Some("text/xml; charset=utf-8"));
+        assert!(!bad.chunked && bad.header("content-length").is_some());
+        let text = bad.text();
+        assert_eq!(text, full.text().replacen("</responses>", "</response>", 1));
+        // Complete (not cut short), yet not well-formed.
+        assert!(well_formed(&full.body));
+        assert!(!well_formed(&bad.body), "{mode}");
+        assert!(!full.body.starts_with(&bad.body));
+        assert!(text.ends_with("</server>") || text.ends_with("</soap:Envelope>"));
+    }
+}
+
+#[test]
+fn fault_content_type_gzip_bom() {
+    use std::io::Read as _;
+    let sim = start(20);
+    let ops = list_all_users();
+    let full = post_soap(&sim, &ops);
+
+    inject_json(
+        &sim,
+        r#"{"kind":"content-type","value":"application/json"}"#,
+    );
+    let resp = post_soap(&sim, &ops);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.body, full.body);
+    sim.inject_fault(Fault::content_type("text/html; charset=iso-8859-1"));
+    assert_eq!(
+        post_soap(&sim, &ops).header("content-type"),
+        Some("text/html; charset=iso-8859-1")
+    );
+    // Not a header value: refused.
+    let resp = http(
+        "POST",
+        &format!("{}/faults", sim.admin_url()),
+        &[],
+        br#"{"kind":"content-type","value":"a\nb"}"#,
+    );
+    assert_eq!(resp.status, 400);
+
+    inject_json(&sim, r#"{"kind":"gzip"}"#);
+    let resp = post_soap(&sim, &ops);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-encoding"), Some("gzip"));
+    assert_eq!(resp.header("content-type"), Some("text/xml; charset=utf-8"));
+    assert_ne!(resp.body, full.body);
+    assert!(resp.body.len() < full.body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&resp.body[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, full.body);
+    sim.inject_fault(Fault::gzip());
+    assert_eq!(
+        post_soap(&sim, &ops).header("content-encoding"),
+        Some("gzip")
+    );
+    assert_eq!(post_soap(&sim, &ops).header("content-encoding"), None);
+
+    inject_json(&sim, r#"{"kind":"bom"}"#);
+    let resp = post_soap(&sim, &ops);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("text/xml; charset=utf-8"));
+    assert_eq!(resp.body[..3], [0xEF, 0xBB, 0xBF]);
+    assert_eq!(resp.body[3..], full.body);
+    sim.inject_fault(Fault::bom());
+    let resp = post_xml(&sim, LOGIN);
+    assert!(resp.body.starts_with(b"\xEF\xBB\xBF<?xml"));
+}
+
+#[test]
+fn normal_responses_have_a_content_length_and_chunked_is_chunked() {
+    let sim = start(50);
+    let full = post_soap(&sim, &list_all_users());
+    assert!(!full.chunked);
+    assert_eq!(
+        full.header("content-length"),
+        Some(full.body.len().to_string().as_str())
+    );
+    let login = post_xml(&sim, LOGIN);
+    assert!(!login.chunked && login.header("content-length").is_some());
+
+    inject_json(&sim, r#"{"kind":"chunked"}"#);
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    let head = resp.head.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    let mut sizes = Vec::new();
+    let mut body = Vec::new();
+    resp.for_each_chunk(|chunk| {
+        sizes.push(chunk.len());
+        body.extend_from_slice(chunk);
+    });
+    assert_eq!(body, full.body);
+    assert!(sizes.len() >= 8, "{sizes:?}");
+    // A short answer comes in several chunks too.
+    sim.inject_fault(Fault::chunked());
+    let resp = post_xml(&sim, LOGIN);
+    assert!(resp.chunked);
+    assert_eq!(resp.body, login.body);
+}
+
+#[test]
+fn fault_billion_laughs() {
+    let sim = start(5);
+    let mut subset = r#"<!ENTITY lol "lol">"#.to_owned();
+    for level in 1..10 {
+        let before = match level {
+            1 => "lol".to_owned(),
+            n => format!("lol{}", n - 1),
+        };
+        subset.push_str(&format!(
+            r#"<!ENTITY lol{level} "{}">"#,
+            format!("&{before};").repeat(10)
+        ));
+    }
+    // Only a user list triggers it (without an operation filter).
+    inject_json(&sim, r#"{"kind":"billion-laughs"}"#);
+    assert_eq!(post_soap(&sim, LOGIN).status, 200);
+    let resp = post_soap(
+        &sim,
+        &format!("{}<OnlineData.listEntitiesRq/>", list_all_users()),
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("text/xml; charset=utf-8"));
+    let text = resp.text();
+    assert!(text.starts_with(&format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><!DOCTYPE soap:Envelope [{subset}]><soap:Envelope "#
+    )));
+    assert!(text.contains(concat!(
+        r#"<Session.loginRs status="Success"/><OnlineData.listEntityUsersRs status="Success">"#,
+        r#"<Users><User id="1" name="lol" email="lol@example.com" status="Active" fullName="Lol">"#,
+        r#"&lol9;<UserEntityMemberships/><Roles/></User></Users></OnlineData.listEntityUsersRs>"#,
+        r#"<OnlineData.listEntitiesRs status="Success"><Entities>"#
+    )));
+    assert!(text.ends_with(SOAP_SUFFIX));
+    let Scan { refs, doctype, .. } = scan_xml(&resp.body);
+    let mut path: Vec<String> = SOAP_RESPONSES.iter().map(|s| s.to_string()).collect();
+    path.extend(["OnlineData.listEntityUsersRs", "Users", "User"].map(String::from));
+    assert_eq!(refs, [(path, "lol9".to_owned())]);
+    assert_eq!(doctype.unwrap().trim(), format!("soap:Envelope [{subset}]"));
+
+    // XML mode: the root is `server`.
+    sim.inject_fault(Fault::billion_laughs());
+    let text = post_xml(&sim, &list_all_users()).text();
+    assert!(text.starts_with(&format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><!DOCTYPE server [{subset}]><server><responses><Session.loginRs "#
+    )));
+    let refs = scan_xml(text.as_bytes()).refs;
+    assert_eq!(refs.len(), 1);
+    assert_eq!(
+        refs[0].0[..3],
+        ["server", "responses", "OnlineData.listEntityUsersRs"]
+    );
+}
+
+#[test]
+fn fault_external_entity() {
+    let sim = start(5);
+    inject_json(
+        &sim,
+        r#"{"kind":"external-entity","operation":"OnlineData.listEntityUsersRq"}"#,
+    );
+    let resp = post_soap(&sim, &list_all_users());
+    assert_eq!(resp.status, 200);
+    let text = resp.text();
+    assert!(text.starts_with(concat!(
+        r#"<?xml version="1.0" encoding="utf-8"?>"#,
+        r#"<!DOCTYPE soap:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><soap:Envelope "#
+    )));
+    assert!(text.contains(concat!(
+        r#"<OnlineData.listEntityUsersRs status="Success"><Users><User id="1" name="xxe" email="xxe@example.com" status="Active" fullName="Xxe">"#,
+        r#"&xxe;<UserEntityMemberships/><Roles/></User></Users></OnlineData.listEntityUsersRs>"#
+    )));
+    let Scan { refs, doctype, .. } = scan_xml(&resp.body);
+    let mut path: Vec<String> = SOAP_RESPONSES.iter().map(|s| s.to_string()).collect();
+    path.extend(["OnlineData.listEntityUsersRs", "Users", "User"].map(String::from));
+    assert_eq!(refs, [(path, "xxe".to_owned())]);
+    assert!(
+        doctype
+            .unwrap()
+            .contains(r#"<!ENTITY xxe SYSTEM "file:///etc/passwd">"#)
+    );
+
+    sim.inject_fault(Fault::external_entity());
+    let text = post_xml(&sim, &list_all_users()).text();
+    assert!(text.starts_with(
+        r#"<?xml version="1.0" encoding="utf-8"?><!DOCTYPE server [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><server><responses>"#
+    ));
+    assert!(text.contains("&xxe;"));
+    assert!(!post_xml(&sim, &list_all_users()).text().contains("&xxe;"));
+}
+
+#[test]
+fn fault_deep_nesting() {
+    let sim = start(5);
+    inject_json(&sim, r#"{"kind":"deep-nesting"}"#);
+    assert_eq!(sim.pending_faults(), [Fault::deep_nesting(10_000)]);
+    let resp = post_soap(&sim, LOGIN);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("text/xml; charset=utf-8"));
+    let expected = format!(
+        "{SOAP_PREFIX}{}{}{SOAP_SUFFIX}",
+        "<a>".repeat(10_000),
+        "</a>".repeat(10_000)
+    );
+    assert!(resp.text() == expected, "{} bytes", resp.body.len());
+    assert_eq!(scan_xml(&resp.body).depth, SOAP_RESPONSES.len() + 10_000);
+
+    sim.inject_fault(Fault::deep_nesting(3));
+    assert_eq!(
+        post_xml(&sim, LOGIN).text(),
+        r#"<?xml version="1.0" encoding="utf-8"?><server><responses><a><a><a></a></a></a></responses></server>"#
+    );
+}
+
+#[test]
+fn fault_huge_attribute_is_streamed() {
+    let sim = start(5);
+    let bytes = 100_000_000;
+    inject_json(&sim, r#"{"kind":"huge-attribute","bytes":100000000}"#);
+    // Not triggered without a user list.
+    assert_eq!(post_soap(&sim, LOGIN).status, 200);
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    let head = resp.head.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-type: text/xml"), "{head}");
+    // The value arrives in chunks of `x` of at most 1 MiB; the rest of the
+    // document around it is kept, with `{X}` in place of the value.
+    let (mut xs, mut x_chunks, mut largest) = (0, 0, 0);
+    let mut rest = Vec::new();
+    resp.for_each_chunk(|chunk| {
+        if !chunk.is_empty() && chunk.iter().all(|&b| b == b'x') {
+            if x_chunks == 0 {
+                rest.extend_from_slice(b"{X}");
+            }
+            xs += chunk.len();
+            x_chunks += 1;
+            largest = largest.max(chunk.len());
+        } else {
+            rest.extend_from_slice(chunk);
+        }
+    });
+    assert_eq!(xs, bytes);
+    assert!(largest <= 1 << 20, "{largest}");
+    assert_eq!(x_chunks, bytes.div_ceil(1 << 20));
+    assert_eq!(
+        String::from_utf8(rest).unwrap(),
+        format!(
+            "{SOAP_PREFIX}{}{}{SOAP_SUFFIX}",
+            r#"<Session.loginRs status="Success"/><OnlineData.listEntityUsersRs status="Success">"#,
+            r#"<Users><User id="1" name="{X}" email="huge@example.com" status="Active" fullName="Huge"><UserEntityMemberships/><Roles/></User></Users></OnlineData.listEntityUsersRs>"#
+        )
+    );
+
+    // A small one, whole, in XML mode.
+    sim.inject_fault(Fault::huge_attribute(5));
+    let resp = post_xml(&sim, &list_all_users());
+    assert!(resp.chunked);
+    let users = responses(&resp).children[1].child("Users").clone();
+    assert_eq!(users.children.len(), 1);
+    assert_eq!(users.children[0].attr("name"), Some("xxxxx"));
 }
 
 // ---- data changes through the Rust API ----

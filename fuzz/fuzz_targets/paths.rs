@@ -1,0 +1,4 @@
+//! The `paths` fuzz target: see [`duckcreek_connector_fuzz::paths`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| duckcreek_connector_fuzz::paths(data));

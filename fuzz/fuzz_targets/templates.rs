@@ -1,0 +1,4 @@
+//! The `templates` fuzz target: see [`duckcreek_connector_fuzz::templates`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| duckcreek_connector_fuzz::templates(data));
