@@ -278,3 +278,55 @@ fn a_batch_larger_than_asked_is_refused() {
     assert_failure(&output, 1, &["more than the"]);
     assert_eq!(stored_accounts(&harness), Vec::<Value>::new());
 }
+
+/// In one host process (the `dcconn` library, as a platform embeds it): a component stopped by
+/// the CPU limit, then by the memory limit, and the same runtime runs the next job.
+#[test]
+fn the_host_process_survives_each_limit_and_runs_the_next_job() {
+    use dcconn::runtime::{Limit, Limits, Runtime, RuntimeError, wit};
+
+    let limits = Limits {
+        cpu_per_call: Duration::from_millis(300),
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    };
+    let runtime = Runtime::load(hostile_component(), Some(&cache_dir()))
+        .expect("the hostile component loads")
+        .with_limits(limits);
+    let attributes = |mode: &str| {
+        vec![
+            wit::Attribute {
+                name: "SOAP_ENDPOINT".into(),
+                value: "http://127.0.0.1:9/x".into(),
+            },
+            wit::Attribute {
+                name: "HOSTILE".into(),
+                value: mode.into(),
+            },
+        ]
+    };
+    let options = wit::ImportOptions {
+        scope: wit::ImportScope::Accounts,
+        max_batch: 0,
+    };
+    for (mode, limit) in [("loop", Limit::CpuTime), ("memory", Limit::Memory)] {
+        let mut instance = runtime
+            .instantiate(dcconn::policy::AllowList::none(), Default::default())
+            .expect("an instance");
+        let import = instance
+            .start_import(&attributes(mode), options)
+            .expect("no trap")
+            .expect("started");
+        match instance.next_batch(&import) {
+            Err(RuntimeError::LimitExceeded { limit: hit, .. }) => assert_eq!(hit, limit, "{mode}"),
+            other => panic!("{mode}: {other:?}"),
+        }
+    }
+    let mut instance = runtime
+        .instantiate(dcconn::policy::AllowList::none(), Default::default())
+        .expect("an instance after two stopped ones");
+    let problems = instance
+        .validate(&attributes("loop"))
+        .expect("validate runs");
+    assert!(problems.is_empty(), "{problems:?}");
+}
