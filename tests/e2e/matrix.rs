@@ -286,3 +286,40 @@ fn each_fault_leaves_a_provisioning_task_queued_for_the_retry_job() {
         assert_eq!(dataset.user(account).unwrap().status, "Locked", "{account}");
     }
 }
+
+/// A port nothing listens on: bound, then released.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("its address").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/dc/services")
+}
+
+/// Connection refused: the import fails after its tries and changes nothing; a provisioning
+/// attempt leaves its task queued.
+#[test]
+fn a_refused_connection_is_a_typed_failure_for_an_import_and_a_task() {
+    let harness = Harness::new(10);
+    assert_success(&harness.import(SOAP_PACKAGE));
+    let before = harness.snapshot();
+    let endpoint = format!("SOAP_ENDPOINT={}", closed_port_url());
+    let output = harness.with_connection("import", SOAP_PACKAGE, &["--set", &endpoint]);
+    assert_failure(
+        &output,
+        REMOTE,
+        &["ACCOUNTS_IMPORT_JSON call 1: transport failure: connection refused"],
+    );
+    assert_eq!(harness.snapshot(), before);
+    let output = harness.with_connection(
+        "disable",
+        SOAP_PACKAGE,
+        &["--account", "party.parrot", "--set", &endpoint],
+    );
+    assert_eq!(output.status.code(), Some(REMOTE), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("PENDING PROVISIONING")
+            && stdout(&output).contains("connection refused"),
+        "{}",
+        stdout(&output)
+    );
+}
