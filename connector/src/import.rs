@@ -47,6 +47,9 @@ pub struct ImportRun<T: Transport> {
     delivered: Vec<Account>,
     keep_delivered: bool,
     active: Option<ActiveCall<T::Body>>,
+    /// Entitlements of the last record that did not fit in the last batch (one record yields
+    /// one entitlement per mapped type).
+    carry: Vec<Entitlement>,
     failed: Option<ConnectorError>,
     complete: bool,
 }
@@ -93,6 +96,7 @@ impl<T: Transport> ImportRun<T> {
             delivered: Vec::new(),
             keep_delivered,
             active: None,
+            carry: Vec::new(),
             failed: None,
             complete: false,
         })
@@ -206,7 +210,7 @@ impl<T: Transport> ImportRun<T> {
         };
         let call = &self.plan.calls[active.call];
         let mut accounts = Vec::new();
-        let mut entitlements = Vec::new();
+        let mut entitlements = std::mem::take(&mut self.carry);
         let mut finished = false;
         while accounts.len() + entitlements.len() < self.max_batch {
             let record = match active.reader.next_record() {
@@ -244,7 +248,10 @@ impl<T: Transport> ImportRun<T> {
             })?;
         }
         let kind = call.kind;
-        if !finished {
+        if entitlements.len() > self.max_batch {
+            self.carry = entitlements.split_off(self.max_batch);
+        }
+        if !finished || !self.carry.is_empty() {
             self.active = Some(active);
         }
         Ok(self.batch(kind, accounts, entitlements))

@@ -2,15 +2,16 @@
 //!
 //! The connector component performs all its I/O through outgoing HTTP requests, and every such
 //! request is checked here before the host sends it. The list is built from the connection (its
-//! `SOAP_ENDPOINT`) and nothing else, so a configuration mistake or a hostile template cannot make
-//! the host talk to another machine. The rules are deliberately blunt, in the manner of Spin's
-//! outbound-HTTP allow-list:
+//! `SOAP_ENDPOINT` and token URLs) and nothing else, so a configuration mistake or a hostile
+//! template cannot make the host talk to another machine. The rules are deliberately blunt, in
+//! the manner of Spin's outbound-HTTP allow-list:
 //!
 //! - an allowed destination is an *origin*: a scheme (`http` or `https`), a host, and a port (the
-//!   scheme's default when not written);
+//!   scheme's default when not written), and with [`AllowList::allow_url`] one exact path and
+//!   query on it (so a service's other pages on the same origin, such as an admin API, are not);
 //! - a request is allowed only when its scheme, host and port all equal those of one allowed
-//!   origin; hosts compare case-insensitively and exactly, with no subdomain or suffix matching;
-//!   IPv6 literals compare by address;
+//!   origin (and its path that of the allowed URL); hosts compare case-insensitively and exactly,
+//!   with no subdomain or suffix matching; IPv6 literals compare by address;
 //! - anything unparseable, carrying user info (`user@host`), or using another scheme is denied, and
 //!   an empty list denies everything.
 //!
@@ -298,14 +299,7 @@ impl AllowList {
     pub fn allow_url(&mut self, label: &str, url: &str) -> Result<(), UrlProblem> {
         let origin = Origin::parse_url(url)?;
         let uri = Uri::from_str(url.trim()).map_err(|_| UrlProblem::NotAUrl)?;
-        let path = uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let path = if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path
-        };
+        let path = request_path(&uri);
         if !self
             .allowed
             .iter()
@@ -401,8 +395,8 @@ impl AllowList {
             .iter()
             .filter(|a| Some(&a.origin) == origin.as_ref())
             .collect();
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let path = if path.is_empty() { "/" } else { path };
+        let path = request_path(uri);
+        let path = path.as_str();
         if on_origin
             .iter()
             .any(|a| a.path.as_deref().is_none_or(|allowed| allowed == path))
@@ -426,6 +420,17 @@ impl AllowList {
                     .collect(),
             },
         })
+    }
+}
+
+/// The path and query a request to `uri` asks for, as an HTTP client sends it: `/` at least,
+/// and `/` before a bare query.
+fn request_path(uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("", |p| p.as_str());
+    match path {
+        "" => "/".to_owned(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_owned(),
     }
 }
 
@@ -535,6 +540,12 @@ mod tests {
         );
         assert!(allowed("http://127.0.0.1:8080/oauth/token").is_err());
         assert!(allowed("http://127.0.0.1:8081/dc/services").is_err());
+        let mut query = AllowList::none();
+        query.allow_url("SOAP_ENDPOINT", "http://h?q=1").unwrap();
+        assert_eq!(
+            query.allows_uri(&Uri::from_str("http://h/?q=1").unwrap()),
+            Ok(())
+        );
         let mut root = AllowList::none();
         root.allow_url("SOAP_ENDPOINT", "https://dc.example.com")
             .unwrap();

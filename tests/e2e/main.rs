@@ -8,6 +8,5 @@ mod matrix;
 mod policy;
 mod provision;
 mod reconcile;
-mod soak;
 mod support;
 mod tokens;

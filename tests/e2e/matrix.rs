@@ -182,6 +182,16 @@ fn each_fault_gives_a_typed_error_or_a_correct_result_for_an_import() {
             elapsed < Duration::from_secs(60),
             "{name}: took {elapsed:?}"
         );
+        assert!(
+            harness.sim.pending_faults().is_empty(),
+            "{name}: the fault never fired"
+        );
+        if name.contains("Retry-After") {
+            assert!(
+                elapsed >= Duration::from_secs(1),
+                "{name}: Retry-After was not waited for ({elapsed:?})"
+            );
+        }
         match expect {
             Expect::Success => {
                 assert_success(&output);

@@ -1,6 +1,7 @@
 //! A soak: many imports and provisioning runs in a row in one host process, through the `dcconn`
 //! library (one `Runtime`, as an IGA platform embedding the host would keep), with the process's
-//! memory and open files compared before and after.
+//! memory and open files compared before and after. Built as its own test binary
+//! (`tests/soak/main.rs`), so that no other test shares the process it measures.
 
 use dcconn::connection::{self, Connection};
 use dcconn::jobs::{import, provision};

@@ -8,7 +8,7 @@ use std::io::{self, BufReader, Read};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    Scheme,
 };
 use wasip2::io::streams::{InputStream, StreamError};
 
@@ -20,11 +20,6 @@ const READ_CHUNK: u64 = 64 * 1024;
 
 /// blocking-write-and-flush accepts at most 4096 bytes per call (wasi:io/streams).
 const WRITE_CHUNK: usize = 4096;
-
-/// Timeouts the component asks for; the host may clamp them further.
-const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
-const FIRST_BYTE_TIMEOUT_NS: u64 = 120_000_000_000;
-const BETWEEN_BYTES_TIMEOUT_NS: u64 = 60_000_000_000;
 
 /// Posts through the host's wasi:http.
 pub struct WasiHttp;
@@ -101,8 +96,9 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
     let body = outgoing
         .body()
         .map_err(|()| TransportError::lasting("the request body was already taken"))?;
-    let future =
-        outgoing_handler::handle(outgoing, Some(options())).map_err(|code| error(&code))?;
+    // No timeouts are asked for: the host's limits apply (it knows its network and its users'
+    // Duck Creek; a component could not lengthen them anyway).
+    let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(&code))?;
     // When the host refuses the request, writing fails with a closed stream; the response
     // future then says why, which is the error worth reporting.
     let written = write_body(&body, request.body.as_bytes());
@@ -118,15 +114,6 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
     written.map_err(TransportError::transient)?;
     finished?;
     Ok(response)
-}
-
-fn options() -> RequestOptions {
-    let options = RequestOptions::new();
-    // A host may refuse to let the guest set timeouts; its own limits then apply.
-    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
-    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
-    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
-    options
 }
 
 fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
@@ -159,6 +146,8 @@ fn error(code: &ErrorCode) -> TransportError {
         | ErrorCode::HttpRequestBodySize(_)
         | ErrorCode::HttpResponseBodySize(_)
         | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::TlsAlertReceived(_)
         | ErrorCode::InternalError(_) => TransportError::lasting(message),
         _ => TransportError::transient(message),
     }

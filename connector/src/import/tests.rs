@@ -306,6 +306,40 @@ fn a_read_call_that_fails_for_a_reason_that_may_pass_is_sent_again() {
 }
 
 #[test]
+fn batches_never_exceed_the_maximum_when_a_record_maps_several_types() {
+    let plan = r#"{"REQUESTTYPE1": "ENTITLEMENTS", "REQUESTXML1": "<server/>",
+        "RESPONSEDATAPATH1": "Body.processRequestsAsDOMResponse.result.server.responses.Security~dot#listRolesRs.Roles.Role",
+        "ENTITLEMENTMAPPING1": {"Role": {"entitlement_value": "@name"}, "RoleId": {"entitlement_value": "@id"}, "RoleText": {"entitlement_value": "@description"}}}"#;
+    let roles = r#"<Security.listRolesRs status="Success"><Roles><Role id="1" name="a" description="x"/><Role id="2" name="b" description="y"/><Role id="3" name="c" description="z"/></Roles></Security.listRolesRs>"#;
+    for max_batch in [1, 2, 4] {
+        let mut transport = canned(vec![ok(roles)]);
+        let (batches, error) = run_all(
+            config(&[("ACCOUNTS_IMPORT_JSON", plan)]),
+            &mut transport,
+            ImportScope::Access,
+            max_batch,
+        );
+        assert_eq!(error, None);
+        let sizes: Vec<usize> = batches
+            .iter()
+            .map(|batch| match batch {
+                Batch::Entitlements(found) => found.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            sizes.iter().all(|&size| size <= max_batch),
+            "{max_batch}: {sizes:?}"
+        );
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            9,
+            "{max_batch}: every entitlement"
+        );
+    }
+}
+
+#[test]
 fn a_truncated_response_fails_after_the_records_read_so_far() {
     let body = soap(USERS);
     let cut = body.find("<User id=\"3\"").unwrap() + 10;

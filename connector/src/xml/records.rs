@@ -690,16 +690,17 @@ impl<R: BufRead> BufRead for EventBound<R> {
         if self.exceeded() {
             return Err(std::io::Error::other("XML event too large"));
         }
-        let available = self.inner.fill_buf()?;
-        if self.head.len() < GZIP_MAGIC.len() {
-            let wanted = GZIP_MAGIC.len() - self.head.len();
-            self.head
-                .extend_from_slice(&available[..wanted.min(available.len())]);
-        }
-        Ok(available)
+        self.inner.fill_buf()
     }
 
     fn consume(&mut self, amount: usize) {
+        if self.head.len() < GZIP_MAGIC.len()
+            && let Ok(available) = self.inner.fill_buf()
+        {
+            let wanted = (GZIP_MAGIC.len() - self.head.len()).min(amount);
+            self.head
+                .extend_from_slice(&available[..wanted.min(available.len())]);
+        }
         self.consumed += amount as u64;
         self.inner.consume(amount);
     }

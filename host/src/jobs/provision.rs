@@ -203,6 +203,10 @@ pub fn retry(
             let attempted = attempt(&mut instance, store, connection, task, &owner, policy)?;
             summary.attempts += 1;
             progress(&attempted.task);
+            if attempted.trapped {
+                // A trapped instance cannot be entered again: the next task gets a fresh one.
+                instance = validated_instance(runtime, connection)?.0;
+            }
             let ended = attempted.into_result()?;
             match ended.status {
                 TaskStatus::Complete => summary.completed += 1,
@@ -234,6 +238,8 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 struct Attempted {
     /// The task as the attempt left it.
     task: Task,
+    /// The component trapped (a limit, a bug): its instance is unusable.
+    trapped: bool,
     /// Set when the credentials were refused ([`AfterFailure::Stop`]).
     refused: Option<JobError>,
 }
@@ -263,6 +269,7 @@ fn attempt(
         let task = store.fail_attempt(id, owner, &error, None)?;
         return Ok(Attempted {
             task,
+            trapped: false,
             refused: None,
         });
     };
@@ -272,11 +279,13 @@ fn attempt(
     };
     let enable = task.kind == TaskKind::Enable;
     let outcome = instance.provision(&attributes(connection), enable, &request);
+    let trapped = outcome.is_err();
     let (message, retry_after, refused) = match outcome {
         Ok(Ok(_captured)) => {
             let task = store.complete_task(id, owner)?;
             return Ok(Attempted {
                 task,
+                trapped: false,
                 refused: None,
             });
         }
@@ -302,7 +311,11 @@ fn attempt(
         ),
     };
     let task = store.fail_attempt(id, owner, &message, retry_after)?;
-    Ok(Attempted { task, refused })
+    Ok(Attempted {
+        task,
+        trapped,
+        refused,
+    })
 }
 
 /// What follows a failed attempt.

@@ -60,7 +60,7 @@ pub enum RuntimeError {
     #[error("the connector component failed: {0:#}")]
     Wasm(#[from] wasmtime::Error),
     /// The component hit one of the host's limits and was stopped.
-    #[error("the connector component {what}; it was stopped, and nothing of this call was used")]
+    #[error("the connector component {what}; it was stopped")]
     LimitExceeded {
         /// Which limit.
         limit: Limit,
@@ -117,7 +117,11 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
-        start_epoch_ticker(&engine);
+        start_epoch_ticker(&engine).map_err(|error| {
+            RuntimeError::Wasm(wasmtime::Error::msg(format!(
+                "cannot start the thread that enforces the limits: {error}"
+            )))
+        })?;
         let component = cache::load_component(&engine, &bytes, cache_dir)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -176,10 +180,9 @@ impl Runtime {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives, so that
 /// running components are checked against their limits.
-fn start_epoch_ticker(engine: &Engine) {
+fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
     let engine = engine.weak();
-    // Without the thread no limit is checked; a host that cannot start it still runs jobs.
-    let _ = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("dcconn-epoch".into())
         .spawn(move || {
             while let Some(engine) = engine.upgrade() {
@@ -187,7 +190,8 @@ fn start_epoch_ticker(engine: &Engine) {
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
-        });
+        })
+        .map(drop)
 }
 
 /// One instance of the component, for one job.
