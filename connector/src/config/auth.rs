@@ -101,6 +101,11 @@ pub struct TokenConnection {
     pub retry_statuses: Vec<u16>,
     /// `maxRefreshTryCount`: token requests tried for one refresh.
     pub max_refresh_tries: u32,
+    /// The definition as configured (compact JSON): with the values of [`Self::attributes`],
+    /// what tells whether a cached token was obtained with the same configuration.
+    pub definition: String,
+    /// The connection attributes its templates read (`CLIENT_SECRET`), each once.
+    pub attributes: Vec<String>,
 }
 
 /// The request that obtains a token.
@@ -342,8 +347,11 @@ impl Definition<'_> {
                 problems,
             );
         }
+        let attributes = attributes_read(request.as_ref(), initial_token.as_ref());
         let token = TokenConnection {
             name: self.name.to_string(),
+            definition: Value::Object(self.keys.clone()).to_string(),
+            attributes,
             request,
             initial_token,
             token_type: self.token_type(kind),
@@ -708,6 +716,28 @@ impl Definition<'_> {
             }
         }
     }
+}
+
+/// The connection attributes the token request and the initial token read, sorted, each once.
+fn attributes_read(request: Option<&TokenRequest>, initial: Option<&Template>) -> Vec<String> {
+    let request_templates = request.into_iter().flat_map(|request| {
+        request
+            .params
+            .iter()
+            .chain(&request.headers)
+            .map(|(_, template)| template)
+            .chain(&request.xml)
+    });
+    let mut names: Vec<String> = request_templates
+        .chain(initial)
+        .flat_map(Template::expressions)
+        .flat_map(|(expr, _)| expr.paths())
+        .filter(|path| path.len() == 1)
+        .map(|path| path[0].clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ mod login;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::config::{Connection, HttpRequest, TokenConnection};
+use crate::config::{Connection, TokenConnection};
 use crate::error::ErrorKind;
 use crate::template::Escape;
 use crate::transport::Transport;
@@ -105,12 +105,12 @@ impl TokenCache {
         transport: &mut T,
         clock: &dyn Clock,
     ) -> Result<String, ErrorKind> {
-        let credentials = Credentials::render(auth, connection)?;
+        let fingerprint = fingerprint(auth, connection);
         let now = clock.now();
         let cached = self
             .entries
             .get(&auth.name)
-            .filter(|entry| entry.fingerprint == credentials.fingerprint);
+            .filter(|entry| entry.fingerprint == fingerprint);
         let token = match cached.map(|entry| &entry.state) {
             Some(State::Refused(message)) => {
                 return Err(ErrorKind::Authentication(message.clone()));
@@ -120,18 +120,19 @@ impl TokenCache {
             None => None,
         };
         if token.is_none()
-            && let Some(initial) = credentials.initial_token.clone()
+            && let Some(template) = &auth.initial_token
         {
+            let initial = render(auth, "accessToken", template, connection, Escape::None)?;
             let token = Token {
                 value: initial.clone(),
                 refresh_at: None,
                 expires_at: None,
                 replaces_refused: false,
             };
-            self.store(auth, credentials.fingerprint, State::Valid(token));
+            self.store(auth, fingerprint, State::Valid(token));
             return Ok(initial);
         }
-        match self.refresh(auth, credentials, false, transport, clock) {
+        match self.refresh(auth, connection, fingerprint, false, transport, clock) {
             Err(ErrorKind::Transport(_)) if token.as_ref().is_some_and(|t| !t.is_expired(now)) => {
                 Ok(token.map(|token| token.value).unwrap_or_default())
             }
@@ -165,8 +166,8 @@ impl TokenCache {
                 auth.name
             )));
         }
-        let credentials = Credentials::render(auth, connection)?;
-        self.refresh(auth, credentials, true, transport, clock)
+        let fingerprint = fingerprint(auth, connection);
+        self.refresh(auth, connection, fingerprint, true, transport, clock)
     }
 
     /// A call of `auth` was answered without its token being refused.
@@ -190,17 +191,19 @@ impl TokenCache {
     fn refresh<T: Transport>(
         &mut self,
         auth: &TokenConnection,
-        credentials: Credentials,
+        connection: &Connection,
+        fingerprint: String,
         replaces_refused: bool,
         transport: &mut T,
         clock: &dyn Clock,
     ) -> Result<String, ErrorKind> {
-        let (Some(request), Some(login)) = (&auth.request, &credentials.login) else {
+        let Some(request) = &auth.request else {
             return Err(ErrorKind::Authentication(format!(
                 "connection `{}` has no `url` to get a token from",
                 auth.name
             )));
         };
+        let login = render_request(auth, request, connection)?;
         let mut backoff = FIRST_BACKOFF;
         let mut last_failure = String::new();
         for attempt in 1..=auth.max_refresh_tries {
@@ -209,16 +212,16 @@ impl TokenCache {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             let sent_at = clock.now();
-            match request_token(auth, request, login, transport) {
+            match request_token(auth, request, &login, transport) {
                 Ok(issued) => {
                     let token = Token::issued(issued, sent_at, replaces_refused);
                     let value = token.value.clone();
-                    self.store(auth, credentials.fingerprint, State::Valid(token));
+                    self.store(auth, fingerprint, State::Valid(token));
                     return Ok(value);
                 }
                 Err(Failure::Refused(message)) => {
                     let state = State::Refused(message.clone());
-                    self.store(auth, credentials.fingerprint, state);
+                    self.store(auth, fingerprint, state);
                     return Err(ErrorKind::Authentication(message));
                 }
                 Err(Failure::Unusable(kind)) => return Err(kind),
@@ -234,38 +237,16 @@ impl TokenCache {
     }
 }
 
-/// What a token connection sends, rendered with the connection: its initial token, its token
-/// request, and the fingerprint telling whether a cached token was obtained with the same
-/// configuration and credentials.
-struct Credentials {
-    fingerprint: String,
-    initial_token: Option<String>,
-    login: Option<HttpRequest>,
-}
-
-impl Credentials {
-    fn render(auth: &TokenConnection, connection: &Connection) -> Result<Credentials, ErrorKind> {
-        let initial_token = match &auth.initial_token {
-            Some(template) => Some(render(
-                auth,
-                "accessToken",
-                template,
-                connection,
-                Escape::None,
-            )?),
-            None => None,
-        };
-        let login = match &auth.request {
-            Some(request) => Some(render_request(auth, request, connection)?),
-            None => None,
-        };
-        let fingerprint = format!("{auth:?}\n{initial_token:?}\n{login:?}");
-        Ok(Credentials {
-            fingerprint,
-            initial_token,
-            login,
-        })
+/// What tells whether a cached token was obtained with the same configuration and
+/// credentials: the connection's definition and the values of the attributes it reads. Nothing
+/// is rendered, so a call whose cached token is still good costs no template work.
+fn fingerprint(auth: &TokenConnection, connection: &Connection) -> String {
+    let mut fingerprint = auth.definition.clone();
+    for name in &auth.attributes {
+        fingerprint.push('\n');
+        fingerprint.push_str(connection.get(name).unwrap_or_default());
     }
+    fingerprint
 }
 
 /// Whether a call's failed answer says its token was refused: its status is one of

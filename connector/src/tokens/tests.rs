@@ -2,7 +2,7 @@ use std::rc::Rc;
 
 use super::*;
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, HttpRequest};
 use crate::transport::canned::{Canned, ManualClock, canned, client_with};
 
 const TOKEN_URL: &str = "https://gw.example.com/oauth/token";
