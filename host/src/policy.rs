@@ -339,10 +339,7 @@ impl AllowList {
                 reason: DenyReason::UserInfo,
             });
         }
-        let origin = Authority::from_str(authority).ok().and_then(|a| {
-            let port = port_of(&a).ok()?;
-            Origin::new(parsed_scheme, a.host(), port).ok()
-        });
+        let origin = origin_of(parsed_scheme, authority);
         let Some(origin) = origin else {
             return Err(Denied {
                 target: quote_target(scheme, authority),
@@ -386,10 +383,7 @@ impl AllowList {
 impl AllowList {
     /// Whether the URI's path is allowed on its (allowed) origin.
     fn allows_path(&self, scheme: &str, authority: &str, uri: &Uri) -> Result<(), Denied> {
-        let origin = Authority::from_str(authority).ok().and_then(|a| {
-            let port = port_of(&a).ok()?;
-            Origin::new(Scheme::parse(scheme)?, a.host(), port).ok()
-        });
+        let origin = Scheme::parse(scheme).and_then(|scheme| origin_of(scheme, authority));
         let on_origin: Vec<&Allowed> = self
             .allowed
             .iter()
@@ -421,6 +415,13 @@ impl AllowList {
             },
         })
     }
+}
+
+/// The origin a request's scheme and authority name; `None` when the authority does not parse.
+fn origin_of(scheme: Scheme, authority: &str) -> Option<Origin> {
+    let authority = Authority::from_str(authority).ok()?;
+    let port = port_of(&authority).ok()?;
+    Origin::new(scheme, authority.host(), port).ok()
 }
 
 /// The path and query a request to `uri` asks for, as an HTTP client sends it: `/` at least,
