@@ -9,8 +9,11 @@ COMPONENT := target/$(WASM_TARGET)/release/duckcreek_connector.wasm
 export DCCONN_COMPONENT := $(CURDIR)/$(COMPONENT)
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 600
+# Dataset sizes of `make bench`; BENCH_MILLION=1 adds a million users.
+COMMA := ,
+BENCH_USERS ?= 10000$(COMMA)100000$(if $(BENCH_MILLION),$(COMMA)1000000)
 
-.PHONY: all setup component build run test lint memory fuzz clean
+.PHONY: all setup component build run test lint memory bench fuzz clean
 
 all: build
 
@@ -44,6 +47,11 @@ lint: setup
 ## memory: peak RSS of dcconn importing 10k and 100k simulated users (see scripts/memory.py)
 memory: build
 	python3 scripts/memory.py 10000 100000
+
+## bench: imports (BENCH_USERS) beside their floor and native references, start-up, provisioning throughput; see BENCHMARKS.md
+bench: build
+	$(CARGO) build --release -p dcbench
+	target/release/dcbench run --users $(BENCH_USERS) --json target/bench.json
 
 ## fuzz: each cargo-fuzz target (paths, templates, config) for FUZZ_SECONDS s (default 600) on nightly; fails on a crash
 fuzz:

@@ -321,9 +321,17 @@ fn value_paths(call: &ImportCall) -> Vec<Path> {
 /// Several matches of a column path are joined with this.
 const MULTI_VALUE_SEPARATOR: &str = ",";
 
-fn joined(values: Vec<String>) -> Option<String> {
-    (!values.is_empty()).then(|| values.join(MULTI_VALUE_SEPARATOR))
+fn joined(mut values: Vec<String>) -> Option<String> {
+    match values.len() {
+        0 => None,
+        1 => values.pop(),
+        _ => Some(values.join(MULTI_VALUE_SEPARATOR)),
+    }
 }
+
+/// Links of one account above which duplicates are found by hashing rather than by scanning
+/// the links so far (accounts have a handful; a hostile response may send thousands).
+const LINKS_SCANNED: usize = 32;
 
 fn account_from(
     call: &ImportCall,
@@ -337,11 +345,25 @@ fn account_from(
             columns.push((column.clone(), value));
         }
     }
-    let mut entitlements = Vec::new();
+    let mut entitlements: Vec<EntitlementRef> = Vec::new();
     let mut seen = HashSet::new();
     for ((entitlement_type, _), found) in call.links.iter().zip(values) {
         for value in found.into_iter().filter(|value| !value.is_empty()) {
-            if seen.insert((entitlement_type.as_str(), value.clone())) {
+            let new = if entitlements.len() < LINKS_SCANNED {
+                !entitlements
+                    .iter()
+                    .any(|link| link.value == value && link.entitlement_type == *entitlement_type)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(
+                        entitlements
+                            .iter()
+                            .map(|link| (link.entitlement_type.clone(), link.value.clone())),
+                    );
+                }
+                seen.insert((entitlement_type.clone(), value.clone()))
+            };
+            if new {
                 entitlements.push(EntitlementRef {
                     entitlement_type: entitlement_type.clone(),
                     value,

@@ -22,6 +22,7 @@ pub mod template;
 pub mod text;
 pub mod tokens;
 pub mod transport;
+mod wit_convert;
 pub mod xml;
 
 #[cfg(target_arch = "wasm32")]

@@ -7,6 +7,8 @@ pub mod connection;
 pub mod identities;
 pub mod jobs;
 pub mod model;
+#[cfg(feature = "native-reference")]
+pub mod native;
 pub mod policy;
 pub mod runtime;
 pub mod secrets;

@@ -9,4 +9,5 @@ mod policy;
 mod provision;
 mod reconcile;
 mod support;
+mod timings;
 mod tokens;

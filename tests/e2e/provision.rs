@@ -387,3 +387,56 @@ fn a_dry_run_prints_the_exact_requests_with_secrets_masked() {
         "a dry run creates no task"
     );
 }
+
+#[test]
+fn a_concurrent_retry_run_attempts_each_task_once_and_completes_all() {
+    let harness = imported(60);
+    let names: Vec<String> = (11..=50).map(|n| format!("user{n:06}")).collect();
+    for name in &names {
+        assert_success(&run(
+            &harness,
+            "disable",
+            &shipped(),
+            &["--account", name, "--queue"],
+        ));
+    }
+    let output = run(&harness, "retry", &shipped(), &["--concurrency", "4"]);
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("40 attempts, 40 tasks completed, 0 failed for good"),
+        "{}",
+        stdout(&output)
+    );
+    let tasks = harness.list("tasks");
+    assert_eq!(tasks.len(), 40);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["status"] == "COMPLETE" && t["tries"] == 1),
+        "{tasks:?}"
+    );
+    // Each account was locked by exactly one request: no task was attempted twice.
+    let mut locked: Vec<String> = lock_requests(&harness, "Security.lockUserAccountRq")
+        .into_iter()
+        .filter_map(|attributes| {
+            attributes
+                .into_iter()
+                .find(|(name, _)| name == "userName")
+                .map(|(_, value)| value)
+        })
+        .collect();
+    locked.sort();
+    assert_eq!(locked, names);
+    for name in &names {
+        assert_eq!(sim_status(&harness, name), "Locked");
+    }
+}
+
+#[test]
+fn concurrency_outside_its_range_is_a_usage_error() {
+    let harness = Harness::new(5);
+    for bad in ["0", "65", "many"] {
+        let output = run(&harness, "retry", &shipped(), &["--concurrency", bad]);
+        assert_failure(&output, 2, &["--concurrency"]);
+    }
+}

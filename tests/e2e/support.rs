@@ -137,12 +137,17 @@ impl Harness {
         false
     }
 
-    /// Rows in the store's staging tables: batches of an import in progress.
+    /// Records an import in progress has staged: the running counts of its run (the staging
+    /// tables themselves are private to the importing connection).
     pub fn staged_rows(&self) -> i64 {
         let connection = rusqlite::Connection::open(self.db()).expect("the store opens");
         connection
-            .query_row("SELECT (SELECT count(*) FROM staged_accounts) + (SELECT count(*) FROM staged_links)", [], |row| row.get(0))
-            .expect("the staging tables exist")
+            .query_row(
+                "SELECT coalesce(sum(accounts + links), 0) FROM runs WHERE outcome = 'running'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the runs table exists")
     }
 
     /// `-c PACKAGE --set SOAP_ENDPOINT=<simulator> --set USERNAME=... --set-env PASSWORD=...`

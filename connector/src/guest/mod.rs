@@ -59,12 +59,35 @@ impl api::GuestImportRun for ImportRunResource {
     }
 }
 
-fn checked(connection: Vec<wit::Attribute>) -> Result<config::Config, ConnectorError> {
-    let connection = Connection::from_pairs(connection.into_iter().map(|a| (a.name, a.value)));
-    let loaded = config::load(&connection);
-    loaded
-        .config
-        .ok_or_else(|| ConnectorError::invalid_configuration(loaded.problems))
+/// A connection's attributes, and the configuration checked from them.
+type CheckedConnection = (Vec<(String, String)>, Rc<config::Config>);
+
+thread_local! {
+    /// The last connection checked and its configuration: a job passes the same connection to
+    /// every call (a retry job, thousands), and checking it costs more than the call's own work.
+    /// Keyed by the whole attribute list, so any change is checked afresh.
+    static CHECKED: RefCell<Option<CheckedConnection>> =
+        const { RefCell::new(None) };
+}
+
+fn checked(connection: Vec<wit::Attribute>) -> Result<Rc<config::Config>, ConnectorError> {
+    let connection: Vec<(String, String)> =
+        connection.into_iter().map(|a| (a.name, a.value)).collect();
+    let cached = CHECKED.with_borrow(|cached| match cached {
+        Some((attributes, config)) if *attributes == connection => Some(Rc::clone(config)),
+        _ => None,
+    });
+    if let Some(config) = cached {
+        return Ok(config);
+    }
+    let loaded = config::load(&Connection::from_pairs(connection.iter().cloned()));
+    let config = Rc::new(
+        loaded
+            .config
+            .ok_or_else(|| ConnectorError::invalid_configuration(loaded.problems))?,
+    );
+    CHECKED.set(Some((connection, Rc::clone(&config))));
+    Ok(config)
 }
 
 impl api::Guest for Component {
@@ -90,6 +113,7 @@ impl api::Guest for Component {
     ) -> Result<api::ImportRun, wit::ConnectorError> {
         let config = checked(connection).map_err(convert::error)?;
         let scope = convert::scope(options.scope);
+        let config = Rc::unwrap_or_clone(config);
         let run = ImportRun::new(config, client(), scope, options.max_batch as usize)
             .map_err(convert::error)?;
         Ok(api::ImportRun::new(ImportRunResource {
@@ -101,7 +125,7 @@ impl api::Guest for Component {
         connection: Vec<wit::Attribute>,
     ) -> Result<wit::ReconciliationPolicy, wit::ConnectorError> {
         let config = checked(connection).map_err(convert::error)?;
-        Ok(convert::policy(config.reconciliation))
+        Ok(convert::policy(config.reconciliation.clone()))
     }
 
     fn enable_account(

@@ -189,6 +189,10 @@ pub struct RetryArgs {
     /// The endpoint (default: the connection's name).
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// Attempts in flight at once (1-64): each has its own component instance and store
+    /// connection, and tasks are claimed with leases, so none is attempted twice.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
     /// Tries and backoff.
     #[command(flatten)]
     pub retry: RetryOptions,

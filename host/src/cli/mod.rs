@@ -423,17 +423,19 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     let Job {
         connection,
         runtime,
-        mut store,
+        store,
         endpoint,
     } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
+    drop(store);
     let policy = retry_policy(&args.retry, provision::MAX_TRIES);
-    let summary = provision::retry(
+    let summary = provision::retry_concurrently(
         &runtime,
-        &mut store,
+        &|| Store::open(&cli.db),
         &connection,
         &endpoint,
         &policy,
-        &mut |task| {
+        usize::from(args.concurrency),
+        &|task| {
             eprintln!("{}", output::task_line(task));
         },
     )

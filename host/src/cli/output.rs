@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 use super::args::Format;
 use crate::connection::Connection;
 use crate::jobs::describe_problem;
-use crate::jobs::import::{ImportFailure, ImportReport};
+use crate::jobs::import::{ImportFailure, ImportReport, ImportTimings};
 use crate::runtime::wit;
 use crate::store::{Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus};
 
@@ -439,6 +439,20 @@ pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) 
     }
 }
 
+/// Where an import's time went, in milliseconds with microsecond precision.
+fn timings_json(timings: &ImportTimings) -> Value {
+    let ms = |duration: std::time::Duration| duration.as_secs_f64() * 1000.0;
+    let connector = &timings.connector;
+    json!({
+        "connectorCalls": ms(connector.total),
+        "inConnector": ms(connector.in_component),
+        "connectorHttpAndIo": ms(connector.in_host_calls),
+        "boundaryCrossing": ms(connector.crossing()),
+        "staging": ms(timings.staging),
+        "applying": ms(timings.applying),
+    })
+}
+
 /// The summary of a completed import.
 pub fn import_summary(
     out: &mut dyn Write,
@@ -469,6 +483,7 @@ pub fn import_summary(
             "linksRemoved": s.links_removed,
             "withheld": s.withheld,
             "elapsedMs": report.elapsed.as_millis() as u64,
+            "timingsMs": timings_json(&report.timings),
             "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
         });
         if report.dry_run {

@@ -34,6 +34,14 @@ pub enum JobError {
     /// The store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The host could not start a thread a job needs.
+    #[error("cannot start the thread that {what}: {source}")]
+    Thread {
+        /// What the thread is for.
+        what: &'static str,
+        /// Why it could not start.
+        source: std::io::Error,
+    },
     /// An access import was asked for before any account import of the endpoint succeeded.
     #[error(
         "endpoint {endpoint} has no successful account import yet: run the account import first (dcconn import --scope accounts, or --scope all); entitlement links need the accounts"
@@ -75,7 +83,9 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
-            JobError::Runtime(_) | JobError::Store(_) => exit_code::INTERNAL,
+            JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {
+                exit_code::INTERNAL
+            }
             JobError::AccessBeforeAccounts { .. } => exit_code::USAGE,
         }
     }

@@ -6,17 +6,25 @@
 //! reconciliation (removals, restores, thresholds) happens only when every call completed;
 //! a dry run writes nothing; memory is bounded by the batch size, whatever the size of the
 //! target.
+//!
+//! Receiving and writing overlap: the job's thread pulls batches from the connector while a
+//! store thread stages the ones before, [`PIPELINE_DEPTH`] batches at most in between.
 
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
 use crate::model::{
     Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
 };
-use crate::runtime::{ConnectorInstance, Runtime, RuntimeError, wit};
+use crate::runtime::{CallTimings, Connector, Runtime, RuntimeError, wit};
 use crate::store::{Change, RunId, RunSummary, Store};
 
-use super::{JobError, attributes, validated_instance};
+use super::{JobError, attributes, checked, instance};
+
+/// Batches received but not yet staged, at most: enough to keep both threads busy, few enough
+/// to keep memory bounded by the batch size.
+const PIPELINE_DEPTH: usize = 2;
 
 /// What to import.
 #[derive(Debug, Clone)]
@@ -59,6 +67,21 @@ pub struct ImportReport {
     pub dry_run: bool,
     /// For a dry run, every change the run would have made.
     pub changes: Vec<Change>,
+    /// Where the time went.
+    pub timings: ImportTimings,
+}
+
+/// Where an import's time went. Receiving and staging overlap, so the parts add up to more
+/// than the total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportTimings {
+    /// The calls into the connector that produced the batches, split by where their time went
+    /// (the connector's code, its HTTP and I/O calls, the boundary).
+    pub connector: CallTimings,
+    /// Writing the batches into the staging tables (the store thread).
+    pub staging: Duration,
+    /// Applying the completed run to the live data, reconciliation included.
+    pub applying: Duration,
 }
 
 /// A failed import: the error and the run it was recorded as (none when it failed before a
@@ -79,26 +102,44 @@ pub fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport, ImportFailure> {
     let started = Instant::now();
+    let mut instance = instance(runtime, request.connection)
+        .map_err(|error| ImportFailure { error, run: None })?;
+    run_with(&mut instance, store, request, progress).map(|report| ImportReport {
+        elapsed: started.elapsed(),
+        ..report
+    })
+}
+
+/// Runs an import through `connector` (the component's instance, or the benchmarks' native
+/// reference).
+pub fn run_with<C: Connector>(
+    connector: &mut C,
+    store: &mut Store,
+    request: &ImportRequest<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportReport, ImportFailure> {
+    let started = Instant::now();
     let before_run = |error: JobError| ImportFailure { error, run: None };
-    let (mut instance, warnings) =
-        validated_instance(runtime, request.connection).map_err(before_run)?;
-    let policy = reconciliation_policy(&mut instance, request.connection).map_err(before_run)?;
+    let warnings = checked(connector, request.connection).map_err(before_run)?;
+    let policy = reconciliation_policy(connector, request.connection).map_err(before_run)?;
     check_order(store, request).map_err(before_run)?;
     if request.dry_run {
         store.begin_dry_run().map_err(|e| before_run(e.into()))?;
     }
-    let outcome = execute(&mut instance, store, request, &policy, progress);
+    let outcome = execute(connector, store, request, &policy, progress);
     if request.dry_run {
         // Rolls back everything the run wrote, staging and run record included.
         store.end_dry_run().map_err(|e| before_run(e.into()))?;
     }
-    let (summary, changes) = outcome?;
+    let (summary, changes, mut timings) = outcome?;
+    timings.connector = connector.timings();
     Ok(ImportReport {
         summary,
         warnings,
         elapsed: started.elapsed(),
         dry_run: request.dry_run,
         changes,
+        timings,
     })
 }
 
@@ -115,13 +156,13 @@ fn check_order(store: &Store, request: &ImportRequest<'_>) -> Result<(), JobErro
 
 /// Pulls every batch into a new run and completes it; for a dry run, also reads back the
 /// changes before the caller rolls them back.
-fn execute(
-    instance: &mut ConnectorInstance,
+fn execute<C: Connector>(
+    connector: &mut C,
     store: &mut Store,
     request: &ImportRequest<'_>,
     policy: &Reconciliation,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(RunSummary, Vec<Change>), ImportFailure> {
+) -> Result<(RunSummary, Vec<Change>, ImportTimings), ImportFailure> {
     let before_run = |error: JobError| ImportFailure { error, run: None };
     store
         .recover_interrupted()
@@ -136,18 +177,24 @@ fn execute(
     let run = store
         .begin_run(request.endpoint, request.scope)
         .map_err(|e| before_run(e.into()))?;
-    let outcome = pull_all(instance, store, run, request, progress).and_then(|received| {
+    let outcome = pull_all(connector, store, run, request, progress).and_then(|received| {
         progress(Progress {
             applying: true,
-            ..received
+            ..received.progress
         });
+        let applying = Instant::now();
         let summary = store.complete_run(run, policy)?;
+        let timings = ImportTimings {
+            connector: CallTimings::default(),
+            staging: received.staging,
+            applying: applying.elapsed(),
+        };
         let changes = if request.dry_run {
             store.run_changes(run.0)?
         } else {
             Vec::new()
         };
-        Ok((summary, changes))
+        Ok((summary, changes, timings))
     });
     outcome.map_err(|error| match request.dry_run {
         true => before_run(error),
@@ -157,10 +204,10 @@ fn execute(
 
 /// The connection's reconciliation policy, from the component.
 fn reconciliation_policy(
-    instance: &mut ConnectorInstance,
+    connector: &mut impl Connector,
     connection: &Connection,
 ) -> Result<Reconciliation, JobError> {
-    let policy = instance
+    let policy = connector
         .reconciliation(&attributes(connection))?
         .map_err(|error| JobError::Connector {
             error: Box::new(error),
@@ -210,13 +257,78 @@ fn phases(scope: ImportScope) -> &'static [wit::ImportScope] {
     }
 }
 
-fn pull_all(
-    instance: &mut ConnectorInstance,
+/// What the batches brought, and the time the store thread spent staging them.
+struct Received {
+    progress: Progress,
+    staging: Duration,
+}
+
+/// Pulls every batch of every phase from the connector on this thread while a store thread
+/// stages them. The first failure of either side ends both.
+fn pull_all<C: Connector>(
+    connector: &mut C,
     store: &mut Store,
     run: RunId,
     request: &ImportRequest<'_>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Progress, JobError> {
+) -> Result<Received, JobError> {
+    let (batches, to_stage) = sync_channel(PIPELINE_DEPTH);
+    std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("dcconn-store".into())
+            .spawn_scoped(scope, move || stage_all(store, run, &to_stage))
+            .map_err(|source| JobError::Thread {
+                what: "writes the import into the store",
+                source,
+            })?;
+        let pulled = pull_batches(connector, request, &batches, progress);
+        drop(batches);
+        let staged = writer.join().unwrap_or_else(|_| {
+            Err(JobError::Thread {
+                what: "writes the import into the store",
+                source: std::io::Error::other("it panicked"),
+            })
+        });
+        match (pulled, staged) {
+            (Ok(progress), Ok(staging)) => Ok(Received { progress, staging }),
+            // The store's failure is the cause when the puller only saw the store thread gone.
+            (Err(PullError::StoreGone), Err(error)) | (Ok(_), Err(error)) => Err(error),
+            (Err(PullError::StoreGone), Ok(_)) => Err(JobError::Thread {
+                what: "writes the import into the store",
+                source: std::io::Error::other("it stopped early"),
+            }),
+            (Err(PullError::Job(error)), _) => Err(error),
+        }
+    })
+}
+
+/// Why pulling stopped.
+enum PullError {
+    /// The connector or the runtime failed.
+    Job(JobError),
+    /// The store thread stopped taking batches (it failed; its error says why).
+    StoreGone,
+}
+
+impl From<JobError> for PullError {
+    fn from(error: JobError) -> Self {
+        PullError::Job(error)
+    }
+}
+
+impl From<RuntimeError> for PullError {
+    fn from(error: RuntimeError) -> Self {
+        PullError::Job(error.into())
+    }
+}
+
+/// The job thread's side: every batch of every phase, sent to the store thread.
+fn pull_batches<C: Connector>(
+    connector: &mut C,
+    request: &ImportRequest<'_>,
+    batches: &SyncSender<wit::Batch>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Progress, PullError> {
     let connection = attributes(request.connection);
     let mut seen = Progress {
         accounts: 0,
@@ -228,22 +340,38 @@ fn pull_all(
             scope: *scope,
             max_batch: request.max_batch,
         };
-        let handle = instance
+        let handle = connector
             .start_import(&connection, options)?
-            .map_err(|error| connector_error(instance, error))?;
+            .map_err(|error| connector_error(connector, error))?;
         loop {
-            let batch = match instance.next_batch(&handle)? {
+            let batch = match connector.next_batch(&handle)? {
                 Ok(Some(batch)) => batch,
                 Ok(None) => break,
-                Err(error) => return Err(connector_error(instance, error)),
+                Err(error) => return Err(connector_error(connector, error).into()),
             };
             check_batch_size(&batch, request.max_batch)?;
-            stage(store, run, batch, &mut seen)?;
+            count(&batch, &mut seen);
+            batches.send(batch).map_err(|_| PullError::StoreGone)?;
             progress(seen);
         }
-        instance.finish_import(handle)?;
+        connector.finish_import(handle)?;
     }
     Ok(seen)
+}
+
+/// The store thread's side: stages each batch as it comes; returns the time spent staging.
+fn stage_all(
+    store: &mut Store,
+    run: RunId,
+    batches: &Receiver<wit::Batch>,
+) -> Result<Duration, JobError> {
+    let mut staging = Duration::ZERO;
+    for batch in batches {
+        let started = Instant::now();
+        stage(store, run, batch)?;
+        staging += started.elapsed();
+    }
+    Ok(staging)
 }
 
 /// The records per batch a component sends when the host asks for 0 (the WIT's default).
@@ -271,22 +399,25 @@ fn check_batch_size(batch: &wit::Batch, asked: u32) -> Result<(), JobError> {
     Ok(())
 }
 
-fn connector_error(instance: &ConnectorInstance, error: wit::ConnectorError) -> JobError {
+fn connector_error(connector: &impl Connector, error: wit::ConnectorError) -> JobError {
     JobError::Connector {
         error: Box::new(error),
-        denials: instance.denials(),
+        denials: connector.denials(),
     }
 }
 
-fn stage(
-    store: &mut Store,
-    run: RunId,
-    batch: wit::Batch,
-    seen: &mut Progress,
-) -> Result<(), JobError> {
+/// Adds a batch's records to the counts.
+fn count(batch: &wit::Batch, seen: &mut Progress) {
+    match batch {
+        wit::Batch::Accounts(records) => seen.accounts += records.len() as u64,
+        wit::Batch::AccountDetails(_) => {}
+        wit::Batch::Entitlements(records) => seen.entitlements += records.len() as u64,
+    }
+}
+
+fn stage(store: &mut Store, run: RunId, batch: wit::Batch) -> Result<(), JobError> {
     match batch {
         wit::Batch::Accounts(records) => {
-            seen.accounts += records.len() as u64;
             store.stage_accounts(run, &records.into_iter().map(account).collect::<Vec<_>>())?;
         }
         wit::Batch::AccountDetails(records) => {
@@ -296,7 +427,6 @@ fn stage(
             )?;
         }
         wit::Batch::Entitlements(records) => {
-            seen.entitlements += records.len() as u64;
             store.stage_entitlements(
                 run,
                 &records.into_iter().map(entitlement).collect::<Vec<_>>(),

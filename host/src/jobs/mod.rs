@@ -11,7 +11,7 @@ pub use error::{JobError, describe_connector_error, describe_problem, exit_code}
 
 use crate::connection::Connection;
 use crate::policy::AllowList;
-use crate::runtime::{ConnectorInstance, Runtime, wit};
+use crate::runtime::{Connector, ConnectorInstance, Runtime, wit};
 use crate::secrets::{Secrets, is_sealed, placeholder};
 
 /// The attribute holding the endpoint: the one authority the component may reach.
@@ -60,14 +60,24 @@ pub fn validated_instance(
     connection: &Connection,
 ) -> Result<(ConnectorInstance, Vec<wit::Problem>), JobError> {
     let mut instance = instance(runtime, connection)?;
-    let problems = instance.validate(&attributes(connection))?;
+    let warnings = checked(&mut instance, connection)?;
+    Ok((instance, warnings))
+}
+
+/// Validates `connection` with `connector`: its warnings, or the configuration errors that
+/// stop a job before anything is sent or stored.
+pub fn checked(
+    connector: &mut impl Connector,
+    connection: &Connection,
+) -> Result<Vec<wit::Problem>, JobError> {
+    let problems = connector.validate(&attributes(connection))?;
     let (errors, warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
         .partition(|problem| matches!(problem.severity, wit::Severity::Error));
     if !errors.is_empty() {
         return Err(JobError::InvalidConfiguration(errors));
     }
-    Ok((instance, warnings))
+    Ok(warnings)
 }
 
 #[cfg(test)]

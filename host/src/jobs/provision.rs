@@ -187,13 +187,42 @@ pub fn retry(
     policy: &RetryPolicy,
     progress: &mut dyn FnMut(&Task),
 ) -> Result<RetrySummary, JobError> {
+    let target = RetryTarget {
+        connection,
+        endpoint,
+        policy,
+    };
+    retry_as(runtime, store, &target, &lease_owner(), progress)
+}
+
+/// What a retry run works on.
+struct RetryTarget<'a> {
+    connection: &'a Connection,
+    endpoint: &'a str,
+    policy: &'a RetryPolicy,
+}
+
+/// The retry job, its attempts holding their leases as `owner` (shared by the workers of one
+/// run: a task claimed by one is never waited for by another).
+fn retry_as(
+    runtime: &Runtime,
+    store: &mut Store,
+    target: &RetryTarget<'_>,
+    owner: &str,
+    progress: &mut dyn FnMut(&Task),
+) -> Result<RetrySummary, JobError> {
+    let RetryTarget {
+        connection,
+        endpoint,
+        policy,
+    } = *target;
     let (mut instance, _warnings) = validated_instance(runtime, connection)?;
-    let owner = lease_owner();
+    let owner = owner.to_string();
     let mut summary = RetrySummary::default();
     loop {
         let due = store.claim_due(endpoint, &owner, policy.lease, CLAIM_BATCH)?;
         if due.is_empty() {
-            match store.next_due(endpoint)? {
+            match store.next_due_for(endpoint, Some(&owner))? {
                 Some(at) => wait_until(store, &at)?,
                 None => return Ok(summary),
             }
@@ -215,6 +244,65 @@ pub fn retry(
             }
         }
     }
+}
+
+/// The retry job with up to `workers` attempts in flight at once. Each worker is a retry run of
+/// its own, with its own instance and its own store connection (from `open_store`): tasks are
+/// claimed with leases exactly as by separate processes, so none is attempted twice at once.
+/// Every worker runs to its end; the first error any of them stopped with is returned.
+pub fn retry_concurrently(
+    runtime: &Runtime,
+    open_store: &(dyn Fn() -> Result<Store, crate::store::StoreError> + Sync),
+    connection: &Connection,
+    endpoint: &str,
+    policy: &RetryPolicy,
+    workers: usize,
+    progress: &(dyn Fn(&Task) + Sync),
+) -> Result<RetrySummary, JobError> {
+    let owner = lease_owner();
+    let target = RetryTarget {
+        connection,
+        endpoint,
+        policy,
+    };
+    let worker = || -> Result<RetrySummary, JobError> {
+        let mut store = open_store()?;
+        retry_as(runtime, &mut store, &target, &owner, &mut |task| {
+            progress(task)
+        })
+    };
+    let outcomes: Vec<Result<RetrySummary, JobError>> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for number in 0..workers.max(1) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("dcconn-retry-{number}"))
+                .spawn_scoped(scope, worker);
+            handles.push(spawned);
+        }
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(JobError::Thread {
+                        what: "runs retry attempts",
+                        source: std::io::Error::other("it panicked"),
+                    })
+                }),
+                Err(source) => Err(JobError::Thread {
+                    what: "runs retry attempts",
+                    source,
+                }),
+            })
+            .collect()
+    });
+    let mut total = RetrySummary::default();
+    for outcome in outcomes {
+        let summary = outcome?;
+        total.attempts += summary.attempts;
+        total.completed += summary.completed;
+        total.failed += summary.failed;
+    }
+    Ok(total)
 }
 
 /// Tasks claimed at once by the retry job: one, so that a claim is an attempt (a try is

@@ -8,9 +8,11 @@
 mod cache;
 mod http_impl;
 mod limits;
+mod timing;
 
 pub use cache::default_cache_dir;
 pub use limits::{Limit, Limits};
+pub use timing::CallTimings;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use wasmtime::component::{Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 
 use limits::{EPOCH_TICK, Guard, on_epoch};
+use timing::PhaseClock;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -79,6 +82,7 @@ pub struct HostState {
     table: ResourceTable,
     hooks: EgressHooks,
     guard: Guard,
+    phases: PhaseClock,
 }
 
 impl WasiView for HostState {
@@ -168,9 +172,14 @@ impl Runtime {
             table: ResourceTable::new(),
             hooks: EgressHooks::new(allow, secrets, &self.limits),
             guard: Guard::new(self.limits),
+            phases: PhaseClock::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.guard);
+        store.call_hook(|mut context, hook| {
+            context.data_mut().phases.on_hook(hook);
+            Ok(())
+        });
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(on_epoch(|state: &mut HostState| &mut state.guard));
         let bindings = self.pre.instantiate(&mut store)?;
@@ -194,6 +203,94 @@ fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// What the jobs call a connector through: the WIT's functions as the host calls them. The
+/// component instance is the implementation; the benchmarks add the same logic built natively
+/// (the `native-reference` feature), so that the price of the sandbox is measured through the
+/// same job code.
+pub trait Connector {
+    /// An import in progress.
+    type Import;
+
+    /// `validate`.
+    fn validate(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Vec<wit::Problem>, RuntimeError>;
+
+    /// `reconciliation`: the connection's reconciliation policy.
+    fn reconciliation(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Result<wit::ReconciliationPolicy, wit::ConnectorError>, RuntimeError>;
+
+    /// `start-import`.
+    fn start_import(
+        &mut self,
+        connection: &[wit::Attribute],
+        options: wit::ImportOptions,
+    ) -> Result<Result<Self::Import, wit::ConnectorError>, RuntimeError>;
+
+    /// `import-run.next`.
+    fn next_batch(
+        &mut self,
+        import: &Self::Import,
+    ) -> Result<Result<Option<wit::Batch>, wit::ConnectorError>, RuntimeError>;
+
+    /// Ends an import.
+    fn finish_import(&mut self, import: Self::Import) -> Result<(), RuntimeError>;
+
+    /// The requests the egress policy denied so far, each with the reason.
+    fn denials(&self) -> Vec<String>;
+
+    /// Where the time of the calls went so far.
+    fn timings(&self) -> CallTimings;
+}
+
+impl Connector for ConnectorInstance {
+    type Import = ImportHandle;
+
+    fn validate(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Vec<wit::Problem>, RuntimeError> {
+        ConnectorInstance::validate(self, connection)
+    }
+
+    fn reconciliation(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Result<wit::ReconciliationPolicy, wit::ConnectorError>, RuntimeError> {
+        ConnectorInstance::reconciliation(self, connection)
+    }
+
+    fn start_import(
+        &mut self,
+        connection: &[wit::Attribute],
+        options: wit::ImportOptions,
+    ) -> Result<Result<ImportHandle, wit::ConnectorError>, RuntimeError> {
+        ConnectorInstance::start_import(self, connection, options)
+    }
+
+    fn next_batch(
+        &mut self,
+        import: &ImportHandle,
+    ) -> Result<Result<Option<wit::Batch>, wit::ConnectorError>, RuntimeError> {
+        ConnectorInstance::next_batch(self, import)
+    }
+
+    fn finish_import(&mut self, import: ImportHandle) -> Result<(), RuntimeError> {
+        ConnectorInstance::finish_import(self, import)
+    }
+
+    fn denials(&self) -> Vec<String> {
+        ConnectorInstance::denials(self)
+    }
+
+    fn timings(&self) -> CallTimings {
+        ConnectorInstance::timings(self)
+    }
+}
+
 /// One instance of the component, for one job.
 pub struct ConnectorInstance {
     store: Store<HostState>,
@@ -211,7 +308,10 @@ impl ConnectorInstance {
         call: impl FnOnce(&bindings::DuckcreekConnector, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, RuntimeError> {
         self.store.data_mut().guard.start_call();
-        call(&self.bindings, &mut self.store).map_err(|error| {
+        let started = std::time::Instant::now();
+        let outcome = call(&self.bindings, &mut self.store);
+        self.store.data_mut().phases.add_call(started.elapsed());
+        outcome.map_err(|error| {
             let guard = &self.store.data().guard;
             match guard.exceeded() {
                 Some(limit) => RuntimeError::LimitExceeded {
@@ -314,6 +414,11 @@ impl ConnectorInstance {
     /// Drops an import's resource inside the component.
     pub fn finish_import(&mut self, import: ImportHandle) -> Result<(), RuntimeError> {
         self.call(|_, store| import.0.resource_drop(store))
+    }
+
+    /// Where the time of the calls into this instance went so far.
+    pub fn timings(&self) -> CallTimings {
+        self.store.data().phases.timings()
     }
 
     /// The requests the egress policy denied so far, each with the reason.

@@ -589,7 +589,10 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
         match migration {
-            schema::Migration::Current => Ok(Store { conn }),
+            schema::Migration::Current => {
+                conn.execute_batch(schema::STAGING).map_err(open_error)?;
+                Ok(Store { conn })
+            }
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {
                 path: path.to_owned(),
                 found,

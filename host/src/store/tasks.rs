@@ -375,11 +375,24 @@ fn give_up_expired(
 ) -> rusqlite::Result<()> {
     let ids: Vec<i64> = conn
         .prepare_cached(
-            "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
-                 lease_until = NULL, last_error = ?4, updated_at = ?3
-             WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR endpoint_id = ?2)
-               AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
-             RETURNING id",
+            // One task by its id, or an endpoint's through the index on (endpoint, status): a
+            // claim must not scan every task the endpoint ever had.
+            match (task, endpoint) {
+                (Some(_), _) => {
+                    "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
+                         lease_until = NULL, last_error = ?4, updated_at = ?3
+                     WHERE id = ?1 AND (?2 IS NULL OR endpoint_id = ?2)
+                       AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
+                     RETURNING id"
+                }
+                (None, _) => {
+                    "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
+                         lease_until = NULL, last_error = ?4, updated_at = ?3
+                     WHERE ?1 IS NULL AND endpoint_id = ?2
+                       AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
+                     RETURNING id"
+                }
+            },
         )?
         .query_map(params![task, endpoint, now, EXPIRED], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -588,10 +601,25 @@ impl Store {
         give_up_expired(&tx, None, Some(endpoint_id), &now).doing(action)?;
         let due: Vec<i64> = tx
             .prepare_cached(
-                "SELECT id FROM tasks
-                 WHERE endpoint_id = ?1 AND tries < max_tries
-                   AND ((status IN ('NEW', 'PENDING PROVISIONING') AND next_attempt_at <= ?2)
-                        OR (status = 'IN PROGRESS' AND lease_until <= ?2))
+                // Each status walks the index on (endpoint, status, id) from its oldest task, so
+                // a claim costs the same with a thousand completed tasks behind it as with none.
+                // `+next_attempt_at` keeps the time out of index selection: a bound value there
+                // would make SQLite prepare the statement again for every new time.
+                "SELECT id FROM (
+                     SELECT * FROM (SELECT id FROM tasks
+                                    WHERE endpoint_id = ?1 AND status = 'NEW'
+                                      AND +next_attempt_at <= ?2 AND tries < max_tries
+                                    ORDER BY id LIMIT ?3)
+                     UNION ALL
+                     SELECT * FROM (SELECT id FROM tasks
+                                    WHERE endpoint_id = ?1 AND status = 'PENDING PROVISIONING'
+                                      AND +next_attempt_at <= ?2 AND tries < max_tries
+                                    ORDER BY id LIMIT ?3)
+                     UNION ALL
+                     SELECT * FROM (SELECT id FROM tasks
+                                    WHERE endpoint_id = ?1 AND status = 'IN PROGRESS'
+                                      AND +lease_until <= ?2 AND tries < max_tries
+                                    ORDER BY id LIMIT ?3))
                  ORDER BY id LIMIT ?3",
             )
             .and_then(|mut stmt| {
@@ -841,6 +869,16 @@ impl Store {
     /// earliest `next_attempt_at` of its `NEW` and `PENDING PROVISIONING` tasks and `lease_until`
     /// of its `IN PROGRESS` ones (possibly already past). `None` when no task is open.
     pub fn next_due(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
+        self.next_due_for(endpoint, None)
+    }
+
+    /// [`Store::next_due`] for a run whose attempts hold their leases as `owner`: the tasks it
+    /// holds itself are left out, since it finishes them rather than waits for them.
+    pub fn next_due_for(
+        &self,
+        endpoint: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         let action = || format!("finding the next due task of endpoint {endpoint}");
         self.conn
             .prepare_cached(
@@ -848,9 +886,10 @@ impl Store {
                                  ELSE t.next_attempt_at END)
                  FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
                  WHERE e.name = ?1
-                   AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')",
+                   AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')
+                   AND NOT (t.status = 'IN PROGRESS' AND t.lease_owner IS ?2)",
             )
-            .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
+            .and_then(|mut stmt| stmt.query_row(params![endpoint, owner], |row| row.get(0)))
             .doing(action)
     }
 }

@@ -1062,7 +1062,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 3);
+    assert_eq!(schema::VERSION, 4);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -1100,7 +1100,7 @@ fn a_version_2_store_is_migrated() {
             .pragma_query_value(None, name, |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(pragma(&store, "user_version"), 3);
+    assert_eq!(pragma(&store, "user_version"), schema::VERSION);
     assert_eq!(pragma(&store, "foreign_keys"), 1);
     let parents = |table: &str| -> Vec<String> {
         store
@@ -1147,6 +1147,6 @@ fn a_version_2_store_is_migrated() {
     drop(store);
     // Opening again migrates nothing.
     let store = Store::open(&path).unwrap();
-    assert_eq!(pragma(&store, "user_version"), 3);
+    assert_eq!(pragma(&store, "user_version"), schema::VERSION);
     assert_eq!(store.tasks("prod").unwrap().len(), 1);
 }

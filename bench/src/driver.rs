@@ -1,0 +1,509 @@
+//! `dcbench run`: every benchmark, one after the other, against simulators it starts itself on
+//! loopback, and the table of results.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::PASSWORD_VARIABLE;
+use crate::process::{Measured, measure, wait4};
+
+/// `dcbench run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Dataset sizes, in users.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    users: Vec<usize>,
+    /// Measured runs of each program per size; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Queued disable tasks for the provisioning benchmark.
+    #[arg(long, default_value_t = 1000)]
+    tasks: usize,
+    /// Attempts in flight in the provisioning benchmark (`dcconn retry --concurrency`).
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// The folder holding the built `dcconn`, `dcsim` and `dcbench`.
+    #[arg(long, default_value = "target/release")]
+    bin: PathBuf,
+    /// The component.
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip2/release/duckcreek_connector.wasm"
+    )]
+    component: PathBuf,
+    /// The connection the imports use.
+    #[arg(long, default_value = "packages/duckcreek.json")]
+    package: PathBuf,
+    /// Also write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The password the simulator accepts.
+const PASSWORD: &str = "bench-secret";
+
+/// Everything the programs share: where they are, the scratch folder and the component cache.
+struct Setup<'a> {
+    args: &'a RunArgs,
+    scratch: PathBuf,
+    cache: PathBuf,
+}
+
+impl Setup<'_> {
+    fn program(&self, name: &str) -> Command {
+        let mut command = Command::new(self.args.bin.join(name));
+        command
+            .env(PASSWORD_VARIABLE, PASSWORD)
+            .env("DCCONN_CACHE_DIR", &self.cache)
+            .env("DCCONN_COMPONENT", &self.args.component);
+        command
+    }
+
+    fn db(&self, name: &str) -> PathBuf {
+        self.scratch.join(name)
+    }
+
+    /// `dcconn import --json` of everything from `endpoint` into `db`.
+    fn dcconn_import(&self, endpoint: &str, db: &Path) -> Command {
+        let mut command = self.program("dcconn");
+        command.arg("--db").arg(db).arg("import").arg("--json");
+        self.connection_args(&mut command, endpoint);
+        command
+    }
+
+    fn connection_args(&self, command: &mut Command, endpoint: &str) {
+        command
+            .arg("-c")
+            .arg(&self.args.package)
+            .arg("--set")
+            .arg(format!("SOAP_ENDPOINT={endpoint}"))
+            .arg("--set")
+            .arg("USERNAME=dcadmin")
+            .arg("--set-env")
+            .arg(format!("PASSWORD={PASSWORD_VARIABLE}"));
+    }
+
+    fn measure(&self, command: Command) -> Result<Measured> {
+        measure(command, &self.scratch)
+    }
+}
+
+/// A simulator child process, stopped when dropped.
+struct Simulator {
+    child: Child,
+    endpoint: String,
+}
+
+impl Simulator {
+    fn start(setup: &Setup<'_>, users: usize) -> Result<Simulator> {
+        let mut child = Command::new(setup.args.bin.join("dcsim"))
+            .args(["--users", &users.to_string()])
+            .env("DCSIM_PASSWORD", PASSWORD)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start dcsim (build it with `make build`)")?;
+        // It prints `dcsim listening on http://127.0.0.1:PORT (...)` once it accepts.
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+        else {
+            bail!("dcsim said {line:?}");
+        };
+        Ok(Simulator {
+            child,
+            endpoint: format!("{url}/dc/services"),
+        })
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The median of `runs` by wall time.
+fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by_key(|run| run.wall);
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+/// Runs everything and prints the tables.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let setup = Setup {
+        args,
+        scratch: scratch.path().to_path_buf(),
+        cache: scratch.path().join("cache"),
+    };
+    let mut results = serde_json::Map::new();
+    let mut imports = Vec::new();
+    for &users in &args.users {
+        eprintln!("dcbench: import of {users} users");
+        imports.push(import_size(&setup, users)?);
+    }
+    print_imports(&imports);
+    results.insert("imports".into(), Value::Array(imports.clone()));
+
+    eprintln!("dcbench: start-up");
+    let startup = startup(&setup)?;
+    print_startup(&startup);
+    results.insert("startup".into(), startup);
+
+    eprintln!("dcbench: provisioning");
+    let provisioning = provisioning(&setup)?;
+    print_provisioning(&provisioning);
+    results.insert("provisioning".into(), provisioning);
+
+    print_targets(&imports, &results);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(results))?)?;
+    }
+    Ok(())
+}
+
+/// One dataset size: the component, the native reference and the floor, `repeat` times each,
+/// and a re-import of unchanged data.
+fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
+    let simulator = Simulator::start(setup, users)?;
+    let endpoint = &simulator.endpoint;
+    // Compiles the component into the cache (first size only) and warms the simulator.
+    setup.measure(setup.dcconn_import(endpoint, &setup.db(&format!("warm-{users}.db"))))?;
+    let (mut component, mut native, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..setup.args.repeat.max(1) {
+        let db = |kind: &str| setup.db(&format!("{kind}-{users}-{round}.db"));
+        component.push(setup.measure(setup.dcconn_import(endpoint, &db("component")))?);
+        let mut command = setup.program("dcbench");
+        command
+            .arg("native")
+            .arg("--connection")
+            .arg(&setup.args.package)
+            .arg("--endpoint")
+            .arg(endpoint)
+            .arg("--db")
+            .arg(db("native"));
+        native.push(setup.measure(command)?);
+        let mut command = setup.program("dcbench");
+        command
+            .args(["floor", "--endpoint", endpoint])
+            .arg("--db")
+            .arg(db("floor"));
+        floor.push(setup.measure(command)?);
+    }
+    // Unchanged data into a store that has it: the daily case.
+    let reimport = setup
+        .measure(setup.dcconn_import(endpoint, &setup.db(&format!("component-{users}-0.db"))))?;
+    let (component, native, floor) = (median(component), median(native), median(floor));
+    let component_json = component.json()?;
+    let floor_json = floor.json()?;
+    let bytes = floor_json["bytes"].as_f64().unwrap_or(0.0);
+    let accounts = component_json["accounts"].as_u64().unwrap_or(0);
+    if accounts != users as u64 || floor_json["accounts"].as_u64() != Some(accounts) {
+        bail!(
+            "{users} users: the component stored {accounts} accounts, the floor {}",
+            floor_json["accounts"]
+        );
+    }
+    let figures = |run: &Measured| {
+        json!({
+            "wallS": seconds(run.wall),
+            "accountsPerS": users as f64 / seconds(run.wall),
+            "mbPerS": bytes / 1e6 / seconds(run.wall),
+            "peakRssMiB": mib(run.peak_rss),
+            "cpuS": seconds(run.cpu),
+        })
+    };
+    Ok(json!({
+        "users": users,
+        "links": component_json["links"],
+        "responseBytes": bytes,
+        "component": figures(&component),
+        "componentPhasesMs": component_json["timingsMs"],
+        "native": figures(&native),
+        "nativePhasesMs": native.json()?["timingsMs"],
+        "floor": figures(&floor),
+        "reimport": figures(&reimport),
+    }))
+}
+
+/// Warm instantiation (in process, from the cache) and `dcconn` start to first request.
+fn startup(setup: &Setup<'_>) -> Result<Value> {
+    let mut command = setup.program("dcbench");
+    command
+        .arg("instantiate")
+        .arg("--component")
+        .arg(&setup.args.component)
+        .arg("--cache")
+        .arg(&setup.cache);
+    let instantiation = setup.measure(command)?.json()?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let endpoint = format!("http://{}/dc/services", listener.local_addr()?);
+    let mut firsts = Vec::new();
+    for _ in 0..11 {
+        let mut command = setup.program("dcconn");
+        command.arg("--db").arg(setup.db("startup.db")).arg("test");
+        setup.connection_args(&mut command, &endpoint);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let started = Instant::now();
+        let child = command.spawn()?;
+        let (stream, _) = listener.accept()?;
+        firsts.push(started.elapsed());
+        refuse(stream)?;
+        wait4(child)?;
+    }
+    firsts.sort();
+    Ok(json!({
+        "instantiation": instantiation,
+        "firstRequestMs": firsts[firsts.len() / 2].as_secs_f64() * 1000.0,
+    }))
+}
+
+/// Reads a request's head and answers 401, which ends `dcconn test` at once (a refusal is not
+/// retried).
+fn refuse(stream: std::net::TcpStream) -> Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 && line != "\r\n" {
+        line.clear();
+    }
+    let mut stream = stream;
+    stream.write_all(
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )?;
+    Ok(())
+}
+
+/// `tasks` queued disable tasks run by `dcconn retry --concurrency N`.
+fn provisioning(setup: &Setup<'_>) -> Result<Value> {
+    let tasks = setup.args.tasks;
+    let simulator = Simulator::start(setup, tasks)?;
+    let db = setup.db("provisioning.db");
+    setup.measure(setup.dcconn_import(&simulator.endpoint, &db))?;
+    let mut store = dcconn::store::Store::open(&db)?;
+    let accounts = store.accounts("DuckCreek")?;
+    for account in accounts.iter().take(tasks) {
+        store.create_task(
+            "DuckCreek",
+            &account.name,
+            dcconn::store::TaskKind::Disable,
+            1,
+        )?;
+    }
+    drop(store);
+    let mut command = setup.program("dcconn");
+    command
+        .arg("--db")
+        .arg(&db)
+        .arg("retry")
+        .arg("--concurrency")
+        .arg(setup.args.concurrency.to_string());
+    setup.connection_args(&mut command, &simulator.endpoint);
+    let run = setup.measure(command)?;
+    let completed = format!("{tasks} tasks completed");
+    if !run.stdout.contains(&completed) {
+        bail!("the retry job did not complete every task: {}", run.stdout);
+    }
+    Ok(json!({
+        "tasks": tasks,
+        "concurrency": setup.args.concurrency,
+        "wallS": seconds(run.wall),
+        "opsPerS": tasks as f64 / seconds(run.wall),
+        "cpuMsPerOp": seconds(run.cpu) * 1000.0 / tasks as f64,
+        "peakRssMiB": mib(run.peak_rss),
+    }))
+}
+
+fn print_imports(imports: &[Value]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nImport, first into an empty store (median of the runs; wall s, accounts/s, MB/s of response, peak RSS MiB)"
+    );
+    let _ = writeln!(
+        out,
+        "{:>9} {:>9} {:>10}  {:>30}  {:>30}  {:>30}  {:>8} {:>8}  {:>9}",
+        "users",
+        "links",
+        "MB",
+        "component (dcconn)",
+        "native reference",
+        "floor",
+        "÷floor",
+        "÷native",
+        "re-import"
+    );
+    for import in imports {
+        let cell = |kind: &str| {
+            let f = &import[kind];
+            format!(
+                "{:>6.2} {:>8.0} {:>6.1} {:>6.1}",
+                f["wallS"].as_f64().unwrap_or(0.0),
+                f["accountsPerS"].as_f64().unwrap_or(0.0),
+                f["mbPerS"].as_f64().unwrap_or(0.0),
+                f["peakRssMiB"].as_f64().unwrap_or(0.0)
+            )
+        };
+        let wall = |kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            out,
+            "{:>9} {:>9} {:>10.1}  {:>30}  {:>30}  {:>30}  {:>7.2}× {:>7.2}×  {:>8.2}s",
+            import["users"],
+            import["links"],
+            import["responseBytes"].as_f64().unwrap_or(0.0) / 1e6,
+            cell("component"),
+            cell("native"),
+            cell("floor"),
+            wall("component") / wall("floor"),
+            wall("component") / wall("native"),
+            wall("reimport"),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nWhere the time goes (ms; the connector's calls and staging overlap, applying follows)"
+    );
+    let _ = writeln!(
+        out,
+        "{:>9} {:>10}  {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "users", "", "connector", "parse+map", "HTTP+I/O", "boundary", "staging", "applying"
+    );
+    for import in imports {
+        for (label, key) in [
+            ("component", "componentPhasesMs"),
+            ("native", "nativePhasesMs"),
+        ] {
+            let p = &import[key];
+            let v = |name: &str| p[name].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "{:>9} {:>10}  {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>12.0}",
+                import["users"],
+                label,
+                v("connectorCalls"),
+                v("inConnector"),
+                v("connectorHttpAndIo"),
+                v("boundaryCrossing"),
+                v("staging"),
+                v("applying"),
+            );
+        }
+    }
+}
+
+fn print_startup(startup: &Value) {
+    let i = &startup["instantiation"];
+    println!(
+        "\nStart-up: warm instantiation median {:.0} µs (p99 {:.0} µs, {} runs; loading the cached component {:.1} ms); dcconn start to first request {:.1} ms (median of 11)",
+        i["medianUs"].as_f64().unwrap_or(0.0),
+        i["p99Us"].as_f64().unwrap_or(0.0),
+        i["count"],
+        i["loadMs"].as_f64().unwrap_or(0.0),
+        startup["firstRequestMs"].as_f64().unwrap_or(0.0),
+    );
+}
+
+fn print_provisioning(p: &Value) {
+    println!(
+        "\nProvisioning: {} queued disable tasks, retry job with concurrency {}: {:.2} s, {:.0} ops/s, host CPU {:.2} ms per op, peak RSS {:.1} MiB",
+        p["tasks"],
+        p["concurrency"],
+        p["wallS"].as_f64().unwrap_or(0.0),
+        p["opsPerS"].as_f64().unwrap_or(0.0),
+        p["cpuMsPerOp"].as_f64().unwrap_or(0.0),
+        p["peakRssMiB"].as_f64().unwrap_or(0.0),
+    );
+}
+
+/// The targets, each with its figure and whether it holds.
+fn print_targets(imports: &[Value], results: &serde_json::Map<String, Value>) {
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    let wall = |import: &Value, kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
+    if let Some(import) = imports.iter().find(|i| i["users"] == 100_000) {
+        let to_floor = wall(import, "component") / wall(import, "floor");
+        rows.push((
+            "100k import ≤ 1.3× floor".into(),
+            format!("{to_floor:.2}×"),
+            to_floor <= 1.3,
+        ));
+    }
+    for import in imports {
+        let to_native = wall(import, "component") / wall(import, "native");
+        rows.push((
+            format!("{} users: component ≤ 1.3× native", import["users"]),
+            format!("{to_native:.2}×"),
+            to_native <= 1.3,
+        ));
+    }
+    let rss = |import: &Value| {
+        import["component"]["peakRssMiB"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    if let (Some(small), Some(large)) = (imports.first(), imports.last()) {
+        let ratio = rss(large) / rss(small);
+        rows.push((
+            format!(
+                "peak RSS at {} ≤ 1.2× at {}, < 100 MiB",
+                large["users"], small["users"]
+            ),
+            format!("{ratio:.2}× ({:.1} MiB)", rss(large)),
+            ratio <= 1.2 && rss(large) < 100.0,
+        ));
+    }
+    let startup = &results["startup"];
+    let instantiation = startup["instantiation"]["medianUs"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    rows.push((
+        "warm instantiation < 1 ms".into(),
+        format!("{instantiation:.0} µs"),
+        instantiation < 1000.0,
+    ));
+    let first = startup["firstRequestMs"].as_f64().unwrap_or(f64::NAN);
+    rows.push((
+        "start to first request < 50 ms".into(),
+        format!("{first:.1} ms"),
+        first < 50.0,
+    ));
+    let p = &results["provisioning"];
+    let ops = p["opsPerS"].as_f64().unwrap_or(f64::NAN);
+    rows.push((
+        "provisioning ≥ 500 ops/s".into(),
+        format!("{ops:.0} ops/s"),
+        ops >= 500.0,
+    ));
+    let cpu = p["cpuMsPerOp"].as_f64().unwrap_or(f64::NAN);
+    rows.push((
+        "host overhead < 1 ms per op".into(),
+        format!("{cpu:.2} ms"),
+        cpu < 1.0,
+    ));
+    println!("\nTargets");
+    for (target, figure, holds) in rows {
+        println!(
+            "  {:<48} {:>22}  {}",
+            target,
+            figure,
+            if holds { "holds" } else { "MISSED" }
+        );
+    }
+}
