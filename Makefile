@@ -9,11 +9,17 @@ COMPONENT := target/$(WASM_TARGET)/release/duckcreek_connector.wasm
 export DCCONN_COMPONENT := $(CURDIR)/$(COMPONENT)
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 600
+# The interop hosts: Python (wasmtime-py) in a virtual environment, Node (jco's bindings).
+INTEROP_VENV := target/interop/venv
+INTEROP_PYTHON_STAMP := target/interop/python.stamp
+NODE_HOST := examples/node
+NODE_MODULES_STAMP := $(NODE_HOST)/node_modules/.package-lock.json
+NODE_BINDINGS := $(NODE_HOST)/out/duckcreek_connector.js
 # Dataset sizes of `make bench`; BENCH_MILLION=1 adds a million users.
 COMMA := ,
 BENCH_USERS ?= 10000$(COMMA)100000$(if $(BENCH_MILLION),$(COMMA)1000000)
 
-.PHONY: all setup component build run test lint memory bench fuzz clean
+.PHONY: all setup component build run test interop lint memory bench fuzz clean
 
 all: build
 
@@ -33,10 +39,26 @@ build: component
 run: build
 	scripts/demo.sh
 
-## test: every test of the workspace (unit, simulator, end-to-end)
-test: build
+## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop)
+test: build interop
 	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+
+## interop: the Python and Node example hosts the interop tests drive, set up from the registries
+interop: $(INTEROP_PYTHON_STAMP) $(NODE_BINDINGS)
+
+$(INTEROP_PYTHON_STAMP): examples/python/requirements.txt
+	@command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
+	python3 -m venv $(INTEROP_VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(INTEROP_VENV); }
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+	@touch $@
+
+$(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd $(NODE_HOST) && npm ci --no-audit --no-fund
+
+$(NODE_BINDINGS): $(COMPONENT) $(NODE_MODULES_STAMP)
+	cd $(NODE_HOST) && node transpile.mjs ../../$(COMPONENT) out
 
 ## lint: rustfmt check and clippy with warnings denied, natively and for the component target
 lint: setup

@@ -5,6 +5,7 @@ mod contract;
 mod failures;
 mod hostile;
 mod import;
+mod interop;
 mod matrix;
 mod policy;
 mod provision;
