@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dcconn` binary, the real component, a real SQLite file, and the
 //! Duck Creek simulator on an ephemeral loopback port. One entry point; one module per theme.
 
+mod cli;
 mod contract;
 mod failures;
 mod hostile;

@@ -124,6 +124,12 @@ pub enum Command {
     /// Manage the identities (the platform's users) accounts are correlated to.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
+    /// Print a completion script for a shell, e.g. `dcconn completions bash >
+    /// /etc/bash_completion.d/dcconn`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `identities`.

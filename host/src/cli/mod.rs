@@ -103,6 +103,13 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             let changes = store.run_changes(args.run).map_err(store_failure)?;
             print(|out| output::changes(out, &changes, args.format))
         }
+        Command::Completions { shell } => {
+            let mut command = <args::Cli as clap::CommandFactory>::command();
+            // Generated into memory: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "dcconn", &mut script);
+            print(|out| out.write_all(&script))
+        }
         Command::Identities(IdentitiesCommand::Load { file }) => {
             let identities = crate::identities::load(file).map_err(|error| Failure {
                 message: error.to_string(),
