@@ -33,3 +33,67 @@ fn an_unknown_shell_is_a_usage_error_that_lists_the_shells() {
     let output = dcconn(&["completions", "tcsh"]);
     assert_failure(&output, 2, &["bash", "zsh", "fish"]);
 }
+
+#[test]
+fn show_account_gives_columns_links_status_history_and_tasks() {
+    let harness = Harness::new(20);
+    assert_success(&harness.import(SOAP_PACKAGE));
+    let disable = harness.with_connection("disable", SOAP_PACKAGE, &["--account", "user000009"]);
+    assert_success(&disable);
+    let mut user = harness.sim.dataset().user("user000009").unwrap().clone();
+    user.email = "olga@example.com".into();
+    harness.sim.set_user(user);
+    assert_success(&harness.import(SOAP_PACKAGE));
+
+    let output = harness.dcconn(&["show", "account", "user000009", "--format", "json"]);
+    assert_success(&output);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(shown["name"], "user000009");
+    assert_eq!(shown["columns"]["customproperty1"], "olga@example.com");
+    assert_eq!(shown["columns"]["customproperty2"], "Locked");
+    let user = harness.sim.dataset().user("user000009").unwrap().clone();
+    let mut roles: Vec<String> = user.roles.clone();
+    roles.sort();
+    assert_eq!(shown["entitlements"]["Role"], serde_json::json!(roles));
+    let history: Vec<(u64, String, String)> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["run"].as_u64().unwrap(),
+                c["change"].as_str().unwrap().to_string(),
+                c["column"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let links = user.entities.len() + user.roles.len();
+    let mut expected = vec![(1, "new".to_string(), String::new())];
+    expected.extend((0..links).map(|_| (1, "link-added".to_string(), String::new())));
+    expected.push((2, "status".into(), String::new()));
+    expected.push((2, "updated".into(), "customproperty1".into()));
+    expected.push((2, "updated".into(), "customproperty2".into()));
+    assert_eq!(history, expected, "{}", shown["history"]);
+    let tasks = shown["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["kind"], "disable");
+    assert_eq!(tasks[0]["status"], "COMPLETE");
+
+    let table = harness.dcconn(&["show", "account", "user000009"]);
+    assert_success(&table);
+    for section in [
+        "columns",
+        "entitlements",
+        "history",
+        "tasks",
+        "olga@example.com",
+    ] {
+        assert!(
+            stdout(&table).contains(section),
+            "no {section}: {}",
+            stdout(&table)
+        );
+    }
+    let unknown = harness.dcconn(&["show", "account", "nobody"]);
+    assert_failure(&unknown, 2, &["no account \"nobody\"", "dcconn accounts"]);
+}

@@ -124,12 +124,41 @@ pub enum Command {
     /// Manage the identities (the platform's users) accounts are correlated to.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
+    /// Show one stored object in full.
+    #[command(subcommand)]
+    Show(ShowCommand),
     /// Print a completion script for a shell, e.g. `dcconn completions bash >
     /// /etc/bash_completion.d/dcconn`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `show`.
+#[derive(Debug, Subcommand)]
+pub enum ShowCommand {
+    /// An account: its columns, entitlements, owner and status, every change runs made to it
+    /// (its status history included) and its provisioning tasks.
+    Account {
+        /// The account's name, as stored.
+        name: String,
+        /// The endpoint (default: the only one in the store).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// How to print (`csv` is not offered: the parts have different shapes).
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+    },
+}
+
+/// How `show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// Sections of aligned text.
+    Table,
+    /// One JSON object.
+    Json,
 }
 
 /// `identities`.

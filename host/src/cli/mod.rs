@@ -18,7 +18,7 @@ use crate::runtime::{Runtime, default_cache_dir};
 use crate::store::{Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
-use args::{Command, ConnectionArgs, Format, IdentitiesCommand};
+use args::{Command, ConnectionArgs, Format, IdentitiesCommand, ShowCommand};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
@@ -102,6 +102,26 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             }
             let changes = store.run_changes(args.run).map_err(store_failure)?;
             print(|out| output::changes(out, &changes, args.format))
+        }
+        Command::Show(ShowCommand::Account {
+            name,
+            endpoint: named,
+            format,
+        }) => {
+            let store = open_store(cli)?;
+            let endpoint = endpoint(&store, named.as_deref())?;
+            match store
+                .account_record(&endpoint, name)
+                .map_err(store_failure)?
+            {
+                Some(record) => print(|out| output::account_record(out, &record, *format)),
+                None => Err(Failure {
+                    message: format!(
+                        "endpoint {endpoint} has no account {name:?}: see `dcconn accounts --endpoint {endpoint}`"
+                    ),
+                    code: exit::USAGE,
+                }),
+            }
         }
         Command::Completions { shell } => {
             let mut command = <args::Cli as clap::CommandFactory>::command();

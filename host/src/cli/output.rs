@@ -6,12 +6,14 @@ use std::io::{self, Write};
 use serde_json::{Map, Value, json};
 use unicode_width::UnicodeWidthStr;
 
-use super::args::Format;
+use super::args::{Format, ShowFormat};
 use crate::connection::Connection;
 use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport, ImportTimings};
 use crate::runtime::wit;
-use crate::store::{Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus};
+use crate::store::{
+    AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus,
+};
 
 /// How many changes a dry run lists as text; `--json` lists them all.
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
@@ -34,14 +36,20 @@ impl Rows {
         }
     }
 
+    /// Aligned columns under the header; without a header, just the aligned rows.
     fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.width()).collect();
         for row in &self.rows {
+            if widths.len() < row.len() {
+                widths.resize(row.len(), 0);
+            }
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.width());
             }
         }
-        write_aligned(out, &self.header, &widths)?;
+        if !self.header.is_empty() {
+            write_aligned(out, &self.header, &widths)?;
+        }
         for row in &self.rows {
             write_aligned(out, row, &widths)?;
         }
@@ -322,6 +330,107 @@ pub fn changes(out: &mut dyn Write, changes: &[Change], format: Format) -> io::R
         })
         .collect();
     Rows { header, rows }.write(out, format, json_rows)
+}
+
+/// `dcconn show account`: the account, then its history and its tasks.
+pub fn account_record(
+    out: &mut dyn Write,
+    record: &AccountRecord,
+    format: ShowFormat,
+) -> io::Result<()> {
+    let account = &record.account;
+    if format == ShowFormat::Json {
+        let history: Vec<Value> = record
+            .history
+            .iter()
+            .map(|(started, change)| {
+                let mut value = change_json(change);
+                value["run"] = Value::from(change.run_id);
+                value["runStarted"] = Value::from(started.as_str());
+                value
+            })
+            .collect();
+        let value = json!({
+            "name": account.name,
+            "status": account.status,
+            "present": account.present,
+            "locked": account.locked,
+            "owner": account.owner,
+            "columns": columns_object(&account.columns),
+            "entitlements": links_by_type(account),
+            "history": history,
+            "tasks": record.tasks.iter().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        return writeln!(out);
+    }
+    let yes_no = |flag: Option<bool>| match flag {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    writeln!(out, "account {}", account.name)?;
+    let facts = [
+        ("status", account.status.clone()),
+        ("reported", yes_no(Some(account.present)).to_string()),
+        ("locked", yes_no(account.locked).to_string()),
+        (
+            "owner",
+            account.owner.clone().unwrap_or_else(|| "none".into()),
+        ),
+    ];
+    let facts = facts
+        .map(|(name, value)| vec![format!("  {name}"), value])
+        .to_vec();
+    let columns = account
+        .columns
+        .iter()
+        .map(|(name, value)| vec![format!("  {name}"), value.clone()])
+        .collect();
+    let links = account
+        .entitlements
+        .iter()
+        .map(|link| vec![format!("  {}", link.entitlement_type), link.value.clone()])
+        .collect();
+    for (title, rows) in [("", facts), ("columns", columns), ("entitlements", links)] {
+        if !title.is_empty() {
+            writeln!(out, "\n{title}")?;
+        }
+        Rows {
+            header: Vec::new(),
+            rows,
+        }
+        .write_table(out)?;
+    }
+    writeln!(out, "\nhistory")?;
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let history = record
+        .history
+        .iter()
+        .map(|(started, c)| {
+            vec![
+                c.run_id.to_string(),
+                started.clone(),
+                c.change.clone(),
+                match (&c.entitlement_type, &c.value) {
+                    (Some(t), Some(v)) => format!("{t} {v}"),
+                    _ => text(&c.column_name),
+                },
+                text(&c.old),
+                text(&c.new),
+            ]
+        })
+        .collect();
+    let header = ["RUN", "STARTED", "CHANGE", "WHAT", "OLD", "NEW"]
+        .map(String::from)
+        .to_vec();
+    Rows {
+        header,
+        rows: history,
+    }
+    .write_table(out)?;
+    writeln!(out, "\ntasks")?;
+    tasks(out, &record.tasks, Format::Table)
 }
 
 /// One line about a task: `task 3: disable o'brien&co: COMPLETE after 1 try`.

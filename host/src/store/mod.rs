@@ -150,6 +150,17 @@ pub struct StoredAccount {
     pub entitlements: Vec<EntitlementRef>,
 }
 
+/// One account with its history and tasks ([`Store::account_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The account as stored.
+    pub account: StoredAccount,
+    /// The changes runs made to it and its links, oldest first, with their run's start.
+    pub history: Vec<(String, Change)>,
+    /// Its provisioning tasks, oldest first.
+    pub tasks: Vec<Task>,
+}
+
 /// An entitlement as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredEntitlement {
@@ -954,6 +965,34 @@ impl Store {
             return Err(StoreError::UnknownRun { run });
         }
         sql::change_rows(&self.conn, run).doing(action)
+    }
+
+    /// Everything the store knows of one account: as stored, the changes every run made to it
+    /// and its links (each with when its run started), and its provisioning tasks. `None` when
+    /// the endpoint has no such account.
+    pub fn account_record(
+        &self,
+        endpoint: &str,
+        name: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let Some(account) = self.account(endpoint, name)? else {
+            return Ok(None);
+        };
+        let action = || format!("reading the history of account {name} of endpoint {endpoint}");
+        let id = sql::endpoint_id(&self.conn, endpoint)
+            .doing(action)?
+            .unwrap_or_default();
+        let history = sql::account_changes(&self.conn, id, name).doing(action)?;
+        let tasks = self
+            .tasks(endpoint)?
+            .into_iter()
+            .filter(|task| task.account == name)
+            .collect();
+        Ok(Some(AccountRecord {
+            account,
+            history,
+            tasks,
+        }))
     }
 
     /// Whether an account import (scope `accounts` or `all`) of the endpoint has completed,

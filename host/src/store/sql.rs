@@ -364,21 +364,44 @@ pub(super) fn change_rows(conn: &Connection, run: i64) -> rusqlite::Result<Vec<C
                 old, new
          FROM changes WHERE run_id = ?1 ORDER BY seq",
     )?
-    .query_map([run], |row| {
-        Ok(Change {
-            run_id: row.get(0)?,
-            seq: count(row.get(1)?),
-            object: row.get(2)?,
-            account: row.get(3)?,
-            entitlement_type: row.get(4)?,
-            value: row.get(5)?,
-            change: row.get(6)?,
-            column_name: row.get(7)?,
-            old: row.get(8)?,
-            new: row.get(9)?,
-        })
+    .query_map([run], change_of)?
+    .collect()
+}
+
+/// The changes of one account (its own and its links') over the endpoint's runs, oldest first,
+/// each with when its run started.
+pub(super) fn account_changes(
+    conn: &Connection,
+    endpoint: i64,
+    account: &str,
+) -> rusqlite::Result<Vec<(String, Change)>> {
+    conn.prepare_cached(
+        "SELECT c.run_id, c.seq, c.object, c.account, c.entitlement_type, c.value, c.change,
+                c.column_name, c.old, c.new, r.started_at
+         FROM changes AS c JOIN runs AS r ON r.id = c.run_id
+         WHERE r.endpoint_id = ?1 AND c.account = ?2
+         ORDER BY c.run_id, c.seq",
+    )?
+    .query_map(params![endpoint, account], |row| {
+        Ok((row.get(10)?, change_of(row)?))
     })?
     .collect()
+}
+
+/// A [`Change`] from the first ten columns of a `changes` row.
+fn change_of(row: &Row<'_>) -> rusqlite::Result<Change> {
+    Ok(Change {
+        run_id: row.get(0)?,
+        seq: count(row.get(1)?),
+        object: row.get(2)?,
+        account: row.get(3)?,
+        entitlement_type: row.get(4)?,
+        value: row.get(5)?,
+        change: row.get(6)?,
+        column_name: row.get(7)?,
+        old: row.get(8)?,
+        new: row.get(9)?,
+    })
 }
 
 /// Whether the endpoint has an account import (scope `accounts` or `all`) that completed.
