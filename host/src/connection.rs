@@ -105,6 +105,33 @@ impl Connection {
             .collect()
     }
 
+    /// The connection as a Saviynt transport package (shape 2), which the platform imports
+    /// unchanged, without its secret attributes (see [`is_secret`]): those are left out, and
+    /// their names returned so that the user can set them again where the package goes.
+    pub fn to_transport_package(&self) -> (Value, Vec<String>) {
+        let mut omitted = Vec::new();
+        let mut entries = Vec::new();
+        for (name, value) in &self.attributes {
+            if is_secret(name) {
+                omitted.push(name.clone());
+                continue;
+            }
+            let mut entry = Map::new();
+            entry.insert(ATTR_NAME_KEY.into(), Value::from(name.as_str()));
+            entry.insert(ATTR_VALUE_KEY.into(), Value::from(value.as_str()));
+            entries.push(Value::Object(entry));
+        }
+        let mut body = Map::new();
+        body.insert(NAME_KEY.into(), Value::from(self.name.as_str()));
+        if let Some(kind) = &self.connection_type {
+            body.insert(TYPE_KEY.into(), Value::from(kind.as_str()));
+        }
+        body.insert(ATTRS_KEY.into(), Value::Array(entries));
+        let mut package = Map::new();
+        package.insert(self.name.clone(), Value::Object(body));
+        (Value::Object(package), omitted)
+    }
+
     /// Applies a `--set NAME=VALUE` argument: the name is what precedes the first `=`.
     pub fn apply_override(&mut self, spec: &str) -> Result<(), ConnectionError> {
         let (name, value) = split_override("--set", spec)?;
@@ -1281,5 +1308,28 @@ mod tests {
         let path = write(dir.path(), "d.json", br#"{"PASSWORD": "hunter2" "#);
         let message = load(&path).unwrap_err().to_string();
         assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn a_transport_package_export_reads_back_as_the_connection_without_its_secrets() {
+        let mut original = Connection::new("Prod DC");
+        original.connection_type = Some("SOAP".into());
+        original.set("SOAP_ENDPOINT", "https://dc.example.com/Server.svc");
+        original.set("USERNAME", "svc");
+        original.set("PASSWORD", "hunter2");
+        original.set("CONNECTIONJSON", r#"{"gw": {"url": "https://gw"}}"#);
+        original.set("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTTYPE1": "ACCOUNTS"}"#);
+        let (package, omitted) = original.to_transport_package();
+        assert_eq!(omitted, ["CONNECTIONJSON", "PASSWORD"]);
+        let text = package.to_string();
+        assert!(!text.contains("hunter2"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Connection_export.json");
+        std::fs::write(&path, text).unwrap();
+        let read = load(&path).unwrap();
+        let mut expected = original.clone();
+        expected.remove("PASSWORD");
+        expected.remove("CONNECTIONJSON");
+        assert_eq!(read, expected);
     }
 }

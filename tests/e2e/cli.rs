@@ -97,3 +97,50 @@ fn show_account_gives_columns_links_status_history_and_tasks() {
     let unknown = harness.dcconn(&["show", "account", "nobody"]);
     assert_failure(&unknown, 2, &["no account \"nobody\"", "dcconn accounts"]);
 }
+
+#[test]
+fn an_exported_package_imports_like_the_connection_it_came_from() {
+    let harness = Harness::new(40);
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("Connection_export.json");
+    let mut args: Vec<String> = vec!["package".into(), "export".into()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    args.extend(["--output".into(), exported.display().to_string()]);
+    let output = harness.dcconn(&args);
+    assert_success(&output);
+    assert!(
+        stderr(&output)
+            .contains("left out (secrets; set them again where the package goes): PASSWORD")
+    );
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains(PASSWORD_ESCAPED));
+    let package: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(package["DuckCreek"]["connectionname"], "DuckCreek");
+
+    // Exporting the export (with the secret given again) gives the same file.
+    let again = dir.path().join("Connection_again.json");
+    let with_secret = |connection: &std::path::Path, rest: &[&str]| {
+        let mut args: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "-c".into(),
+            connection.display().to_string(),
+            "--set-env".into(),
+            format!("PASSWORD={PASSWORD_VARIABLE}"),
+        ]);
+        harness.dcconn(&args)
+    };
+    let output = with_secret(
+        &exported,
+        &["package", "export", "-o", &again.display().to_string()],
+    );
+    assert_success(&output);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+
+    // It validates and imports as the original does.
+    assert_success(&with_secret(&exported, &["validate"]));
+    let output = with_secret(&exported, &["import", "--json"]);
+    assert_success(&output);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(summary["accounts"], 40);
+    assert_eq!(summary["endpoint"], "DuckCreek");
+}

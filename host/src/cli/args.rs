@@ -127,6 +127,9 @@ pub enum Command {
     /// Show one stored object in full.
     #[command(subcommand)]
     Show(ShowCommand),
+    /// Saviynt transport packages.
+    #[command(subcommand)]
+    Package(PackageCommand),
     /// Print a completion script for a shell, e.g. `dcconn completions bash >
     /// /etc/bash_completion.d/dcconn`.
     Completions {
@@ -149,6 +152,21 @@ pub enum ShowCommand {
         /// How to print (`csv` is not offered: the parts have different shapes).
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
+    },
+}
+
+/// `package`.
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Write the connection, with its overrides applied, as a Saviynt transport package the
+    /// platform imports unchanged; secret attributes are left out (and named on stderr).
+    Export {
+        /// The connection.
+        #[command(flatten)]
+        connection: ConnectionArgs,
+        /// The file to write (`-`: standard output).
+        #[arg(long, short)]
+        output: PathBuf,
     },
 }
 

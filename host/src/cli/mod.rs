@@ -18,7 +18,7 @@ use crate::runtime::{Runtime, default_cache_dir};
 use crate::store::{Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
-use args::{Command, ConnectionArgs, Format, IdentitiesCommand, ShowCommand};
+use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
@@ -122,6 +122,9 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                     code: exit::USAGE,
                 }),
             }
+        }
+        Command::Package(PackageCommand::Export { connection, output }) => {
+            export_package(connection, output)
         }
         Command::Completions { shell } => {
             let mut command = <args::Cli as clap::CommandFactory>::command();
@@ -476,6 +479,33 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     } else {
         exit::REMOTE
     })
+}
+
+/// `dcconn package export`.
+fn export_package(args: &ConnectionArgs, output: &std::path::Path) -> Result<u8, Failure> {
+    let connection = load_connection(args)?;
+    let (package, omitted) = connection.to_transport_package();
+    let mut text = serde_json::to_string_pretty(&package).unwrap_or_default();
+    text.push('\n');
+    if output == std::path::Path::new("-") {
+        print(|out| out.write_all(text.as_bytes()))?;
+    } else {
+        std::fs::write(output, &text).map_err(|error| Failure {
+            message: format!(
+                "cannot write {}: {error}; check the folder and its permissions",
+                output.display()
+            ),
+            code: exit::INTERNAL,
+        })?;
+        eprintln!("wrote {} ({})", output.display(), connection.name);
+    }
+    if !omitted.is_empty() {
+        eprintln!(
+            "left out (secrets; set them again where the package goes): {}",
+            omitted.join(", ")
+        );
+    }
+    Ok(exit::OK)
 }
 
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.
