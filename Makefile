@@ -15,11 +15,14 @@ INTEROP_PYTHON_STAMP := target/interop/python.stamp
 NODE_HOST := examples/node
 NODE_MODULES_STAMP := $(NODE_HOST)/node_modules/.package-lock.json
 NODE_BINDINGS := $(NODE_HOST)/out/duckcreek_connector.js
+# The report check: Debian's Chromium driven by playwright-core.
+REPORT_CHECK := tests/report
+REPORT_MODULES_STAMP := $(REPORT_CHECK)/node_modules/.package-lock.json
 # Dataset sizes of `make bench`; BENCH_MILLION=1 adds a million users.
 COMMA := ,
 BENCH_USERS ?= 10000$(COMMA)100000$(if $(BENCH_MILLION),$(COMMA)1000000)
 
-.PHONY: all setup component build run test interop lint memory bench fuzz clean
+.PHONY: all setup component build run test interop browser lint memory bench fuzz clean
 
 all: build
 
@@ -39,8 +42,8 @@ build: component
 run: build
 	scripts/demo.sh
 
-## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop)
-test: build interop
+## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop, the report in Chromium)
+test: build interop browser
 	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
@@ -59,6 +62,14 @@ $(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json
 
 $(NODE_BINDINGS): $(COMPONENT) $(NODE_MODULES_STAMP)
 	cd $(NODE_HOST) && node transpile.mjs ../../$(COMPONENT) out
+
+## browser: headless Chromium (Debian's) and playwright-core, for the HTML report's check
+browser: $(REPORT_MODULES_STAMP)
+	@command -v chromium >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }
+
+$(REPORT_MODULES_STAMP): $(REPORT_CHECK)/package.json $(REPORT_CHECK)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd $(REPORT_CHECK) && npm ci --no-audit --no-fund
 
 ## lint: rustfmt check and clippy with warnings denied, natively and for the component target
 lint: setup

@@ -11,6 +11,7 @@ mod matrix;
 mod policy;
 mod provision;
 mod reconcile;
+mod report;
 mod support;
 mod timings;
 mod tokens;

@@ -127,6 +127,8 @@ pub enum Command {
     /// Show one stored object in full.
     #[command(subcommand)]
     Show(ShowCommand),
+    /// Write an import run's report: counts by status and type, charts, what changed.
+    Report(ReportArgs),
     /// Saviynt transport packages.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -153,6 +155,16 @@ pub enum ShowCommand {
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
     },
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run (see `dcconn runs`).
+    pub run: i64,
+    /// Write the report as one self-contained HTML page to this file (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
 }
 
 /// `package`.

@@ -123,6 +123,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 }),
             }
         }
+        Command::Report(args) => report(cli, args),
         Command::Package(PackageCommand::Export { connection, output }) => {
             export_package(connection, output)
         }
@@ -481,22 +482,57 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     })
 }
 
+/// `dcconn report RUN --html FILE`.
+fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
+    let store = open_store(cli)?;
+    let Some(report) = store
+        .run_report(args.run, crate::report::CHANGES_SHOWN)
+        .map_err(store_failure)?
+    else {
+        return Err(Failure {
+            message: format!(
+                "there is no run {} in {}: see `dcconn runs`",
+                args.run,
+                cli.db.display()
+            ),
+            code: exit::USAGE,
+        });
+    };
+    let page = crate::report::html(&report);
+    write_output(&args.html, &page)?;
+    if args.html != std::path::Path::new("-") {
+        eprintln!(
+            "wrote the report of run {} to {}",
+            args.run,
+            args.html.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Writes `text` to `path`, or to standard output for `-`.
+fn write_output(path: &std::path::Path, text: &str) -> Result<u8, Failure> {
+    if path == std::path::Path::new("-") {
+        return print(|out| out.write_all(text.as_bytes()));
+    }
+    std::fs::write(path, text).map_err(|error| Failure {
+        message: format!(
+            "cannot write {}: {error}; check the folder and its permissions",
+            path.display()
+        ),
+        code: exit::INTERNAL,
+    })?;
+    Ok(exit::OK)
+}
+
 /// `dcconn package export`.
 fn export_package(args: &ConnectionArgs, output: &std::path::Path) -> Result<u8, Failure> {
     let connection = load_connection(args)?;
     let (package, omitted) = connection.to_transport_package();
     let mut text = serde_json::to_string_pretty(&package).unwrap_or_default();
     text.push('\n');
-    if output == std::path::Path::new("-") {
-        print(|out| out.write_all(text.as_bytes()))?;
-    } else {
-        std::fs::write(output, &text).map_err(|error| Failure {
-            message: format!(
-                "cannot write {}: {error}; check the folder and its permissions",
-                output.display()
-            ),
-            code: exit::INTERNAL,
-        })?;
+    write_output(output, &text)?;
+    if output != std::path::Path::new("-") {
         eprintln!("wrote {} ({})", output.display(), connection.name);
     }
     if !omitted.is_empty() {

@@ -150,6 +150,21 @@ pub struct StoredAccount {
     pub entitlements: Vec<EntitlementRef>,
 }
 
+/// What a run's report shows ([`Store::run_report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The run as recorded.
+    pub run: RunRecord,
+    /// Changes by object and kind: (`account`, `new`, 40).
+    pub change_counts: Vec<(String, String, u64)>,
+    /// The run's first changes, in order.
+    pub first_changes: Vec<Change>,
+    /// The endpoint's accounts by status now, most frequent first.
+    pub accounts_by_status: Vec<(String, u64)>,
+    /// The endpoint's present entitlements by type now, most frequent first.
+    pub entitlements_by_type: Vec<(String, u64)>,
+}
+
 /// One account with its history and tasks ([`Store::account_record`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRecord {
@@ -965,6 +980,30 @@ impl Store {
             return Err(StoreError::UnknownRun { run });
         }
         sql::change_rows(&self.conn, run).doing(action)
+    }
+
+    /// What a report of run `run` shows: the run, how many changes of each kind it made, its
+    /// first `limit` changes, and its endpoint's accounts by status and entitlements by type as
+    /// they are now. `None` for an unknown run.
+    pub fn run_report(&self, run: i64, limit: usize) -> Result<Option<RunReport>, StoreError> {
+        let Some(record) = self.run(run)? else {
+            return Ok(None);
+        };
+        let action = || format!("reading the report of run {run}");
+        let endpoint = sql::run_state(&self.conn, RunId(run))
+            .doing(action)?
+            .map(|(endpoint, _, _)| endpoint)
+            .unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (accounts_by_status, entitlements_by_type) =
+            sql::endpoint_composition(&self.conn, endpoint).doing(action)?;
+        Ok(Some(RunReport {
+            change_counts: sql::change_counts(&self.conn, run).doing(action)?,
+            first_changes: sql::first_changes(&self.conn, run, limit).doing(action)?,
+            accounts_by_status,
+            entitlements_by_type,
+            run: record,
+        }))
     }
 
     /// Everything the store knows of one account: as stored, the changes every run made to it

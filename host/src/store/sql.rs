@@ -388,6 +388,61 @@ pub(super) fn account_changes(
     .collect()
 }
 
+/// The first `limit` changes of a run, in order.
+pub(super) fn first_changes(
+    conn: &Connection,
+    run: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Change>> {
+    conn.prepare_cached(
+        "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
+                old, new
+         FROM changes WHERE run_id = ?1 ORDER BY seq LIMIT ?2",
+    )?
+    .query_map(params![run, limit], change_of)?
+    .collect()
+}
+
+/// How many changes of each (object, change) a run made, e.g. (`account`, `new`, 40).
+pub(super) fn change_counts(
+    conn: &Connection,
+    run: i64,
+) -> rusqlite::Result<Vec<(String, String, u64)>> {
+    conn.prepare_cached(
+        "SELECT object, change, count(*) FROM changes WHERE run_id = ?1
+         GROUP BY object, change ORDER BY object, change",
+    )?
+    .query_map([run], |row| {
+        Ok((row.get(0)?, row.get(1)?, count(row.get(2)?)))
+    })?
+    .collect()
+}
+
+/// Values with how often each occurs, most frequent first.
+type Counts = Vec<(String, u64)>;
+
+/// An endpoint's accounts by status, and its entitlements by type (present ones), with counts.
+pub(super) fn endpoint_composition(
+    conn: &Connection,
+    endpoint: i64,
+) -> rusqlite::Result<(Counts, Counts)> {
+    let grouped = |sql: &str| -> rusqlite::Result<Counts> {
+        conn.prepare_cached(sql)?
+            .query_map([endpoint], |row| Ok((row.get(0)?, count(row.get(1)?))))?
+            .collect()
+    };
+    Ok((
+        grouped(
+            "SELECT status, count(*) FROM accounts WHERE endpoint_id = ?1
+             GROUP BY status ORDER BY count(*) DESC, status",
+        )?,
+        grouped(
+            "SELECT type, count(*) FROM entitlements WHERE endpoint_id = ?1 AND present = 1
+             GROUP BY type ORDER BY count(*) DESC, type",
+        )?,
+    ))
+}
+
 /// A [`Change`] from the first ten columns of a `changes` row.
 fn change_of(row: &Row<'_>) -> rusqlite::Result<Change> {
     Ok(Change {
