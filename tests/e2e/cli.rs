@@ -144,3 +144,49 @@ fn an_exported_package_imports_like_the_connection_it_came_from() {
     assert_eq!(summary["accounts"], 40);
     assert_eq!(summary["endpoint"], "DuckCreek");
 }
+
+#[test]
+fn verbose_json_logs_say_what_the_import_did_and_quiet_prints_only_the_result() {
+    let harness = Harness::new(30);
+    let mut args: Vec<String> = ["-vv", "--log-format", "json", "import"]
+        .map(String::from)
+        .to_vec();
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    let output = harness.dcconn(&args);
+    assert_success(&output);
+    let logs: Vec<serde_json::Value> = stderr(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    let messages: Vec<&str> = logs.iter().filter_map(|l| l["message"].as_str()).collect();
+    assert_eq!(messages.first(), Some(&"import started"));
+    assert_eq!(messages.last(), Some(&"import completed"));
+    assert!(messages.contains(&"batch staged"), "{messages:?}");
+    let completed = logs.last().unwrap();
+    assert_eq!(completed["level"], "INFO");
+    assert_eq!(completed["accounts"], 30);
+    assert_eq!(completed["run"], 1);
+    let staged: u64 = logs
+        .iter()
+        .filter(|l| l["message"] == "batch staged" && l["kind"] == "accounts")
+        .map(|l| l["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(staged, 30);
+    assert!(!stderr(&output).contains(PASSWORD) && !stderr(&output).contains(PASSWORD_ESCAPED));
+
+    // By default: no logs; with -q: not even notes, and the result still on stdout.
+    let output = harness.import(SOAP_PACKAGE);
+    assert_success(&output);
+    assert_eq!(stderr(&output), "");
+    let mut args: Vec<String> = vec!["-q".into(), "import".into()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    let output = harness.dcconn(&args);
+    assert_success(&output);
+    assert_eq!(stderr(&output), "");
+    assert!(stdout(&output).starts_with("imported DuckCreek (run 3)"));
+    assert_failure(
+        &harness.dcconn(&["-q", "-v", "runs"]),
+        2,
+        &["--quiet", "--verbose"],
+    );
+}

@@ -38,6 +38,15 @@ pub struct Cli {
     /// Compile the component without reading or writing the compiled-component cache.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Print only results and errors: no progress, no notes, no logs.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log what the job does on stderr: -v for its steps, -vv for every batch and attempt.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How logs are written: lines of text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// The limits the component runs under.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -180,6 +189,15 @@ pub enum PackageCommand {
         #[arg(long, short)]
         output: PathBuf,
     },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, message, fields).
+    Json,
 }
 
 /// How `show` prints.

@@ -36,8 +36,47 @@ pub fn main() -> u8 {
     run(cli)
 }
 
+/// Whether `--quiet` was given: notes and progress are not printed.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a note (not a result, not an error) on stderr, unless `--quiet`.
+fn note(message: impl std::fmt::Display) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        // A closed stderr is no reason to fail.
+        let _ = writeln!(io::stderr(), "{message}");
+    }
+}
+
+/// Sends logs to stderr: none with `--quiet`, warnings by default, steps with `-v`, every batch
+/// and attempt with `-vv`, as text or JSON lines.
+fn init_logs(cli: &Cli) {
+    use tracing::level_filters::LevelFilter;
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => LevelFilter::OFF,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_target(false)
+        // A closed stderr must not stop a job: the default reports failed writes with
+        // `eprintln!`, which panics there.
+        .log_internal_errors(false)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()));
+    // A second initialisation (tests running `run` twice in one process) keeps the first.
+    let _ = match cli.log_format {
+        args::LogFormat::Text => logs.try_init(),
+        args::LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
+}
+
 /// Runs a parsed command line; prints errors to stderr; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
+    init_logs(&cli);
     match dispatch(&cli) {
         Ok(code) => code,
         Err(failure) => {
@@ -298,7 +337,7 @@ fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
 
 fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
     for warning in warnings {
-        eprintln!("{}", jobs::describe_problem(warning));
+        note(jobs::describe_problem(warning));
     }
 }
 
@@ -467,7 +506,7 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
         &policy,
         usize::from(args.concurrency),
         &|task| {
-            eprintln!("{}", output::task_line(task));
+            note(output::task_line(task));
         },
     )
     .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
@@ -501,11 +540,11 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
     let page = crate::report::html(&report);
     write_output(&args.html, &page)?;
     if args.html != std::path::Path::new("-") {
-        eprintln!(
+        note(format!(
             "wrote the report of run {} to {}",
             args.run,
             args.html.display()
-        );
+        ));
     }
     Ok(exit::OK)
 }
@@ -533,19 +572,22 @@ fn export_package(args: &ConnectionArgs, output: &std::path::Path) -> Result<u8,
     text.push('\n');
     write_output(output, &text)?;
     if output != std::path::Path::new("-") {
-        eprintln!("wrote {} ({})", output.display(), connection.name);
+        note(format!("wrote {} ({})", output.display(), connection.name));
     }
     if !omitted.is_empty() {
-        eprintln!(
+        note(format!(
             "left out (secrets; set them again where the package goes): {}",
             omitted.join(", ")
-        );
+        ));
     }
     Ok(exit::OK)
 }
 
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.
 fn progress_bar() -> ProgressBar {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} import: {msg} ({elapsed})") {
         bar.set_style(style);

@@ -126,13 +126,39 @@ pub fn run_with<C: Connector>(
     if request.dry_run {
         store.begin_dry_run().map_err(|e| before_run(e.into()))?;
     }
+    tracing::info!(
+        endpoint = request.endpoint,
+        scope = ?request.scope,
+        dry_run = request.dry_run,
+        "import started"
+    );
     let outcome = execute(connector, store, request, &policy, progress);
     if request.dry_run {
         // Rolls back everything the run wrote, staging and run record included.
         store.end_dry_run().map_err(|e| before_run(e.into()))?;
     }
-    let (summary, changes, mut timings) = outcome?;
+    let (summary, changes, mut timings) = outcome.inspect_err(|failure| {
+        tracing::info!(
+            endpoint = request.endpoint,
+            run = failure.run,
+            "import failed"
+        );
+    })?;
     timings.connector = connector.timings();
+    tracing::info!(
+        endpoint = request.endpoint,
+        run = summary.run,
+        accounts = summary.accounts,
+        links = summary.links,
+        entitlements = summary.entitlements,
+        new_accounts = summary.new_accounts,
+        suspended = summary.suspended,
+        withheld = summary.withheld.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        staging_ms = timings.staging.as_millis() as u64,
+        applying_ms = timings.applying.as_millis() as u64,
+        "import completed"
+    );
     Ok(ImportReport {
         summary,
         warnings,
@@ -368,8 +394,14 @@ fn stage_all(
     let mut staging = Duration::ZERO;
     for batch in batches {
         let started = Instant::now();
+        let (kind, records) = match &batch {
+            wit::Batch::Accounts(records) => ("accounts", records.len()),
+            wit::Batch::AccountDetails(records) => ("account-details", records.len()),
+            wit::Batch::Entitlements(records) => ("entitlements", records.len()),
+        };
         stage(store, run, batch)?;
         staging += started.elapsed();
+        tracing::debug!(run = run.0, kind, records, "batch staged");
     }
     Ok(staging)
 }

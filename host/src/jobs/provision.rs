@@ -366,11 +366,13 @@ fn attempt(
         user: owner_attributes(store, &account)?,
     };
     let enable = task.kind == TaskKind::Enable;
+    tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, "attempt started");
     let outcome = instance.provision(&attributes(connection), enable, &request);
     let trapped = outcome.is_err();
     let (message, retry_after, refused) = match outcome {
         Ok(Ok(_captured)) => {
             let task = store.complete_task(id, owner)?;
+            tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "task complete");
             return Ok(Attempted {
                 task,
                 trapped: false,
@@ -399,6 +401,15 @@ fn attempt(
         ),
     };
     let task = store.fail_attempt(id, owner, &message, retry_after)?;
+    tracing::info!(
+        task = task.id,
+        account = %task.account,
+        kind = %task.kind,
+        status = %task.status,
+        tries = task.tries,
+        error = %message,
+        "attempt failed"
+    );
     Ok(Attempted {
         task,
         trapped,
