@@ -190,3 +190,41 @@ fn verbose_json_logs_say_what_the_import_did_and_quiet_prints_only_the_result() 
         &["--quiet", "--verbose"],
     );
 }
+
+/// A shell word: `'...'` with single quotes escaped.
+fn quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[test]
+fn the_spinner_is_drawn_on_a_terminal_only() {
+    let harness = Harness::new(20_000);
+    let mut args: Vec<String> = vec![
+        env!("CARGO_BIN_EXE_dcconn").into(),
+        "--db".into(),
+        harness.db().display().to_string(),
+        "--component".into(),
+        component().display().to_string(),
+        "import".into(),
+    ];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    let line = args.iter().map(|a| quoted(a)).collect::<Vec<_>>().join(" ");
+    // `script` runs the command on a pseudo-terminal.
+    let output = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("DCCONN_CACHE_DIR", cache_dir())
+        .env(PASSWORD_VARIABLE, PASSWORD)
+        .output()
+        .expect("script (util-linux) runs");
+    assert_success(&output);
+    let terminal = stdout(&output);
+    assert!(terminal.contains("import: receiving"), "{terminal}");
+    assert!(
+        terminal.contains("imported DuckCreek (run 1)"),
+        "{terminal}"
+    );
+    // Piped, the same import draws nothing.
+    let piped = harness.import(SOAP_PACKAGE);
+    assert_success(&piped);
+    assert_eq!(stderr(&piped), "");
+}
