@@ -77,11 +77,16 @@ impl NativeConnector {
     }
 }
 
-fn checked(connection: &[wit::Attribute]) -> Result<config::Config, wit::ConnectorError> {
+/// The connection loaded by the connector: its configuration, if usable, and every problem.
+fn loaded(connection: &[wit::Attribute]) -> config::Loaded {
     let pairs = connection
         .iter()
         .map(|attribute| (attribute.name.clone(), attribute.value.clone()));
-    let loaded = config::load(&config::Connection::from_pairs(pairs));
+    config::load(&config::Connection::from_pairs(pairs))
+}
+
+fn checked(connection: &[wit::Attribute]) -> Result<config::Config, wit::ConnectorError> {
+    let loaded = loaded(connection);
     loaded.config.ok_or_else(|| {
         convert::error(
             duckcreek_connector::error::ConnectorError::invalid_configuration(loaded.problems),
@@ -96,11 +101,8 @@ impl Connector for NativeConnector {
         &mut self,
         connection: &[wit::Attribute],
     ) -> Result<Vec<wit::Problem>, RuntimeError> {
-        let pairs = connection
-            .iter()
-            .map(|attribute| (attribute.name.clone(), attribute.value.clone()));
-        let loaded = config::load(&config::Connection::from_pairs(pairs));
-        Ok(loaded.problems.into_iter().map(convert::problem).collect())
+        let problems = loaded(connection).problems;
+        Ok(problems.into_iter().map(convert::problem).collect())
     }
 
     fn reconciliation(

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dcconn::connection::{self, Connection};
+use dcconn::connection::Connection;
 use dcconn::jobs;
 use dcconn::runtime::{Runtime, wit};
 use serde_json::{Value, json};
@@ -76,14 +76,6 @@ impl Host {
 
 const HOSTS: [Host; 2] = [Host::Python, Host::Node];
 
-fn connection(harness: &Harness, password: &str) -> Connection {
-    let mut connection = connection::load(&package(SOAP_PACKAGE)).expect("the package loads");
-    connection.set("SOAP_ENDPOINT", harness.sim.endpoint_url());
-    connection.set("USERNAME", USERNAME);
-    connection.set("PASSWORD", password);
-    connection
-}
-
 /// The connection as the flat attribute file the example hosts read.
 fn connection_file(connection: &Connection, dir: &Path) -> PathBuf {
     let attributes: serde_json::Map<String, Value> = connection
@@ -140,7 +132,7 @@ fn rust_import(connection: &Connection) -> Value {
 fn python_and_node_import_exactly_what_the_rust_host_imports() {
     let harness = Harness::new(300);
     let dir = tempfile::tempdir().unwrap();
-    let connection = connection(&harness, PASSWORD);
+    let connection = harness.soap_connection(PASSWORD);
     let file = connection_file(&connection, dir.path());
     let expected = rust_import(&connection);
     assert_eq!(expected["accounts"].as_array().unwrap().len(), 300);
@@ -156,7 +148,7 @@ fn python_and_node_import_exactly_what_the_rust_host_imports() {
 fn python_and_node_disable_and_enable_through_the_same_plans() {
     let harness = Harness::new(20);
     let dir = tempfile::tempdir().unwrap();
-    let file = connection_file(&connection(&harness, PASSWORD), dir.path());
+    let file = connection_file(&harness.soap_connection(PASSWORD), dir.path());
     let status = |name: &str| harness.sim.dataset().user(name).unwrap().status.clone();
     let success = json!({"captured": [["STATUS", "Success"]]});
     for (host, name, id) in [
@@ -180,7 +172,7 @@ fn python_and_node_disable_and_enable_through_the_same_plans() {
 fn python_and_node_report_the_connectors_errors() {
     let harness = Harness::new(5);
     let dir = tempfile::tempdir().unwrap();
-    let file = connection_file(&connection(&harness, "wrong-password"), dir.path());
+    let file = connection_file(&harness.soap_connection("wrong-password"), dir.path());
     for host in HOSTS {
         let output = host.run(&file, &["import"]);
         assert_eq!(output.status.code(), Some(1), "{host:?}");
@@ -192,7 +184,7 @@ fn python_and_node_report_the_connectors_errors() {
         );
     }
     // A configuration error: the same problems as the Rust host's validate.
-    let mut broken = connection(&harness, PASSWORD);
+    let mut broken = harness.soap_connection(PASSWORD);
     broken.set("SOAP_ENDPOINT", "ftp://nowhere");
     let file = connection_file(&broken, dir.path());
     let runtime = Runtime::load(component(), Some(&cache_dir())).unwrap();

@@ -3,7 +3,7 @@
 //! memory and open files compared before and after. Built as its own test binary
 //! (`tests/soak/main.rs`), so that no other test shares the process it measures.
 
-use dcconn::connection::{self, Connection};
+use dcconn::connection::Connection;
 use dcconn::jobs::{import, provision};
 use dcconn::model::{CorrelationRule, ImportScope};
 use dcconn::runtime::Runtime;
@@ -51,14 +51,6 @@ fn open_descriptors() -> (usize, usize) {
 /// on either side of the loopback.
 const SOCKET_SLACK: usize = 4;
 
-fn connection(harness: &Harness) -> Connection {
-    let mut connection = connection::load(&package(SOAP_PACKAGE)).expect("the package loads");
-    connection.set("SOAP_ENDPOINT", harness.sim.endpoint_url());
-    connection.set("USERNAME", USERNAME);
-    connection.set("PASSWORD", PASSWORD);
-    connection
-}
-
 fn round(runtime: &Runtime, store: &mut Store, connection: &Connection) {
     let correlation = CorrelationRule::default();
     let request = import::ImportRequest {
@@ -96,7 +88,7 @@ fn many_jobs_in_one_process_leak_neither_memory_nor_files() {
     let harness = Harness::new(60);
     let runtime = Runtime::load(component(), Some(&cache_dir())).expect("the component loads");
     let mut store = Store::open(&harness.db()).expect("the store opens");
-    let connection = connection(&harness);
+    let connection = harness.soap_connection(PASSWORD);
     for _ in 0..WARM_UP {
         round(&runtime, &mut store, &connection);
     }

@@ -119,6 +119,17 @@ impl Harness {
         command
     }
 
+    /// The shipped SOAP package pointed at this harness's simulator, with `password`, for tests
+    /// that drive the `dcconn` library or other hosts directly.
+    pub fn soap_connection(&self, password: &str) -> dcconn::connection::Connection {
+        let mut connection =
+            dcconn::connection::load(&package(SOAP_PACKAGE)).expect("the package loads");
+        connection.set("SOAP_ENDPOINT", self.sim.endpoint_url());
+        connection.set("USERNAME", USERNAME);
+        connection.set("PASSWORD", password);
+        connection
+    }
+
     /// Runs dcconn to its end.
     pub fn dcconn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         self.command(args).output().expect("dcconn runs")

@@ -1,7 +1,7 @@
 //! What the speed work relies on: an import reports where its time went, and an instance that
 //! keeps its checked connection between calls still notices when the connection changes.
 
-use dcconn::connection::{self, Connection};
+use dcconn::connection::Connection;
 use dcconn::jobs;
 use dcconn::runtime::{Runtime, wit};
 use serde_json::Value;
@@ -38,14 +38,6 @@ fn an_import_reports_where_its_time_went() {
     assert!(ms("connectorCalls") <= summary["elapsedMs"].as_f64().unwrap() + 1.0);
 }
 
-fn connection(harness: &Harness) -> Connection {
-    let mut connection = connection::load(&package(SOAP_PACKAGE)).expect("the package loads");
-    connection.set("SOAP_ENDPOINT", harness.sim.endpoint_url());
-    connection.set("USERNAME", USERNAME);
-    connection.set("PASSWORD", PASSWORD);
-    connection
-}
-
 /// `connection` with its disable plan sending `Security.unlockUserAccountRq` instead.
 fn unlocking(connection: &Connection) -> Connection {
     let mut changed = connection.clone();
@@ -71,7 +63,7 @@ fn operations(harness: &Harness) -> Vec<String> {
 fn one_instance_checks_a_changed_connection_again() {
     let harness = Harness::new(10);
     let runtime = Runtime::load(component(), Some(&cache_dir())).unwrap();
-    let locking = connection(&harness);
+    let locking = harness.soap_connection(PASSWORD);
     let mut instance = jobs::instance(&runtime, &locking).unwrap();
     let request = wit::ProvisioningRequest {
         account: wit::Account {

@@ -130,14 +130,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Changes(args) => {
             let store = open_store(cli)?;
             if store.run(args.run).map_err(store_failure)?.is_none() {
-                return Err(Failure {
-                    message: format!(
-                        "there is no run {} in {}: see `dcconn runs`",
-                        args.run,
-                        cli.db.display()
-                    ),
-                    code: exit::USAGE,
-                });
+                return Err(unknown_run(cli, args.run));
             }
             let changes = store.run_changes(args.run).map_err(store_failure)?;
             print(|out| output::changes(out, &changes, args.format))
@@ -521,6 +514,17 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     })
 }
 
+/// A run the store does not have: a usage error that says where to look.
+fn unknown_run(cli: &Cli, run: i64) -> Failure {
+    Failure {
+        message: format!(
+            "there is no run {run} in {}: see `dcconn runs`",
+            cli.db.display()
+        ),
+        code: exit::USAGE,
+    }
+}
+
 /// `dcconn report RUN --html FILE`.
 fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
     let store = open_store(cli)?;
@@ -528,14 +532,7 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
         .run_report(args.run, crate::report::CHANGES_SHOWN)
         .map_err(store_failure)?
     else {
-        return Err(Failure {
-            message: format!(
-                "there is no run {} in {}: see `dcconn runs`",
-                args.run,
-                cli.db.display()
-            ),
-            code: exit::USAGE,
-        });
+        return Err(unknown_run(cli, args.run));
     };
     let page = crate::report::html(&report);
     write_output(&args.html, &page)?;

@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 use super::args::{Format, ShowFormat};
 use crate::connection::Connection;
 use crate::jobs::describe_problem;
-use crate::jobs::import::{ImportFailure, ImportReport, ImportTimings};
+use crate::jobs::import::{ImportFailure, ImportReport};
 use crate::runtime::wit;
 use crate::store::{
     AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus,
@@ -130,22 +130,22 @@ fn links_by_type(account: &StoredAccount) -> BTreeMap<&str, Vec<&str>> {
     by_type
 }
 
+/// An account as `accounts --format json` and `show account --format json` print it.
+fn account_json(account: &StoredAccount) -> Value {
+    json!({
+        "name": account.name,
+        "status": account.status,
+        "present": account.present,
+        "locked": account.locked,
+        "owner": account.owner,
+        "columns": columns_object(&account.columns),
+        "entitlements": links_by_type(account),
+    })
+}
+
 /// `dcconn accounts`.
 pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format) -> io::Result<()> {
-    let json_rows = accounts
-        .iter()
-        .map(|account| {
-            json!({
-                "name": account.name,
-                "status": account.status,
-                "present": account.present,
-                "locked": account.locked,
-                "owner": account.owner,
-                "columns": columns_object(&account.columns),
-                "entitlements": links_by_type(account),
-            })
-        })
-        .collect();
+    let json_rows = accounts.iter().map(account_json).collect();
     let rows = match format {
         Format::Csv => {
             let names = column_names(accounts.iter().map(|a| a.columns.as_slice()));
@@ -350,17 +350,13 @@ pub fn account_record(
                 value
             })
             .collect();
-        let value = json!({
-            "name": account.name,
-            "status": account.status,
-            "present": account.present,
-            "locked": account.locked,
-            "owner": account.owner,
-            "columns": columns_object(&account.columns),
-            "entitlements": links_by_type(account),
-            "history": history,
-            "tasks": record.tasks.iter().map(|t| serde_json::to_value(t).unwrap_or(Value::Null)).collect::<Vec<_>>(),
-        });
+        let mut value = account_json(account);
+        value["history"] = Value::Array(history);
+        value["tasks"] = record
+            .tasks
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .collect();
         serde_json::to_writer_pretty(&mut *out, &value)?;
         return writeln!(out);
     }
@@ -548,20 +544,6 @@ pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) 
     }
 }
 
-/// Where an import's time went, in milliseconds with microsecond precision.
-fn timings_json(timings: &ImportTimings) -> Value {
-    let ms = |duration: std::time::Duration| duration.as_secs_f64() * 1000.0;
-    let connector = &timings.connector;
-    json!({
-        "connectorCalls": ms(connector.total),
-        "inConnector": ms(connector.in_component),
-        "connectorHttpAndIo": ms(connector.in_host_calls),
-        "boundaryCrossing": ms(connector.crossing()),
-        "staging": ms(timings.staging),
-        "applying": ms(timings.applying),
-    })
-}
-
 /// The summary of a completed import.
 pub fn import_summary(
     out: &mut dyn Write,
@@ -592,7 +574,7 @@ pub fn import_summary(
             "linksRemoved": s.links_removed,
             "withheld": s.withheld,
             "elapsedMs": report.elapsed.as_millis() as u64,
-            "timingsMs": timings_json(&report.timings),
+            "timingsMs": report.timings.milliseconds(),
             "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
         });
         if report.dry_run {

@@ -84,6 +84,23 @@ pub struct ImportTimings {
     pub applying: Duration,
 }
 
+impl ImportTimings {
+    /// The timings in milliseconds (microsecond precision), as `dcconn import --json` prints
+    /// them under `timingsMs`.
+    pub fn milliseconds(&self) -> serde_json::Value {
+        let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+        let connector = &self.connector;
+        serde_json::json!({
+            "connectorCalls": ms(connector.total),
+            "inConnector": ms(connector.in_component),
+            "connectorHttpAndIo": ms(connector.in_host_calls),
+            "boundaryCrossing": ms(connector.crossing()),
+            "staging": ms(self.staging),
+            "applying": ms(self.applying),
+        })
+    }
+}
+
 /// A failed import: the error and the run it was recorded as (none when it failed before a
 /// run began, e.g. on configuration errors).
 #[derive(Debug)]
