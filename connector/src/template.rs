@@ -124,6 +124,26 @@ impl Template {
         })
     }
 
+    /// The expression of a template that is one `${...}` and nothing else (whitespace aside),
+    /// not `${raw: ...}`, with the byte offset of its `${`: a whole-envelope expression
+    /// ([`crate::expr::markup`]).
+    pub fn whole_expression(&self) -> Option<(&Expr, usize)> {
+        let mut found = None;
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) if text.trim().is_empty() => {}
+                Segment::Placeholder {
+                    expr,
+                    offset,
+                    raw: false,
+                    ..
+                } if found.is_none() => found = Some((expr, *offset)),
+                _ => return None,
+            }
+        }
+        found
+    }
+
     /// The template with each placeholder replaced by as many `x` as it has characters (line
     /// breaks inside it kept), so a position in the result is the same position in the
     /// template: used to check that the template is well-formed once bound, and to point at the

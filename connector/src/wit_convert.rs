@@ -192,16 +192,25 @@ macro_rules! wit_conversions {
         pub fn outcome(outcome: $crate::provision::ProvisioningOutcome) -> wit::ProvisioningOutcome {
             wit::ProvisioningOutcome {
                 captured: columns(outcome.captured),
+                comments: outcome.comments,
+                account_updates: columns(outcome.account_updates),
+                skipped_calls: outcome.skipped_calls,
             }
         }
 
         #[allow(dead_code)]
         pub fn rendered(rendered: $crate::provision::RenderedRequest) -> wit::RenderedRequest {
+            let skipped = rendered.request.is_none();
+            let request = rendered.request.unwrap_or_else(|| $crate::config::HttpRequest {
+                body: String::new(),
+                headers: Vec::new(),
+            });
             wit::RenderedRequest {
                 call: rendered.call,
                 url: rendered.url,
-                headers: columns(rendered.request.headers),
-                body: rendered.request.body,
+                headers: columns(request.headers),
+                body: request.body,
+                skipped,
             }
         }
     };

@@ -55,24 +55,30 @@ fn show_account_gives_columns_links_status_history_and_tasks() {
     let mut roles: Vec<String> = user.roles.clone();
     roles.sort();
     assert_eq!(shown["entitlements"]["Role"], serde_json::json!(roles));
-    let history: Vec<(u64, String, String)> = shown["history"]
+    let history: Vec<(String, String, String)> = shown["history"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| {
             (
-                c["run"].as_u64().unwrap(),
+                match c["run"].as_u64() {
+                    Some(run) => format!("run {run}"),
+                    None => format!("task {}", c["task"]),
+                },
                 c["change"].as_str().unwrap().to_string(),
                 c["column"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect();
     let links = user.entities.len() + user.roles.len();
-    let mut expected = vec![(1, "new".to_string(), String::new())];
-    expected.extend((0..links).map(|_| (1, "link-added".to_string(), String::new())));
-    expected.push((2, "status".into(), String::new()));
-    expected.push((2, "updated".into(), "customproperty1".into()));
-    expected.push((2, "updated".into(), "customproperty2".into()));
+    let entry = |by: &str, change: &str, column: &str| (by.into(), change.into(), column.into());
+    let mut expected = vec![entry("run 1", "new", "")];
+    expected.extend((0..links).map(|_| entry("run 1", "link-added", "")));
+    // The disable task's outcome is part of the account's history.
+    expected.push(entry("task 1", "provisioned", "status"));
+    expected.push(entry("run 2", "status", ""));
+    expected.push(entry("run 2", "updated", "customproperty1"));
+    expected.push(entry("run 2", "updated", "customproperty2"));
     assert_eq!(history, expected, "{}", shown["history"]);
     let tasks = shown["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1);

@@ -27,8 +27,8 @@ pub enum ScopeKind {
     Import,
     /// EACHACCOUNT calls: also `account.*`.
     EachAccount,
-    /// Provisioning calls: also `account.*`, `user.*`, `task.*`, `endpoint.*`, `accountName`
-    /// and the values earlier calls captured.
+    /// Provisioning calls: also `account.*`, `user.*`, `task.accountName`, `accountName` and
+    /// the values earlier calls captured.
     Provisioning {
         /// Names captured by earlier calls' RESPONSEMAPPING.
         captured: Vec<String>,
@@ -39,6 +39,9 @@ pub enum ScopeKind {
 pub const ACCESS_TOKEN: &str = "access_token";
 
 const OBJECT_ROOTS: &[&str] = &["account", "user", "task", "endpoint"];
+
+/// The properties of `task` a provisioning call can read.
+const TASK_PROPERTIES: &[&str] = &["accountName"];
 
 impl Scope {
     /// A scope of this kind, without a token.
@@ -138,7 +141,23 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
                 _ => format!("`${{{written}}}`: `{root}` is not bound here"),
             });
         }
-        return (path.len() != 2).then(|| format!("`${{{written}}}`: write `{root}.<column>`"));
+        if path.len() != 2 {
+            return Some(format!("`${{{written}}}`: write `{root}.<column>`"));
+        }
+        return match root {
+            "task" if !TASK_PROPERTIES.contains(&path[1].as_str()) => Some(format!(
+                "`${{{written}}}`: the task of an enable or disable has {} (its account's name); for the account's columns write `account.<column>`",
+                TASK_PROPERTIES
+                    .iter()
+                    .map(|p| format!("`task.{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            "endpoint" => Some(format!(
+                "`${{{written}}}`: `endpoint` is not bound by this connector; write the value in the template, or take it from a connection attribute (`${{NAME}}`)"
+            )),
+            _ => None,
+        };
     }
     if path.len() == 1 && (connection.get(root).is_some() || scope.allows_name(root)) {
         return None;
@@ -205,6 +224,11 @@ impl Bindings for RuntimeBindings<'_> {
                 None => Lookup::Unbound,
             },
             ("user", Some(column), 2) => find(self.user, column),
+            ("task", Some(property), 2) if property == "accountName" => {
+                self.account.map_or(Lookup::Unbound, |account| {
+                    Lookup::Value(account.name.clone())
+                })
+            }
             (name, None, 1) => match self.captured.iter().find(|(captured, _)| captured == name) {
                 Some((_, value)) => Lookup::Value(value.clone()),
                 None if name == ACCESS_TOKEN => self

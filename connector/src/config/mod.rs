@@ -23,7 +23,7 @@ pub use auth::{
 pub use bindings::{ACCESS_TOKEN, RuntimeBindings, Scope, ScopeKind, is_secret_attribute};
 pub use endpoint::Endpoint;
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
-pub use provisioning::{ProvisioningCall, ProvisioningPlan};
+pub use provisioning::{Capture, ProvisioningCall, ProvisioningPlan, RESPONSE_CODE, Target};
 pub use reconciliation::{ReconciliationPolicy, STATUS_THRESHOLD_CONFIG};
 pub use request::{HttpRequest, Mode, RequestTemplate};
 
@@ -41,6 +41,9 @@ pub const CONNECTIONJSON: &str = "CONNECTIONJSON";
 pub const ENABLEACCOUNTJSON: &str = "ENABLEACCOUNTJSON";
 /// The disable plan attribute.
 pub const DISABLEACCOUNTJSON: &str = "DISABLEACCOUNTJSON";
+
+/// The provisioning plans this version runs.
+const RUN_PLANS: &[&str] = &[ENABLEACCOUNTJSON, DISABLEACCOUNTJSON];
 
 /// Provisioning plans checked at load; only enable and disable run in this version.
 const PROVISIONING_PLANS: &[&str] = &[
@@ -167,11 +170,15 @@ pub fn load(connection: &Connection) -> Loaded {
     };
     let mut plans = BTreeMap::new();
     for name in PROVISIONING_PLANS {
-        if let Some(text) = connection.get(name)
-            && let Some(plan) =
-                provisioning::parse(name, text, connection, mode, &connections, &mut problems)
-        {
-            plans.insert(*name, plan);
+        let Some(text) = connection.get(name) else {
+            continue;
+        };
+        let before = problems.len();
+        let plan = provisioning::parse(name, text, connection, mode, &connections, &mut problems);
+        if RUN_PLANS.contains(name) {
+            plans.extend(plan.map(|plan| (*name, plan)));
+        } else {
+            demote_to_warnings(&mut problems[before..]);
         }
     }
     let reconciliation =
@@ -224,6 +231,21 @@ fn check_status_columns(
                     "`{column}` is not a column any ACCOUNTMAPPING of ACCOUNTS_IMPORT_JSON maps"
                 ),
             ));
+        }
+    }
+}
+
+/// The problems of a plan this version does not run: warnings, so that a connection brought as
+/// it is (with grant or create plans this connector cannot run yet) still imports, enables and
+/// disables.
+fn demote_to_warnings(problems: &mut [Problem]) {
+    for problem in problems {
+        if problem.severity == Severity::Error {
+            problem.severity = Severity::Warning;
+            problem.message = format!(
+                "{} (this version does not run this plan, so it does not stop the connection)",
+                problem.message
+            );
         }
     }
 }

@@ -1,6 +1,12 @@
 //! Provisioning plans (ENABLEACCOUNTJSON, DISABLEACCOUNTJSON, ...): an array of calls run in
-//! order. This version checks them at load time (templates, paths, criteria); running them
-//! arrives with the provisioning work.
+//! order, checked at load (templates, paths, capture targets, criteria). Enable and disable
+//! plans run; the others are checked only, and their problems are warnings (see
+//! [`super::load`]).
+//!
+//! RESPONSEMAPPING targets come in three kinds ([`Target`]): ordinary names, captured and bound
+//! for later calls (`RESPONSECODE` among them: the value at its path, or the HTTP status when
+//! its path is empty); `TASK.PROVISIONINGCOMMENTS`, a text for the task; and
+//! `ACCOUNT.<column>`, a new value for a column of the stored account.
 
 use serde_json::Value;
 
@@ -9,7 +15,7 @@ use crate::path::Path;
 
 use super::bindings::{Scope, ScopeKind};
 use super::request::{RequestParts, RequestTemplate};
-use super::{Connection, Connections, Mode, json};
+use super::{Connection, Connections, Mode, RUN_PLANS, json};
 
 const KNOWN_KEYS: &[&str] = &[
     "CONNECTION",
@@ -18,10 +24,12 @@ const KNOWN_KEYS: &[&str] = &[
     "SOAPACTION",
     "RESPONSEMAPPING",
     "SUCCESSCRITERIA",
+    "RUNFOREACHENT",
+    "COOKIEOPTIONS",
 ];
 
-/// Keys seen in the wild that this version does not act on.
-const NOT_YET_SUPPORTED: &[&str] = &["RUNFOREACHENT", "COOKIEOPTIONS"];
+/// The name whose empty path captures the HTTP status.
+pub const RESPONSE_CODE: &str = "RESPONSECODE";
 
 /// One call of a provisioning plan.
 #[derive(Debug, Clone)]
@@ -30,10 +38,35 @@ pub struct ProvisioningCall {
     pub connection: Option<String>,
     /// The request.
     pub request: RequestTemplate,
-    /// RESPONSEMAPPING: captured name ← path.
-    pub response_mapping: Vec<(String, Path)>,
+    /// RESPONSEMAPPING, in configured order.
+    pub response_mapping: Vec<Capture>,
     /// SUCCESSCRITERIA: captured name = expected value.
     pub success_criteria: Vec<(String, String)>,
+}
+
+/// One RESPONSEMAPPING entry.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The target as written (`RESPONSECODE`, `ACCOUNT.ACCOUNTID`): what SUCCESSCRITERIA names.
+    pub name: String,
+    /// What the captured value is for.
+    pub target: Target,
+    /// Where the value is; `None` for `RESPONSECODE` mapped to an empty path: the HTTP status.
+    pub path: Option<Path>,
+}
+
+/// What a RESPONSEMAPPING target does with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An ordinary name: bound as `${NAME}` in later calls and reported back.
+    Value,
+    /// `TASK.PROVISIONINGCOMMENTS` (any case): a text the host keeps on the task.
+    Comments,
+    /// `ACCOUNT.<column>`: the column's new value (named as Saviynt spells it, `accountID`).
+    AccountColumn(String),
+    /// `ACCOUNT.NAME`: the account's identity, which enable and disable never change; usable in
+    /// SUCCESSCRITERIA only.
+    AccountName,
 }
 
 /// A provisioning plan.
@@ -65,7 +98,11 @@ pub(crate) fn parse(
             return None;
         }
     };
-    let mut captured = Vec::new();
+    // Ordinary names captured so far (bound in later calls), every target captured so far (what
+    // criteria may test), and the names whose latest capture is the HTTP status.
+    let mut captured: Vec<String> = Vec::new();
+    let mut tested: Vec<String> = Vec::new();
+    let mut http_status: Vec<String> = Vec::new();
     let mut parsed = Vec::new();
     for (index, call) in calls.iter().enumerate() {
         let number = index + 1;
@@ -78,14 +115,10 @@ pub(crate) fn parse(
             ));
             continue;
         };
-        for key in keys.keys() {
+        for (key, value) in keys {
             let upper = key.to_ascii_uppercase();
-            if NOT_YET_SUPPORTED.contains(&upper.as_str()) {
-                problems.push(Problem::warning(
-                    attribute,
-                    Some(locate(key)),
-                    format!("`{key}` is not supported by this version and is ignored"),
-                ));
+            if let Some(problem) = unsupported_key(attribute, &locate(key), &upper, value) {
+                problems.push(problem);
             } else if !KNOWN_KEYS.contains(&upper.as_str()) {
                 problems.push(Problem::warning(
                     attribute,
@@ -129,16 +162,29 @@ pub(crate) fn parse(
             get("RESPONSEMAPPING"),
             problems,
         );
-        captured.extend(
-            response_mapping
-                .iter()
-                .map(|(name, _)| name.clone())
-                .filter(|name| !name.contains('.')),
-        );
+        for capture in &response_mapping {
+            http_status.retain(|name| name != &capture.name);
+            if capture.path.is_none() {
+                http_status.push(capture.name.clone());
+            }
+            if capture.target == Target::Value && !captured.contains(&capture.name) {
+                captured.push(capture.name.clone());
+            }
+            if !tested.contains(&capture.name) {
+                tested.push(capture.name.clone());
+            }
+        }
         let success_criteria = success_criteria(
             attribute,
             &locate("SUCCESSCRITERIA"),
             get("SUCCESSCRITERIA"),
+            problems,
+        );
+        check_criteria(
+            attribute,
+            &locate("SUCCESSCRITERIA"),
+            &success_criteria,
+            (&tested, &http_status),
             problems,
         );
         if let Some(request) = request {
@@ -164,7 +210,7 @@ fn response_mapping(
     location: &str,
     value: Option<&Value>,
     problems: &mut Vec<Problem>,
-) -> Vec<(String, Path)> {
+) -> Vec<Capture> {
     let Some(value) = value else {
         return Vec::new();
     };
@@ -181,26 +227,153 @@ fn response_mapping(
     };
     let mut mapping = Vec::new();
     for (name, path) in &map {
-        let parsed = json::string(path)
-            .and_then(|text| Path::parse(text).map_err(|error| format!("path `{text}`: {error}")))
-            .and_then(
-                |parsed| match parsed.steps.is_empty() && name != "RESPONSECODE" {
-                    true => Err(
-                        "the path must name at least one element below the document root".into(),
-                    ),
-                    false => Ok(parsed),
-                },
-            );
-        match parsed {
-            Ok(path) => mapping.push((name.clone(), path)),
-            Err(message) => problems.push(Problem::error(
+        let at = Some(format!("{location}.{name}"));
+        let target = match target(name) {
+            Ok(target) => target,
+            Err(message) => {
+                problems.push(Problem::error(attribute, at, message));
+                continue;
+            }
+        };
+        if target == Target::AccountName {
+            problems.push(Problem::warning(
                 attribute,
-                Some(format!("{location}.{name}")),
-                message,
+                at.clone(),
+                "`ACCOUNT.NAME` is the account's identity in the store, which enable and disable never change: the value is captured for SUCCESSCRITERIA only",
+            ));
+        }
+        let text = match json::string(path) {
+            Ok(text) => text,
+            Err(message) => {
+                problems.push(Problem::error(attribute, at, message));
+                continue;
+            }
+        };
+        if text.trim().is_empty() && name == RESPONSE_CODE {
+            mapping.push(Capture {
+                name: name.clone(),
+                target,
+                path: None,
+            });
+            continue;
+        }
+        match Path::parse(text) {
+            Ok(path) if path.steps.is_empty() => problems.push(Problem::error(
+                attribute,
+                at,
+                "the path must name at least one element below the document root (only RESPONSECODE may have an empty path: it then captures the HTTP status)",
+            )),
+            Ok(path) => mapping.push(Capture {
+                name: name.clone(),
+                target,
+                path: Some(path),
+            }),
+            Err(error) if text.trim().is_empty() => problems.push(Problem::error(
+                attribute,
+                at,
+                format!("{error} (only RESPONSECODE may have an empty path: it then captures the HTTP status)"),
+            )),
+            Err(error) => problems.push(Problem::error(
+                attribute,
+                at,
+                format!("path `{text}`: {error}"),
             )),
         }
     }
     mapping
+}
+
+/// What a RESPONSEMAPPING target is; an error message for a dotted name that is no known
+/// special target.
+fn target(name: &str) -> Result<Target, String> {
+    let Some((object, property)) = name.split_once('.') else {
+        return Ok(Target::Value);
+    };
+    let is_column = !property.is_empty()
+        && property
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    match (
+        object.to_ascii_uppercase().as_str(),
+        property.to_ascii_uppercase().as_str(),
+    ) {
+        ("TASK", "PROVISIONINGCOMMENTS") => Ok(Target::Comments),
+        ("ACCOUNT", "NAME") => Ok(Target::AccountName),
+        ("ACCOUNT", "ACCOUNTID") => Ok(Target::AccountColumn("accountID".into())),
+        ("ACCOUNT", _) if is_column => Ok(Target::AccountColumn(property.to_ascii_lowercase())),
+        _ => Err(format!(
+            "`{name}` is not a RESPONSEMAPPING target this connector knows: the special targets are `TASK.PROVISIONINGCOMMENTS` (a text kept on the task) and `ACCOUNT.<column>` (e.g. `ACCOUNT.ACCOUNTID`: a new value for a column of the stored account); any other name is an ordinary capture and has no dot (`STATUS`, `RESPONSECODE`)"
+        )),
+    }
+}
+
+/// A key seen in real plans that this version does not act on, named with what to do.
+fn unsupported_key(attribute: &str, location: &str, upper: &str, value: &Value) -> Option<Problem> {
+    let runs = RUN_PLANS.contains(&attribute);
+    let problem = |message: String| {
+        Some(match runs {
+            true => Problem::error(attribute, Some(location.to_string()), message),
+            false => Problem::warning(attribute, Some(location.to_string()), message),
+        })
+    };
+    match upper {
+        "RUNFOREACHENT" => {
+            let on = match value {
+                Value::Bool(on) => *on,
+                Value::String(text) => text.trim().eq_ignore_ascii_case("true"),
+                _ => true,
+            };
+            (on && runs).then(|| {
+                Problem::error(
+                    attribute,
+                    Some(location.to_string()),
+                    "RUNFOREACHENT runs a call once per entitlement of the task, but an enable or disable task has no entitlement to iterate: remove it (or set it to \"false\") and the call runs once for the account",
+                )
+            })
+        }
+        "COOKIEOPTIONS" => problem(
+            "COOKIEOPTIONS (SAVEFROMRESPONSE, SENDFROMSAVED) is not supported: this connector sends no cookies between calls. Duck Creek carries its session in the envelope (Session.loginRq and Session.closeRq in each request); pass values between calls with RESPONSEMAPPING and `${NAME}` instead".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Every criterion must test something this call or an earlier one captures; one testing a
+/// path-less RESPONSECODE (the HTTP status) against anything but a status code is a warning.
+fn check_criteria(
+    attribute: &str,
+    location: &str,
+    criteria: &[(String, String)],
+    (tested, http_status): (&[String], &[String]),
+    problems: &mut Vec<Problem>,
+) {
+    for (name, expected) in criteria {
+        if !tested.contains(name) {
+            problems.push(Problem::error(
+                attribute,
+                Some(location.to_string()),
+                format!(
+                    "SUCCESSCRITERIA tests `{name}`, which no RESPONSEMAPPING of this call or an earlier one captures: map it to the path of the value in the response (`\"{name}\": \"Body....@status\"`){}",
+                    if name == RESPONSE_CODE { ", or to an empty path for the HTTP status" } else { "" }
+                ),
+            ));
+        } else if http_status.contains(name) && !is_status_code(expected) {
+            problems.push(Problem::warning(
+                attribute,
+                Some(location.to_string()),
+                format!(
+                    "`{name}` is mapped to an empty path, so it captures the HTTP status (200, 500, ...), which never equals `{expected}`: map it to the path of the status in the response body, e.g. `Body.processRequestsAsDOMResponse.result.server.responses.Security~dot#lockUserAccountRs.@status`"
+                ),
+            ));
+        }
+    }
+}
+
+fn is_status_code(text: &str) -> bool {
+    text.len() == 3
+        && text
+            .parse::<u16>()
+            .is_ok_and(|code| (100..600).contains(&code))
 }
 
 fn success_criteria(

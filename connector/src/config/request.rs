@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 use crate::error::Problem;
+use crate::expr::markup::{self, Piece};
 use crate::template::{Bindings, Escape, Template};
-use crate::text::TextError;
+use crate::text::{TextError, line_column};
 use crate::xml::check_well_formed;
 
 use super::bindings::{Scope, check_variables};
@@ -78,10 +79,23 @@ const DEFAULT_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 /// A request template.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
-    body: Template,
-    is_envelope: bool,
+    body: Body,
     headers: Vec<(String, Template)>,
     soap_action: Option<Template>,
+}
+
+/// The two ways a REQUESTXML is written.
+#[derive(Debug, Clone)]
+enum Body {
+    /// Markup with placeholders, checked well-formed at load.
+    Markup {
+        template: Template,
+        /// The markup is a SOAP envelope already: it is sent as is.
+        is_envelope: bool,
+    },
+    /// One `${...}` that builds the whole request ([`markup`]): checked at load where its
+    /// branches are literal enough, and its result at run time; empty means "send nothing".
+    Expression(Template),
 }
 
 /// The raw pieces of a request as configured.
@@ -109,19 +123,32 @@ impl RequestTemplate {
     ) -> Option<RequestTemplate> {
         let before = problems.len();
         let body_location = (parts.locate)("REQUESTXML");
-        let body = parse_template(parts.attribute, &body_location, parts.xml, problems);
-        let mut is_envelope = false;
-        if let Some(body) = &body {
-            check_variables(
-                body,
-                scope,
-                connection,
-                parts.attribute,
-                &body_location,
-                problems,
-            );
-            is_envelope = check_body_xml(body, parts.attribute, &body_location, mode, problems);
-        }
+        let body =
+            parse_template(parts.attribute, &body_location, parts.xml, problems).map(|template| {
+                check_variables(
+                    &template,
+                    scope,
+                    connection,
+                    parts.attribute,
+                    &body_location,
+                    problems,
+                );
+                let at = Place {
+                    attribute: parts.attribute,
+                    location: &body_location,
+                    mode,
+                };
+                if template.whole_expression().is_some() {
+                    check_expression_body(&template, &at, problems);
+                    Body::Expression(template)
+                } else {
+                    let is_envelope = check_body_xml(&template, &at, problems);
+                    Body::Markup {
+                        template,
+                        is_envelope,
+                    }
+                }
+            });
         let headers = parse_header_templates(parts, "REQUESTPARAMS", scope, connection, problems);
         let soap_action = parts.soap_action.and_then(|text| {
             let location = (parts.locate)("SOAPACTION");
@@ -144,17 +171,40 @@ impl RequestTemplate {
         }
         Some(RequestTemplate {
             body: body?,
-            is_envelope,
             headers,
             soap_action,
         })
     }
 
-    /// Renders the request: values XML-escaped into the body, wrapped in a SOAP envelope when
-    /// `mode` is SOAP and the template is not one already.
+    /// Renders the request of a call that must be sent (an import call): a whole-envelope
+    /// expression that renders empty is an error here.
     pub fn render(&self, bindings: &dyn Bindings, mode: Mode) -> Result<HttpRequest, TextError> {
-        let rendered = self.body.render(bindings, Escape::Xml)?;
-        let body = if mode == Mode::Soap && !self.is_envelope {
+        self.render_or_skip(bindings, mode)?.ok_or_else(|| TextError {
+            line: 1,
+            column: 1,
+            message: "the expression rendered nothing: only a provisioning call can be skipped this way; an import call must always send its request".into(),
+        })
+    }
+
+    /// Renders the request: values XML-escaped into the body, wrapped in a SOAP envelope when
+    /// `mode` is SOAP and the body is not one already. `None` when the body is a whole-envelope
+    /// expression that rendered empty: the call sends nothing.
+    pub fn render_or_skip(
+        &self,
+        bindings: &dyn Bindings,
+        mode: Mode,
+    ) -> Result<Option<HttpRequest>, TextError> {
+        let (rendered, is_envelope) = match &self.body {
+            Body::Markup {
+                template,
+                is_envelope,
+            } => (template.render(bindings, Escape::Xml)?, *is_envelope),
+            Body::Expression(template) => match render_expression(template, bindings, mode)? {
+                Some(rendered) => rendered,
+                None => return Ok(None),
+            },
+        };
+        let body = if mode == Mode::Soap && !is_envelope {
             wrap_in_envelope(&rendered)
         } else {
             rendered
@@ -172,8 +222,146 @@ impl RequestTemplate {
         if let Some(action) = &self.soap_action {
             headers.push(("SOAPAction".into(), action.render(bindings, Escape::None)?));
         }
-        Ok(HttpRequest { body, headers })
+        Ok(Some(HttpRequest { body, headers }))
     }
+}
+
+/// Renders a whole-envelope expression and checks its result: `None` when it is empty, else the
+/// document and whether it is a SOAP envelope. A result that is not well-formed is reported at
+/// its line and column in the result, and at the expression in the template.
+fn render_expression(
+    template: &Template,
+    bindings: &dyn Bindings,
+    mode: Mode,
+) -> Result<Option<(String, bool)>, TextError> {
+    let Some((expr, offset)) = template.whole_expression() else {
+        return Ok(None);
+    };
+    let at = |message: String| TextError::at(template.source(), offset, message);
+    let rendered = markup::render_markup(expr, bindings).map_err(at)?;
+    if rendered.trim().is_empty() {
+        return Ok(None);
+    }
+    let root = check_well_formed(&rendered).map_err(|error| {
+        at(format!(
+            "the expression rendered a request that is not well-formed XML (line {}, column {} of the rendered request): {}",
+            error.line, error.column, error.message
+        ))
+    })?;
+    let is_envelope = root == "Envelope";
+    if is_envelope && mode == Mode::Xml {
+        return Err(at(ENVELOPE_IN_XML_MODE.into()));
+    }
+    Ok(Some((rendered, is_envelope)))
+}
+
+/// Where a request body is configured, for its problems.
+struct Place<'a> {
+    attribute: &'a str,
+    location: &'a str,
+    mode: Mode,
+}
+
+impl Place<'_> {
+    fn error(&self, (line, column): (usize, usize), message: String) -> Problem {
+        Problem::error(
+            self.attribute,
+            Some(format!("{}, line {line}, column {column}", self.location)),
+            message,
+        )
+    }
+}
+
+const ENVELOPE_IN_XML_MODE: &str = "SOAP_OR_XML is XML but this request is a SOAP envelope: send the bare `<server>` document, or set SOAP_OR_XML to SOAP";
+
+/// Checks each document a whole-envelope expression can render (with its data values standing
+/// in as `x`) when there are few enough branch combinations to list: each must be empty or
+/// well-formed XML. A mistake is reported in the template, inside the string literal that holds
+/// it when that literal can be found.
+fn check_expression_body(template: &Template, at: &Place<'_>, problems: &mut Vec<Problem>) {
+    let Some((expr, offset)) = template.whole_expression() else {
+        return;
+    };
+    let Some(skeletons) = markup::skeletons(expr) else {
+        return;
+    };
+    for pieces in skeletons {
+        if pieces.iter().all(|piece| *piece == Piece::Data) {
+            continue; // Nothing literal to check: the result is checked when it is rendered.
+        }
+        let text: String = pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Literal(text) => text.as_str(),
+                Piece::Data => "x",
+            })
+            .collect();
+        if text.trim().is_empty() {
+            continue;
+        }
+        let problem = match check_well_formed(&text) {
+            Ok(root) if root == "Envelope" && at.mode == Mode::Xml => Some((
+                line_column(template.source(), offset),
+                ENVELOPE_IN_XML_MODE.to_string(),
+            )),
+            Ok(_) => None,
+            Err(error) => Some((
+                template_position(template, offset, &pieces, &error),
+                format!(
+                    "not well-formed XML once bound, when the expression renders `{}`: {}",
+                    crate::text::excerpt(text.as_bytes(), 80),
+                    error.message
+                ),
+            )),
+        };
+        if let Some((position, message)) = problem {
+            problems.push(at.error(position, message));
+            return;
+        }
+    }
+}
+
+/// Where, in the template, the mistake `error` of a rendered skeleton is: inside the string
+/// literal holding it when that literal is written in the template as is, else at the
+/// expression's `${`.
+fn template_position(
+    template: &Template,
+    offset: usize,
+    pieces: &[Piece],
+    error: &TextError,
+) -> (usize, usize) {
+    let mut rendered = String::new();
+    for piece in pieces {
+        let start = rendered.len();
+        rendered.push_str(match piece {
+            Piece::Literal(text) => text,
+            Piece::Data => "x",
+        });
+        let end = rendered.len();
+        let error_at = byte_offset(&rendered, error.line, error.column);
+        if let (Piece::Literal(text), Some(error_at)) = (piece, error_at)
+            && (start..end.max(start + 1)).contains(&error_at)
+            && let Some(found) = template.source()[offset..].find(text.as_str())
+        {
+            return line_column(template.source(), offset + found + (error_at - start));
+        }
+    }
+    line_column(template.source(), offset)
+}
+
+/// The byte offset of a 1-based line and column (in characters) of `text`, when `text` reaches
+/// it.
+fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let within = text[line_start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len() - line_start, |(index, _)| index);
+    Some(line_start + within)
 }
 
 /// Parses one template, adding a problem at its position when it does not parse.
@@ -199,32 +387,22 @@ pub(crate) fn parse_template(
 
 /// Checks the body is well-formed once bound and fits the mode; returns whether it is a SOAP
 /// envelope.
-fn check_body_xml(
-    body: &Template,
-    attribute: &str,
-    location: &str,
-    mode: Mode,
-    problems: &mut Vec<Problem>,
-) -> bool {
+fn check_body_xml(body: &Template, at: &Place<'_>, problems: &mut Vec<Problem>) -> bool {
     match check_well_formed(&body.with_placeholders_filled()) {
         Ok(root) => {
             let is_envelope = root == "Envelope";
-            if is_envelope && mode == Mode::Xml {
+            if is_envelope && at.mode == Mode::Xml {
                 problems.push(Problem::error(
-                    attribute,
-                    Some(location.to_string()),
-                    "SOAP_OR_XML is XML but this request is a SOAP envelope: send the bare `<server>` document, or set SOAP_OR_XML to SOAP",
+                    at.attribute,
+                    Some(at.location.to_string()),
+                    ENVELOPE_IN_XML_MODE,
                 ));
             }
             is_envelope
         }
         Err(error) => {
-            problems.push(Problem::error(
-                attribute,
-                Some(format!(
-                    "{location}, line {}, column {}",
-                    error.line, error.column
-                )),
+            problems.push(at.error(
+                (error.line, error.column),
                 format!("not well-formed XML once bound: {}", error.message),
             ));
             false

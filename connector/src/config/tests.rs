@@ -211,10 +211,39 @@ fn reports_each_mistake_with_its_place() {
         (vec![("STATUS_THRESHOLD_CONFIG", r#"{"statusAndThresholdConfig": {"statusColumn": "customproperty9", "activeStatus": "Active"}}"#.into())], Severity::Error, "STATUS_THRESHOLD_CONFIG", Some("statusColumn"), "not a column any ACCOUNTMAPPING"),
         (vec![("STATUS_THRESHOLD_CONFIG", "{\"statusAndThresholdConfig\": ".into())], Severity::Error, "STATUS_THRESHOLD_CONFIG", Some("line 1, column 29"), "not valid JSON"),
         (vec![("ACCOUNTS_IMPORT_JSON", String::new())], Severity::Warning, "ACCOUNTS_IMPORT_JSON", None, "cannot import"),
-        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RUNFOREACHENT": "true"}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (RUNFOREACHENT)"), "not supported"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RUNFOREACHENT": "true"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (RUNFOREACHENT)"), "no entitlement to iterate: remove it"),
+        (vec![("ENABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "COOKIEOPTIONS": {"SAVEFROMRESPONSE": "JSESSIONID"}}]"#.into())], Severity::Error, "ENABLEACCOUNTJSON", Some("call 1 (COOKIEOPTIONS)"), "pass values between calls with RESPONSEMAPPING"),
+        (vec![("GRANTACCESSJSON", r#"[{"REQUESTXML": "<server/>", "COOKIEOPTIONS": {"SAVEFROMRESPONSE": "JSESSIONID"}}]"#.into())], Severity::Warning, "GRANTACCESSJSON", Some("call 1 (COOKIEOPTIONS)"), "is not supported"),
+        (vec![("GRANTACCESSJSON", r#"[{"REQUESTXML": "<a>${account.roles.collect{ it }}</a>"}]"#.into())], Severity::Warning, "GRANTACCESSJSON", Some("call 1 (REQUESTXML), line 1, column 27"), "Groovy closures (`.collect{ }`) are not supported: a plan runs for one account, with no collection to iterate; build the text with `+` and `? :` (`'<Role>' + account.name + '</Role>'`) (this version does not run this plan"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<a>${USERNAME.each { it }}</a>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 20"), "Groovy closures (`.each{ }`)"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"TASK.COMMENT": "Body.a"}}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (RESPONSEMAPPING).TASK.COMMENT"), "the special targets are `TASK.PROVISIONINGCOMMENTS`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"ACCOUNT.NAME": "Body.a"}}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (RESPONSEMAPPING).ACCOUNT.NAME"), "never change"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "RESPONSECODE=1"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "tests `RESPONSECODE`, which no RESPONSEMAPPING of this call or an earlier one captures"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"RESPONSECODE": ""}, "SUCCESSCRITERIA": "RESPONSECODE=Success"}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "captures the HTTP status (200, 500, ...), which never equals `Success`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"STATUS": ""}}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (RESPONSEMAPPING).STATUS"), "only RESPONSECODE may have an empty path"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<a n=\"${task.accountKey}\"/>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 7"), "has `task.accountName`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<a n=\"${endpoint.name}\"/>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 7"), "`endpoint` is not bound"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name == 'x' ? '<a><b></a>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 32"), "when the expression renders `<a><b></a>`: mismatched closing tag"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name ? '<a/><b/>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 23"), "a second root element"),
+        (vec![("SOAP_OR_XML", "XML".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${'<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>'}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
     ];
     assert_each_reported(cases);
+}
+
+#[test]
+fn real_plan_shapes_load_without_problems() {
+    let plans = [
+        r#"[{"REQUESTXML": "<server><requests><A.bRq n=\"${accountName}\"/></requests></server>", "RUNFOREACHENT": "false", "SOAPACTION": "",
+             "RESPONSEMAPPING": {"RESPONSECODE": "Body.r.@status", "TASK.PROVISIONINGCOMMENTS": "Body.r.@message", "ACCOUNT.ACCOUNTID": "Body.r.@id"},
+             "SUCCESSCRITERIA": "RESPONSECODE=Success"}]"#,
+        r#"[{"REQUESTXML": "${account.customproperty2.equalsIgnoreCase('locked') ? '' : '<server><requests><A.bRq n=\"' + task.accountName.toLowerCase() + '\"/></requests></server>'}",
+             "RESPONSEMAPPING": {"RESPONSECODE": ""}, "SUCCESSCRITERIA": {"RESPONSECODE": "200"}}]"#,
+    ];
+    for plan in plans {
+        let found = problems(&with(&[("DISABLEACCOUNTJSON", plan)]));
+        assert_eq!(found, Vec::new(), "{plan}");
+    }
 }
 
 #[test]

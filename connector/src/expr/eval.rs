@@ -90,7 +90,7 @@ pub(super) fn eval(expr: &Expr, bindings: &dyn Bindings) -> Result<Value, String
 
 /// `left + right`: integer addition, else concatenation to a string (null adds nothing); a
 /// boolean has no `+` and only concatenates to a string.
-fn plus(left: Value, right: Value) -> Result<Value, String> {
+pub(super) fn plus(left: Value, right: Value) -> Result<Value, String> {
     match (left, right) {
         (Value::Int(a), Value::Int(b)) => a
             .checked_add(b)

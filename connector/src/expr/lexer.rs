@@ -294,7 +294,7 @@ impl Lexer<'_> {
                 if c == '[' { "[" } else { "]" },
                 " (lists, maps and indexing): use String methods such as `substring`",
             )),
-            '{' => Err(self.unsupported("{", " (closures and blocks)")),
+            '{' => Err(self.brace()),
             '}' => Err(ExprError::new(offset, "unexpected `}`")),
             ';' => Err(self.unsupported(";", ": `${...}` holds a single expression")),
             '$' => Err(self.unsupported("$", " here")),
@@ -305,6 +305,25 @@ impl Lexer<'_> {
                 format!("unexpected character `{}`", c.escape_debug()),
             )),
         }
+    }
+
+    /// A `{`: a Groovy closure when it follows a method name (`.collect{ it.name }`), which users
+    /// write in grant and revoke plans; said so with what to write instead.
+    fn brace(&self) -> ExprError {
+        let before = self.text[..self.pos].trim_end();
+        let name_start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |index| index + 1);
+        let method = &before[name_start..];
+        if !method.is_empty() && before[..name_start].ends_with('.') {
+            return ExprError::new(
+                self.pos,
+                format!(
+                    "Groovy closures (`.{method}{{ }}`) are not supported: a plan runs for one account, with no collection to iterate; build the text with `+` and `? :` (`'<Role>' + account.name + '</Role>'`)"
+                ),
+            );
+        }
+        self.unsupported("{", " (closures and blocks)")
     }
 
     fn unsupported(&self, op: &str, hint: &str) -> ExprError {

@@ -72,6 +72,7 @@
 
 mod eval;
 mod lexer;
+pub mod markup;
 mod parser;
 #[cfg(test)]
 mod tests;

@@ -114,7 +114,7 @@ fn success_criteria_report_the_value_seen() {
 fn captured_values_are_bound_for_later_calls() {
     let plan = r#"[
         {"REQUESTXML": "<server><requests><User.findRq name=\"${account.name}\"/></requests></server>",
-         "RESPONSEMAPPING": {"USERKEY": "Body.found.@key", "RESPONSECODE": "x"}},
+         "RESPONSEMAPPING": {"USERKEY": "Body.found.@key", "RESPONSECODE": ""}},
         {"REQUESTXML": "<server><requests><User.lockRq key=\"${USERKEY}\"/></requests></server>",
          "RESPONSEMAPPING": {"ACCOUNT.ACCOUNTID": "Body.locked.@id"}, "SUCCESSCRITERIA": "RESPONSECODE=200"}
     ]"#;
@@ -127,12 +127,15 @@ fn captured_values_are_bound_for_later_calls() {
     ]);
     let outcome = disable(&config, &mut transport, &account("a", "1")).unwrap();
     assert_eq!(
-        outcome.captured,
-        vec![
-            ("USERKEY".to_string(), "k&1".to_string()),
-            ("RESPONSECODE".to_string(), "200".to_string()),
-            ("ACCOUNT.ACCOUNTID".to_string(), "42".to_string()),
-        ]
+        outcome,
+        ProvisioningOutcome {
+            captured: vec![
+                ("USERKEY".to_string(), "k&1".to_string()),
+                ("RESPONSECODE".to_string(), "200".to_string()),
+            ],
+            account_updates: vec![("accountID".to_string(), "42".to_string())],
+            ..ProvisioningOutcome::default()
+        }
     );
     assert!(
         transport.seen[1]
@@ -156,4 +159,99 @@ fn an_http_error_fails_the_call() {
         }
     );
     assert_eq!(error.site.map(|s| s.call), Some(1));
+}
+
+fn envelope(inner: &str) -> String {
+    format!(r#"<s:Envelope xmlns:s="x"><s:Body>{inner}</s:Body></s:Envelope>"#)
+}
+
+#[test]
+fn responsecode_with_a_path_is_the_value_in_the_body() {
+    let plan = r#"[{"REQUESTXML": "<server><requests><Security.lockUserAccountRq userName=\"${accountName}\"/></requests></server>",
+        "RESPONSEMAPPING": {"RESPONSECODE": "Body.processRequestsAsDOMResponse.result.server.responses.Security~dot#lockUserAccountRs.@status",
+                            "task.ProvisioningComments": "Body.processRequestsAsDOMResponse.result.server.responses.Security~dot#lockUserAccountRs.@message"},
+        "SUCCESSCRITERIA": "RESPONSECODE=Success"}]"#;
+    let config = config(&[("DISABLEACCOUNTJSON", plan)]);
+    for (status, outcome) in [("Success", true), ("Failed", false)] {
+        let mut transport = canned(vec![Ok((
+            200,
+            soap(&format!(
+                r#"<Security.lockUserAccountRs status="{status}" message="locked by IGA"/>"#
+            )),
+        ))]);
+        let result = disable(&config, &mut transport, &account("a", "1"));
+        match outcome {
+            true => assert_eq!(
+                result.unwrap(),
+                ProvisioningOutcome {
+                    captured: vec![("RESPONSECODE".into(), "Success".into())],
+                    comments: Some("locked by IGA".into()),
+                    ..ProvisioningOutcome::default()
+                }
+            ),
+            false => assert_eq!(
+                result.unwrap_err().kind,
+                ErrorKind::OperationFailed(OperationFailure {
+                    operation: "Security.lockUserAccountRs".into(),
+                    status: "Failed".into(),
+                    message: Some("locked by IGA".into()),
+                })
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_whole_envelope_expression_escapes_its_data_and_an_empty_one_skips_its_call() {
+    let plan = r#"[
+        {"REQUESTXML": "${account.customproperty2 == 'Locked' ? '' : '<server><requests><U.lockRq n=\"' + task.accountName.toLowerCase() + '\"/></requests></server>'}"},
+        {"REQUESTXML": "<server><requests><U.auditRq/></requests></server>", "RESPONSEMAPPING": {"RESPONSECODE": ""}, "SUCCESSCRITERIA": "RESPONSECODE=200"}
+    ]"#;
+    let config = config(&[("DISABLEACCOUNTJSON", plan)]);
+    let mut active = account(r#"O"Brien<&>"#, "1");
+    active
+        .columns
+        .push(("customproperty2".into(), "Active".into()));
+    let mut transport = canned(vec![
+        Ok((200, envelope("<ok/>"))),
+        Ok((200, envelope("<ok/>"))),
+    ]);
+    let outcome = disable(&config, &mut transport, &active).unwrap();
+    assert_eq!(outcome.skipped_calls, Vec::<u32>::new());
+    assert!(
+        transport.seen[0]
+            .body
+            .contains(r#"<U.lockRq n="o&quot;brien&lt;&amp;&gt;"/>"#),
+        "{}",
+        transport.seen[0].body
+    );
+
+    let mut locked = account("b", "2");
+    locked
+        .columns
+        .push(("customproperty2".into(), "Locked".into()));
+    let mut transport = canned(vec![Ok((200, envelope("<ok/>")))]);
+    let outcome = disable(&config, &mut transport, &locked).unwrap();
+    assert_eq!(outcome.skipped_calls, vec![1]);
+    assert_eq!(transport.seen.len(), 1, "only call 2 is sent");
+    assert!(transport.seen[0].body.contains("<U.auditRq/>"));
+}
+
+#[test]
+fn a_whole_envelope_expression_that_renders_broken_xml_is_a_configuration_error() {
+    // Data in a tag's name: well-formed as checked at load (`<x/>`), not once rendered empty.
+    let plan = r#"[{"REQUESTXML": "${'<server><' + account.customproperty9 + '/></server>'}"}]"#;
+    let config = config(&[("DISABLEACCOUNTJSON", plan)]);
+    let mut transport = canned(Vec::new());
+    let error = disable(&config, &mut transport, &account("a", "1")).unwrap_err();
+    let ErrorKind::InvalidConfiguration(problems) = error.kind else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        problems[0].location.as_deref(),
+        Some(
+            "call 1 (REQUESTXML), line 1, column 1: the expression rendered a request that is not well-formed XML (line 1, column 9 of the rendered request): mismatched closing tag: `<server>` is closed by `</>`"
+        )
+    );
+    assert!(transport.seen.is_empty());
 }

@@ -71,22 +71,27 @@ fn write_aligned(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io:
     for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
         let last = index + 1 == cells.len();
         // Control characters would break the table: show them escaped.
-        let shown: String = cell
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
+        let shown = printable(cell);
         line.push_str(&shown);
         if !last {
             line.push_str(&" ".repeat(width.saturating_sub(shown.width()) + 2));
         }
     }
     writeln!(out, "{}", line.trim_end())
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), so that a value a server sent
+/// can neither break a line of output nor drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn columns_object(columns: &[(String, String)]) -> Value {
@@ -340,16 +345,32 @@ pub fn account_record(
 ) -> io::Result<()> {
     let account = &record.account;
     if format == ShowFormat::Json {
-        let history: Vec<Value> = record
+        let mut history: Vec<(String, Value)> = record
             .history
             .iter()
             .map(|(started, change)| {
                 let mut value = change_json(change);
                 value["run"] = Value::from(change.run_id);
                 value["runStarted"] = Value::from(started.as_str());
-                value
+                (started.clone(), value)
             })
             .collect();
+        history.extend(record.provisioned.iter().map(|change| {
+            let value = json!({
+                "object": "account",
+                "account": account.name,
+                "change": "provisioned",
+                "column": change.column,
+                "old": change.old,
+                "new": change.new,
+                "task": change.task_id,
+                "try": change.try_number,
+                "at": change.at,
+            });
+            (change.at.clone(), value)
+        }));
+        history.sort_by(|a, b| a.0.cmp(&b.0));
+        let history = history.into_iter().map(|(_, value)| value).collect();
         let mut value = account_json(account);
         value["history"] = Value::Array(history);
         value["tasks"] = record
@@ -400,12 +421,12 @@ pub fn account_record(
     }
     writeln!(out, "\nhistory")?;
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
-    let history = record
+    let mut history: Vec<Vec<String>> = record
         .history
         .iter()
         .map(|(started, c)| {
             vec![
-                c.run_id.to_string(),
+                format!("run {}", c.run_id),
                 started.clone(),
                 c.change.clone(),
                 match (&c.entitlement_type, &c.value) {
@@ -417,7 +438,18 @@ pub fn account_record(
             ]
         })
         .collect();
-    let header = ["RUN", "STARTED", "CHANGE", "WHAT", "OLD", "NEW"]
+    history.extend(record.provisioned.iter().map(|c| {
+        vec![
+            format!("task {}", c.task_id),
+            c.at.clone(),
+            "provisioned".to_string(),
+            c.column.clone(),
+            text(&c.old),
+            c.new.clone(),
+        ]
+    }));
+    history.sort_by(|a, b| a[1].cmp(&b[1]));
+    let header = ["BY", "AT", "CHANGE", "WHAT", "OLD", "NEW"]
         .map(String::from)
         .to_vec();
     Rows {
@@ -441,6 +473,11 @@ pub fn task_line(task: &Task) -> String {
     {
         line.push_str(&format!(": {error}"));
     }
+    if task.status == TaskStatus::Complete
+        && let Some(comments) = &task.comments
+    {
+        line.push_str(&format!(" ({})", printable(comments)));
+    }
     if task.status == TaskStatus::PendingProvisioning {
         line.push_str(&format!(
             " (next try at {}; `dcconn retry` runs it)",
@@ -457,6 +494,14 @@ pub fn rendered_requests(out: &mut dyn Write, requests: &[wit::RenderedRequest])
         "dry run: nothing was sent and no task was created; the plan would send:"
     )?;
     for request in requests {
+        if request.skipped {
+            writeln!(
+                out,
+                "\n# call {}: skipped (its REQUESTXML renders empty: nothing is sent)",
+                request.call
+            )?;
+            continue;
+        }
         writeln!(out, "\n# call {}: POST {}", request.call, request.url)?;
         for header in &request.headers {
             writeln!(out, "{}: {}", header.name, header.value)?;
@@ -480,9 +525,16 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
         "TRIES",
         "NEXT TRY",
         "LAST ERROR",
+        "COMMENTS",
     ]
     .map(String::from)
     .to_vec();
+    let first_line = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or_default()
+            .to_string()
+    };
     let rows = tasks
         .iter()
         .map(|task| {
@@ -493,11 +545,8 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
                 task.status.to_string(),
                 format!("{}/{}", task.tries, task.max_tries),
                 task.next_attempt_at.clone(),
-                task.last_error
-                    .as_deref()
-                    .and_then(|e| e.lines().next())
-                    .unwrap_or_default()
-                    .to_string(),
+                first_line(&task.last_error),
+                first_line(&task.comments),
             ]
         })
         .collect();

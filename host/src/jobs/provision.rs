@@ -12,7 +12,7 @@ use crate::connection::Connection;
 use crate::identities::Identity;
 use crate::model::EntitlementRef;
 use crate::runtime::{ConnectorInstance, Runtime, wit};
-use crate::store::{Store, StoredAccount, Task, TaskId, TaskKind, TaskStatus};
+use crate::store::{Completion, Store, StoredAccount, Task, TaskId, TaskKind, TaskStatus};
 
 use super::error::redact;
 use super::{JobError, attributes, validated_instance};
@@ -162,6 +162,7 @@ pub fn dry_run(
                 })
                 .collect(),
             body: mask(&request.body),
+            skipped: request.skipped,
         })
         .collect())
 }
@@ -370,9 +371,10 @@ fn attempt(
     let outcome = instance.provision(&attributes(connection), enable, &request);
     let trapped = outcome.is_err();
     let (message, retry_after, refused) = match outcome {
-        Ok(Ok(_captured)) => {
-            let task = store.complete_task(id, owner)?;
-            tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "task complete");
+        Ok(Ok(outcome)) => {
+            let completion = completion(&outcome, connection);
+            let task = store.complete_task_with(id, owner, &completion)?;
+            tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, skipped_calls = ?completion.skipped_calls, "task complete");
             return Ok(Attempted {
                 task,
                 trapped: false,
@@ -415,6 +417,21 @@ fn attempt(
         trapped,
         refused,
     })
+}
+
+/// What a completed plan reported back, as the store keeps it: every text the server sent
+/// passes the secrets mask, since a server may echo a secret into a comment or a column.
+fn completion(outcome: &wit::ProvisioningOutcome, connection: &Connection) -> Completion {
+    let mask = |text: &str| redact(text, Some(connection));
+    Completion {
+        comments: outcome.comments.as_deref().map(mask),
+        account_updates: outcome
+            .account_updates
+            .iter()
+            .map(|column| (column.name.clone(), mask(&column.value)))
+            .collect(),
+        skipped_calls: outcome.skipped_calls.clone(),
+    }
 }
 
 /// What follows a failed attempt.

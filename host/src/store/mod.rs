@@ -57,8 +57,8 @@ use crate::model::{
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
 pub use tasks::{
-    AttemptOutcome, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task, TaskAttempt, TaskId,
-    TaskKind, TaskStatus,
+    AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task,
+    TaskAttempt, TaskChange, TaskId, TaskKind, TaskStatus,
 };
 
 /// How long a statement waits for another connection's lock before failing: long enough to ride
@@ -172,6 +172,8 @@ pub struct AccountRecord {
     pub account: StoredAccount,
     /// The changes runs made to it and its links, oldest first, with their run's start.
     pub history: Vec<(String, Change)>,
+    /// The changes completed provisioning tasks made to it (status, columns), oldest first.
+    pub provisioned: Vec<TaskChange>,
     /// Its provisioning tasks, oldest first.
     pub tasks: Vec<Task>,
 }
@@ -1027,9 +1029,11 @@ impl Store {
             .into_iter()
             .filter(|task| task.account == name)
             .collect();
+        let provisioned = self.task_changes(endpoint, name)?;
         Ok(Some(AccountRecord {
             account,
             history,
+            provisioned,
             tasks,
         }))
     }

@@ -48,6 +48,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   whose process died lost its staging with it, as recovery always treated it.
 /// - `tasks_claimable` on (endpoint, status, id): claiming the oldest due task walks it rather
 ///   than every task the endpoint ever had.
+///
+/// Version 5, what provisioning plans report back:
+/// - `tasks.comments`: what the plan's `TASK.PROVISIONINGCOMMENTS` captured when the task
+///   completed; `task_attempts.comments` and `task_attempts.skipped_calls` (a JSON array of the
+///   calls whose request rendered empty and was not sent) per completed attempt.
+/// - `task_changes`: the account columns a completed attempt updated (`ACCOUNT.<column>`), with
+///   the old and new value: part of the account's history beside the runs' `changes`.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE endpoints (
@@ -247,6 +254,21 @@ DROP TABLE staged_links;
 DROP TABLE staged_accounts;
 DROP TABLE staged_entitlements;
 CREATE INDEX tasks_claimable ON tasks (endpoint_id, status, id);
+",
+    "
+ALTER TABLE tasks ADD COLUMN comments TEXT;
+ALTER TABLE task_attempts ADD COLUMN comments TEXT;
+ALTER TABLE task_attempts ADD COLUMN skipped_calls TEXT;
+
+CREATE TABLE task_changes (
+    task_id     INTEGER NOT NULL,
+    try         INTEGER NOT NULL,
+    column_name TEXT NOT NULL,
+    old         TEXT,
+    new         TEXT NOT NULL,
+    PRIMARY KEY (task_id, try, column_name),
+    FOREIGN KEY (task_id, try) REFERENCES task_attempts (task_id, try)
+) WITHOUT ROWID;
 ",
 ];
 

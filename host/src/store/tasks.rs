@@ -219,6 +219,8 @@ pub struct Task {
     pub lease_until: Option<String>,
     /// When it completed, for `COMPLETE` tasks.
     pub completed_at: Option<String>,
+    /// What the plan's `TASK.PROVISIONINGCOMMENTS` captured when the task completed.
+    pub comments: Option<String>,
 }
 
 /// One attempt at a task, as logged.
@@ -244,6 +246,67 @@ pub struct TaskAttempt {
     pub old_locked: Option<bool>,
     /// Whether the account is locked after a completed attempt.
     pub new_locked: Option<bool>,
+    /// What `TASK.PROVISIONINGCOMMENTS` captured in a completed attempt.
+    pub comments: Option<String>,
+    /// The calls of a completed attempt whose request rendered empty and was not sent.
+    pub skipped_calls: Vec<u32>,
+}
+
+/// What a completed attempt reported back, kept with the task ([`Store::complete_task_with`]).
+/// Every text must hold no secret (the provisioning job masks them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// `TASK.PROVISIONINGCOMMENTS`: stored on the task and the attempt.
+    pub comments: Option<String>,
+    /// `ACCOUNT.<column>` values: each updates that column of the stored account (matched
+    /// without regard to case; added when the account has no such column), recorded in
+    /// `task_changes` with the old value.
+    pub account_updates: Vec<(String, String)>,
+    /// The calls whose request rendered empty and was not sent.
+    pub skipped_calls: Vec<u32>,
+}
+
+/// A column of an account changed by a completed provisioning attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskChange {
+    /// The task.
+    pub task_id: i64,
+    /// The attempt's number.
+    pub try_number: u32,
+    /// When the attempt completed.
+    pub at: String,
+    /// The column, as stored.
+    pub column: String,
+    /// Its value before; `None` when the account had no such column.
+    pub old: Option<String>,
+    /// Its value after.
+    pub new: String,
+}
+
+/// Applies `updates` to `columns` (a column matched without regard to case keeps its stored
+/// name; a new one is appended): the columns whose value changed, with old and new values.
+fn update_columns(
+    columns: &mut super::Columns,
+    updates: &[(String, String)],
+) -> Vec<(String, Option<String>, String)> {
+    let mut changed = Vec::new();
+    for (name, value) in updates {
+        match columns
+            .iter_mut()
+            .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
+        {
+            Some((existing, old)) if old != value => {
+                changed.push((existing.clone(), Some(old.clone()), value.clone()));
+                old.clone_from(value);
+            }
+            Some(_) => {}
+            None => {
+                changed.push((name.clone(), None, value.clone()));
+                columns.push((name.clone(), value.clone()));
+            }
+        }
+    }
+    changed
 }
 
 /// Checks a lease (`positive`) or a retry delay against [`MAX_DELAY`].
@@ -327,6 +390,7 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
             lease_owner: row.get(11)?,
             lease_until: row.get(12)?,
             completed_at: row.get(13)?,
+            comments: row.get(14)?,
         },
         kind: row.get(3)?,
         status: row.get(4)?,
@@ -342,7 +406,7 @@ fn task_rows(
     conn.prepare_cached(
         "SELECT t.id, e.name, t.account, t.kind, t.status, t.tries, t.max_tries, t.last_error,
                 t.created_at, t.updated_at, t.next_attempt_at, t.lease_owner, t.lease_until,
-                t.completed_at
+                t.completed_at, t.comments
          FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
          WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR t.id = ?2)
          ORDER BY t.id DESC",
@@ -648,6 +712,18 @@ impl Store {
     /// [`StoreError::LeaseLost`] unless `owner` holds the task's lease (it still does past
     /// `lease_until` as long as nobody claimed the task again).
     pub fn complete_task(&mut self, task: TaskId, owner: &str) -> Result<Task, StoreError> {
+        self.complete_task_with(task, owner, &Completion::default())
+    }
+
+    /// [`Store::complete_task`], keeping what the plan reported back: its comments on the task
+    /// and the attempt, its skipped calls on the attempt, and its account column updates applied
+    /// to the account in the same transaction (each recorded in the account's history).
+    pub fn complete_task_with(
+        &mut self,
+        task: TaskId,
+        owner: &str,
+        completion: &Completion,
+    ) -> Result<Task, StoreError> {
         let action = || format!("completing task {task}");
         let tx = self.write(&action)?;
         let lease = leased(&tx, task, owner, &action)?;
@@ -664,25 +740,30 @@ impl Store {
             TaskKind::Disable => (INACTIVE, true),
         };
         let now = sql::now(&tx).doing(action)?;
-        let before: Option<(String, Option<bool>)> = tx
+        let before: Option<(String, Option<bool>, String)> = tx
             .prepare_cached(
-                "SELECT status, locked FROM accounts WHERE endpoint_id = ?1 AND name = ?2",
+                "SELECT status, locked, columns FROM accounts
+                 WHERE endpoint_id = ?1 AND name = ?2",
             )
             .and_then(|mut stmt| {
                 stmt.query_row(params![lease.endpoint, lease.account], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                 })
                 .optional()
             })
             .doing(action)?;
-        let Some((old_status, old_locked)) = before else {
+        let Some((old_status, old_locked, columns)) = before else {
             return Err(StoreError::Corrupt {
                 what: format!("task {task}"),
                 problem: format!("its account {} is not in the store", lease.account),
             });
         };
+        let mut columns = super::decode_columns(&columns, || {
+            format!("the columns of account {}", lease.account)
+        })?;
+        let changed = update_columns(&mut columns, &completion.account_updates);
         tx.prepare_cached(
-            "UPDATE accounts SET status = ?3, locked = ?4, updated_at = ?5
+            "UPDATE accounts SET status = ?3, locked = ?4, updated_at = ?5, columns = ?6
              WHERE endpoint_id = ?1 AND name = ?2",
         )
         .and_then(|mut stmt| {
@@ -691,13 +772,17 @@ impl Store {
                 lease.account,
                 new_status,
                 new_locked,
-                now
+                now,
+                super::encode_columns(&columns)
             ])
         })
         .doing(action)?;
+        let skipped =
+            serde_json::to_string(&completion.skipped_calls).unwrap_or_else(|_| "[]".to_owned());
         tx.prepare_cached(
             "UPDATE task_attempts SET finished_at = ?3, outcome = 'complete', old_status = ?4,
-                 new_status = ?5, old_locked = ?6, new_locked = ?7
+                 new_status = ?5, old_locked = ?6, new_locked = ?7, comments = ?8,
+                 skipped_calls = ?9
              WHERE task_id = ?1 AND try = ?2",
         )
         .and_then(|mut stmt| {
@@ -708,16 +793,26 @@ impl Store {
                 old_status,
                 new_status,
                 old_locked,
-                new_locked
+                new_locked,
+                completion.comments,
+                skipped
             ])
         })
         .doing(action)?;
+        for (column, old, new) in &changed {
+            tx.prepare_cached(
+                "INSERT INTO task_changes (task_id, try, column_name, old, new)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![task.0, lease.tries, column, old, new]))
+            .doing(action)?;
+        }
         tx.prepare_cached(
             "UPDATE tasks SET status = 'COMPLETE', completed_at = ?2, updated_at = ?2,
-                 lease_owner = NULL, lease_until = NULL
+                 lease_owner = NULL, lease_until = NULL, comments = ?3
              WHERE id = ?1",
         )
-        .and_then(|mut stmt| stmt.execute(params![task.0, now]))
+        .and_then(|mut stmt| stmt.execute(params![task.0, now, completion.comments]))
         .doing(action)?;
         let task = read_task(&tx, task, &action)?;
         tx.commit().doing(action)?;
@@ -770,6 +865,47 @@ impl Store {
         Ok(task)
     }
 
+    /// What completed provisioning attempts changed on one account, oldest first: its status
+    /// (column `status`) and the columns `ACCOUNT.<column>` targets updated.
+    pub fn task_changes(
+        &self,
+        endpoint: &str,
+        account: &str,
+    ) -> Result<Vec<TaskChange>, StoreError> {
+        let action =
+            || format!("reading what tasks changed on account {account} of endpoint {endpoint}");
+        self.conn
+            .prepare_cached(
+                "SELECT a.task_id, a.try, a.finished_at, 'status', a.old_status, a.new_status
+                 FROM task_attempts AS a JOIN tasks AS t ON t.id = a.task_id
+                 JOIN endpoints AS e ON e.id = t.endpoint_id
+                 WHERE e.name = ?1 AND t.account = ?2 AND a.outcome = 'complete'
+                   AND a.old_status IS NOT a.new_status
+                 UNION ALL
+                 SELECT c.task_id, c.try, a.finished_at, c.column_name, c.old, c.new
+                 FROM task_changes AS c
+                 JOIN task_attempts AS a ON a.task_id = c.task_id AND a.try = c.try
+                 JOIN tasks AS t ON t.id = c.task_id
+                 JOIN endpoints AS e ON e.id = t.endpoint_id
+                 WHERE e.name = ?1 AND t.account = ?2
+                 ORDER BY 3, 1, 2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![endpoint, account], |row| {
+                    Ok(TaskChange {
+                        task_id: row.get(0)?,
+                        try_number: row.get(1)?,
+                        at: row.get(2)?,
+                        column: row.get(3)?,
+                        old: row.get(4)?,
+                        new: row.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .doing(action)
+    }
+
     /// The endpoint's tasks, newest first. An unknown endpoint has none.
     pub fn tasks(&self, endpoint: &str) -> Result<Vec<Task>, StoreError> {
         let action = || format!("reading the tasks of endpoint {endpoint}");
@@ -797,11 +933,11 @@ impl Store {
         if self.task(task)?.is_none() {
             return Err(StoreError::UnknownTask { task: task.0 });
         }
-        let rows: Vec<(TaskAttempt, Option<String>)> = self
+        let rows: Vec<(TaskAttempt, (Option<String>, Option<String>))> = self
             .conn
             .prepare_cached(
                 "SELECT try, owner, started_at, finished_at, outcome, error, old_status,
-                        new_status, old_locked, new_locked
+                        new_status, old_locked, new_locked, comments, skipped_calls
                  FROM task_attempts WHERE task_id = ?1 ORDER BY try",
             )
             .and_then(|mut stmt| {
@@ -818,15 +954,27 @@ impl Store {
                             new_status: row.get(7)?,
                             old_locked: row.get(8)?,
                             new_locked: row.get(9)?,
+                            comments: row.get(10)?,
+                            skipped_calls: Vec::new(),
                         },
-                        row.get(4)?,
+                        (row.get(4)?, row.get(11)?),
                     ))
                 })?
                 .collect()
             })
             .doing(action)?;
         rows.into_iter()
-            .map(|(mut attempt, outcome)| {
+            .map(|(mut attempt, (outcome, skipped))| {
+                if let Some(skipped) = skipped {
+                    attempt.skipped_calls =
+                        serde_json::from_str(&skipped).map_err(|e| StoreError::Corrupt {
+                            what: format!(
+                                "the skipped calls of attempt {} of task {task}",
+                                attempt.try_number
+                            ),
+                            problem: e.to_string(),
+                        })?;
+                }
                 attempt.outcome = match outcome {
                     None => None,
                     Some(text) => Some(

@@ -99,6 +99,8 @@ fn open_attempt(try_number: u32, owner: &str, started_at: &str) -> TaskAttempt {
         new_status: None,
         old_locked: None,
         new_locked: None,
+        comments: None,
+        skipped_calls: Vec::new(),
     }
 }
 
@@ -163,6 +165,7 @@ fn create_task_exact_and_refusals() {
             lease_owner: None,
             lease_until: None,
             completed_at: None,
+            comments: None,
         }
     );
     assert_eq!(store.task(TaskId(1)).unwrap(), Some(task.clone()));
@@ -599,6 +602,7 @@ fn complete_updates_the_account() {
             lease_owner: None,
             lease_until: None,
             completed_at: Some(at.clone()),
+            comments: None,
             ..claimed.clone()
         }
     );
@@ -623,6 +627,8 @@ fn complete_updates_the_account() {
             new_status: Some(s(INACTIVE)),
             old_locked: None,
             new_locked: Some(true),
+            comments: None,
+            skipped_calls: Vec::new(),
             ..open_attempt(1, "worker", &claimed.updated_at)
         }]
     );
@@ -648,6 +654,8 @@ fn complete_updates_the_account() {
             new_status: Some(s(ACTIVE)),
             old_locked: Some(true),
             new_locked: Some(false),
+            comments: None,
+            skipped_calls: Vec::new(),
             ..open_attempt(1, "worker", &claimed.updated_at)
         }]
     );
@@ -1031,10 +1039,11 @@ fn names_and_json() {
         lease_owner: None,
         lease_until: None,
         completed_at: None,
+        comments: None,
     };
     assert_eq!(
         serde_json::to_string(&task).unwrap(),
-        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null}"#
+        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null,"comments":null}"#
     );
 }
 
