@@ -196,6 +196,24 @@ pub(crate) fn success_empty(out: &mut Vec<u8>, rs: &str) {
     out.extend_from_slice(b" status=\"Success\"/>");
 }
 
+/// The answer to a lock or unlock: `<Name status="Success" userID=".." userName="..">` with
+/// the message Duck Creek gives (`User jdoe locked`), so that plans can capture the status, the
+/// user's id and a text from the body.
+pub(crate) fn account_status_changed(out: &mut Vec<u8>, rs: &str, user: &User, message: &str) {
+    out.push(b'<');
+    out.extend_from_slice(rs.as_bytes());
+    out.extend_from_slice(b" status=\"Success\" userID=\"");
+    escape_into(out, &user.id.to_string());
+    out.extend_from_slice(b"\" userName=\"");
+    escape_into(out, &user.name);
+    out.extend_from_slice(
+        b"\"><ExtendedStatus><ExtendedStatusCd>Success</ExtendedStatusCd><ExtendedStatusDesc>",
+    );
+    escape_into(out, message);
+    out.extend_from_slice(b"</ExtendedStatusDesc></ExtendedStatus>");
+    close(out, rs);
+}
+
 /// `<Name status="Success">` (caller closes it with [`close`]).
 pub(crate) fn success_open(out: &mut Vec<u8>, rs: &str) {
     out.push(b'<');

@@ -584,6 +584,72 @@ fn an_expired_last_try_ends_the_task_when_claimed_directly() {
 }
 
 #[test]
+fn a_completion_keeps_comments_skipped_calls_and_column_updates_in_the_history() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    store.claim_task(id, "worker", MINUTE).unwrap().unwrap();
+    let completion = Completion {
+        comments: Some(s("User jdoe locked")),
+        // `NAME` matches the stored `name` column without regard to case: same value, no change.
+        account_updates: vec![
+            (s("accountID"), s("42")),
+            (s("NAME"), s("jdoe")),
+            (s("customproperty5"), s("x")),
+        ],
+        skipped_calls: vec![2],
+    };
+    let done = store.complete_task_with(id, "worker", &completion).unwrap();
+    assert_eq!(done.comments.as_deref(), Some("User jdoe locked"));
+    assert_eq!(store.task(id).unwrap().unwrap().comments, done.comments);
+    let attempts = store.task_attempts(id).unwrap();
+    assert_eq!(
+        (
+            attempts[0].comments.as_deref(),
+            attempts[0].skipped_calls.clone()
+        ),
+        (Some("User jdoe locked"), vec![2])
+    );
+    let account = store.account("prod", "jdoe").unwrap().unwrap();
+    assert_eq!(
+        account.columns,
+        vec![
+            (s("name"), s("jdoe")),
+            (s("accountID"), s("42")),
+            (s("customproperty5"), s("x"))
+        ]
+    );
+    let at = done.completed_at.clone().unwrap();
+    let change = |column: &str, old: Option<&str>, new: &str| TaskChange {
+        task_id: task.id,
+        try_number: 1,
+        at: at.clone(),
+        column: s(column),
+        old: old.map(s),
+        new: s(new),
+    };
+    assert_eq!(
+        store.task_changes("prod", "jdoe").unwrap(),
+        vec![
+            change("status", Some(ACTIVE), INACTIVE),
+            change("accountID", None, "42"),
+            change("customproperty5", None, "x"),
+        ]
+    );
+    assert_eq!(
+        store
+            .account_record("prod", "jdoe")
+            .unwrap()
+            .unwrap()
+            .provisioned,
+        store.task_changes("prod", "jdoe").unwrap()
+    );
+    assert_eq!(store.task_changes("prod", "asmith").unwrap(), Vec::new());
+}
+
+#[test]
 fn complete_updates_the_account() {
     let (_dir, _path, mut store) = store_with_accounts();
     assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
@@ -1071,7 +1137,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 4);
+    assert_eq!(schema::VERSION, 5);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -1125,6 +1191,7 @@ fn a_version_2_store_is_migrated() {
     };
     assert_eq!(parents("tasks"), vec![s("accounts"), s("endpoints")]);
     assert_eq!(parents("task_attempts"), vec![s("tasks")]);
+    assert_eq!(parents("task_changes"), vec![s("task_attempts")]);
     // What was there is intact.
     assert_eq!(account_state(&store, "jdoe"), (s(INACTIVE), Some(true)));
     assert_eq!(store.runs("prod").unwrap().len(), 1);
