@@ -933,7 +933,9 @@ impl Store {
         if self.task(task)?.is_none() {
             return Err(StoreError::UnknownTask { task: task.0 });
         }
-        let rows: Vec<(TaskAttempt, (Option<String>, Option<String>))> = self
+        // Each attempt with its stored outcome and skipped calls, still as text.
+        type AttemptRow = (TaskAttempt, (Option<String>, Option<String>));
+        let rows: Vec<AttemptRow> = self
             .conn
             .prepare_cached(
                 "SELECT try, owner, started_at, finished_at, outcome, error, old_status,
