@@ -88,7 +88,8 @@ impl Bindings for FuzzBindings {
 
 /// The `templates` target. The input (as lossy UTF-8) is parsed as a [`Template`]; one that
 /// parses is rendered with [`FuzzBindings`], escaped for XML and as is, its placeholders are
-/// filled for the well-formedness check, and every expression must print back to itself. The
+/// filled for the well-formedness check, and every expression must print back to itself; a
+/// whole-envelope expression is rendered as markup and its skeletons listed. The
 /// input is also parsed as one [`Expr`], evaluated and printed back.
 pub fn templates(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -104,6 +105,12 @@ pub fn templates(data: &[u8]) {
         let _ = xml::check_well_formed(&filled);
         for (expr, _) in template.expressions() {
             assert_prints_back(expr);
+        }
+        if let Some((expr, _)) = template.whole_expression() {
+            let _ = duckcreek_connector::expr::markup::render_markup(expr, &FuzzBindings);
+            if let Some(skeletons) = duckcreek_connector::expr::markup::skeletons(expr) {
+                assert!(skeletons.len() <= duckcreek_connector::expr::markup::MAX_SKELETONS);
+            }
         }
     }
     if let Ok(expr) = Expr::parse(&text) {

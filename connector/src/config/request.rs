@@ -9,7 +9,7 @@ use crate::template::{Bindings, Escape, Template};
 use crate::text::{TextError, line_column};
 use crate::xml::check_well_formed;
 
-use super::bindings::{Scope, check_variables};
+use super::bindings::{Scope, ScopeKind, check_variables};
 use super::{Connection, json};
 
 /// SOAP 1.1 envelope namespace.
@@ -139,7 +139,8 @@ impl RequestTemplate {
                     mode,
                 };
                 if template.whole_expression().is_some() {
-                    check_expression_body(&template, &at, problems);
+                    let may_skip = matches!(scope.kind, ScopeKind::Provisioning { .. });
+                    check_expression_body(&template, &at, may_skip, problems);
                     Body::Expression(template)
                 } else {
                     let is_envelope = check_body_xml(&template, &at, problems);
@@ -278,7 +279,12 @@ const ENVELOPE_IN_XML_MODE: &str = "SOAP_OR_XML is XML but this request is a SOA
 /// in as `x`) when there are few enough branch combinations to list: each must be empty or
 /// well-formed XML. A mistake is reported in the template, inside the string literal that holds
 /// it when that literal can be found.
-fn check_expression_body(template: &Template, at: &Place<'_>, problems: &mut Vec<Problem>) {
+fn check_expression_body(
+    template: &Template,
+    at: &Place<'_>,
+    may_skip: bool,
+    problems: &mut Vec<Problem>,
+) {
     let Some((expr, offset)) = template.whole_expression() else {
         return;
     };
@@ -296,6 +302,13 @@ fn check_expression_body(template: &Template, at: &Place<'_>, problems: &mut Vec
                 Piece::Data => "x",
             })
             .collect();
+        if text.trim().is_empty() && !may_skip {
+            problems.push(at.error(
+                line_column(template.source(), offset),
+                "this expression can render empty, which skips a provisioning call, but an import call must always send its request".into(),
+            ));
+            return;
+        }
         if text.trim().is_empty() {
             continue;
         }

@@ -225,6 +225,7 @@ fn reports_each_mistake_with_its_place() {
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<a n=\"${endpoint.name}\"/>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 7"), "`endpoint` is not bound"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name == 'x' ? '<a><b></a>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 32"), "when the expression renders `<a><b></a>`: mismatched closing tag"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name ? '<a/><b/>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 23"), "a second root element"),
+        (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "${USERNAME == 'x' ? '' : '<server/>'}", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 1"), "an import call must always send its request"),
         (vec![("SOAP_OR_XML", "XML".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${'<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>'}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
     ];
