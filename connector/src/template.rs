@@ -19,7 +19,7 @@
 
 pub use crate::expr::{Bindings, Expr, ExprError, Lookup, Value};
 use crate::expr::{PlaceholderError, parse_placeholder};
-use crate::text::{TextError, escape_xml, line_column};
+use crate::text::{TextError, XmlContext, line_column};
 
 /// The longest text a template renders to, in bytes: each value is bounded
 /// ([`crate::expr::MAX_VALUE`]), and so is their sum over many placeholders.
@@ -45,6 +45,9 @@ enum Segment {
         length: usize,
         /// `${raw: ...}`: never escaped.
         raw: bool,
+        /// Where in the XML the value lands (after the literal text before it): element text or
+        /// attribute, CDATA section or comment.
+        context: XmlContext,
     },
 }
 
@@ -61,10 +64,13 @@ impl Template {
     pub fn parse(source: &str) -> Result<Template, TextError> {
         let mut segments = Vec::new();
         let mut rest_start = 0;
+        let mut context = XmlContext::Markup;
         while let Some(found) = source[rest_start..].find("${") {
             let open = rest_start + found;
             if open > rest_start {
-                segments.push(Segment::Literal(source[rest_start..open].to_string()));
+                let literal = &source[rest_start..open];
+                context = context.after(literal);
+                segments.push(Segment::Literal(literal.to_string()));
             }
             let (raw, body_start) = raw_prefix(source, open + 2);
             let (expr, close) =
@@ -90,6 +96,7 @@ impl Template {
                 offset: open,
                 length: close + 1 - open,
                 raw,
+                context,
             });
             rest_start = close + 1;
         }
@@ -174,14 +181,18 @@ impl Template {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Placeholder {
-                    expr, offset, raw, ..
+                    expr,
+                    offset,
+                    raw,
+                    context,
+                    ..
                 } => {
                     let value = expr
                         .eval(bindings)
                         .map_err(|message| TextError::at(&self.source, *offset, message))?
                         .render();
                     match (escape, raw) {
-                        (Escape::Xml, false) => escape_xml(&value, &mut out),
+                        (Escape::Xml, false) => context.escape(&value, &mut out),
                         (Escape::None, _) | (_, true) => out.push_str(&value),
                     }
                     if out.len() > MAX_RENDERED {
@@ -231,6 +242,7 @@ mod tests {
                 }
                 ["account", "special"] => Lookup::Value(r#"a&b<c>d"e'f"#.into()),
                 ["account", "first"] => Lookup::Value("jane".into()),
+                ["account", "tricky"] => Lookup::Value("o'b&c ]]> -- x-".into()),
                 ["account", _] => Lookup::Missing,
                 _ => Lookup::Unbound,
             }
@@ -251,6 +263,31 @@ mod tests {
             header.render(&Fixed, Escape::None).unwrap(),
             r#"Bearer "/><Security.lockUserAccountRq userName="x"#
         );
+    }
+
+    #[test]
+    fn values_are_escaped_for_where_they_land() {
+        let template = Template::parse(
+            "<a t=\"${account.tricky}\"><![CDATA[${account.tricky}]]><!-- ${account.tricky}-->${account.tricky}</a>",
+        )
+        .unwrap();
+        let rendered = template.render(&Fixed, Escape::Xml).unwrap();
+        assert_eq!(
+            rendered,
+            "<a t=\"o&apos;b&amp;c ]]&gt; -- x-\"><![CDATA[o'b&c ]]]]><![CDATA[> -- x-]]><!-- o'b&c ]]> - - x- -->o&apos;b&amp;c ]]&gt; -- x-</a>"
+        );
+        crate::xml::check_well_formed(&rendered).unwrap();
+        let whole = Template::parse(
+            "${'<a><![CDATA[' + account.tricky + ']]><!--' + account.tricky + '-->' + account.tricky + '</a>'}",
+        )
+        .unwrap();
+        let (expr, _) = whole.whole_expression().unwrap();
+        let rendered = crate::expr::markup::render_markup(expr, &Fixed).unwrap();
+        assert_eq!(
+            rendered,
+            "<a><![CDATA[o'b&c ]]]]><![CDATA[> -- x-]]><!--o'b&c ]]> - - x- -->o&apos;b&amp;c ]]&gt; -- x-</a>"
+        );
+        crate::xml::check_well_formed(&rendered).unwrap();
     }
 
     #[test]

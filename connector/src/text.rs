@@ -61,6 +61,68 @@ pub fn escape_xml(value: &str, out: &mut String) {
     }
 }
 
+/// Where in an XML document a bound value lands, which decides how it is escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XmlContext {
+    /// Element text or an attribute value: entity-escaped ([`escape_xml`]).
+    #[default]
+    Markup,
+    /// Inside `<![CDATA[ ... ]]>`, where entities are not decoded: written as is, except that a
+    /// `]]>` in the value closes the section and opens another, so the text read is the value.
+    CData,
+    /// Inside `<!-- ... -->`, where `--` is forbidden: each `--` is split by a space.
+    Comment,
+}
+
+impl XmlContext {
+    /// The context after the markup `text` (a template's literal text), from `self`.
+    pub fn after(self, text: &str) -> XmlContext {
+        let mut context = self;
+        let mut rest = text;
+        while let Some((at, marker, next)) = context.next_change(rest) {
+            rest = &rest[at + marker.len()..];
+            context = next;
+        }
+        context
+    }
+
+    /// The first marker in `text` that leaves this context: where, which, and the context after.
+    fn next_change(self, text: &str) -> Option<(usize, &'static str, XmlContext)> {
+        let find =
+            |marker: &'static str, next: XmlContext| text.find(marker).map(|at| (at, marker, next));
+        match self {
+            XmlContext::Markup => {
+                let cdata = find("<![CDATA[", XmlContext::CData);
+                let comment = find("<!--", XmlContext::Comment);
+                match (cdata, comment) {
+                    (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+                    (found, None) | (None, found) => found,
+                }
+            }
+            XmlContext::CData => find("]]>", XmlContext::Markup),
+            XmlContext::Comment => find("-->", XmlContext::Markup),
+        }
+    }
+
+    /// Appends `value` to `out` escaped for this context.
+    pub fn escape(self, value: &str, out: &mut String) {
+        match self {
+            XmlContext::Markup => escape_xml(value, out),
+            XmlContext::CData => out.push_str(&value.replace("]]>", "]]]]><![CDATA[>")),
+            XmlContext::Comment => {
+                let mut text = value.to_string();
+                while text.contains("--") {
+                    text = text.replace("--", "- -");
+                }
+                if text.ends_with('-') {
+                    text.push(' ');
+                }
+                out.push_str(&text);
+            }
+        }
+    }
+}
+
 /// At most `limit` bytes of `bytes` as lossy UTF-8, cut at a character boundary, with `…` when
 /// cut.
 pub fn excerpt(bytes: &[u8], limit: usize) -> String {

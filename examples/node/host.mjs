@@ -70,7 +70,14 @@ function provision(enable) {
   const outcome = enable
     ? connector.enableAccount(connection, request)
     : connector.disableAccount(connection, request);
-  return { captured: columns(outcome.captured) };
+  // The whole provisioning-outcome record: an absent option is `undefined` (null in JSON), a
+  // list<u32> a Uint32Array.
+  return {
+    captured: columns(outcome.captured),
+    comments: outcome.comments ?? null,
+    accountUpdates: columns(outcome.accountUpdates),
+    skippedCalls: Array.from(outcome.skippedCalls),
+  };
 }
 
 let result;

@@ -17,7 +17,7 @@ import sys
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Linker, Record, Variant
 
-CONNECTOR = "duckcreek:connector/connector@0.1.0"
+CONNECTOR = "duckcreek:connector/connector@0.2.0"
 
 
 def record(**fields):
@@ -115,7 +115,13 @@ def provision(connector, connection, enable, name, account_id):
     if isinstance(outcome, Variant) and outcome.tag == "err":
         failed(outcome.payload)
     value = outcome.payload if isinstance(outcome, Variant) else outcome
-    return {"captured": columns(value.captured)}
+    # The whole provisioning-outcome record: option<string> is None or the string.
+    return {
+        "captured": columns(value.captured),
+        "comments": value.comments,
+        "accountUpdates": columns(getattr(value, "account-updates")),
+        "skippedCalls": list(getattr(value, "skipped-calls")),
+    }
 
 
 def main(argv):

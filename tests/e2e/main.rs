@@ -3,6 +3,7 @@
 
 mod cli;
 mod contract;
+mod corpus;
 mod failures;
 mod hostile;
 mod import;

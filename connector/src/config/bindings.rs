@@ -114,19 +114,47 @@ pub fn is_secret_attribute(name: &str) -> bool {
 }
 
 /// Why an expression that reads a secret attribute is refused: a secret may only be inserted
-/// whole, as `${NAME}` (a placeholder would not survive `toUpperCase()`, a comparison would
-/// compare the placeholder, and `${raw:}` would not escape the real value).
+/// as it is: the whole placeholder (`${PASSWORD}`), or an operand of `+` or a branch of `? :`
+/// (`'<Session.loginRq password="' + PASSWORD + '"/>'`), where the host's placeholder passes
+/// through unchanged. A placeholder would not survive `toUpperCase()`, a comparison or a
+/// condition would test the placeholder, and `${raw:}` would not escape the real value.
 fn secret_not_whole(expr: &Expr, raw: bool, connection: &Connection) -> Option<String> {
-    let secret = expr.paths().into_iter().find(|path| {
+    let is_secret = |path: &[String]| {
         path.len() == 1 && is_secret_attribute(&path[0]) && connection.get(&path[0]).is_some()
-    })?;
+    };
+    let secret = expr.paths().into_iter().find(|&path| is_secret(path))?;
     let name = &secret[0];
-    let whole = matches!(expr, Expr::Path(path) if path.len() == 1);
-    (raw || !whole).then(|| {
+    (raw || !inserted_as_is(expr, &is_secret)).then(|| {
         format!(
-            "the secret `{name}` can only be inserted whole, as `${{{name}}}`: the host may write its value in on the way out, so the component never sees it"
+            "the secret `{name}` can only be inserted as it is: `${{{name}}}`, or an operand of `+` (`'<Session.loginRq password=\"' + {name} + '\"/>'`); the host writes its value in on the way out, so the component never sees it and cannot test or change it"
         )
     })
+}
+
+/// Whether every secret `expr` reads is inserted as it is: the expression itself, an operand
+/// of `+`, or a branch of `? :` or the fallback of `?:`, never in a condition, a comparison or
+/// a method call.
+fn inserted_as_is(expr: &Expr, is_secret: &dyn Fn(&[String]) -> bool) -> bool {
+    let reads_secret = |expr: &Expr| expr.paths().into_iter().any(is_secret);
+    match expr {
+        Expr::Path(_) => true,
+        Expr::Plus(operands) => operands
+            .iter()
+            .all(|operand| inserted_as_is(operand, is_secret)),
+        Expr::Conditional {
+            condition,
+            then,
+            otherwise,
+        } => {
+            !reads_secret(condition)
+                && inserted_as_is(then, is_secret)
+                && inserted_as_is(otherwise, is_secret)
+        }
+        Expr::Elvis { value, fallback } => {
+            !reads_secret(value) && inserted_as_is(fallback, is_secret)
+        }
+        other => !reads_secret(other),
+    }
 }
 
 fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Option<String> {

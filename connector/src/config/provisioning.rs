@@ -386,6 +386,16 @@ fn success_criteria(
         None => Vec::new(),
         Some(Value::String(text)) if text.trim().is_empty() => Vec::new(),
         Some(Value::String(text)) => match text.split_once('=') {
+            Some((_, expected)) if expected.contains('=') || expected.contains("&&") => {
+                problems.push(Problem::error(
+                    attribute,
+                    Some(location.to_string()),
+                    format!(
+                        "`{text}` is not one `NAME=value`: write a single `=`, and several criteria as an object {{\"STATUS\": \"Success\", \"CODE\": \"1\"}}"
+                    ),
+                ));
+                Vec::new()
+            }
             Some((name, expected)) if !name.trim().is_empty() => {
                 vec![(name.trim().to_string(), expected.trim().to_string())]
             }

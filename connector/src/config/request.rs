@@ -150,7 +150,20 @@ impl RequestTemplate {
                     }
                 }
             });
-        let headers = parse_header_templates(parts, "REQUESTPARAMS", scope, connection, problems);
+        let mut headers =
+            parse_header_templates(parts, "REQUESTPARAMS", scope, connection, problems);
+        if parts.soap_action.is_some()
+            && let Some(index) = headers
+                .iter()
+                .position(|(name, _)| name.eq_ignore_ascii_case("SOAPAction"))
+        {
+            problems.push(Problem::warning(
+                parts.attribute,
+                Some(format!("{}.{}", (parts.locate)("REQUESTPARAMS"), headers[index].0)),
+                "SOAPACTION sets this header too: the SOAPACTION value is sent, this one is ignored",
+            ));
+            headers.remove(index);
+        }
         let soap_action = parts.soap_action.and_then(|text| {
             let location = (parts.locate)("SOAPACTION");
             let template = parse_template(parts.attribute, &location, text, problems)?;

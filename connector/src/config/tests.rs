@@ -226,6 +226,9 @@ fn reports_each_mistake_with_its_place() {
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name == 'x' ? '<a><b></a>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 32"), "when the expression renders `<a><b></a>`: mismatched closing tag"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${account.name ? '<a/><b/>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 23"), "a second root element"),
         (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "${USERNAME == 'x' ? '' : '<server/>'}", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 1"), "an import call must always send its request"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"STATUS": "Body.a"}, "SUCCESSCRITERIA": "STATUS==Success"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "is not one `NAME=value`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "RESPONSEMAPPING": {"STATUS": "Body.a"}, "SUCCESSCRITERIA": "STATUS = Success && CODE = 1"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "several criteria as an object"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SOAPACTION": "urn:a", "REQUESTPARAMS": {"SOAPAction": "urn:b"}}]"#.into())], Severity::Warning, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTPARAMS).SOAPAction"), "the SOAPACTION value is sent"),
         (vec![("SOAP_OR_XML", "XML".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${'<s:Envelope xmlns:s=\"x\"><s:Body/></s:Envelope>'}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
     ];
@@ -241,6 +244,8 @@ fn real_plan_shapes_load_without_problems() {
         r#"[{"REQUESTXML": "${account.customproperty2.equalsIgnoreCase('locked') ? '' : '<server><requests><A.bRq n=\"' + task.accountName.toLowerCase() + '\"/></requests></server>'}",
              "RESPONSEMAPPING": {"RESPONSECODE": ""}, "SUCCESSCRITERIA": {"RESPONSECODE": "200"}}]"#,
     ];
+    let login = r#"[{"REQUESTXML": "${account.customproperty2 == 'Locked' ? '' : '<server><requests><Session.loginRq userName=\"' + USERNAME + '\" password=\"' + PASSWORD + '\"/><Security.lockUserAccountRq userName=\"' + accountName + '\"/><Session.closeRq/></requests></server>'}"}]"#;
+    let plans = [plans[0], plans[1], login];
     for plan in plans {
         let found = problems(&with(&[("DISABLEACCOUNTJSON", plan)]));
         assert_eq!(found, Vec::new(), "{plan}");
@@ -463,9 +468,11 @@ fn reports_each_connectionjson_mistake_with_its_place() {
             Some("call 1 (CONNECTION)"),
             "not defined in CONNECTIONJSON",
         ),
-        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${PASSWORD.trim()}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "the secret `PASSWORD` can only be inserted whole, as `${PASSWORD}`"),
-        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${raw: PASSWORD}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "can only be inserted whole"),
-        (vec![("API_KEY", "k".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "REQUESTPARAMS": {"X-Key": "${API_KEY == 'k' ? 'a' : 'b'}"}}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTPARAMS).X-Key, line 1, column 1"), "the secret `API_KEY` can only be inserted whole"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${PASSWORD.trim()}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "the secret `PASSWORD` can only be inserted as it is: `${PASSWORD}`, or an operand of `+`"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server><a p=\"${raw: PASSWORD}\"/></server>"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 15"), "can only be inserted as it is"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${PASSWORD ? '<a/>' : ''}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 1"), "the secret `PASSWORD` can only be inserted as it is"),
+        (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "${'<a p=\"' + PASSWORD.toLowerCase() + '\"/>'}"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTXML), line 1, column 1"), "the secret `PASSWORD` can only be inserted as it is"),
+        (vec![("API_KEY", "k".into()), ("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "REQUESTPARAMS": {"X-Key": "${API_KEY == 'k' ? 'a' : 'b'}"}}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (REQUESTPARAMS).X-Key, line 1, column 1"), "the secret `API_KEY` can only be inserted as it is"),
     ];
     assert_each_reported(cases);
 }

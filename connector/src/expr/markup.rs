@@ -6,8 +6,8 @@
 //! ```
 //!
 //! The string literals that make up the result are the template's markup, written by the plan's
-//! author; every other value (a bound property, a method's result) is data and is XML-escaped, as
-//! in any other template. So a user name holding `"/><` stays data here too.
+//! author; every other value (a bound property, a method's result) is data and is escaped for
+//! where it lands, as in any other template. So a user name holding `"/><` stays data here too.
 //!
 //! At load, [`skeletons`] lists the documents the expression can produce with each data value
 //! replaced by a stand-in, so that each can be checked well-formed with a position in the
@@ -15,63 +15,83 @@
 
 use super::eval::{eval, plus};
 use super::{Bindings, Expr, Value};
-use crate::text::escape_xml;
+use crate::text::XmlContext;
 
 /// The most skeletons [`skeletons`] lists; an expression with more branch combinations is checked
 /// at run time only.
 pub const MAX_SKELETONS: usize = 64;
 
-/// Renders `expr` as markup: its string literals as written, every other value XML-escaped.
-/// Conditions are evaluated as usual, and only the chosen branch is rendered.
+/// Renders `expr` as markup: its string literals as written, every other value escaped for
+/// where it lands (element text or attribute, CDATA section, comment). Conditions are evaluated
+/// as usual, and only the chosen branch is rendered.
 pub fn render_markup(expr: &Expr, bindings: &dyn Bindings) -> Result<String, String> {
-    Ok(markup(expr, bindings)?.1)
+    let mut out = Markup::default();
+    markup(expr, bindings, &mut out)?;
+    Ok(out.text)
 }
 
-/// The value of `expr` and its markup.
-fn markup(expr: &Expr, bindings: &dyn Bindings) -> Result<(Value, String), String> {
+/// The markup rendered so far, and where in the XML its end is.
+#[derive(Default)]
+struct Markup {
+    text: String,
+    context: XmlContext,
+}
+
+impl Markup {
+    fn literal(&mut self, text: &str) {
+        self.context = self.context.after(text);
+        self.text.push_str(text);
+    }
+
+    fn data(&mut self, value: &Value) {
+        self.context.escape(&value.render(), &mut self.text);
+    }
+}
+
+/// Renders `expr` into `out`; returns its value.
+fn markup(expr: &Expr, bindings: &dyn Bindings, out: &mut Markup) -> Result<Value, String> {
     match expr {
-        Expr::Str(text) => Ok((Value::Str(text.clone()), text.clone())),
+        Expr::Str(text) => {
+            out.literal(text);
+            Ok(Value::Str(text.clone()))
+        }
         Expr::Plus(operands) => {
+            let (start, context) = (out.text.len(), out.context);
             let mut operands = operands.iter();
             let Some(first) = operands.next() else {
-                return Ok((Value::Str(String::new()), String::new()));
+                return Ok(Value::Str(String::new()));
             };
-            let (mut sum, mut text) = markup(first, bindings)?;
+            let mut sum = markup(first, bindings, out)?;
             for operand in operands {
-                let (value, operand_text) = markup(operand, bindings)?;
+                let value = markup(operand, bindings, out)?;
                 sum = plus(sum, value)?;
-                text = match &sum {
+                if let Value::Int(_) = sum {
                     // Integer addition: the sum is data, not the concatenation of its parts.
-                    Value::Int(_) => escaped(&sum),
-                    _ => text + &operand_text,
-                };
+                    out.text.truncate(start);
+                    out.context = context;
+                    out.data(&sum);
+                }
             }
-            Ok((sum, text))
+            Ok(sum)
         }
         Expr::Conditional {
             condition,
             then,
             otherwise,
         } => match eval(condition, bindings)?.is_true() {
-            true => markup(then, bindings),
-            false => markup(otherwise, bindings),
+            true => markup(then, bindings, out),
+            false => markup(otherwise, bindings, out),
         },
         Expr::Elvis { value, fallback } => match eval(value, bindings)?.is_true() {
-            true => markup(value, bindings),
-            false => markup(fallback, bindings),
+            true => markup(value, bindings, out),
+            false => markup(fallback, bindings, out),
         },
         other => {
             let value = eval(other, bindings)?;
-            let text = escaped(&value);
-            Ok((value, text))
+            out.data(&value);
+            Ok(value)
         }
     }
-}
-
-fn escaped(value: &Value) -> String {
-    let mut out = String::new();
-    escape_xml(&value.render(), &mut out);
-    out
 }
 
 /// One part of a skeleton.

@@ -21,6 +21,9 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// blocking-write-and-flush accepts at most 4096 bytes per call (wasi:io/streams).
 const WRITE_CHUNK: usize = 4096;
 
+/// The header every request carries with its body's length in bytes.
+const CONTENT_LENGTH: &str = "content-length";
+
 /// Posts through the host's wasi:http.
 pub struct WasiHttp;
 
@@ -64,11 +67,22 @@ fn retry_after(response: &IncomingResponse) -> Option<std::time::Duration> {
         .map(std::time::Duration::from_secs)
 }
 
+/// Sends `request` and waits for the response's head. Every request (a call's or a token
+/// request, both come through here) declares its body's length: the bytes on the wire then do not
+/// depend on the host's HTTP client (one that sends a body of unknown length chunked would reach
+/// SOAP stacks that refuse chunked requests), and the host can check what the component writes.
 fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, TransportError> {
+    let body = request.body.as_bytes();
     let entries: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value.as_bytes().to_vec()))
+        // Templates may not set Content-Length (refused at load); the one declared is ours.
+        .filter(|(name, _)| name != CONTENT_LENGTH)
+        .chain([(
+            CONTENT_LENGTH.to_string(),
+            body.len().to_string().into_bytes(),
+        )])
         .collect();
     let headers = Fields::from_list(&entries).map_err(|error| {
         TransportError::lasting(format!("a request header was refused: {error:?}"))
@@ -93,7 +107,7 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
     outgoing
         .set_path_with_query(Some(&endpoint.path_and_query))
         .map_err(|()| refused("path"))?;
-    let body = outgoing
+    let outgoing_body = outgoing
         .body()
         .map_err(|()| TransportError::lasting("the request body was already taken"))?;
     // No timeouts are asked for: the host's limits apply (it knows its network and its users'
@@ -101,8 +115,8 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
     let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(&code))?;
     // When the host refuses the request, writing fails with a closed stream; the response
     // future then says why, which is the error worth reporting.
-    let written = write_body(&body, request.body.as_bytes());
-    let finished = OutgoingBody::finish(body, None).map_err(|code| error(&code));
+    let written = write_body(&outgoing_body, body);
+    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|code| error(&code));
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,

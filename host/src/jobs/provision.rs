@@ -138,7 +138,7 @@ pub fn dry_run(
         })?;
     let provisioning = wit::ProvisioningRequest {
         account: wit_account(&account),
-        user: owner_attributes(store, &account)?,
+        user: owner_attributes(store, request.endpoint, &account)?,
     };
     let enable = request.kind == TaskKind::Enable;
     let rendered = instance
@@ -364,7 +364,7 @@ fn attempt(
     };
     let request = wit::ProvisioningRequest {
         account: wit_account(&account),
-        user: owner_attributes(store, &account)?,
+        user: owner_attributes(store, &task.endpoint, &account)?,
     };
     let enable = task.kind == TaskKind::Enable;
     tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, "attempt started");
@@ -486,15 +486,20 @@ fn columns(pairs: &[(String, String)]) -> Vec<wit::Column> {
         .collect()
 }
 
-/// The owner's attributes, bound as `${user.*}`; empty when the account has no owner.
-fn owner_attributes(store: &Store, account: &StoredAccount) -> Result<Vec<wit::Column>, JobError> {
-    let Some(owner) = &account.owner else {
+/// The owner's attributes, bound as `${user.*}`; empty when the account has no owner. An
+/// inactive account keeps its owner here (enabling it is when it is inactive).
+fn owner_attributes(
+    store: &Store,
+    endpoint: &str,
+    account: &StoredAccount,
+) -> Result<Vec<wit::Column>, JobError> {
+    let Some(owner) = store.provisioning_owner(endpoint, account)? else {
         return Ok(Vec::new());
     };
     let identity = store
         .identities()?
         .into_iter()
-        .find(|identity| &identity.username == owner);
+        .find(|identity| identity.username == owner);
     Ok(identity
         .map(|identity| columns(&identity_attributes(identity)))
         .unwrap_or_default())

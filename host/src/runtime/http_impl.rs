@@ -119,7 +119,9 @@ fn limited(body: WasiBody, max: u64) -> WasiBody {
 }
 
 /// The request with the placeholders of `secrets` replaced in its headers and body, and the
-/// credentials of its credential headers made known to [`secrets::mask`].
+/// credentials of its credential headers made known to [`secrets::mask`]. A body that changed gets
+/// a Content-Length of its new length; an unchanged one keeps the component's (wasmtime checked
+/// it against the bytes the component wrote).
 async fn with_secrets(
     request: http::Request<WasiBody>,
     secrets: &Secrets,
@@ -132,7 +134,11 @@ async fn with_secrets(
     let bytes = Limited::new(body, MAX_REQUEST_BODY)
         .collect()
         .await
-        .map_err(|_| HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)))?
+        .map_err(|error| match error.downcast::<HttpError>() {
+            // The body's own failure, e.g. fewer or more bytes than its Content-Length declared.
+            Ok(error) => *error,
+            Err(_) => HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)),
+        })?
         .to_bytes();
     let content_type = parts
         .headers
@@ -143,7 +149,11 @@ async fn with_secrets(
         .map_err(|error| HttpError::InternalError(Some(error.to_string())))?;
     let bytes = match revealed {
         Some(revealed) => {
-            parts.headers.remove(CONTENT_LENGTH);
+            // The component declared the length of what it wrote; the wire carries the revealed
+            // body, so it declares that one's (never chunked: many SOAP stacks refuse it).
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(revealed.len()));
             Bytes::from(revealed)
         }
         None => bytes,
@@ -174,4 +184,99 @@ fn reveal_headers(headers: &mut HeaderMap, secrets: &Secrets) -> Result<(), Http
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::connection::Connection;
+
+    /// The output of a future that needs no I/O (bodies here are in memory).
+    fn ready<T>(future: impl Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("an in-memory body is never pending"),
+        }
+    }
+
+    /// A request as the component sends it: its Content-Length declared, before the SOAPAction.
+    fn request(body: &str) -> http::Request<WasiBody> {
+        http::Request::builder()
+            .method("POST")
+            .uri("http://127.0.0.1:8080/dc/services")
+            .header(CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header(CONTENT_LENGTH, body.len())
+            .header("soapaction", "\"urn:x\"")
+            .body(
+                Full::new(Bytes::from(body.to_owned()))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .unwrap()
+    }
+
+    /// The headers and body `with_secrets` sends for `body` with the connection's `password`.
+    fn sent(password: Option<&str>, body: &str) -> (Vec<(String, String)>, String) {
+        let mut connection = Connection::new("c");
+        connection.set("USERNAME", "svc");
+        if let Some(password) = password {
+            connection.set("PASSWORD", password);
+        }
+        let secrets = Secrets::of(&connection);
+        let (parts, body) = ready(with_secrets(request(body), &secrets))
+            .unwrap()
+            .into_parts();
+        let body = ready(body.collect()).unwrap().to_bytes();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+            .collect();
+        (headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn headers(length: usize) -> Vec<(String, String)> {
+        [
+            ("content-type", "text/xml; charset=utf-8".to_string()),
+            ("content-length", length.to_string()),
+            ("soapaction", "\"urn:x\"".to_string()),
+        ]
+        .map(|(name, value)| (name.to_string(), value))
+        .to_vec()
+    }
+
+    #[test]
+    fn a_revealed_body_declares_its_own_length_in_place() {
+        let short = "p&<w";
+        let long = "a-much-longer-password-than-any-placeholder-".repeat(3);
+        for password in [short, long.as_str()] {
+            let login =
+                |password: &str| format!("<login userName=\"svc\" password=\"{password}\"/>");
+            let written = login(&secrets::placeholder("PASSWORD", password));
+            let expected = login(&password.replace('&', "&amp;").replace('<', "&lt;"));
+            assert_ne!(expected.len(), written.len(), "the length changes");
+            let (headers_sent, body) = sent(Some(password), &written);
+            assert_eq!(body, expected);
+            assert_eq!(headers_sent, headers(expected.len()), "{password}");
+        }
+    }
+
+    #[test]
+    fn an_unchanged_body_keeps_the_components_length() {
+        let body = "<login userName=\"svc\"/>";
+        for password in [Some("pw-123"), None] {
+            assert_eq!(
+                sent(password, body),
+                (headers(body.len()), body.to_string()),
+                "{password:?}"
+            );
+        }
+    }
 }

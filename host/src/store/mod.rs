@@ -919,6 +919,26 @@ impl Store {
         Self::stored_account(endpoint, row, entitlements, correlator.as_ref()).map(Some)
     }
 
+    /// The identity `account` correlates to, whatever its status: the owner a provisioning plan
+    /// binds as `${user.*}`. Unlike [`StoredAccount::owner`], which follows
+    /// `correlateInactiveAccounts`, an inactive account keeps its owner here, because enabling
+    /// an account is exactly when it is inactive.
+    pub fn provisioning_owner(
+        &self,
+        endpoint: &str,
+        account: &StoredAccount,
+    ) -> Result<Option<String>, StoreError> {
+        let action = || format!("reading endpoint {endpoint}");
+        let Some(id) = sql::endpoint_id(&self.conn, endpoint).doing(action)? else {
+            return Ok(None);
+        };
+        Ok(self.correlator(id, endpoint)?.and_then(|(correlator, _)| {
+            correlator
+                .owner(&account.name, &account.columns)
+                .map(str::to_owned)
+        }))
+    }
+
     /// The endpoint's entitlements, of one type or of all, ordered by type then value. An
     /// unknown endpoint has none.
     pub fn entitlements(

@@ -9,7 +9,8 @@
 //! | `GET`/`PUT`/`DELETE /admin/roles/{name}` | same for roles; deleting one removes it from users |
 //! | `GET`/`PUT`/`DELETE /admin/privileges/{name}` | same for privileges; deleting one removes it from roles |
 //! | `GET`/`PUT`/`DELETE /admin/entities/{name}` | same for entities; deleting one removes memberships |
-//! | `GET`/`DELETE /admin/requests` | the [`SeenRequest`] log / clear it (204) |
+//! | `GET`/`DELETE /admin/requests` | the [`SeenRequest`] log of the endpoint (calls that passed the token check) / clear it and the wire log (204) |
+//! | `GET /admin/received` | the wire log: every request to the endpoint or the token gateway as [`SeenRequest`]s, in arrival order, calls turned away for their token included |
 //! | `POST /admin/faults` | queue a [`Fault`] (201; 400 for an invalid `http-status` status or `content-type` value) |
 //! | `GET`/`DELETE /admin/faults` | pending faults / clear them (204) |
 //! | `GET /admin/stalls` | `{"stalled": bool, "held": N}`: whether a `stall` response has reached its stall point since the last release; how many are held there now |
@@ -73,6 +74,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(get_entity).put(put_entity).delete(delete_entity),
         )
         .route("/requests", get(list_requests).delete(clear_requests))
+        .route("/received", get(list_received))
         .route(
             "/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
@@ -354,8 +356,14 @@ async fn list_requests(State(shared): AppState) -> Response {
     Json(requests).into_response()
 }
 
+async fn list_received(State(shared): AppState) -> Response {
+    let received = lock(&shared.received).clone();
+    Json(received).into_response()
+}
+
 async fn clear_requests(State(shared): AppState) -> Response {
     lock(&shared.requests).clear();
+    lock(&shared.received).clear();
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -124,6 +124,7 @@ impl Simulator {
             password: config.password,
             store: Mutex::new(Store::new(data)),
             requests: Mutex::new(Vec::new()),
+            received: Mutex::new(Vec::new()),
             faults: Mutex::new(Default::default()),
             stalls: Default::default(),
             tokens: Tokens::new(config.token, config.seed),
@@ -225,9 +226,18 @@ impl Simulator {
         lock(&self.shared.requests).clone()
     }
 
-    /// Forgets the recorded requests.
+    /// The wire log: every request to the endpoint or the token gateway so
+    /// far, in arrival order, calls rejected for their token and token
+    /// requests included (like `GET /admin/received`). A token request has
+    /// no operations and mode `Xml`.
+    pub fn received(&self) -> Vec<SeenRequest> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// Forgets the recorded requests, both the endpoint log and the wire log.
     pub fn clear_requests(&self) {
         lock(&self.shared.requests).clear();
+        lock(&self.shared.received).clear();
     }
 
     /// A snapshot of the current data.

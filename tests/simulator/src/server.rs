@@ -22,7 +22,13 @@
 //!
 //! In token mode ([`crate::token`]) the bearer token is checked first: a
 //! call without a valid token is answered 401 (or a SOAP fault) before its
-//! body is parsed, and is neither recorded nor consumes a fault.
+//! operations run, and is neither recorded in the endpoint log nor consumes a
+//! fault (the log of everything received has it).
+//!
+//! Two logs of [`SeenRequest`]s: the endpoint log (`requests`: the calls that
+//! passed the token check) and the wire log (`received`: every request to the
+//! endpoint or the token gateway in arrival order, calls turned away for their
+//! token included).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -30,8 +36,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
@@ -41,7 +47,7 @@ use crate::dataset::{Dataset, Entity, Privilege, Role, User};
 use crate::fault::{Fault, FaultKind, LIST_USERS, Stalls};
 use crate::render::{self, ChunkBody, Segments};
 use crate::token::Tokens;
-use crate::xml::{Mode, Operation, ParsedRequest, parse_request};
+use crate::xml::{Malformed, Mode, Operation, ParsedRequest, parse_request};
 
 /// The operation that opens a session.
 const LOGIN: &str = "Session.loginRq";
@@ -52,11 +58,18 @@ const GET_USER: &str = "OnlineData.getUserRq";
 /// The body sent by the `non-xml` fault.
 pub(crate) const NON_XML_BODY: &str = "Gateway says hello: not XML at all";
 
-/// One request POSTed to the endpoint, as the simulator saw it.
+/// One request to the endpoint (or, in the wire log, to the token gateway),
+/// as the simulator saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeenRequest {
-    /// SOAP envelope or bare XML (`Xml` for a body that could not be told).
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// The path with its query, e.g. `/dc/services`.
+    pub path: String,
+    /// SOAP envelope or bare XML (`Xml` for a body that could not be told,
+    /// and for a token request, whose body is not parsed as a Duck Creek
+    /// request).
     pub mode: Mode,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
@@ -65,8 +78,58 @@ pub struct SeenRequest {
     /// All request headers, in order (names lower-case; the values of
     /// `Authorization` and `Cookie` replaced by `<redacted>`).
     pub headers: Vec<(String, String)>,
-    /// The operations (empty for a malformed body).
+    /// All request headers as received, in order (names lower-case), nothing
+    /// redacted: what went over the wire.
+    pub raw_headers: Vec<(String, String)>,
+    /// The body as received, unredacted (decoded as UTF-8; an invalid
+    /// sequence would read as U+FFFD).
+    pub body: String,
+    /// The operations (empty for a malformed body and for a token request).
     pub operations: Vec<SeenOperation>,
+}
+
+impl SeenRequest {
+    /// The request as received: `method`, `path` (with query), `headers`,
+    /// `body`, and the Duck Creek operations `parsed` found (none: a token
+    /// request).
+    pub(crate) fn new(
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        parsed: Option<&Result<ParsedRequest, Malformed>>,
+    ) -> SeenRequest {
+        let (mode, operations) = match parsed {
+            Some(Ok(p)) => (p.mode, p.operations.iter().map(seen_operation).collect()),
+            Some(Err(m)) => (m.mode, Vec::new()),
+            None => (Mode::Xml, Vec::new()),
+        };
+        let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        SeenRequest {
+            method: method.as_str().to_owned(),
+            path: path.to_owned(),
+            mode,
+            content_type: header_string(headers, header::CONTENT_TYPE),
+            soap_action: header_string(headers, header::HeaderName::from_static("soapaction")),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = if k == header::AUTHORIZATION || k == header::COOKIE {
+                        "<redacted>".to_owned()
+                    } else {
+                        text(v)
+                    };
+                    (k.as_str().to_owned(), value)
+                })
+                .collect(),
+            raw_headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), text(v)))
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+            operations,
+        }
+    }
 }
 
 /// One operation of a [`SeenRequest`].
@@ -266,8 +329,10 @@ pub(crate) struct Shared {
     pub password: String,
     /// The data.
     pub store: Mutex<Store>,
-    /// Every endpoint request, in order.
+    /// Every endpoint request that passed the token check, in order.
     pub requests: Mutex<Vec<SeenRequest>>,
+    /// Every request to the endpoint or the token gateway, in arrival order.
+    pub received: Mutex<Vec<SeenRequest>>,
     /// Pending faults, in injection order.
     pub faults: Mutex<VecDeque<Fault>>,
     /// The responses held by `stall` faults.
@@ -314,10 +379,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 async fn endpoint(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<Conn>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let worker = tokio::task::spawn_blocking(move || handle(&shared, &conn, &headers, &body));
+    let worker = tokio::task::spawn_blocking(move || {
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        handle(&shared, &conn, &method, path, &headers, &body)
+    });
     match worker.await {
         Ok(response) => response,
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "simulator error\n").into_response(),
@@ -431,32 +501,21 @@ fn echo_response(headers: &HeaderMap, body: &[u8]) -> Response {
 
 /// Handles one endpoint request on connection `conn` (runs on a blocking
 /// thread).
-fn handle(shared: &Shared, conn: &Conn, headers: &HeaderMap, body: &[u8]) -> Response {
+fn handle(
+    shared: &Shared,
+    conn: &Conn,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let parsed = parse_request(body);
+    let seen = SeenRequest::new(method, path, headers, body, Some(&parsed));
+    lock(&shared.received).push(seen.clone());
     if let Err(rejection) = shared.tokens.check(headers) {
         return shared.tokens.reject(rejection);
     }
-    let parsed = parse_request(body);
-    let (mode, operations) = match &parsed {
-        Ok(p) => (p.mode, p.operations.iter().map(seen_operation).collect()),
-        Err(m) => (m.mode, Vec::new()),
-    };
-    lock(&shared.requests).push(SeenRequest {
-        mode,
-        content_type: header_string(headers, header::CONTENT_TYPE),
-        soap_action: header_string(headers, header::HeaderName::from_static("soapaction")),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                let value = if k == header::AUTHORIZATION || k == header::COOKIE {
-                    "<redacted>".to_owned()
-                } else {
-                    String::from_utf8_lossy(v.as_bytes()).into_owned()
-                };
-                (k.as_str().to_owned(), value)
-            })
-            .collect(),
-        operations,
-    });
+    lock(&shared.requests).push(seen);
     let parsed = match parsed {
         Ok(p) => p,
         Err(m) => {
@@ -740,17 +799,19 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
                 Ok(())
             }
             "Security.lockUserAccountRq" | "Security.unlockUserAccountRq" => {
-                let status = if op.name == "Security.lockUserAccountRq" {
-                    "Locked"
+                let (status, done) = if op.name == "Security.lockUserAccountRq" {
+                    ("Locked", "locked")
                 } else {
-                    "Active"
+                    ("Active", "unlocked")
                 };
                 find_user(&store.data, op).map(|index| {
                     if store.data.users[index].status != status {
                         store.data.users[index].status = status.to_owned();
                         store.changed();
                     }
-                    render::success_empty(seg.buf(), &rs);
+                    let user = &store.data.users[index];
+                    let message = format!("User {} {done}", user.name);
+                    render::account_status_changed(seg.buf(), &rs, user, &message);
                 })
             }
             other => Err(("UnknownOperation", format!("Unknown operation {other}"))),

@@ -42,8 +42,10 @@
 //!
 //! # The endpoint
 //!
-//! The token is checked before the body is parsed and before any fault is
-//! taken; a rejected call is neither recorded nor consumes a fault:
+//! The token is checked before the operations run and before any fault is
+//! taken; a rejected call is recorded only in the wire log
+//! ([`Simulator::received`](crate::Simulator::received)), not in the endpoint
+//! log, and consumes no fault:
 //!
 //! - no `Authorization` header, another scheme than `Bearer` (any case), or
 //!   an unknown token: 401, `WWW-Authenticate: Bearer error="invalid_token"`,
@@ -63,8 +65,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
@@ -74,7 +76,7 @@ use serde_json::{Value, json};
 
 use crate::dataset::SplitMix64;
 use crate::render::{SOAP_NS, attr};
-use crate::server::{Shared, lock, soap_fault_response};
+use crate::server::{SeenRequest, Shared, lock, soap_fault_response};
 
 /// The `faultstring` and `error_description` of an expired token.
 const EXPIRED_REASON: &str = "The access token expired";
@@ -501,12 +503,17 @@ fn xml_answer(status: StatusCode, envelope: bool, attrs: &[(&str, &str)]) -> Res
         .into_response()
 }
 
-/// `POST /oauth/token` (routed only in token mode).
+/// `POST /oauth/token` (routed only in token mode). Every request is
+/// recorded in the wire log ([`Simulator::received`](crate::Simulator::received)).
 pub(crate) async fn token_endpoint(
     State(shared): State<Arc<Shared>>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    lock(&shared.received).push(SeenRequest::new(&method, path, &headers, &body, None));
     let tokens = &shared.tokens;
     let Some(mode) = tokens.mode() else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();

@@ -311,6 +311,40 @@ fn request_log() {
     let headers = &log[0].headers;
     assert!(headers.contains(&("authorization".to_owned(), "<redacted>".to_owned())));
     assert!(headers.contains(&("x-trace".to_owned(), "t1".to_owned())));
+    // ...only the wire as received (raw headers and body) carries them.
+    let body = bare(LOGIN);
+    let host = sim.base_url().trim_start_matches("http://").to_owned();
+    assert_eq!(log[0].method, "POST");
+    assert_eq!(log[0].path, "/dc/services");
+    assert_eq!(log[0].body, body);
+    assert_eq!(
+        log[0].raw_headers,
+        [
+            ("host", host.as_str()),
+            ("connection", "close"),
+            ("content-length", &body.len().to_string()),
+            ("authorization", "Basic c2VjcmV0"),
+            ("x-trace", "t1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    assert_eq!(sim.received(), log, "the wire log holds the same request");
+    let json = http("GET", &format!("{}/received", sim.admin_url()), &[], b"").json();
+    assert_eq!(json[0]["method"], "POST");
+    assert_eq!(json[0]["path"], "/dc/services");
+    assert_eq!(json[0]["body"], body.as_str());
+    assert_eq!(json[0]["rawHeaders"][3][1], "Basic c2VjcmV0");
+    // The query is part of the path.
+    http(
+        "POST",
+        &format!("{}?trace=1", sim.endpoint_url()),
+        &[],
+        body.as_bytes(),
+    );
+    assert_eq!(sim.requests()[1].path, "/dc/services?trace=1");
+    let resp = http("DELETE", &format!("{}/requests", sim.admin_url()), &[], b"");
+    assert_eq!(resp.status, 204);
+    assert!(sim.requests().is_empty() && sim.received().is_empty());
 }
 
 #[test]

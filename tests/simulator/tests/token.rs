@@ -295,8 +295,28 @@ fn endpoint_wants_a_valid_token() {
     // Checked before the body: a malformed body gets the same answer.
     let resp = http("POST", &sim.endpoint_url(), &[], b"<not-xml");
     assert_eq!(resp.status, 401);
-    // Neither recorded nor consuming the fault.
+    // Neither recorded in the endpoint log nor consuming the fault; the wire log has them all:
+    // the token request, then the six calls turned away.
     assert!(sim.requests().is_empty());
+    let received = sim.received();
+    assert_eq!(received.len(), 7);
+    assert_eq!(received[0].path, "/oauth/token");
+    assert!(received[0].operations.is_empty());
+    assert_eq!(
+        received[0].body,
+        "grant_type=client_credentials&client_id=dcconn&client_secret=gateway-secret"
+    );
+    assert!(
+        received[1..]
+            .iter()
+            .all(|r| r.path == "/dc/services" && r.method == "POST")
+    );
+    assert!(
+        received[4]
+            .raw_headers
+            .contains(&("authorization".to_owned(), token.clone()))
+    );
+    assert_eq!(received[6].body, "<not-xml");
     assert_eq!(sim.pending_faults().len(), 1);
     assert_eq!(sim.token_stats().invalid, 6);
 
