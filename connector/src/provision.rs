@@ -17,6 +17,7 @@ use crate::config::{
 use crate::error::{CallSite, ConnectorError, CriteriaFailure, ErrorKind, Problem};
 use crate::exchange::{check_document, read_body, response_error};
 use crate::model::Account;
+use crate::text::TextError;
 
 use crate::transport::Transport;
 use crate::xml::first_value;
@@ -137,12 +138,16 @@ struct PlacedCall<'a> {
 }
 
 impl PlacedCall<'_> {
-    /// A rendering mistake: a configuration error at REQUESTXML of this call.
-    fn render_error(&self, error: impl std::fmt::Display) -> ErrorKind {
+    /// A rendering mistake: a configuration error at its line and column of this call's
+    /// REQUESTXML.
+    fn render_error(&self, error: TextError) -> ErrorKind {
         ErrorKind::InvalidConfiguration(vec![Problem::error(
             self.attribute,
-            Some(format!("call {} (REQUESTXML), {error}", self.number)),
-            "could not be rendered",
+            Some(format!(
+                "call {} (REQUESTXML), line {}, column {}",
+                self.number, error.line, error.column
+            )),
+            format!("could not be rendered: {}", error.message),
         )])
     }
 }
@@ -239,7 +244,13 @@ fn run_call<T: Transport>(
         call.request
             .render_or_skip(&bindings, config.mode)
             .map_err(|error| placed.render_error(error))?
-            .ok_or_else(|| placed.render_error("the request rendered empty only with the token"))
+            .ok_or_else(|| {
+                placed.render_error(TextError {
+                    line: 1,
+                    column: 1,
+                    message: "the request rendered empty only with the token".into(),
+                })
+            })
     };
     let response = client.send(config, call.connection.as_deref(), &render)?;
     let status = response.status;

@@ -440,3 +440,29 @@ fn concurrency_outside_its_range_is_a_usage_error() {
         assert_failure(&output, 2, &["--concurrency"]);
     }
 }
+
+#[test]
+fn a_plan_that_cannot_be_rendered_for_the_account_is_refused_before_a_task_exists() {
+    let harness = imported(10);
+    let mut package: Value =
+        serde_json::from_str(&std::fs::read_to_string(package(SOAP_PACKAGE)).unwrap()).unwrap();
+    // Fails on this account's data only: `no.access` is shorter than 40 characters.
+    package["DISABLEACCOUNTJSON"] = json!([{"REQUESTXML":
+        "<server><requests><Security.lockUserAccountRq userName=\"${account.name.substring(40)}\"/></requests></server>"}]);
+    package["ENABLEACCOUNTJSON"] = Value::String(String::new());
+    let path = harness.dir.path().join("unrenderable.json");
+    std::fs::write(&path, package.to_string()).unwrap();
+    let path = path.display().to_string();
+    let disable = run(&harness, "disable", &path, &["--account", "no.access"]);
+    assert_failure(
+        &disable,
+        CONFIGURATION,
+        &[
+            "DISABLEACCOUNTJSON (call 1 (REQUESTXML), line 1, column 57): could not be rendered: `account.name.substring(40)`: out of range",
+        ],
+    );
+    let enable = run(&harness, "enable", &path, &["--account", "no.access"]);
+    assert_failure(&enable, CONFIGURATION, &["ENABLEACCOUNTJSON"]);
+    assert!(harness.list("tasks").is_empty(), "no task was created");
+    assert!(harness.sim.requests().is_empty(), "nothing was sent");
+}

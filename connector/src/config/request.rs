@@ -143,6 +143,7 @@ impl RequestTemplate {
                     check_expression_body(&template, &at, may_skip, problems);
                     Body::Expression(template)
                 } else {
+                    warn_about_placeholders(&template, scope, &at, problems);
                     let is_envelope = check_body_xml(&template, &at, problems);
                     Body::Markup {
                         template,
@@ -277,6 +278,14 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
+    fn warning(&self, (line, column): (usize, usize), message: String) -> Problem {
+        Problem::warning(
+            self.attribute,
+            Some(format!("{}, line {line}, column {column}", self.location)),
+            message,
+        )
+    }
+
     fn error(&self, (line, column): (usize, usize), message: String) -> Problem {
         Problem::error(
             self.attribute,
@@ -302,6 +311,14 @@ fn check_expression_body(
         return;
     };
     let Some(skeletons) = markup::skeletons(expr) else {
+        problems.push(Problem::warning(
+            at.attribute,
+            Some(at.location.to_string()),
+            format!(
+                "this expression has more than {} combinations of branches, too many to check each at load: its result is checked when it is rendered",
+                markup::MAX_SKELETONS
+            ),
+        ));
         return;
     };
     for pieces in skeletons {
@@ -343,6 +360,51 @@ fn check_expression_body(
         if let Some((position, message)) = problem {
             problems.push(at.error(position, message));
             return;
+        }
+    }
+}
+
+/// Warnings about placeholders of a markup body: `${raw: ...}` on a value that comes from Duck
+/// Creek, the identity store or a response (an injection hole), and a string literal holding
+/// markup inside `${...}`, which is escaped as text there (a trap: the author meant markup).
+fn warn_about_placeholders(
+    template: &Template,
+    scope: &Scope,
+    at: &Place<'_>,
+    problems: &mut Vec<Problem>,
+) {
+    let captured: &[String] = match &scope.kind {
+        ScopeKind::Provisioning { captured } => captured,
+        _ => &[],
+    };
+    let untrusted = |path: &[String]| {
+        matches!(
+            path[0].as_str(),
+            "account" | "user" | "task" | "accountName"
+        ) || captured.contains(&path[0])
+    };
+    for (expr, position, raw) in template.placeholders() {
+        if raw && let Some(path) = expr.paths().into_iter().find(|path| untrusted(path)) {
+            problems.push(at.warning(
+                position,
+                format!(
+                    "`${{raw: ...}}` inserts `{}` without escaping: a value from Duck Creek, the identity store or a response could inject markup (`\"/><...`); drop `raw:` unless the value is trusted",
+                    path.join(".")
+                ),
+            ));
+        }
+        let markup_literal = !raw
+            && markup::skeletons(expr).is_some_and(|skeletons| {
+                skeletons
+                    .iter()
+                    .flatten()
+                    .any(|piece| matches!(piece, Piece::Literal(text) if text.contains('<')))
+            });
+        if markup_literal {
+            problems.push(at.warning(
+                position,
+                "a string literal holding markup (`<...`) inside `${...}` is escaped as text here: to build markup with an expression, write the whole REQUESTXML as one `${...}` expression (its literals are markup), or use `${raw: ...}` for literals you control".into(),
+            ));
         }
     }
 }

@@ -248,9 +248,13 @@ fn a_whole_envelope_expression_that_renders_broken_xml_is_a_configuration_error(
         panic!("{error:?}");
     };
     assert_eq!(
-        problems[0].location.as_deref(),
-        Some(
-            "call 1 (REQUESTXML), line 1, column 1: the expression rendered a request that is not well-formed XML (line 1, column 9 of the rendered request): mismatched closing tag: `<server>` is closed by `</>`"
+        (
+            problems[0].location.as_deref(),
+            problems[0].message.as_str()
+        ),
+        (
+            Some("call 1 (REQUESTXML), line 1, column 1"),
+            "could not be rendered: the expression rendered a request that is not well-formed XML (line 1, column 9 of the rendered request): mismatched closing tag: `<server>` is closed by `</>`"
         )
     );
     assert!(transport.seen.is_empty());

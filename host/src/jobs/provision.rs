@@ -95,6 +95,9 @@ pub fn request(
     policy: &RetryPolicy,
 ) -> Result<Task, JobError> {
     let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
+    // A plan that cannot be rendered for this account (absent, empty, or an expression that
+    // fails on its data) is a configuration error: refused before any task exists.
+    render(&mut instance, store, request)?;
     let task = store.create_task(
         request.endpoint,
         request.account,
@@ -128,25 +131,7 @@ pub fn dry_run(
     request: &ProvisionRequest<'_>,
 ) -> Result<Vec<wit::RenderedRequest>, JobError> {
     let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
-    let account = store
-        .account(request.endpoint, request.account)?
-        .ok_or_else(|| {
-            JobError::Store(crate::store::StoreError::UnknownAccount {
-                endpoint: request.endpoint.to_string(),
-                account: request.account.to_string(),
-            })
-        })?;
-    let provisioning = wit::ProvisioningRequest {
-        account: wit_account(&account),
-        user: owner_attributes(store, request.endpoint, &account)?,
-    };
-    let enable = request.kind == TaskKind::Enable;
-    let rendered = instance
-        .render_provisioning(&attributes(request.connection), enable, &provisioning)?
-        .map_err(|error| JobError::Connector {
-            error: Box::new(error),
-            denials: Vec::new(),
-        })?;
+    let rendered = render(&mut instance, store, request)?;
     let mask = |text: &str| redact(text, Some(request.connection));
     Ok(rendered
         .into_iter()
@@ -165,6 +150,33 @@ pub fn dry_run(
             skipped: request.skipped,
         })
         .collect())
+}
+
+/// The requests the component renders for `request`, unmasked; sends nothing.
+fn render(
+    instance: &mut ConnectorInstance,
+    store: &Store,
+    request: &ProvisionRequest<'_>,
+) -> Result<Vec<wit::RenderedRequest>, JobError> {
+    let account = store
+        .account(request.endpoint, request.account)?
+        .ok_or_else(|| {
+            JobError::Store(crate::store::StoreError::UnknownAccount {
+                endpoint: request.endpoint.to_string(),
+                account: request.account.to_string(),
+            })
+        })?;
+    let provisioning = wit::ProvisioningRequest {
+        account: wit_account(&account),
+        user: owner_attributes(store, request.endpoint, &account)?,
+    };
+    let enable = request.kind == TaskKind::Enable;
+    instance
+        .render_provisioning(&attributes(request.connection), enable, &provisioning)?
+        .map_err(|error| JobError::Connector {
+            error: Box::new(error),
+            denials: Vec::new(),
+        })
 }
 
 /// What a retry run did.
