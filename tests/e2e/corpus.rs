@@ -950,10 +950,22 @@ fn provision(harness: &Harness, case: &Case, path: &Path, kind: &str, expected: 
         .comments
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
+    let skipped = match expected.skipped {
+        [] => String::new(),
+        [call] => format!("; call {call} skipped: renders empty, nothing sent"),
+        calls => format!(
+            "; calls {} skipped: render empty, nothing sent",
+            calls
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     assert_eq!(
         stdout(&output),
         format!(
-            "task {task}: {kind} {}: COMPLETE after 1 try{comments}\n",
+            "task {task}: {kind} {}: COMPLETE after 1 try{comments}{skipped}\n",
             case.account
         ),
         "{file}: {kind}"

@@ -478,6 +478,17 @@ pub fn task_line(task: &Task) -> String {
     {
         line.push_str(&format!(" ({})", printable(comments)));
     }
+    if task.status == TaskStatus::Complete && !task.skipped_calls.is_empty() {
+        let calls: Vec<String> = task.skipped_calls.iter().map(u32::to_string).collect();
+        let (noun, verb) = match calls.len() {
+            1 => ("call", "renders"),
+            _ => ("calls", "render"),
+        };
+        line.push_str(&format!(
+            "; {noun} {} skipped: {verb} empty, nothing sent",
+            calls.join(", ")
+        ));
+    }
     if task.status == TaskStatus::PendingProvisioning {
         line.push_str(&format!(
             " (next try at {}; `dcconn retry` runs it)",

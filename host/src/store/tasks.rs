@@ -221,6 +221,8 @@ pub struct Task {
     pub completed_at: Option<String>,
     /// What the plan's `TASK.PROVISIONINGCOMMENTS` captured when the task completed.
     pub comments: Option<String>,
+    /// The calls the completing attempt skipped (their request rendered empty: nothing sent).
+    pub skipped_calls: Vec<u32>,
 }
 
 /// One attempt at a task, as logged.
@@ -347,6 +349,8 @@ struct TaskRow {
     kind: String,
     /// The stored status.
     status: String,
+    /// The completing attempt's skipped calls, as stored (a JSON array).
+    skipped_calls: Option<String>,
 }
 
 impl TaskRow {
@@ -356,6 +360,7 @@ impl TaskRow {
             mut task,
             kind,
             status,
+            skipped_calls,
         } = self;
         let corrupt = |what: &str, problem: String| StoreError::Corrupt {
             what: format!("the {what} of task {}", task.id),
@@ -368,6 +373,10 @@ impl TaskRow {
             .into_iter()
             .find(|s| s.as_str() == status)
             .ok_or_else(|| corrupt("status", format!("unknown status {status:?}")))?;
+        if let Some(skipped) = skipped_calls {
+            task.skipped_calls = serde_json::from_str(&skipped)
+                .map_err(|e| corrupt("skipped calls", e.to_string()))?;
+        }
         Ok(task)
     }
 }
@@ -391,7 +400,9 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
             lease_until: row.get(12)?,
             completed_at: row.get(13)?,
             comments: row.get(14)?,
+            skipped_calls: Vec::new(),
         },
+        skipped_calls: row.get(15)?,
         kind: row.get(3)?,
         status: row.get(4)?,
     })
@@ -406,7 +417,9 @@ fn task_rows(
     conn.prepare_cached(
         "SELECT t.id, e.name, t.account, t.kind, t.status, t.tries, t.max_tries, t.last_error,
                 t.created_at, t.updated_at, t.next_attempt_at, t.lease_owner, t.lease_until,
-                t.completed_at, t.comments
+                t.completed_at, t.comments,
+                (SELECT a.skipped_calls FROM task_attempts AS a
+                 WHERE a.task_id = t.id AND a.outcome = 'complete' ORDER BY a.try DESC LIMIT 1)
          FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
          WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR t.id = ?2)
          ORDER BY t.id DESC",

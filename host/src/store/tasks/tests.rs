@@ -166,6 +166,7 @@ fn create_task_exact_and_refusals() {
             lease_until: None,
             completed_at: None,
             comments: None,
+            skipped_calls: Vec::new(),
         }
     );
     assert_eq!(store.task(TaskId(1)).unwrap(), Some(task.clone()));
@@ -603,6 +604,7 @@ fn a_completion_keeps_comments_skipped_calls_and_column_updates_in_the_history()
     };
     let done = store.complete_task_with(id, "worker", &completion).unwrap();
     assert_eq!(done.comments.as_deref(), Some("User jdoe locked"));
+    assert_eq!(done.skipped_calls, vec![2]);
     assert_eq!(store.task(id).unwrap().unwrap().comments, done.comments);
     let attempts = store.task_attempts(id).unwrap();
     assert_eq!(
@@ -669,6 +671,7 @@ fn complete_updates_the_account() {
             lease_until: None,
             completed_at: Some(at.clone()),
             comments: None,
+            skipped_calls: Vec::new(),
             ..claimed.clone()
         }
     );
@@ -1106,10 +1109,11 @@ fn names_and_json() {
         lease_until: None,
         completed_at: None,
         comments: None,
+        skipped_calls: Vec::new(),
     };
     assert_eq!(
         serde_json::to_string(&task).unwrap(),
-        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null,"comments":null}"#
+        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null,"comments":null,"skipped_calls":[]}"#
     );
 }
 
