@@ -325,13 +325,7 @@ fn check_expression_body(
         if pieces.iter().all(|piece| *piece == Piece::Data) {
             continue; // Nothing literal to check: the result is checked when it is rendered.
         }
-        let text: String = pieces
-            .iter()
-            .map(|piece| match piece {
-                Piece::Literal(text) => text.as_str(),
-                Piece::Data => "x",
-            })
-            .collect();
+        let text: String = pieces.iter().map(stand_in).collect();
         if text.trim().is_empty() && !may_skip {
             problems.push(at.error(
                 line_column(template.source(), offset),
@@ -349,7 +343,7 @@ fn check_expression_body(
             )),
             Ok(_) => None,
             Err(error) => Some((
-                template_position(template, offset, &pieces, &error),
+                template_position(template, offset, &pieces, byte_offset(&text, &error)),
                 format!(
                     "not well-formed XML once bound, when the expression renders `{}`: {}",
                     crate::text::excerpt(text.as_bytes(), 80),
@@ -409,47 +403,52 @@ fn warn_about_placeholders(
     }
 }
 
-/// Where, in the template, the mistake `error` of a rendered skeleton is: inside the string
-/// literal holding it when that literal is written in the template as is, else at the
+/// The text a skeleton's piece stands for at load: a literal as written, a data value as `x`.
+fn stand_in(piece: &Piece) -> &str {
+    match piece {
+        Piece::Literal(text) => text,
+        Piece::Data => "x",
+    }
+}
+
+/// Where, in the template, the mistake at byte `error_at` of a rendered skeleton is: inside the
+/// string literal holding it when that literal is written in the template as is, else at the
 /// expression's `${`.
 fn template_position(
     template: &Template,
     offset: usize,
     pieces: &[Piece],
-    error: &TextError,
+    error_at: usize,
 ) -> (usize, usize) {
-    let mut rendered = String::new();
+    let mut start = 0;
     for piece in pieces {
-        let start = rendered.len();
-        rendered.push_str(match piece {
-            Piece::Literal(text) => text,
-            Piece::Data => "x",
-        });
-        let end = rendered.len();
-        let error_at = byte_offset(&rendered, error.line, error.column);
-        if let (Piece::Literal(text), Some(error_at)) = (piece, error_at)
+        let end = start + stand_in(piece).len();
+        if let Piece::Literal(text) = piece
             && (start..end.max(start + 1)).contains(&error_at)
             && let Some(found) = template.source()[offset..].find(text.as_str())
         {
             return line_column(template.source(), offset + found + (error_at - start));
         }
+        start = end;
     }
     line_column(template.source(), offset)
 }
 
-/// The byte offset of a 1-based line and column (in characters) of `text`, when `text` reaches
-/// it.
-fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
-    let line_start = if line <= 1 {
-        0
-    } else {
-        text.match_indices('\n').nth(line - 2)?.0 + 1
+/// The byte offset in `text` of the 1-based line and column (in characters) of `error`, at most
+/// the text's end.
+fn byte_offset(text: &str, error: &TextError) -> usize {
+    let line_start = match error.line {
+        0 | 1 => 0,
+        line => text
+            .match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(index, _)| index + 1),
     };
     let within = text[line_start..]
         .char_indices()
-        .nth(column.saturating_sub(1))
+        .nth(error.column.saturating_sub(1))
         .map_or(text.len() - line_start, |(index, _)| index);
-    Some(line_start + within)
+    line_start + within
 }
 
 /// Parses one template, adding a problem at its position when it does not parse.
