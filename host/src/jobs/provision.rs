@@ -166,10 +166,7 @@ fn render(
                 account: request.account.to_string(),
             })
         })?;
-    let provisioning = wit::ProvisioningRequest {
-        account: wit_account(&account),
-        user: owner_attributes(store, request.endpoint, &account)?,
-    };
+    let provisioning = provisioning_request(store, request.endpoint, &account)?;
     let enable = request.kind == TaskKind::Enable;
     instance
         .render_provisioning(&attributes(request.connection), enable, &provisioning)?
@@ -374,10 +371,7 @@ fn attempt(
             refused: None,
         });
     };
-    let request = wit::ProvisioningRequest {
-        account: wit_account(&account),
-        user: owner_attributes(store, &task.endpoint, &account)?,
-    };
+    let request = provisioning_request(store, &task.endpoint, &account)?;
     let enable = task.kind == TaskKind::Enable;
     tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, "attempt started");
     let outcome = instance.provision(&attributes(connection), enable, &request);
@@ -468,6 +462,18 @@ fn after_failure(kind: &wit::ErrorKind) -> AfterFailure {
     }
 }
 
+/// What the component is given to provision `account`: the account and its owner.
+fn provisioning_request(
+    store: &Store,
+    endpoint: &str,
+    account: &StoredAccount,
+) -> Result<wit::ProvisioningRequest, JobError> {
+    Ok(wit::ProvisioningRequest {
+        account: wit_account(account),
+        user: owner_attributes(store, endpoint, account)?,
+    })
+}
+
 fn wit_account(account: &StoredAccount) -> wit::Account {
     wit::Account {
         name: account.name.clone(),
@@ -505,14 +511,8 @@ fn owner_attributes(
     endpoint: &str,
     account: &StoredAccount,
 ) -> Result<Vec<wit::Column>, JobError> {
-    let Some(owner) = store.provisioning_owner(endpoint, account)? else {
-        return Ok(Vec::new());
-    };
-    let identity = store
-        .identities()?
-        .into_iter()
-        .find(|identity| identity.username == owner);
-    Ok(identity
+    Ok(store
+        .provisioning_owner(endpoint, account)?
         .map(|identity| columns(&identity_attributes(identity)))
         .unwrap_or_default())
 }

@@ -927,15 +927,23 @@ impl Store {
         &self,
         endpoint: &str,
         account: &StoredAccount,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Identity>, StoreError> {
         let action = || format!("reading endpoint {endpoint}");
         let Some(id) = sql::endpoint_id(&self.conn, endpoint).doing(action)? else {
             return Ok(None);
         };
-        Ok(self.correlator(id, endpoint)?.and_then(|(correlator, _)| {
-            correlator
-                .owner(&account.name, &account.columns)
-                .map(str::to_owned)
+        let identities = self.identities()?;
+        if identities.is_empty() {
+            return Ok(None);
+        }
+        let (rule, _) = self.correlation_of(id, endpoint)?;
+        let owner = Correlator::new(&identities, &rule)
+            .owner(&account.name, &account.columns)
+            .map(str::to_owned);
+        Ok(owner.and_then(|owner| {
+            identities
+                .into_iter()
+                .find(|identity| identity.username == owner)
         }))
     }
 
