@@ -94,12 +94,13 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard for a job starting now.
+    /// A guard for a job starting now. Instantiation is the first call: its CPU time counts
+    /// from here, not from the start of a thread that may have run other jobs before.
     pub fn new(limits: Limits) -> Guard {
         Guard {
             limits,
             job_started: Instant::now(),
-            call_started_cpu: Duration::ZERO,
+            call_started_cpu: thread_cpu_time(),
             exceeded: None,
         }
     }
@@ -207,6 +208,22 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(thread_cpu_time() - start >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_guard_counts_cpu_from_its_creation_not_from_the_threads_start() {
+        let limits = Limits {
+            cpu_per_call: Duration::from_millis(20),
+            ..Limits::default()
+        };
+        let start = thread_cpu_time();
+        let mut x = 0u64;
+        while thread_cpu_time() - start < Duration::from_millis(40) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let mut guard = Guard::new(limits);
+        assert!(matches!(guard.on_tick(), UpdateDeadline::Continue(1)));
+        assert_eq!(guard.exceeded(), None);
     }
 
     #[test]
