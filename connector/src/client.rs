@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::config::{Config, HttpRequest, TokenConnection};
+use crate::config::{Config, HttpRequest, TokenConnection, check_headers};
 use crate::error::ErrorKind;
 use crate::exchange::{ERROR_BODY_LIMIT, error_from_body, read_body};
 use crate::tokens::{Clock, TokenCache, is_refusal};
@@ -137,6 +137,7 @@ impl<T: Transport> Client<T> {
     }
 
     fn post(&mut self, config: &Config, request: &HttpRequest) -> Result<Answer<T::Body>, Failed> {
+        check_headers(request).map_err(ErrorKind::Transport)?;
         let response = self
             .transport
             .post(&config.endpoint, request)

@@ -131,6 +131,24 @@ impl Template {
         })
     }
 
+    /// Every literal part (the text outside placeholders) with the byte offset where it starts.
+    pub fn literals(&self) -> impl Iterator<Item = (usize, &str)> {
+        let mut next = 0;
+        self.segments
+            .iter()
+            .filter_map(move |segment| match segment {
+                Segment::Literal(text) => {
+                    let start = next;
+                    next += text.len();
+                    Some((start, text.as_str()))
+                }
+                Segment::Placeholder { offset, length, .. } => {
+                    next = offset + length;
+                    None
+                }
+            })
+    }
+
     /// The expression of a template that is one `${...}` and nothing else (whitespace aside),
     /// not `${raw: ...}`, with the byte offset of its `${`: a whole-envelope expression
     /// ([`crate::expr::markup`]).
@@ -243,6 +261,7 @@ mod tests {
                 ["account", "special"] => Lookup::Value(r#"a&b<c>d"e'f"#.into()),
                 ["account", "first"] => Lookup::Value("jane".into()),
                 ["account", "tricky"] => Lookup::Value("o'b&c ]]> -- x-".into()),
+                ["account", "lines"] => Lookup::Value("a\r\nb\tc\rd\n".into()),
                 ["account", _] => Lookup::Missing,
                 _ => Lookup::Unbound,
             }
@@ -288,6 +307,43 @@ mod tests {
             "<a><![CDATA[o'b&c ]]]]><![CDATA[> -- x-]]><!--o'b&c ]]> - - x- -->o&apos;b&amp;c ]]&gt; -- x-</a>"
         );
         crate::xml::check_well_formed(&rendered).unwrap();
+    }
+
+    #[test]
+    fn line_breaks_and_tabs_in_values_read_back_exactly() {
+        let template = Template::parse(
+            "<a t=\"${account.lines}\"><![CDATA[${account.lines}]]><!--${account.lines}-->${account.lines}<b/>${raw: account.lines}</a>",
+        )
+        .unwrap();
+        let rendered = template.render(&Fixed, Escape::Xml).unwrap();
+        assert_eq!(
+            rendered,
+            "<a t=\"a&#13;&#10;b&#9;c&#13;d&#10;\"><![CDATA[a]]>&#13;<![CDATA[\nb\tc]]>&#13;<![CDATA[d\n]]><!--a\r\nb\tc\rd\n-->a&#13;&#10;b&#9;c&#13;d&#10;<b/>a\r\nb\tc\rd\n</a>"
+        );
+        crate::xml::check_well_formed(&rendered).unwrap();
+        // An XML parser reads back the value from the attribute, from the CDATA sections with
+        // the reference between them, and from the text.
+        // (Wrapped in a root, without the raw part, which is the author's markup.)
+        let document = format!("<r>{}</r>", rendered.replace("<b/>a\r\nb\tc\rd\n", ""));
+        let read = |path: &str| {
+            crate::xml::first_value(
+                document.as_bytes(),
+                &crate::path::Path::parse(path).unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(read("a.@t"), Some("a\r\nb\tc\rd\n".into()));
+        // The CDATA sections with the references between them, then the text: the element's
+        // one text, trimmed.
+        assert_eq!(read("a"), Some("a\r\nb\tc\rd\na\r\nb\tc\rd".into()));
+        let whole =
+            Template::parse("${'<a t=\"' + account.lines + '\">' + account.lines + '</a>'}")
+                .unwrap();
+        let (expr, _) = whole.whole_expression().unwrap();
+        assert_eq!(
+            crate::expr::markup::render_markup(expr, &Fixed).unwrap(),
+            "<a t=\"a&#13;&#10;b&#9;c&#13;d&#10;\">a&#13;&#10;b&#9;c&#13;d&#10;</a>"
+        );
     }
 
     #[test]

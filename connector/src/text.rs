@@ -46,19 +46,27 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Escapes the five XML special characters, so the value is data wherever it lands: element
-/// text or an attribute in either quote style.
+/// Escapes the five XML special characters, and CR, LF and TAB as character references, so the
+/// value is data wherever it lands and reads back exactly: element text or an attribute in
+/// either quote style. (A parser turns a CR, LF or TAB written as is in an attribute into a
+/// space, and CR LF in text into LF; written as references they stay what they are.)
 pub fn escape_xml(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
+    let mut rest = value;
+    while let Some(at) = rest.find(['&', '<', '>', '"', '\'', '\r', '\n', '\t']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&apos;",
+            b'\r' => "&#13;",
+            b'\n' => "&#10;",
+            _ => "&#9;",
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// Where in an XML document a bound value lands, which decides how it is escaped.
@@ -67,10 +75,14 @@ pub enum XmlContext {
     /// Element text or an attribute value: entity-escaped ([`escape_xml`]).
     #[default]
     Markup,
-    /// Inside `<![CDATA[ ... ]]>`, where entities are not decoded: written as is, except that a
-    /// `]]>` in the value closes the section and opens another, so the text read is the value.
+    /// Inside `<![CDATA[ ... ]]>`, where references are not decoded: written as is, except that
+    /// a `]]>` in the value closes the section and opens another, and a CR (which a parser
+    /// would read as LF, or drop before an LF) closes the section for a `&#13;` between two
+    /// sections; so the text read is the value. LF and TAB are read back as they are there.
     CData,
-    /// Inside `<!-- ... -->`, where `--` is forbidden: each `--` is split by a space.
+    /// Inside `<!-- ... -->`, where `--` is forbidden: each `--` is split by a space. A comment
+    /// is not data (no reader gets it back) and cannot hold references: line breaks are
+    /// written as they are, and a parser reads a CR there as LF.
     Comment,
 }
 
@@ -108,7 +120,11 @@ impl XmlContext {
     pub fn escape(self, value: &str, out: &mut String) {
         match self {
             XmlContext::Markup => escape_xml(value, out),
-            XmlContext::CData => out.push_str(&value.replace("]]>", "]]]]><![CDATA[>")),
+            XmlContext::CData => out.push_str(
+                &value
+                    .replace("]]>", "]]]]><![CDATA[>")
+                    .replace('\r', "]]>&#13;<![CDATA["),
+            ),
             XmlContext::Comment => {
                 let mut text = value.to_string();
                 while text.contains("--") {
@@ -158,8 +174,8 @@ mod tests {
     #[test]
     fn escapes_every_special_character() {
         let mut out = String::new();
-        escape_xml(r#"a&b<c>d"e'f ü"#, &mut out);
-        assert_eq!(out, "a&amp;b&lt;c&gt;d&quot;e&apos;f ü");
+        escape_xml("a&b<c>d\"e'f ü\r\n\tg\u{b}", &mut out);
+        assert_eq!(out, "a&amp;b&lt;c&gt;d&quot;e&apos;f ü&#13;&#10;&#9;g\u{b}");
     }
 
     #[test]

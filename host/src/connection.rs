@@ -26,6 +26,10 @@ use crate::policy::{Origin, UrlProblem};
 /// hundred kilobytes; the bound keeps a wrong path or a zip bomb from exhausting memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The largest file `--set-file` reads: a secret is a password, a key or a token, a few
+/// kilobytes at most.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// What a secret value is shown as.
 pub const MASK: &str = "********";
 
@@ -163,11 +167,13 @@ impl Connection {
 
     /// Applies a `--set-file NAME=PATH` argument: the attribute's value is the file's content,
     /// without its trailing line break (the way secret files are usually written). The file is
-    /// read through `read` (pass `|p| std::fs::read_to_string(p)` in production).
-    pub fn apply_file_override(
+    /// opened through `open` (pass `|p| std::fs::File::open(p)` in production) and read up to
+    /// [`MAX_SECRET_FILE_BYTES`]: a larger file (a wrong path such as `/dev/zero`, a log file)
+    /// is refused after that many bytes, whatever its size.
+    pub fn apply_file_override<R: Read>(
         &mut self,
         spec: &str,
-        read: impl Fn(&Path) -> io::Result<String>,
+        open: impl Fn(&Path) -> io::Result<R>,
     ) -> Result<(), ConnectionError> {
         let (name, path) = split_override("--set-file", spec)?;
         if path.is_empty() {
@@ -177,10 +183,27 @@ impl Connection {
             });
         }
         let path = Path::new(path);
-        let value = read(path).map_err(|source| ConnectionError::SecretFile {
+        let unreadable = |source| ConnectionError::SecretFile {
             attribute: name.to_owned(),
             path: path.to_path_buf(),
             source,
+        };
+        let mut bytes = Vec::new();
+        open(path)
+            .and_then(|file| file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+            return Err(ConnectionError::SecretFileTooLarge {
+                attribute: name.to_owned(),
+                path: path.to_path_buf(),
+                limit: MAX_SECRET_FILE_BYTES,
+            });
+        }
+        let value = String::from_utf8(bytes).map_err(|_| {
+            unreadable(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
         })?;
         let value = value.strip_suffix('\n').unwrap_or(&value);
         let value = value.strip_suffix('\r').unwrap_or(value);
@@ -617,6 +640,19 @@ pub enum ConnectionError {
         path: PathBuf,
         /// Why it could not be read.
         source: io::Error,
+    },
+    /// A `--set-file` names a file larger than [`MAX_SECRET_FILE_BYTES`].
+    #[error(
+        "cannot set {attribute} from the file {}: it holds more than {limit} bytes, the most a secret file may hold; check that the path names the secret's file",
+        path.display()
+    )]
+    SecretFileTooLarge {
+        /// The attribute being set.
+        attribute: String,
+        /// The file.
+        path: PathBuf,
+        /// The most bytes a secret file may hold.
+        limit: u64,
     },
     /// `SOAP_ENDPOINT` is missing or not an http(s) URL with a host.
     #[error("SOAP_ENDPOINT {problem}")]
@@ -1180,9 +1216,13 @@ mod tests {
 
     #[test]
     fn file_overrides_drop_one_trailing_line_break_and_name_the_file_on_failure() {
+        let limit = MAX_SECRET_FILE_BYTES as usize;
         let read = |path: &Path| match path.to_str() {
-            Some("/run/secrets/pw") => Ok("hunter2\r\n".to_owned()),
-            Some("/run/secrets/two") => Ok("a\n\n".to_owned()),
+            Some("/run/secrets/pw") => Ok(Cursor::new(b"hunter2\r\n".to_vec())),
+            Some("/run/secrets/two") => Ok(Cursor::new(b"a\n\n".to_vec())),
+            Some("/run/secrets/full") => Ok(Cursor::new(vec![b'k'; limit])),
+            Some("/run/secrets/over") => Ok(Cursor::new(vec![b'k'; limit + 1])),
+            Some("/run/secrets/latin1") => Ok(Cursor::new(b"caf\xe9".to_vec())),
             _ => Err(io::Error::new(io::ErrorKind::NotFound, "No such file")),
         };
         let mut connection = Connection::new("c");
@@ -1194,7 +1234,20 @@ mod tests {
             .apply_file_override("TOKEN=/run/secrets/two", read)
             .unwrap();
         assert_eq!(connection.get("TOKEN"), Some("a\n"));
+        // Exactly the limit is read whole; a byte more is refused.
+        connection
+            .apply_file_override("API_KEY=/run/secrets/full", read)
+            .unwrap();
+        assert_eq!(connection.get("API_KEY").map(str::len), Some(limit));
         let cases = [
+            (
+                "PASSWORD=/run/secrets/over",
+                "cannot set PASSWORD from the file /run/secrets/over: it holds more than 65536 bytes, the most a secret file may hold; check that the path names the secret's file",
+            ),
+            (
+                "PASSWORD=/run/secrets/latin1",
+                "cannot set PASSWORD from the file /run/secrets/latin1: stream did not contain valid UTF-8",
+            ),
             (
                 "PASSWORD=/nope",
                 "cannot set PASSWORD from the file /nope: No such file",

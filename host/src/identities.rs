@@ -4,10 +4,13 @@
 //! The store keeps the identities and each endpoint's rule; this module only parses and matches,
 //! so both are testable without a database.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -146,6 +149,23 @@ pub enum IdentityError {
         /// Where.
         place: Place,
     },
+    /// A record (a CSV row, a JSON entry) is longer than [`MAX_RECORD_BYTES`].
+    #[error(
+        "the identity file {}, {place}{}: the {} is longer than {limit} bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects",
+        path.display(),
+        line.map(|line| format!(" (from line {line})")).unwrap_or_default(),
+        match place { Place::Line(_) => "row", Place::Entry(_) => "entry" }
+    )]
+    RecordTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The record: its first line (CSV) or its number (JSON).
+        place: Place,
+        /// The line a JSON entry starts on.
+        line: Option<u64>,
+        /// The most bytes a record may take.
+        limit: u64,
+    },
     /// Two identities have the same username.
     #[error("the identity file {}: username {username:?} appears at {first} and at {second}; each identity must appear once", path.display())]
     DuplicateUsername {
@@ -166,47 +186,195 @@ pub enum IdentityError {
 /// ignoring ASCII case) have fields of their own and every other column or key becomes an
 /// attribute (a column without a name is ignored). CSV values are trimmed; empty values count
 /// as absent.
+///
+/// The file is streamed: whatever its size, no more than one record (a CSV row, a JSON array
+/// entry) of at most [`MAX_RECORD_BYTES`] is held besides the identities read, and the first
+/// error stops the reading (a file that never ends, such as `/dev/zero`, is refused after
+/// [`MAX_RECORD_BYTES`]).
 pub fn load(path: &Path) -> Result<Vec<Identity>, IdentityError> {
-    let bytes = std::fs::read(path).map_err(|source| IdentityError::Read {
+    let file = std::fs::File::open(path).map_err(|source| IdentityError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &bytes)
+    read(path, file)
 }
 
 /// [`load`] on bytes already read; `path` names the file in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Identity>, IdentityError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let identities = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+    read(path, bytes)
+}
+
+/// [`load`] from any reader; `path` names the file in errors.
+pub fn read(path: &Path, source: impl Read) -> Result<Vec<Identity>, IdentityError> {
+    let mut source = Bounded::new(BufReader::with_capacity(READ_BUFFER_BYTES, source));
+    let first = source.start().map_err(|source| IdentityError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut identities = Identities::new(path);
+    match first {
         None => {
             return Err(IdentityError::Empty {
                 path: path.to_owned(),
             });
         }
-        Some(b'[') => parse_json(path, bytes)?,
-        Some(_) => parse_csv(path, bytes)?,
-    };
-    check_unique(path, &identities)?;
-    Ok(identities
-        .into_iter()
-        .map(|(_, identity)| identity)
-        .collect())
+        Some(b'[') => read_json(&mut identities, source)?,
+        Some(_) => read_csv(&mut identities, source)?,
+    }
+    Ok(identities.list)
 }
 
-/// Refuses a username given twice, naming both places.
-fn check_unique(path: &Path, identities: &[(Place, Identity)]) -> Result<(), IdentityError> {
-    let mut seen: HashMap<&str, Place> = HashMap::with_capacity(identities.len());
-    for (place, identity) in identities {
-        if let Some(first) = seen.insert(&identity.username, *place) {
-            return Err(IdentityError::DuplicateUsername {
-                path: path.to_owned(),
-                username: identity.username.clone(),
-                first,
-                second: *place,
-            });
+/// The longest record of an identity file: a CSV row (from its first byte up to its line
+/// break, which is not counted), or a JSON array entry (from the end of the entry before it,
+/// so with the comma and the spaces before it). No identity needs a megabyte; the bound keeps
+/// a wrong file (`/dev/zero`, a binary, a file without line breaks) from taking the memory.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// The read buffer under the parsers.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The identities read so far, with the place of each username, for the duplicate check.
+struct Identities<'a> {
+    path: &'a Path,
+    list: Vec<Identity>,
+    seen: HashMap<String, Place>,
+}
+
+impl<'a> Identities<'a> {
+    fn new(path: &'a Path) -> Self {
+        Identities {
+            path,
+            list: Vec::new(),
+            seen: HashMap::new(),
         }
     }
-    Ok(())
+
+    /// Adds an identity, refusing a username given before, naming both places.
+    fn push(&mut self, place: Place, identity: Identity) -> Result<(), IdentityError> {
+        match self.seen.entry(identity.username.clone()) {
+            Entry::Occupied(first) => Err(IdentityError::DuplicateUsername {
+                path: self.path.to_owned(),
+                username: identity.username,
+                first: *first.get(),
+                second: place,
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(place);
+                self.list.push(identity);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The error of a record longer than [`MAX_RECORD_BYTES`].
+fn too_long(path: &Path, place: Place, line: Option<u64>) -> IdentityError {
+    IdentityError::RecordTooLong {
+        path: path.to_owned(),
+        place,
+        line,
+        limit: MAX_RECORD_BYTES,
+    }
+}
+
+/// Where the reading of a file is, shared by the [`Bounded`] reader under a parser and the
+/// code driving the parser.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Bytes handed to the parser.
+    read: Cell<u64>,
+    /// Where the record being parsed starts (a byte offset like `read`).
+    record_start: Cell<u64>,
+    /// Line breaks handed to the parser.
+    line_breaks: Cell<u64>,
+    /// The line of the first byte of the record that is neither space nor comma (JSON).
+    record_line: Cell<Option<u64>>,
+    /// Whether the reading stopped at [`MAX_RECORD_BYTES`].
+    exceeded: Cell<bool>,
+}
+
+impl Progress {
+    /// A record starts here: the next byte handed over.
+    fn record_starts(&self) {
+        self.record_starts_at(self.read.get());
+    }
+
+    /// A record starts at `offset` (not beyond what was handed over).
+    fn record_starts_at(&self, offset: u64) {
+        self.record_start.set(offset);
+        self.record_line.set(None);
+    }
+}
+
+/// A reader that hands a parser no more than [`MAX_RECORD_BYTES`] + 1 bytes past the start of
+/// the record being parsed (an error after that), and counts lines.
+struct Bounded<R> {
+    inner: R,
+    progress: Rc<Progress>,
+}
+
+impl<R: BufRead> Bounded<R> {
+    fn new(inner: R) -> Self {
+        Bounded {
+            inner,
+            progress: Rc::default(),
+        }
+    }
+
+    /// Skips a byte-order mark, and peeks at the first byte that is not ASCII white space:
+    /// `None` when there is none. The spaces stay to be read (lines keep their numbers); only
+    /// when they fill the read buffer are they consumed.
+    fn start(&mut self) -> io::Result<Option<u8>> {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        if self.inner.fill_buf()?.starts_with(BOM) {
+            self.inner.consume(BOM.len());
+        }
+        loop {
+            let buffer = self.inner.fill_buf()?;
+            if buffer.is_empty() {
+                return Ok(None);
+            }
+            if let Some(first) = buffer.iter().find(|b| !b.is_ascii_whitespace()) {
+                return Ok(Some(*first));
+            }
+            let (length, line_breaks) = (buffer.len(), memchr::memchr_iter(b'\n', buffer).count());
+            self.inner.consume(length);
+            let progress = &self.progress;
+            progress
+                .line_breaks
+                .set(progress.line_breaks.get() + line_breaks as u64);
+        }
+    }
+}
+
+impl<R: BufRead> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let progress = &self.progress;
+        let end = progress.record_start.get() + MAX_RECORD_BYTES + 1;
+        let allowed = end.saturating_sub(progress.read.get());
+        if allowed == 0 && !buffer.is_empty() {
+            progress.exceeded.set(true);
+            return Err(io::Error::other("the record is too long"));
+        }
+        let wanted = buffer
+            .len()
+            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let count = self.inner.read(&mut buffer[..wanted])?;
+        let mut line_breaks = progress.line_breaks.get();
+        for &byte in &buffer[..count] {
+            if byte == b'\n' {
+                line_breaks += 1;
+            } else if progress.record_line.get().is_none()
+                && !byte.is_ascii_whitespace()
+                && byte != b','
+            {
+                progress.record_line.set(Some(line_breaks + 1));
+            }
+        }
+        progress.line_breaks.set(line_breaks);
+        progress.read.set(progress.read.get() + count as u64);
+        Ok(count)
+    }
 }
 
 /// Builds an identity from named values in file order; `None` when the username is missing.
@@ -234,10 +402,28 @@ fn identity_from(values: Vec<(String, String)>) -> Option<Identity> {
     (!identity.username.is_empty()).then_some(identity)
 }
 
-/// Parses CSV with a header row.
-fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, IdentityError> {
-    let csv_error = |error: csv::Error| {
-        let line = error.position().map_or(1, csv::Position::line);
+/// Reads CSV with a header row, a record at a time.
+fn read_csv<R: BufRead>(
+    identities: &mut Identities<'_>,
+    source: Bounded<R>,
+) -> Result<(), IdentityError> {
+    let path = identities.path;
+    let progress = Rc::clone(&source.progress);
+    // The parser counts from where it starts; the spaces `start` consumed were before it.
+    let lines_before = progress.line_breaks.get();
+    progress.read.set(0);
+    progress.record_starts_at(0);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(source);
+    // The line the record being read starts on (the parser's position moves on within it).
+    let mut record_line = lines_before + 1;
+    let csv_error = |error: csv::Error, record_line: u64| {
+        if progress.exceeded.get() {
+            return too_long(path, Place::Line(record_line), None);
+        }
+        let line = lines_before + error.position().map_or(record_line, csv::Position::line);
         let problem = match error.kind() {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
@@ -255,16 +441,12 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, Identi
             problem,
         }
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let header: Vec<String> = match reader.headers() {
+        Ok(header) => header.iter().map(str::to_owned).collect(),
+        Err(error) => return Err(csv_error(error, record_line)),
+    };
+    progress.record_starts_at(reader.position().byte());
+    record_line = lines_before + reader.position().line();
     for (i, name) in header.iter().enumerate() {
         let same = |other: &String| {
             let known = KNOWN.iter().any(|k| k.eq_ignore_ascii_case(name));
@@ -282,10 +464,16 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, Identi
             path: path.to_owned(),
         });
     }
-    let mut identities = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
-        let place = Place::Line(record.position().map_or(0, csv::Position::line));
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(error) => return Err(csv_error(error, record_line)),
+        }
+        progress.record_starts_at(reader.position().byte());
+        record_line = lines_before + reader.position().line();
+        let place = Place::Line(lines_before + record.position().map_or(0, csv::Position::line));
         let values = header
             .iter()
             .cloned()
@@ -295,9 +483,8 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, Identi
             path: path.to_owned(),
             place,
         })?;
-        identities.push((place, identity));
+        identities.push(place, identity)?;
     }
-    Ok(identities)
 }
 
 /// The JSON type of a value, for messages.
@@ -312,28 +499,65 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Parses a JSON array of objects.
-fn parse_json(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, IdentityError> {
-    let entries: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| IdentityError::Json {
-        path: path.to_owned(),
-        problem: e.to_string(),
-    })?;
-    let entry_error = |place, problem| IdentityError::JsonEntry {
-        path: path.to_owned(),
-        place,
-        problem,
+/// Reads a JSON array of objects, an entry at a time.
+fn read_json<R: BufRead>(
+    identities: &mut Identities<'_>,
+    source: Bounded<R>,
+) -> Result<(), IdentityError> {
+    let path = identities.path;
+    let progress = Rc::clone(&source.progress);
+    let mut entries = JsonEntries {
+        identities,
+        progress: &progress,
+        error: None,
     };
-    let mut identities = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.into_iter().enumerate() {
-        let place = Place::Entry(i + 1);
-        let Value::Object(object) = entry else {
-            return Err(entry_error(
-                place,
-                format!(
-                    "it is a {} where an object such as {{\"username\": \"jdoe\"}} is expected",
-                    json_type(&entry)
+    let mut deserializer = serde_json::Deserializer::from_reader(source);
+    let outcome = serde::Deserializer::deserialize_seq(&mut deserializer, &mut entries)
+        .and_then(|()| deserializer.end());
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(_) if entries.error.is_some() => Err(entries.error.take().expect("checked")),
+        Err(_) if progress.exceeded.get() => {
+            let entry = entries.identities.list.len() + 1;
+            Err(too_long(
+                path,
+                Place::Entry(entry),
+                Some(
+                    progress
+                        .record_line
+                        .get()
+                        .unwrap_or(progress.line_breaks.get() + 1),
                 ),
-            ));
+            ))
+        }
+        Err(error) => Err(IdentityError::Json {
+            path: path.to_owned(),
+            problem: error.to_string(),
+        }),
+    }
+}
+
+/// The visitor of the JSON array: each entry is turned into an identity as it is read.
+struct JsonEntries<'i, 'p> {
+    identities: &'i mut Identities<'p>,
+    progress: &'i Progress,
+    /// The error that stopped the reading, when it is not the parser's.
+    error: Option<IdentityError>,
+}
+
+impl JsonEntries<'_, '_> {
+    fn entry(&mut self, place: Place, entry: Value) -> Result<(), IdentityError> {
+        let path = self.identities.path;
+        let entry_error = |problem| IdentityError::JsonEntry {
+            path: path.to_owned(),
+            place,
+            problem,
+        };
+        let Value::Object(object) = entry else {
+            return Err(entry_error(format!(
+                "it is a {} where an object such as {{\"username\": \"jdoe\"}} is expected",
+                json_type(&entry)
+            )));
         };
         let mut values = Vec::with_capacity(object.len());
         for (key, value) in object {
@@ -341,13 +565,10 @@ fn parse_json(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, Ident
                 Value::String(text) => values.push((key, text)),
                 Value::Null => {}
                 other => {
-                    return Err(entry_error(
-                        place,
-                        format!(
-                            "the value of {key:?} is a {}; write it as a string",
-                            json_type(&other)
-                        ),
-                    ));
+                    return Err(entry_error(format!(
+                        "the value of {key:?} is a {}; write it as a string",
+                        json_type(&other)
+                    )));
                 }
             }
         }
@@ -355,9 +576,30 @@ fn parse_json(path: &Path, bytes: &[u8]) -> Result<Vec<(Place, Identity)>, Ident
             path: path.to_owned(),
             place,
         })?;
-        identities.push((place, identity));
+        self.identities.push(place, identity)
     }
-    Ok(identities)
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut JsonEntries<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            self.progress.record_starts();
+            let Some(entry) = seq.next_element::<Value>()? else {
+                return Ok(());
+            };
+            let place = Place::Entry(self.identities.list.len() + 1);
+            if let Err(error) = self.entry(place, entry) {
+                self.error = Some(error);
+                return Err(serde::de::Error::custom("the entry is refused"));
+            }
+        }
+    }
 }
 
 /// What one value of an identity attribute matches.
@@ -630,6 +872,68 @@ mod tests {
             )),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_with_its_place() {
+        let limit = MAX_RECORD_BYTES as usize;
+        let path = Path::new("x");
+        // A row of exactly the limit (its line break not counted) is read, a byte more is not.
+        let name = |length: usize| "j".repeat(length);
+        let text = format!("username\n{}\nasmith\n", name(limit));
+        let read = parse(path, text.as_bytes()).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].username.len(), limit);
+        let text = format!("username\njdoe\n{}\nasmith\n", name(limit + 1));
+        assert_eq!(
+            parse(path, text.as_bytes()).unwrap_err().to_string(),
+            "the identity file x, line 3: the row is longer than 1048576 bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects"
+        );
+        // A row of several lines (a quoted line break) counts whole, from its first line.
+        let text = format!(
+            "username,note\njdoe,\"a\n{}\nb\"\n",
+            name(limit / 2 + 1) + "\n" + &name(limit / 2)
+        );
+        assert_eq!(
+            parse(path, text.as_bytes()).unwrap_err().to_string(),
+            "the identity file x, line 2: the row is longer than 1048576 bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects"
+        );
+        // NUL bytes without an end (/dev/zero): the header row.
+        let zeros = std::io::repeat(0);
+        assert_eq!(
+            read_from(path, zeros).to_string(),
+            "the identity file x, line 1: the row is longer than 1048576 bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects"
+        );
+        // A JSON entry: its number and the line it starts on.
+        let text = format!(
+            "[\n  {{\"username\": \"jdoe\"}},\n  {{\"username\":\n \"{}\"}}\n]",
+            name(limit)
+        );
+        assert_eq!(
+            parse(path, text.as_bytes()).unwrap_err().to_string(),
+            "the identity file x, entry 2 (from line 3): the entry is longer than 1048576 bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects"
+        );
+        let text = format!("[{{\"username\": \"{}\"}}]", name(limit - 20));
+        assert_eq!(parse(path, text.as_bytes()).unwrap().len(), 1);
+        // Leading space beyond the read buffer still leaves the lines their numbers.
+        let text = format!(
+            "{}username\njdoe\njdoe\n",
+            "\n".repeat(READ_BUFFER_BYTES + 5)
+        );
+        let blank = READ_BUFFER_BYTES as u64 + 5;
+        assert_eq!(
+            parse(path, text.as_bytes()).unwrap_err().to_string(),
+            format!(
+                "the identity file x: username \"jdoe\" appears at line {} and at line {}; each identity must appear once",
+                blank + 2,
+                blank + 3
+            )
+        );
+    }
+
+    /// The error of reading an endless source.
+    fn read_from(path: &Path, source: impl Read) -> IdentityError {
+        read(path, source.take(64 << 20)).unwrap_err()
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl Origin {
         if !url.contains("://") {
             return Err(UrlProblem::NoScheme);
         }
-        let uri = Uri::from_str(url).map_err(|_| UrlProblem::NotAUrl)?;
+        let uri = Uri::from_str(url).map_err(|_| diagnose(url))?;
         let scheme = match uri.scheme_str() {
             None => return Err(UrlProblem::NoScheme),
             Some(s) => {
@@ -155,11 +155,60 @@ fn port_of(authority: &Authority) -> Result<Option<u16>, UrlProblem> {
     match after_host.strip_prefix(':') {
         None if after_host.is_empty() => Ok(None),
         Some("") => Ok(None),
-        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => {
-            port.parse().map(Some).map_err(|_| UrlProblem::NotAUrl)
-        }
-        _ => Err(UrlProblem::NotAUrl),
+        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => match port.parse() {
+            Ok(0) | Err(_) => Err(UrlProblem::BadPort),
+            Ok(port) => Ok(Some(port)),
+        },
+        Some(_) => Err(UrlProblem::BadPort),
+        None => Err(UrlProblem::NotAUrl),
     }
+}
+
+/// Why a URL the `http` crate refuses is not a URL, as precisely as can be told without quoting
+/// it: a bad character in its host or in its path or query, a port that is not a number, or
+/// (anything else) not a URL.
+fn diagnose(url: &str) -> UrlProblem {
+    let Some((_, rest)) = url.split_once("://") else {
+        return UrlProblem::NoScheme;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if authority.contains('@') {
+        return UrlProblem::UserInfo;
+    }
+    if authority.is_empty() {
+        return UrlProblem::NoHost;
+    }
+    let bracketed = authority.starts_with('[');
+    let host_end = if bracketed {
+        authority
+            .find(']')
+            .map_or(authority.len(), |close| close + 1)
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    if bracketed && !host.ends_with(']') {
+        return UrlProblem::BadIpv6;
+    }
+    if !bracketed && !host.bytes().all(is_host_byte) {
+        return UrlProblem::BadHost;
+    }
+    if !port.is_empty() && !port[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return UrlProblem::BadPort;
+    }
+    if tail
+        .bytes()
+        .any(|b| b <= b' ' || matches!(b, b'<' | b'>' | 0x7f))
+    {
+        return UrlProblem::BadPath;
+    }
+    UrlProblem::NotAUrl
+}
+
+/// Whether a byte may appear in a host name (or an IPv4 address) as written in a URL.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
 }
 
 /// Lower-cases a host and writes IPv6 literals canonically.
@@ -204,6 +253,20 @@ pub enum UrlProblem {
     /// A bracketed host is not an IPv6 address.
     #[error("its host is in brackets but is not an IPv6 address")]
     BadIpv6,
+    /// The host holds a character a host name cannot have (percent-encoding, a space, a
+    /// character beyond ASCII).
+    #[error(
+        "its host holds a character a host name cannot have (percent-encoding, a space, a character beyond ASCII)"
+    )]
+    BadHost,
+    /// What follows the host's `:` is not a port number from 1 to 65535.
+    #[error("its port is not a number from 1 to 65535")]
+    BadPort,
+    /// The path or query holds a character that must be percent-encoded.
+    #[error(
+        "its path or query holds a character that must be percent-encoded (a space, a control character, `<`, `>`...)"
+    )]
+    BadPath,
 }
 
 /// A problem building an [`AllowList`].
@@ -595,10 +658,22 @@ mod tests {
             ("https://[::1%25eth0]/", Err(UrlProblem::BadIpv6)),
             ("http://1:1/", Ok("http://1:1")),
             ("http://dc.example.com:/", Ok("http://dc.example.com:80")),
-            ("http://dc.example.com:+80/", Err(UrlProblem::NotAUrl)),
-            ("https://dc example.com/", Err(UrlProblem::NotAUrl)),
-            ("https://dc.example.com:99999/", Err(UrlProblem::NotAUrl)),
-            ("https://", Err(UrlProblem::NotAUrl)),
+            ("http://dc.example.com:+80/", Err(UrlProblem::BadPort)),
+            ("https://dc example.com/", Err(UrlProblem::BadHost)),
+            ("https://dc.example.com:99999/", Err(UrlProblem::BadPort)),
+            ("https://", Err(UrlProblem::NoHost)),
+            ("http://h:65536/x", Err(UrlProblem::BadPort)),
+            ("http://h:0/x", Err(UrlProblem::BadPort)),
+            ("http://h:65535/x", Ok("http://h:65535")),
+            ("http://host:A:B/x", Err(UrlProblem::BadPort)),
+            ("http://host:80:81/x", Err(UrlProblem::BadPort)),
+            ("http://dc%3aexample.com/x", Err(UrlProblem::BadHost)),
+            ("http://bücher.example/x", Err(UrlProblem::BadHost)),
+            ("https://h/Duck Creek/x", Err(UrlProblem::BadPath)),
+            ("https://h/a\r\nX: 1", Err(UrlProblem::BadPath)),
+            ("https://h/a<b", Err(UrlProblem::BadPath)),
+            ("https://h/a?b=c d", Err(UrlProblem::BadPath)),
+            ("http://[::1/x", Err(UrlProblem::BadIpv6)),
         ];
         for (url, expected) in cases {
             let got = Origin::parse_url(url).map(|o| o.to_string());

@@ -4,6 +4,7 @@
 mod cli;
 mod contract;
 mod corpus;
+mod escapes;
 mod failures;
 mod hostile;
 mod import;
@@ -13,6 +14,8 @@ mod policy;
 mod provision;
 mod reconcile;
 mod report;
+mod secrets;
 mod support;
 mod timings;
 mod tokens;
+mod values;

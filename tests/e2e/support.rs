@@ -76,6 +76,8 @@ pub fn cache_dir() -> PathBuf {
 pub struct Harness {
     pub sim: Simulator,
     pub dir: TempDir,
+    /// The password the simulator accepts, handed to dcconn in [`PASSWORD_VARIABLE`].
+    pub password: String,
 }
 
 impl Harness {
@@ -85,17 +87,23 @@ impl Harness {
 
     /// A harness whose simulator sits behind a token gateway when `token` is set.
     pub fn with_token(users: usize, token: Option<dcsim::TokenMode>) -> Harness {
+        Harness::with_password(users, PASSWORD, token)
+    }
+
+    /// A harness whose simulator accepts `password` (and dcconn is given it).
+    pub fn with_password(users: usize, password: &str, token: Option<dcsim::TokenMode>) -> Harness {
         let sim = Simulator::start(SimConfig {
             users,
             seed: 7,
             username: USERNAME.into(),
-            password: PASSWORD.into(),
+            password: password.into(),
             token,
         })
         .expect("the simulator starts");
         Harness {
             sim,
             dir: tempfile::tempdir().expect("a temporary folder"),
+            password: password.into(),
         }
     }
 
@@ -113,7 +121,7 @@ impl Harness {
             .arg(component())
             .args(args)
             .env("DCCONN_CACHE_DIR", cache_dir())
-            .env(PASSWORD_VARIABLE, PASSWORD)
+            .env(PASSWORD_VARIABLE, &self.password)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         command

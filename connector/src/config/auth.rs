@@ -428,8 +428,20 @@ impl Definition<'_> {
 
     fn token_request(&self, problems: &mut Vec<Problem>) -> Option<TokenRequest> {
         let url = self.string("url", problems)?;
-        let endpoint = Endpoint::parse(&url)
-            .map_err(|message| self.error("url", message, problems))
+        // Positions are given in the value as written (untrimmed).
+        let written = match self.get("url") {
+            Some(Value::String(text)) => text.as_str(),
+            _ => url.as_str(),
+        };
+        let endpoint = Endpoint::parse(written)
+            .map_err(|error| {
+                let location = error.location(self.location("url").as_deref());
+                problems.push(Problem::error(
+                    CONNECTIONJSON,
+                    Some(location),
+                    error.message,
+                ));
+            })
             .ok();
         if let Some(method) = self.string("httpMethod", problems)
             && !method.eq_ignore_ascii_case("POST")

@@ -21,11 +21,11 @@ pub use auth::{
     lifetime_from_seconds,
 };
 pub use bindings::{ACCESS_TOKEN, RuntimeBindings, Scope, ScopeKind, is_secret_attribute};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, UrlError};
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
 pub use provisioning::{Capture, ProvisioningCall, ProvisioningPlan, RESPONSE_CODE, Target};
 pub use reconciliation::{ReconciliationPolicy, STATUS_THRESHOLD_CONFIG};
-pub use request::{HttpRequest, Mode, RequestTemplate};
+pub use request::{HttpRequest, Mode, RequestTemplate, check_headers};
 
 use crate::error::{Problem, Severity};
 
@@ -146,7 +146,13 @@ pub fn load(connection: &Connection) -> Loaded {
             None
         }
         Some(url) => Endpoint::parse(url)
-            .map_err(|message| problems.push(Problem::error(SOAP_ENDPOINT, None, message)))
+            .map_err(|error| {
+                problems.push(Problem::error(
+                    SOAP_ENDPOINT,
+                    Some(error.location(None)),
+                    error.message,
+                ))
+            })
             .ok(),
     };
     let mode = match Mode::parse(connection.get(SOAP_OR_XML)) {

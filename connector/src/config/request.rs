@@ -176,7 +176,14 @@ impl RequestTemplate {
                 &location,
                 problems,
             );
-            Some(template)
+            check_header_literals(
+                &template,
+                parts.attribute,
+                &location,
+                "SOAPACTION (the SOAPAction header)",
+                problems,
+            )
+            .then_some(template)
         });
         if problems[before..]
             .iter()
@@ -554,10 +561,79 @@ pub(crate) fn parse_header_templates(
         };
         if let Some(template) = parse_template(parts.attribute, &at, &text, problems) {
             check_variables(&template, scope, connection, parts.attribute, &at, problems);
-            headers.push((name.clone(), template));
+            if check_header_literals(
+                &template,
+                parts.attribute,
+                &at,
+                &format!("header `{name}`"),
+                problems,
+            ) {
+                headers.push((name.clone(), template));
+            }
         }
     }
     headers
+}
+
+/// Checks that the literal text of a header value's template holds only what an HTTP header
+/// value can carry (no CR, LF or other control character but TAB): the HTTP layer would refuse
+/// the request, and a line break in a header is how headers are injected. A problem is reported
+/// at the character; `what` names the header. Whether it is clean.
+fn check_header_literals(
+    template: &Template,
+    attribute: &str,
+    location: &str,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    for (start, text) in template.literals() {
+        if let Some((at, character)) = header_value_problem(text) {
+            let (line, column) = line_column(template.source(), start + at);
+            problems.push(Problem::error(
+                attribute,
+                Some(format!("{location}, line {line}, column {column}")),
+                format!(
+                    "the value of {what} holds {character}, which an HTTP header value cannot carry: remove it"
+                ),
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+/// The first byte of a header value that HTTP cannot carry (a control character other than
+/// TAB, or DEL), with its offset and what it is.
+pub(crate) fn header_value_problem(value: &str) -> Option<(usize, String)> {
+    let at = value
+        .bytes()
+        .position(|b| (b < 0x20 && b != b'\t') || b == 0x7f)?;
+    let character = match value.as_bytes()[at] {
+        b'\r' => "a carriage return (CR)".to_string(),
+        b'\n' => "a line feed (LF)".to_string(),
+        other => format!("a control character (U+{other:04X})"),
+    };
+    Some((at, character))
+}
+
+/// Checks every header of a request about to be sent (their values come from templates bound
+/// to data, and from tokens): the error names the first header HTTP cannot carry, and why,
+/// without quoting its value (it may be a credential).
+pub fn check_headers(request: &HttpRequest) -> Result<(), String> {
+    for (name, value) in &request.headers {
+        if !is_header_name(name) {
+            return Err(format!(
+                "the request header `{}` cannot be sent: it is not a valid HTTP header name",
+                name.escape_debug()
+            ));
+        }
+        if let Some((at, character)) = header_value_problem(value) {
+            return Err(format!(
+                "the request header `{name}` cannot be sent: its value holds {character} at byte {at}, which an HTTP header value cannot carry (it came from a bound value or a token)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_header_name(name: &str) -> bool {

@@ -187,7 +187,7 @@ fn reports_each_mistake_with_its_place() {
     };
     let cases: Vec<MistakeCase> = vec![
         (vec![("SOAP_ENDPOINT", String::new())], Severity::Error, "SOAP_ENDPOINT", None, "missing"),
-        (vec![("SOAP_ENDPOINT", "ftp://x".into())], Severity::Error, "SOAP_ENDPOINT", None, "not supported"),
+        (vec![("SOAP_ENDPOINT", "ftp://x".into())], Severity::Error, "SOAP_ENDPOINT", Some("character 1"), "not supported"),
         (vec![("SOAP_OR_XML", "REST".into())], Severity::Error, "SOAP_OR_XML", None, "neither SOAP nor XML"),
         (vec![("ACCOUNTS_IMPORT_JSON", "{\n \"REQUESTXML1\": \"x\",,\n}".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("line 2, column 21"), "not valid JSON"),
         (vec![("ACCOUNTS_IMPORT_JSON", "[]".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", None, "expected a JSON object"),
@@ -302,7 +302,7 @@ fn reports_each_connectionjson_mistake_with_its_place() {
             vec![("CONNECTIONJSON", gw(r#""url": "gw.example.com/token""#))],
             Severity::Error,
             "CONNECTIONJSON",
-            Some("gw.url"),
+            Some("gw.url, character 1"),
             "not an absolute URL",
         ),
         (
@@ -510,4 +510,170 @@ fn warnings_alone_leave_a_usable_configuration() {
 fn debug_output_never_shows_values() {
     let connection = with(&[("PASSWORD", "s3cret-value")]);
     assert!(!format!("{connection:?}").contains("s3cret-value"));
+}
+
+#[test]
+fn urls_and_header_values_the_host_would_refuse_are_reported_at_their_place() {
+    let gw = |url: &str| {
+        format!(
+            r#"{{"authentications": {{"gw": {{"url": "{url}", "httpParams": {{"grant_type": "client_credentials"}}}}}}}}"#
+        )
+    };
+    let plan = |extra: &str| {
+        format!(
+            r#"{{"REQUESTXML1": "<server><requests/></server>", "RESPONSEDATAPATH1": "responses.a.b", "ACCOUNTMAPPING1": "name:@name", {extra}}}"#
+        )
+    };
+    let disable = |extra: &str| {
+        format!(r#"[{{"REQUESTXML": "<server><a n=\"${{account.name}}\"/></server>", {extra}}}]"#)
+    };
+    let cases: Vec<(&str, String, (&str, &str, &str))> = vec![
+        (
+            "SOAP_ENDPOINT",
+            "http://dc.example.com:65536/x".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 23",
+                "the port `65536` is out of range: a port is 1 to 65535",
+            ),
+        ),
+        (
+            "SOAP_ENDPOINT",
+            "http://dc.example.com:+8080/x".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 23",
+                "the port `+8080` is not a number: write digits only",
+            ),
+        ),
+        (
+            "SOAP_ENDPOINT",
+            "http://host:A:B/x".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 14",
+                "a second `:` after the host: the port is one number, and an IPv6 address is written in brackets ([::1]:8080)",
+            ),
+        ),
+        (
+            "SOAP_ENDPOINT",
+            "https://dc.example.com/Duck Creek/Server.svc".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 28",
+                "a space in the path: write it percent-encoded as %20",
+            ),
+        ),
+        (
+            "SOAP_ENDPOINT",
+            "https://dc%3aexample.com/x".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 11",
+                "percent-encoding (`%3a`) in the host is not accepted: write the host name as it is",
+            ),
+        ),
+        (
+            "SOAP_ENDPOINT",
+            "https://svc:pw@dc.example.com/x".into(),
+            (
+                "SOAP_ENDPOINT",
+                "character 15",
+                "credentials in the URL (user@host) are not accepted: use USERNAME and PASSWORD",
+            ),
+        ),
+        (
+            "CONNECTIONJSON",
+            gw("https://gw.example.com:70000/token"),
+            (
+                "CONNECTIONJSON",
+                "gw.url, character 24",
+                "the port `70000` is out of range: a port is 1 to 65535",
+            ),
+        ),
+        (
+            "CONNECTIONJSON",
+            gw(" https://gw.example.com/to ken"),
+            (
+                "CONNECTIONJSON",
+                "gw.url, character 27",
+                "a space in the path: write it percent-encoded as %20",
+            ),
+        ),
+        (
+            "ACCOUNTS_IMPORT_JSON",
+            plan(r#""REQUESTPARAMS1": {"X-Trace": "a\r\nX-Evil: 1"}"#),
+            (
+                "ACCOUNTS_IMPORT_JSON",
+                "REQUESTPARAMS1.X-Trace, line 1, column 2",
+                "the value of header `X-Trace` holds a carriage return (CR), which an HTTP header value cannot carry: remove it",
+            ),
+        ),
+        (
+            "ACCOUNTS_IMPORT_JSON",
+            plan(r#""SOAPACTION1": "urn:list\nX-Evil: 1""#),
+            (
+                "ACCOUNTS_IMPORT_JSON",
+                "SOAPACTION1, line 1, column 9",
+                "the value of SOAPACTION (the SOAPAction header) holds a line feed (LF), which an HTTP header value cannot carry: remove it",
+            ),
+        ),
+        (
+            "DISABLEACCOUNTJSON",
+            disable(r#""REQUESTPARAMS": {"X-User": "${account.name}\u0000"}"#),
+            (
+                "DISABLEACCOUNTJSON",
+                "call 1 (REQUESTPARAMS).X-User, line 1, column 16",
+                "the value of header `X-User` holds a control character (U+0000), which an HTTP header value cannot carry: remove it",
+            ),
+        ),
+        (
+            "CONNECTIONJSON",
+            r#"{"gw": {"url": "https://gw.example.com/t", "httpHeaders": {"X-A": "1\r"}}}"#.into(),
+            (
+                "CONNECTIONJSON",
+                "gw.httpHeaders.X-A, line 1, column 2",
+                "the value of header `X-A` holds a carriage return (CR), which an HTTP header value cannot carry: remove it",
+            ),
+        ),
+    ];
+    for (name, value, (attribute, location, message)) in cases {
+        let found = problems(&with(&[(name, &value)]));
+        let errors: Vec<_> = found
+            .iter()
+            .filter(|(severity, ..)| *severity == Severity::Error)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![&(
+                Severity::Error,
+                attribute.to_string(),
+                Some(location.to_string()),
+                message.to_string()
+            )],
+            "{name}={value:?}"
+        );
+    }
+    // Good values still load; a tab is a header value character.
+    for (name, value) in [
+        (
+            "SOAP_ENDPOINT",
+            "https://dc.example.com:8443/DuckCreek/Server.svc?wsdl=1#top".to_string(),
+        ),
+        (
+            "ACCOUNTS_IMPORT_JSON",
+            plan(r#""REQUESTPARAMS1": {"X-Trace": "a\tb ${USERNAME}"}, "SOAPACTION1": "urn:list""#),
+        ),
+    ] {
+        let loaded = load(&with(&[(name, &value)]));
+        assert!(
+            loaded
+                .problems
+                .iter()
+                .all(|p| p.severity == Severity::Warning),
+            "{value}: {:?}",
+            loaded.problems
+        );
+        assert!(loaded.config.is_some());
+    }
 }

@@ -85,7 +85,16 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
         )])
         .collect();
     let headers = Fields::from_list(&entries).map_err(|error| {
-        TransportError::lasting(format!("a request header was refused: {error:?}"))
+        // Name the header the host refused (one that is forbidden to set, or that it cannot
+        // carry): the first that is refused on its own.
+        let refused = entries
+            .iter()
+            .find(|entry| Fields::from_list(std::slice::from_ref(*entry)).is_err())
+            .map_or_else(
+                || "a request header".to_string(),
+                |(name, _)| format!("the request header `{name}`"),
+            );
+        TransportError::lasting(format!("{refused} was refused by the host: {error:?}"))
     })?;
     let outgoing = OutgoingRequest::new(headers);
     let scheme = if endpoint.scheme == "https" {

@@ -367,3 +367,30 @@ fn a_record_without_its_identity_is_an_error_not_a_silent_skip() {
         )
     );
 }
+
+#[test]
+fn a_user_name_holding_a_character_xml_forbids_fails_the_call_with_its_place() {
+    let users = USERS.replace(r#"name="jürgen""#, "name=\"jür\u{0}gen\"");
+    let body = soap(&users);
+    let at = body.find('\u{0}').unwrap();
+    let mut transport = canned(vec![Ok((200, body.clone()))]);
+    let (batches, error) = run_all(config(&[]), &mut transport, ImportScope::All, 0);
+    assert_eq!(
+        error.map(|error| error.to_string()),
+        Some(format!(
+            "ACCOUNTS_IMPORT_JSON call 1: unexpected response: the character U+0000 in the tag `<User>`, which XML 1.0 forbids (at byte {at})"
+        ))
+    );
+    assert!(
+        batches.iter().all(|batch| match batch {
+            Batch::Accounts(accounts) => accounts.iter().all(|a| !a.name.contains('\u{0}')),
+            _ => true,
+        }),
+        "{batches:?}"
+    );
+    assert_eq!(
+        transport.seen.len(),
+        1,
+        "a malformed answer is not sent again"
+    );
+}

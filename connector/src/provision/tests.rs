@@ -259,3 +259,28 @@ fn a_whole_envelope_expression_that_renders_broken_xml_is_a_configuration_error(
     );
     assert!(transport.seen.is_empty());
 }
+
+#[test]
+fn a_name_with_a_line_break_is_sent_as_references_and_refused_in_a_header() {
+    let config = config(&[]);
+    let mut transport = canned(vec![Ok((
+        200,
+        soap(r#"<Security.lockUserAccountRs status="Success"/>"#),
+    ))]);
+    disable(&config, &mut transport, &account("ab\r\ncd\t", "7")).unwrap();
+    let body = &transport.seen[0].body;
+    assert!(
+        body.contains(r#"<Security.lockUserAccountRq userID="7" userName="ab&#13;&#10;cd&#9;">"#),
+        "{body}"
+    );
+    // The same name bound into a header cannot be sent: the error names the header.
+    let plan = r#"[{"REQUESTXML": "<server><requests><Security.lockUserAccountRq userName=\"${account.name}\"/></requests></server>", "REQUESTPARAMS": {"X-User": "${account.name}"}}]"#;
+    let config = crate::config::tests::shipped_config(&[("DISABLEACCOUNTJSON", plan)]);
+    let mut transport = canned(vec![]);
+    let error = disable(&config, &mut transport, &account("ab\r\ncd", "7")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "DISABLEACCOUNTJSON call 1 (account \"ab\\r\\ncd\"): transport failure: the request header `X-User` cannot be sent: its value holds a carriage return (CR) at byte 2, which an HTTP header value cannot carry (it came from a bound value or a token)"
+    );
+    assert!(transport.seen.is_empty(), "nothing was sent");
+}

@@ -43,6 +43,8 @@ pub(super) fn request_token<T: Transport>(
     login: &HttpRequest,
     transport: &mut T,
 ) -> Result<Issued, Failure> {
+    crate::config::check_headers(login)
+        .map_err(|message| Failure::Unusable(ErrorKind::Transport(message)))?;
     let response =
         transport
             .post(&request.endpoint, login)

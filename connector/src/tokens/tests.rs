@@ -479,3 +479,30 @@ fn a_changed_configuration_gets_its_own_token() {
     setup.call(&second).unwrap();
     assert_eq!(setup.token_requests(), 2);
 }
+
+#[test]
+fn a_token_answers_fault_and_error_texts_are_kept_as_the_server_wrote_them() {
+    let json = format!(
+        r#"{{"gw": {{"url": "{TOKEN_URL}", "requestXml": "<TokenRq userName=\"${{USERNAME}}\"/>",
+            "tokenResponsePath": "Body.TokenRs.@token"}}}}"#
+    );
+    let config = config_with(&json);
+    let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Invalid password Pw&quot;&lt;&amp;&gt;'-SECRET-1234</faultstring></s:Fault></s:Body></s:Envelope>"#;
+    let mut setup = Setup::new(vec![Ok((200, fault.into()))]);
+    assert_eq!(
+        setup.call(&config).unwrap_err(),
+        ErrorKind::Authentication(
+            r#"connection `gw`, token request to https://gw.example.com/oauth/token: the login was refused (SOAP fault s:Client: Invalid password Pw"<&>'-SECRET-1234): check the credentials it sends"#
+                .into()
+        )
+    );
+    let failure = r#"<TokenRs status="Failure"><ExtendedStatusDesc>Pw&quot;&lt;&amp;&gt; <![CDATA[x]]></ExtendedStatusDesc></TokenRs>"#;
+    let mut setup = Setup::new(vec![Ok((400, failure.into()))]);
+    assert_eq!(
+        setup.call(&config).unwrap_err(),
+        ErrorKind::Authentication(
+            r#"connection `gw`, token request to https://gw.example.com/oauth/token: refused with HTTP 400 (TokenRs Failure: Pw"<&> x): check the credentials it sends"#
+                .into()
+        )
+    );
+}

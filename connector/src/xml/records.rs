@@ -9,6 +9,7 @@
 //! SOAP fault, an operation (`...Rs` element) whose `status` is not `Success`, a body that is not
 //! XML, ends early, or does not contain the records' container at all.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 
 use quick_xml::errors::Error as XmlError;
@@ -148,7 +149,10 @@ impl<R: BufRead> RecordReader<R> {
             buffer.clear();
             self.reader.get_mut().start_event();
             let handled = match self.reader.read_event_into(&mut buffer) {
-                Ok(event) => self.handle(event),
+                Ok(event) => match self.forbidden_character(&event) {
+                    Some(error) => Err(error),
+                    None => self.handle(event),
+                },
                 Err(error) => Err(self.xml_error(error)),
             };
             self.buffer = buffer;
@@ -177,8 +181,7 @@ impl<R: BufRead> RecordReader<R> {
             Event::Text(text) => self.text(&text.xml10_content())?,
             Event::CData(data) => self.text(&data.xml10_content())?,
             Event::GeneralRef(reference) => {
-                let resolved =
-                    resolve_reference(&reference).map_err(|message| self.malformed(message))?;
+                let resolved = self.resolve(&reference)?;
                 self.text(&resolved)?;
             }
             Event::DocType(_) => {
@@ -436,43 +439,93 @@ impl<R: BufRead> RecordReader<R> {
     fn read_owned_event(&mut self) -> Result<Event<'static>, ResponseError> {
         self.buffer.clear();
         self.reader.get_mut().start_event();
-        match self.reader.read_event_into(&mut self.buffer) {
-            Ok(event) => Ok(event.into_owned()),
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let read = match self.reader.read_event_into(&mut buffer) {
+            Ok(event) => match self.forbidden_character(&event) {
+                Some(error) => Err(error),
+                None => Ok(event.into_owned()),
+            },
             Err(error) => Err(self.xml_error(error)),
+        };
+        self.buffer = buffer;
+        read
+    }
+
+    /// The error for the first character XML 1.0 forbids in `event` (a control character other
+    /// than TAB, LF and CR, U+FFFE or U+FFFF), written as is in a tag (its attribute values) or
+    /// a text, with its byte offset in the body; `None` when there is none. References to such
+    /// characters (`&#0;`, `&#1;`) are refused where they are resolved.
+    fn forbidden_character(&self, event: &Event<'_>) -> Option<ResponseError> {
+        // The bytes of each kind of event, and how many bytes of markup follow them.
+        let (raw, after): (&str, u64) = match event {
+            Event::Start(start) => (start, 1),
+            Event::Empty(start) => (start, 2),
+            Event::Text(text) => (text, 0),
+            Event::CData(data) => (data, 3),
+            Event::Comment(comment) => (comment, 3),
+            Event::PI(pi) => (pi, 2),
+            Event::Decl(decl) => (decl, 2),
+            // A reference's name and an end tag's name were checked as names by the parser.
+            Event::GeneralRef(_) | Event::End(_) | Event::DocType(_) | Event::Eof => return None,
+        };
+        let bytes = raw.as_bytes();
+        let at = forbidden_at(bytes)?;
+        if self.reader.get_ref().is_gzip() {
+            return Some(gzip_error());
         }
+        let start = self.reader.buffer_position() - after - bytes.len() as u64;
+        let place = match event {
+            Event::Start(tag) | Event::Empty(tag) => {
+                format!("in the tag `<{}>`", tag_name(tag))
+            }
+            Event::Text(_) | Event::CData(_) => match self.open.last() {
+                Some(parent) => format!("in the text of `<{parent}>`"),
+                None => "in text outside the root element".to_string(),
+            },
+            _ => "in the markup".to_string(),
+        };
+        Some(ResponseError::Malformed(format!(
+            "the character {} {place}, which XML 1.0 forbids (at byte {})",
+            describe_forbidden(&bytes[at..]),
+            start + at as u64
+        )))
     }
 
     fn read_fault(&mut self, level: usize, empty: bool) -> Result<SoapFault, ResponseError> {
-        let mut fault = SoapFault::default();
+        let mut fault = FaultTexts::default();
         if empty {
-            return Ok(fault);
+            return Ok(fault.finish());
         }
         let mut child: Option<String> = None;
         let mut depth = level;
+        // The text since the last tag: one piece of the current child's text.
+        let mut piece = Gathered::default();
         loop {
             let event = self.read_owned_event()?;
             match event {
                 Event::Start(start) => {
+                    fault.add(child.as_deref(), &mut piece);
                     depth += 1;
                     if depth == level + 1 {
                         child = Some(start.local_name().as_ref().to_string());
                     }
                 }
+                Event::Empty(_) => fault.add(child.as_deref(), &mut piece),
                 Event::End(_) => {
+                    fault.add(child.as_deref(), &mut piece);
                     depth -= 1;
                     if depth < level {
-                        return Ok(fault);
+                        return Ok(fault.finish());
+                    }
+                    if depth == level {
+                        child = None;
                     }
                 }
-                Event::Text(text) => {
-                    add_fault_text(&mut fault, child.as_deref(), &text.xml10_content())
-                }
-                Event::CData(data) => {
-                    add_fault_text(&mut fault, child.as_deref(), &data.xml10_content())
-                }
+                Event::Text(text) => piece.push(&text.xml10_content()),
+                Event::CData(data) => piece.push(&data.xml10_content()),
                 Event::GeneralRef(reference) => {
-                    let resolved = resolve_reference(&reference).map_err(|m| self.malformed(m))?;
-                    add_fault_text(&mut fault, child.as_deref(), &resolved);
+                    let resolved = self.resolve(&reference)?;
+                    piece.push(&resolved);
                 }
                 Event::Eof => {
                     return Err(self.malformed("the response ends inside a SOAP fault".into()));
@@ -483,7 +536,8 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     /// Reads to the end of the element at `level`, returning the texts of descendants whose
-    /// name `wanted` accepts.
+    /// name `wanted` accepts: each the text of one element (its text, CDATA sections and
+    /// references, as written) up to the next tag, trimmed and bounded.
     fn read_subtree_texts(
         &mut self,
         level: usize,
@@ -491,17 +545,35 @@ impl<R: BufRead> RecordReader<R> {
     ) -> Result<Vec<String>, ResponseError> {
         let mut texts = Vec::new();
         let mut names: Vec<String> = Vec::new();
+        let mut piece = Gathered::default();
+        let keep = |piece: &mut Gathered, texts: &mut Vec<String>| {
+            if let Some(text) = piece.take().map(|(text, cut)| with_ellipsis(text, cut))
+                && texts.len() < 16
+            {
+                texts.push(text);
+            }
+        };
         loop {
             let event = self.read_owned_event()?;
+            let collecting = names.last().is_some_and(|name| wanted(name));
             match event {
-                Event::Start(start) => names.push(start.local_name().as_ref().to_string()),
-                Event::End(_) if names.pop().is_none() => {
-                    return Ok(texts);
+                Event::Start(start) => {
+                    keep(&mut piece, &mut texts);
+                    names.push(start.local_name().as_ref().to_string());
                 }
-                Event::Text(text) if names.last().is_some_and(|name| wanted(name)) => {
-                    let text = text.xml10_content();
-                    if !text.trim().is_empty() && texts.len() < 16 {
-                        texts.push(bounded(text.trim().to_string()));
+                Event::Empty(_) => keep(&mut piece, &mut texts),
+                Event::End(_) => {
+                    keep(&mut piece, &mut texts);
+                    if names.pop().is_none() {
+                        return Ok(texts);
+                    }
+                }
+                Event::Text(text) if collecting => piece.push(&text.xml10_content()),
+                Event::CData(data) if collecting => piece.push(&data.xml10_content()),
+                Event::GeneralRef(reference) => {
+                    let resolved = self.resolve(&reference)?;
+                    if collecting {
+                        piece.push(&resolved);
                     }
                 }
                 Event::Eof => {
@@ -512,6 +584,26 @@ impl<R: BufRead> RecordReader<R> {
                 _ => {}
             }
         }
+    }
+
+    /// The text a reference stands for; an unknown entity, or a character XML 1.0 forbids, is
+    /// an error at the reference.
+    fn resolve(
+        &self,
+        reference: &quick_xml::events::BytesRef<'_>,
+    ) -> Result<String, ResponseError> {
+        resolve_reference(reference).map_err(|message| {
+            // The reference is `&name;`: it starts its length and two bytes before here.
+            let start = self.reader.buffer_position() - reference.len() as u64 - 2;
+            if self.reader.get_ref().is_gzip() {
+                return gzip_error();
+            }
+            let place = match self.open.last() {
+                Some(parent) => format!(" in the text of `<{parent}>`"),
+                None => String::new(),
+            };
+            ResponseError::Malformed(format!("{message}{place} (at byte {start})"))
+        })
     }
 
     fn malformed(&self, message: String) -> ResponseError {
@@ -553,22 +645,90 @@ impl<R: BufRead> RecordReader<R> {
     }
 }
 
-fn add_fault_text(fault: &mut SoapFault, child: Option<&str>, text: &str) {
-    let text = text.trim();
-    if text.is_empty() {
-        return;
-    }
-    let target = match child {
-        Some("faultcode" | "Code") => &mut fault.code,
-        Some("faultstring" | "Reason") => &mut fault.reason,
-        Some("detail" | "Detail") => fault.detail.get_or_insert_with(String::new),
-        _ => return,
-    };
-    if target.len() < MAX_MESSAGE {
-        if !target.is_empty() {
-            target.push(' ');
+/// Text gathered piece by piece as the server wrote it (text, CDATA sections and references
+/// concatenated, nothing inserted), bounded at [`MAX_MESSAGE`] bytes.
+#[derive(Default)]
+struct Gathered {
+    text: String,
+    /// More text came than the bound keeps.
+    cut: bool,
+}
+
+impl Gathered {
+    fn push(&mut self, piece: &str) {
+        if self.cut {
+            return;
         }
-        target.push_str(text);
+        let room = MAX_MESSAGE - self.text.len();
+        if piece.len() <= room {
+            self.text.push_str(piece);
+            return;
+        }
+        let mut end = room;
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&piece[..end]);
+        self.cut = true;
+    }
+
+    /// The text gathered, whitespace around it trimmed (only at its start when it was cut),
+    /// and whether it was cut; `None` when it is blank. Starts again empty.
+    fn take(&mut self) -> Option<(String, bool)> {
+        let cut = std::mem::take(&mut self.cut);
+        let text = std::mem::take(&mut self.text);
+        let kept = if cut { text.trim_start() } else { text.trim() };
+        (!kept.is_empty()).then(|| (kept.to_string(), cut))
+    }
+}
+
+/// `text`, with `…` when it was cut.
+fn with_ellipsis(mut text: String, cut: bool) -> String {
+    if cut {
+        text.push('…');
+    }
+    text
+}
+
+/// The texts of a SOAP fault's parts, each the pieces of text of its descendants (one piece:
+/// the text up to the next tag, as written) joined with spaces.
+#[derive(Default)]
+struct FaultTexts {
+    code: Gathered,
+    reason: Gathered,
+    detail: Option<Gathered>,
+}
+
+impl FaultTexts {
+    /// Adds the text gathered in `piece` (and empties it) to the part `child` is.
+    fn add(&mut self, child: Option<&str>, piece: &mut Gathered) {
+        let Some((text, cut)) = piece.take() else {
+            return;
+        };
+        let target = match child {
+            Some("faultcode" | "Code") => &mut self.code,
+            Some("faultstring" | "Reason") => &mut self.reason,
+            Some("detail" | "Detail") => self.detail.get_or_insert_with(Gathered::default),
+            _ => return,
+        };
+        if !target.text.is_empty() {
+            target.push(" ");
+        }
+        target.push(&text);
+        target.cut |= cut;
+    }
+
+    fn finish(self) -> SoapFault {
+        let text = |mut part: Gathered| {
+            part.take()
+                .map(|(text, cut)| with_ellipsis(text, cut))
+                .unwrap_or_default()
+        };
+        SoapFault {
+            code: text(self.code),
+            reason: text(self.reason),
+            detail: self.detail.map(text).filter(|detail| !detail.is_empty()),
+        }
     }
 }
 
@@ -577,14 +737,27 @@ fn attribute(start: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, Str
         let attribute = attribute
             .map_err(|error| format!("bad attribute in `<{}>`: {error}", start.name().as_ref()))?;
         if attribute.key.local_name().as_ref() == wanted {
+            let bad_value = |problem: String| {
+                format!(
+                    "bad value of `{wanted}` in `<{}>`: {problem}",
+                    start.name().as_ref()
+                )
+            };
             let value = attribute
                 .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|error| {
-                    format!(
-                        "bad value of `{wanted}` in `<{}>`: {error}",
-                        start.name().as_ref()
-                    )
+                .map_err(|error| match forbidden_reference(&attribute.value) {
+                    Some(code) => bad_value(forbidden_reference_message(code)),
+                    None => bad_value(error.to_string()),
                 })?;
+            // A value that changed had references resolved (or line breaks normalised): one
+            // may stand for a character XML forbids. (One written as is was refused with its
+            // tag, before.)
+            if let Cow::Owned(resolved) = &value
+                && let Some(at) = forbidden_at(resolved.as_bytes())
+            {
+                let code = resolved[at..].chars().next().map_or(0, u32::from);
+                return Err(bad_value(forbidden_reference_message(code)));
+            }
             return Ok(Some(value.into_owned()));
         }
     }
@@ -592,6 +765,9 @@ fn attribute(start: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, Str
 }
 
 fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
+    if let Some(code) = char_reference_code(reference).filter(|&code| is_forbidden_code(code)) {
+        return Err(forbidden_reference_message(code));
+    }
     if let Some(c) = reference
         .resolve_char_ref()
         .map_err(|error| error.to_string())?
@@ -602,6 +778,100 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<Stri
     resolve_predefined_entity(&name)
         .map(str::to_string)
         .ok_or_else(|| format!("unknown entity `&{name};`"))
+}
+
+/// The code point a character reference's name (`#65`, `#x41`) stands for; `None` for an
+/// entity or a number that does not parse (the parser's own error then says why).
+fn char_reference_code(name: &str) -> Option<u32> {
+    let number = name.strip_prefix('#')?;
+    match number.strip_prefix('x') {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => number.parse().ok(),
+    }
+}
+
+/// Whether a character reference to `code` is refused: a control character other than TAB,
+/// LF and CR, or U+FFFE, U+FFFF (surrogates and what is beyond Unicode are refused by the
+/// parser).
+fn is_forbidden_code(code: u32) -> bool {
+    matches!(code, 0..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0xFFFE | 0xFFFF)
+}
+
+fn forbidden_reference_message(code: u32) -> String {
+    format!("a character reference to U+{code:04X}, a character XML 1.0 forbids")
+}
+
+/// The first character reference in an attribute's raw value to a character XML 1.0 forbids
+/// (for the message when the parser refused the value: it refuses `&#0;` itself).
+fn forbidden_reference(raw: &str) -> Option<u32> {
+    if !raw.contains("&#") {
+        return None;
+    }
+    raw.split('&').skip(1).find_map(|after| {
+        let name = after.split_once(';')?.0;
+        char_reference_code(name).filter(|&code| is_forbidden_code(code))
+    })
+}
+
+/// The offset of the first character XML 1.0 forbids in `bytes` (UTF-8): a control character
+/// other than TAB, LF and CR, or U+FFFE, U+FFFF (EF BF BE, EF BF BF). Every byte of every
+/// response passes here, so it is read eight bytes at a time, with a test for "a byte below
+/// 0x20 or equal to 0xEF" that is exact for the word as a whole: only a word that holds one (a
+/// line break, rare otherwise) is looked at byte by byte.
+fn forbidden_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let suspicious = |word: u64| {
+        // Some byte is below 0x20 ...
+        let below = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        // ... or is 0xEF (a zero byte in `word ^ EF…EF`).
+        let ef = word ^ (ONES * 0xEF);
+        let is_ef = ef.wrapping_sub(ONES) & !ef & HIGHS;
+        below | is_ef != 0
+    };
+    let precise = |from: usize, to: usize| {
+        (from..to).find(|&at| match bytes[at] {
+            b'\t' | b'\n' | b'\r' => false,
+            0..=0x1F => true,
+            0xEF => {
+                bytes.get(at + 1) == Some(&0xBF) && matches!(bytes.get(at + 2), Some(0xBE | 0xBF))
+            }
+            _ => false,
+        })
+    };
+    let mut words = bytes.chunks_exact(8);
+    let mut start = 0;
+    for word in words.by_ref() {
+        let word = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        if suspicious(word)
+            && let Some(at) = precise(start, start + 8)
+        {
+            return Some(at);
+        }
+        start += 8;
+    }
+    precise(start, bytes.len())
+}
+
+/// `U+0000`: the forbidden character `bytes` starts with.
+fn describe_forbidden(bytes: &[u8]) -> String {
+    let code = match bytes {
+        [0xEF, 0xBF, last, ..] => 0xFFC0 | u32::from(*last & 0x3F),
+        [first, ..] => u32::from(*first),
+        [] => 0,
+    };
+    format!("U+{code:04X}")
+}
+
+/// A tag's name for a message: bounded, control characters escaped.
+fn tag_name(tag: &BytesStart<'_>) -> String {
+    let name = tag.name();
+    let name: &str = name.as_ref();
+    let mut shown: String = name.chars().take(80).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    shown.escape_debug().to_string()
 }
 
 fn bounded(mut text: String) -> String {

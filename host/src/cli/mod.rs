@@ -2,6 +2,7 @@
 //! Exit codes are decided in one place, [`run`].
 
 mod args;
+mod logs;
 mod output;
 
 use std::io::{self, Write};
@@ -42,9 +43,31 @@ static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 /// Prints a note (not a result, not an error) on stderr, unless `--quiet`.
 fn note(message: impl std::fmt::Display) {
     if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        // A closed stderr is no reason to fail.
-        let _ = writeln!(io::stderr(), "{message}");
+        to_stderr(&message.to_string());
     }
+}
+
+/// Writes a message (an error, a warning, a note) and a line break on stderr: escaped by
+/// [`output::printable_lines`], its line breaks kept, and every line after the first that
+/// starts at the margin indented by two spaces. A message holds what servers sent (fault
+/// texts, bodies), whose line breaks cannot be told from the message's own here: indented, a
+/// line a server forged can never pass for a line of its own (a log line, another `error:`).
+///
+/// Nothing ever prints with `eprintln!`, which panics when stderr is closed: a closed or
+/// failing stderr is no reason to fail or to stop a job, so its errors are dropped.
+fn to_stderr(text: &str) {
+    let escaped = output::printable_lines(text);
+    let mut shown = String::with_capacity(escaped.len() + 16);
+    for (index, line) in escaped.split('\n').enumerate() {
+        if index > 0 {
+            shown.push('\n');
+            if !line.is_empty() && !line.starts_with(' ') {
+                shown.push_str("  ");
+            }
+        }
+        shown.push_str(line);
+    }
+    let _ = writeln!(io::stderr().lock(), "{shown}");
 }
 
 /// Sends logs to stderr: none with `--quiet`, warnings by default, steps with `-v`, every batch
@@ -60,6 +83,7 @@ fn init_logs(cli: &Cli) {
         (false, _) => LevelFilter::TRACE,
     };
     let logs = tracing_subscriber::fmt()
+        .fmt_fields(logs::EscapedFields)
         .with_max_level(level)
         .with_writer(io::stderr)
         .with_target(false)
@@ -80,7 +104,7 @@ pub fn run(cli: Cli) -> u8 {
     match dispatch(&cli) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            to_stderr(&format!("error: {}", failure.message));
             failure.code
         }
     }
@@ -175,8 +199,8 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             let count = store
                 .replace_identities(&identities)
                 .map_err(store_failure)?;
-            println!("loaded {count} identities from {}", file.display());
-            Ok(exit::OK)
+            let file = output::printable(&file.display().to_string());
+            print(|out| writeln!(out, "loaded {count} identities from {file}"))
         }
         Command::Runs(args) => list(
             cli,
@@ -200,6 +224,8 @@ fn list<T>(
     print(|out| write(out, &rows))
 }
 
+/// Prints a result on stdout. Nothing ever prints with `println!`, which panics when stdout is
+/// closed: a closed pipe (`dcconn accounts | head`) stops the printing, not the command.
 fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Failure> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -228,8 +254,15 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
     }
     for spec in &args.set_file {
         connection
-            .apply_file_override(spec, |path| std::fs::read_to_string(path))
-            .map_err(failure)?;
+            .apply_file_override(spec, |path| std::fs::File::open(path))
+            .map_err(|error| match error {
+                // The argument names the wrong file: a usage error.
+                connection::ConnectionError::SecretFileTooLarge { .. } => Failure {
+                    code: exit::USAGE,
+                    ..failure(error)
+                },
+                error => failure(error),
+            })?;
     }
     Ok(connection)
 }
@@ -321,11 +354,8 @@ fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
     let warnings = check::test_connection(&runtime, &connection)
         .map_err(|e| Failure::from_job(&e, Some(&connection)))?;
     print_warnings(&warnings);
-    println!(
-        "connection ok: logged in to {} and out again",
-        connection.get("SOAP_ENDPOINT").unwrap_or("SOAP_ENDPOINT")
-    );
-    Ok(exit::OK)
+    let endpoint = output::printable(connection.get("SOAP_ENDPOINT").unwrap_or("SOAP_ENDPOINT"));
+    print(|out| writeln!(out, "connection ok: logged in to {endpoint} and out again"))
 }
 
 fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
@@ -393,7 +423,7 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             if report.summary.withheld.is_empty() {
                 return Ok(exit::OK);
             }
-            eprintln!("{}", withheld_message(&report));
+            to_stderr(&withheld_message(&report));
             Ok(exit::WITHHELD)
         }
         Err(failure) => {
@@ -475,7 +505,7 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     let policy = retry_policy(&args.retry, args.max_tries);
     let task = provision::request(&runtime, &mut store, &request, &policy)
         .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
-    println!("{}", output::task_line(&task));
+    print(|out| writeln!(out, "{}", output::task_line(&task)))?;
     Ok(match task.status {
         TaskStatus::Complete | TaskStatus::New => exit::OK,
         _ => exit::REMOTE,
@@ -503,10 +533,16 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
         },
     )
     .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
-    println!(
-        "retry of {endpoint}: {} attempts, {} tasks completed, {} failed for good",
-        summary.attempts, summary.completed, summary.failed
-    );
+    print(|out| {
+        writeln!(
+            out,
+            "retry of {}: {} attempts, {} tasks completed, {} failed for good",
+            output::printable(&endpoint),
+            summary.attempts,
+            summary.completed,
+            summary.failed
+        )
+    })?;
     Ok(if summary.failed == 0 {
         exit::OK
     } else {

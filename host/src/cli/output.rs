@@ -56,13 +56,44 @@ impl Rows {
         Ok(())
     }
 
+    /// RFC 4180 CSV, each field passed through [`csv_field`].
     fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(&self.header)?;
-        for row in &self.rows {
-            writer.write_record(row)?;
+        for record in std::iter::once(&self.header).chain(&self.rows) {
+            let line = record
+                .iter()
+                .map(|field| csv_field(field, record.len()))
+                .collect::<Vec<_>>()
+                .join(",");
+            writeln!(out, "{line}")?;
         }
-        writer.flush()
+        Ok(())
+    }
+}
+
+/// One CSV field as `--format csv` writes it. CSV is read by people and spreadsheets as much
+/// as by programs (`--format json` is the lossless format), so:
+/// - control and bidi characters are escaped as everywhere else ([`printable`]): no raw ESC,
+///   CR or LF reaches a terminal or splits a record, and no U+202E reorders a spreadsheet cell;
+/// - a value a spreadsheet would take for a formula (starting with `=`, `+`, `-` or `@`, and not
+///   a plain number such as `-5`) gets a leading `'`, so Excel and LibreOffice show it as text
+///   instead of evaluating it (OWASP's advice against CSV injection);
+/// - a field is quoted when it holds a comma or a quote (doubled inside), when it was changed
+///   by either rule above (a reader sees it was, and a program can undo the `'`), and when it
+///   is the empty only field of its record.
+fn csv_field(value: &str, fields_in_record: usize) -> String {
+    let escaped = printable(value);
+    let formula = value.starts_with(['=', '+', '-', '@']) && value.parse::<f64>().is_err();
+    let changed = formula || escaped != value;
+    let text = if formula {
+        format!("'{escaped}")
+    } else {
+        escaped
+    };
+    let quote = changed || text.contains([',', '"']) || (text.is_empty() && fields_in_record == 1);
+    if quote {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
     }
 }
 
@@ -80,18 +111,52 @@ fn write_aligned(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io:
     writeln!(out, "{}", line.trim_end())
 }
 
-/// `text` with its control characters escaped (`\n`, `\u{1b}`), so that a value a server sent
-/// can neither break a line of output nor drive the terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+/// Whether `c` is shown escaped: the control characters (C0 such as ESC, BEL, CR and LF, DEL,
+/// C1 such as U+009B, the 8-bit CSI), the bidirectional formatting characters (U+061C,
+/// U+200E-U+200F, U+202A-U+202E, U+2066-U+2069, which reorder what follows them on screen) and
+/// the Unicode line and paragraph separators (U+2028, U+2029).
+fn is_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `text` with the characters of [`is_escaped`] written as Rust writes them in a literal
+/// (`\n`, `\r`, `\t`, `\u{1b}`, `\u{9b}`, `\u{202e}`), every other character as it is: a value
+/// a server sent can neither break a line of output (forging a line of a log or of a table) nor
+/// drive the terminal (ESC and OSC sequences, C1 controls) nor reorder what is shown (bidi
+/// overrides). The one function every human-facing output passes (tables, result lines,
+/// titles, notes, errors, CSV, the fields of text logs); JSON output escapes by itself.
+pub(super) fn printable(text: &str) -> String {
+    if !text.chars().any(is_escaped) {
+        return text.to_owned();
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_escaped(c) {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// A text of several lines (an error message, a request body) through [`printable`] line by
+/// line: its line breaks stay, every other character [`is_escaped`] is escaped.
+pub(super) fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn columns_object(columns: &[(String, String)]) -> Value {
@@ -386,7 +451,7 @@ pub fn account_record(
         Some(false) => "no",
         None => "unknown",
     };
-    writeln!(out, "account {}", account.name)?;
+    writeln!(out, "account {}", printable(&account.name))?;
     let facts = [
         ("status", account.status.clone()),
         ("reported", yes_no(Some(account.present)).to_string()),
@@ -466,12 +531,16 @@ pub fn task_line(task: &Task) -> String {
     let tries = if task.tries == 1 { "try" } else { "tries" };
     let mut line = format!(
         "task {}: {} {}: {} after {} {tries}",
-        task.id, task.kind, task.account, task.status, task.tries
+        task.id,
+        task.kind,
+        printable(&task.account),
+        task.status,
+        task.tries
     );
     if task.status != TaskStatus::Complete
         && let Some(error) = &task.last_error
     {
-        line.push_str(&format!(": {error}"));
+        line.push_str(&format!(": {}", printable(error)));
     }
     if task.status == TaskStatus::Complete
         && let Some(comments) = &task.comments
@@ -513,11 +582,21 @@ pub fn rendered_requests(out: &mut dyn Write, requests: &[wit::RenderedRequest])
             )?;
             continue;
         }
-        writeln!(out, "\n# call {}: POST {}", request.call, request.url)?;
+        writeln!(
+            out,
+            "\n# call {}: POST {}",
+            request.call,
+            printable(&request.url)
+        )?;
         for header in &request.headers {
-            writeln!(out, "{}: {}", header.name, header.value)?;
+            writeln!(
+                out,
+                "{}: {}",
+                printable(&header.name),
+                printable(&header.value)
+            )?;
         }
-        writeln!(out, "\n{}", request.body)?;
+        writeln!(out, "\n{}", printable_lines(&request.body))?;
     }
     Ok(())
 }
@@ -576,7 +655,7 @@ pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) 
                 return writeln!(out, "no problems found");
             }
             for problem in problems {
-                writeln!(out, "{}", describe_problem(problem))?;
+                writeln!(out, "{}", printable_lines(&describe_problem(problem)))?;
             }
             Ok(())
         }
@@ -648,6 +727,7 @@ pub fn import_summary(
     } else {
         "imported"
     };
+    let endpoint = printable(endpoint);
     writeln!(
         out,
         "{verb} {endpoint} (run {}) in {:.1}s: {} accounts ({} new, {} updated, {} restored, {} suspended), \
@@ -703,4 +783,76 @@ pub fn import_failure(
     });
     serde_json::to_writer_pretty(&mut *out, &value)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_bidi_and_line_separators_are_escaped_and_nothing_else() {
+        let cases = [
+            (
+                "o'brien&co \\ DOMAIN\\user é 🦜",
+                "o'brien&co \\ DOMAIN\\user é 🦜",
+            ),
+            (
+                "\u{1b}]0;pwned\u{7}\u{1b}[2J",
+                "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J",
+            ),
+            ("a\u{9b}31mb\u{85}c\u{7f}", "a\\u{9b}31mb\\u{85}c\\u{7f}"),
+            ("a\r\nb\tc\0", "a\\r\\nb\\tc\\u{0}"),
+            (
+                "\u{202e}\u{202a}\u{202b}\u{202c}\u{202d}\u{2066}\u{2067}\u{2068}\u{2069}",
+                "\\u{202e}\\u{202a}\\u{202b}\\u{202c}\\u{202d}\\u{2066}\\u{2067}\\u{2068}\\u{2069}",
+            ),
+            (
+                "\u{200e}\u{200f}\u{61c}\u{2028}\u{2029}",
+                "\\u{200e}\\u{200f}\\u{61c}\\u{2028}\\u{2029}",
+            ),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(printable(text), shown, "{text:?}");
+        }
+        assert_eq!(
+            printable_lines("first\u{1b}[2J\nsecond\r\n\u{202e}third"),
+            "first\\u{1b}[2J\nsecond\\r\n\\u{202e}third"
+        );
+    }
+
+    #[test]
+    fn csv_fields_are_escaped_quoted_when_needed_and_never_formulas() {
+        let cases = [
+            ("plain", "plain"),
+            ("", ""),
+            ("a,b", "\"a,b\""),
+            ("Tom \"T\"", "\"Tom \"\"T\"\"\""),
+            ("a\r\nb", "\"a\\r\\nb\""),
+            ("\u{1b}[2J\u{9b}\u{202e}", "\"\\u{1b}[2J\\u{9b}\\u{202e}\""),
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1+cmd|' /C calc'!A0", "\"'+1+cmd|' /C calc'!A0\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("-5", "-5"),
+            ("+1.5", "+1.5"),
+            ("a=b", "a=b"),
+        ];
+        for (value, field) in cases {
+            assert_eq!(csv_field(value, 3), field, "{value:?}");
+        }
+        assert_eq!(csv_field("", 1), "\"\"");
+        let rows = Rows {
+            header: vec!["name".into(), "note".into()],
+            rows: vec![vec!["m\nINFO task complete".into(), "=1+1".into()]],
+        };
+        let mut out = Vec::new();
+        rows.write_csv(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name,note\n\"m\\nINFO task complete\",\"'=1+1\"\n"
+        );
+    }
 }

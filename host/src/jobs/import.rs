@@ -18,6 +18,7 @@ use crate::model::{
     Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
 };
 use crate::runtime::{CallTimings, Connector, Runtime, RuntimeError, wit};
+use crate::secrets::StoredValues;
 use crate::store::{Change, RunId, RunSummary, Store};
 
 use super::{JobError, attributes, checked, instance};
@@ -464,7 +465,11 @@ fn count(batch: &wit::Batch, seen: &mut Progress) {
     }
 }
 
+/// Stages a batch, every column value through the secrets mask: a server may echo a secret
+/// into a record's data as well as into an error.
 fn stage(store: &mut Store, run: RunId, batch: wit::Batch) -> Result<(), JobError> {
+    let values = StoredValues::now();
+    let account = |record| account(record, &values);
     match batch {
         wit::Batch::Accounts(records) => {
             store.stage_accounts(run, &records.into_iter().map(account).collect::<Vec<_>>())?;
@@ -478,24 +483,27 @@ fn stage(store: &mut Store, run: RunId, batch: wit::Batch) -> Result<(), JobErro
         wit::Batch::Entitlements(records) => {
             store.stage_entitlements(
                 run,
-                &records.into_iter().map(entitlement).collect::<Vec<_>>(),
+                &records
+                    .into_iter()
+                    .map(|record| entitlement(record, &values))
+                    .collect::<Vec<_>>(),
             )?;
         }
     }
     Ok(())
 }
 
-fn columns(columns: Vec<wit::Column>) -> Vec<(String, String)> {
+fn columns(columns: Vec<wit::Column>, values: &StoredValues) -> Vec<(String, String)> {
     columns
         .into_iter()
-        .map(|column| (column.name, column.value))
+        .map(|column| (column.name, values.mask(column.value)))
         .collect()
 }
 
-fn account(account: wit::Account) -> Account {
+fn account(account: wit::Account, values: &StoredValues) -> Account {
     Account {
         name: account.name,
-        columns: columns(account.columns),
+        columns: columns(account.columns, values),
         entitlements: account
             .entitlements
             .into_iter()
@@ -507,10 +515,10 @@ fn account(account: wit::Account) -> Account {
     }
 }
 
-fn entitlement(entitlement: wit::Entitlement) -> Entitlement {
+fn entitlement(entitlement: wit::Entitlement, values: &StoredValues) -> Entitlement {
     Entitlement {
         entitlement_type: entitlement.entitlement_type,
         value: entitlement.value,
-        columns: columns(entitlement.columns),
+        columns: columns(entitlement.columns, values),
     }
 }

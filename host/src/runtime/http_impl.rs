@@ -4,7 +4,7 @@
 //! hands it to wasmtime's default client with the host's timeouts.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -16,7 +16,7 @@ use wasmtime_wasi_http::{
 
 use crate::policy::AllowList;
 use crate::runtime::Limits;
-use crate::secrets::{self, Secrets};
+use crate::secrets::{self, Secrets, TokenAnswer};
 
 /// The largest request body the host holds to write secrets into: requests are small XML
 /// documents; a larger one is refused rather than buffered.
@@ -42,18 +42,32 @@ pub struct EgressHooks {
     allow: AllowList,
     secrets: Arc<Secrets>,
     limits: Limits,
+    /// When the job's deadline passes: no network wait lasts beyond it.
+    job_deadline: Option<Instant>,
     denials: Arc<Mutex<Vec<String>>>,
 }
 
 impl EgressHooks {
     /// Hooks that let through only what `allow` permits, with `secrets` written in, under the
-    /// timeouts and response size of `limits`.
+    /// timeouts and response size of `limits`, for a job starting now.
     pub fn new(allow: AllowList, secrets: Secrets, limits: &Limits) -> Self {
         EgressHooks {
             allow,
             secrets: Arc::new(secrets),
             limits: *limits,
+            job_deadline: Instant::now().checked_add(limits.job_deadline),
             denials: Arc::default(),
+        }
+    }
+
+    /// The longest a network wait may last now: its own limit, and never past the job's
+    /// deadline (at least a millisecond, so that a wait at the deadline fails at once).
+    fn wait_limit(&self, own: Duration) -> Duration {
+        match self.job_deadline {
+            Some(deadline) => own
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => own,
         }
     }
 
@@ -92,17 +106,35 @@ impl WasiHttpHooks for EgressHooks {
         let asked = options.unwrap_or_default();
         let limits = &self.limits;
         let options = RequestOptions {
-            connect_timeout: clamp(asked.connect_timeout, limits.connect_timeout),
-            first_byte_timeout: clamp(asked.first_byte_timeout, limits.first_byte_timeout),
-            between_bytes_timeout: clamp(asked.between_bytes_timeout, limits.between_bytes_timeout),
+            connect_timeout: clamp(
+                asked.connect_timeout,
+                self.wait_limit(limits.connect_timeout),
+            ),
+            first_byte_timeout: clamp(
+                asked.first_byte_timeout,
+                self.wait_limit(limits.first_byte_timeout),
+            ),
+            between_bytes_timeout: clamp(
+                asked.between_bytes_timeout,
+                self.wait_limit(limits.between_bytes_timeout),
+            ),
         };
         let secrets = self.secrets.clone();
         let max_response = self.limits.max_response_bytes;
+        let token_answer = secrets.is_token_request(request.uri());
         Box::new(async move {
             let request = with_secrets(request, &secrets).await?;
             let (response, io) =
                 Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await?;
-            Ok((response.map(|body| limited(body, max_response)), io))
+            let response = response.map(|body| {
+                let body = limited(body, max_response);
+                if token_answer {
+                    TokenAnswer::new(body).boxed_unsync()
+                } else {
+                    body
+                }
+            });
+            Ok((response, io))
         })
     }
 }
@@ -172,7 +204,7 @@ fn reveal_headers(headers: &mut HeaderMap, secrets: &Secrets) -> Result<(), Http
         let Ok(text) = value.to_str() else { continue };
         if let Some(revealed) = secrets
             .reveal_header(text)
-            .map_err(|error| internal(error.to_string()))?
+            .map_err(|error| internal(format!("the request header `{name}`: {error}")))?
         {
             *value =
                 HeaderValue::from_str(&revealed).map_err(|error| internal(error.to_string()))?;

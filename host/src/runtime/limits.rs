@@ -116,6 +116,11 @@ impl Guard {
         self.exceeded = None;
     }
 
+    /// Whether the job has run longer than its deadline.
+    pub fn past_job_deadline(&self) -> bool {
+        self.job_started.elapsed() > self.limits.job_deadline
+    }
+
     /// The limit that stopped the last call, if one did.
     pub fn exceeded(&self) -> Option<Limit> {
         self.exceeded
@@ -127,7 +132,7 @@ impl Guard {
         let exceeded =
             if thread_cpu_time().saturating_sub(self.call_started_cpu) > self.limits.cpu_per_call {
                 Some(Limit::CpuTime)
-            } else if self.job_started.elapsed() > self.limits.job_deadline {
+            } else if self.past_job_deadline() {
                 Some(Limit::JobDeadline)
             } else {
                 None

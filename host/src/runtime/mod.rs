@@ -311,15 +311,19 @@ impl ConnectorInstance {
         let started = std::time::Instant::now();
         let outcome = call(&self.bindings, &mut self.store);
         self.store.data_mut().phases.add_call(started.elapsed());
-        outcome.map_err(|error| {
-            let guard = &self.store.data().guard;
-            match guard.exceeded() {
-                Some(limit) => RuntimeError::LimitExceeded {
-                    limit,
-                    what: limit.describe(guard.limits()),
-                },
-                None => RuntimeError::Wasm(error),
-            }
+        let guard = &self.store.data().guard;
+        let exceeded = |limit: Limit| RuntimeError::LimitExceeded {
+            limit,
+            what: limit.describe(guard.limits()),
+        };
+        // A call that waited on the network past the job's deadline (its waits are cut there,
+        // see `EgressHooks`) ends the job like one stopped while it ran.
+        if guard.past_job_deadline() {
+            return Err(exceeded(Limit::JobDeadline));
+        }
+        outcome.map_err(|error| match guard.exceeded() {
+            Some(limit) => exceeded(limit),
+            None => RuntimeError::Wasm(error),
         })
     }
 

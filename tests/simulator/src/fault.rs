@@ -9,7 +9,7 @@
 //! Matching: with `operation` set, a request matches when one of its
 //! operations has that name (`OnlineData.listEntityUsersRq`; the name without
 //! the `Rq` suffix works too). Without it, `empty-users`, `billion-laughs`,
-//! `external-entity` and `huge-attribute` match requests containing
+//! `external-entity`, `huge-attribute` and `raw-name` match requests containing
 //! `OnlineData.listEntityUsersRq` (the answer to that operation carries the
 //! fault), `failure-status` matches requests containing any operation outside
 //! `Session.*`, and every other kind matches any request.
@@ -38,8 +38,19 @@
 //! {"kind": "deep-nesting", "depth": 10000}
 //! {"kind": "huge-attribute", "bytes": 100000000}
 //! {"kind": "empty-users"}
+//! {"kind": "raw-name", "name": "ali\u0000ce"}
 //! {"kind": "echo-request"}
+//! {"kind": "echo-request", "shape": "plain", "pad": 500, "normalise": true}
+//! {"kind": "echo-request", "shape": "soap11-fault"}
+//! {"kind": "echo-request", "shape": "soap12-fault"}
+//! {"kind": "echo-request", "shape": "failure"}
+//! {"kind": "echo-request", "shape": "cdata"}
+//! {"kind": "echo-request", "shape": "html"}
+//! {"kind": "echo-request", "shape": "json"}
 //! ```
+//!
+//! (`echo-request`: `shape` defaults to `plain`, `pad` to 0, `normalise` to
+//! false; see [`FaultKind::EchoRequest`] and [`EchoShape`].)
 //!
 //! Framing: a normal response (no fault) is sent with a `Content-Length`,
 //! and so is every fault's answer except those of `truncate`, `stall`,
@@ -50,7 +61,8 @@
 //! `<server>` document, like the normal response) are those of
 //! `failure-status`, `truncate`, `reset`, `stall`, `malformed`,
 //! `content-type`, `gzip`, `bom`, `chunked`, `billion-laughs`,
-//! `external-entity`, `deep-nesting`, `huge-attribute` and `empty-users`.
+//! `external-entity`, `deep-nesting`, `huge-attribute`, `empty-users`, `raw-name` and
+//! `echo-request` with the `failure` or `cdata` shape.
 //!
 //! A `stall` holds its response open after `after_bytes` body bytes until
 //! it is released ([`Simulator::release_stall`](crate::Simulator::release_stall)
@@ -227,10 +239,103 @@ pub enum FaultKind {
     },
     /// `OnlineData.listEntityUsersRq` answers Success with `<Users/>`.
     EmptyUsers {},
-    /// HTTP 500, text/plain, echoing the request's `Authorization` header and its whole body
-    /// (credentials included), as careless servers do in their error pages: for testing that a
-    /// client masks what a server echoes.
-    EchoRequest {},
+    /// `OnlineData.listEntityUsersRq` answers Success with one user whose
+    /// `name` attribute is `name` written raw, unescaped and unchecked (a
+    /// NUL, an ESC, a quote), as a broken server writes it:
+    /// `<Users><User id="1" name="NAME" email="raw@example.com" status="Active" fullName="Raw"><UserEntityMemberships/><Roles/></User></Users>`.
+    RawName {
+        /// The bytes of the `name` value, as they are sent.
+        name: String,
+    },
+    /// Echoes the request, credentials included, as careless servers do in
+    /// their error pages and messages: for testing that a client masks what a
+    /// server echoes, wherever it shows up. Applies to any request (with
+    /// `operation` set: to requests containing it).
+    ///
+    /// The echoed text, ECHO, is `pad` bytes of `E`, then
+    /// `could not process: `, then `name: value` for each request header but
+    /// `Host`, `Content-Length`, `Content-Type`, `User-Agent`, `Accept` and
+    /// `Connection`, in the order received (names lower-case, as the HTTP
+    /// stack gives them; values lossy UTF-8), joined by `; `, then ` body: `
+    /// and the body (lossy UTF-8), then ` password: ` and the `password`
+    /// attribute of the request's first `Session.loginRq` as the request
+    /// parser reads it (unescaped; empty without one). The `plain` shape
+    /// echoes what this fault always has instead: `pad` bytes of `E`, then
+    /// `could not process: Authorization: {value}\n{body}` (an empty value
+    /// without the header). With `normalise`, line breaks (`\r\n`, `\r`)
+    /// become `\n` and every run of spaces and tabs one space, before any
+    /// escaping. How ECHO is sent is `shape`'s to say ([`EchoShape`]).
+    EchoRequest {
+        /// How the echo is sent (JSON default: `plain`).
+        #[serde(default, skip_serializing_if = "EchoShape::is_plain")]
+        shape: EchoShape,
+        /// How many filler bytes (`E`) start the echo (JSON default: 0): to
+        /// make echoed credentials straddle a client's truncation limits.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        pad: usize,
+        /// Whether line breaks and runs of blanks are normalised (JSON
+        /// default: false).
+        #[serde(default, skip_serializing_if = "is_false")]
+        normalise: bool,
+    },
+}
+
+/// How an [`echo-request`](FaultKind::EchoRequest) fault sends its echo
+/// (ECHO).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EchoShape {
+    /// HTTP 500, `text/plain; charset=utf-8`: the echo as is (the fault's
+    /// original answer; see [`FaultKind::EchoRequest`] for its text).
+    #[default]
+    Plain,
+    /// HTTP 500, `text/xml; charset=utf-8`: a SOAP 1.1 fault (as the
+    /// `soap-fault` fault sends it), `faultcode` `soap:Server`, ECHO
+    /// XML-escaped as `faultstring`:
+    /// `<soap:Fault><faultcode>soap:Server</faultcode><faultstring>ECHO</faultstring></soap:Fault>`.
+    Soap11Fault,
+    /// HTTP 500, `application/soap+xml; charset=utf-8`: a SOAP 1.2 fault (as
+    /// the `soap12-fault` fault sends it), ECHO XML-escaped:
+    /// `<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason><env:Text xml:lang="en">ECHO</env:Text></env:Reason></env:Fault>`.
+    Soap12Fault,
+    /// HTTP 200, the normal response of the request's mode, in which the
+    /// operations answer `status="Failure"`, code `Injected`, with ECHO
+    /// (XML-escaped) as `ExtendedStatusDesc`, as with `failure-status`. With
+    /// `operation` set, only the matching operations fail (the rest of the
+    /// batch is normal); without it, every operation fails (`Session.*`
+    /// included, unlike `failure-status`).
+    Failure,
+    /// Like `failure`, with ECHO in a CDATA section:
+    /// `<ExtendedStatusDesc><![CDATA[ECHO]]></ExtendedStatusDesc>`, each
+    /// `]]>` of ECHO split as `]]]]><![CDATA[>` and each character XML
+    /// cannot carry replaced by U+FFFD.
+    Cdata,
+    /// HTTP 500, `text/html; charset=utf-8`:
+    /// `<html><body><h1>Error</h1><p>ECHO</p></body></html>`, every
+    /// character of ECHO but ASCII letters, digits and space written as a
+    /// character reference: decimal for odd code points (`&#39;`), lower-case
+    /// hex for even ones (`&#x26;`, `&#xe4;`).
+    Html,
+    /// HTTP 500, `application/json`: `{"error":"ECHO"}`, ECHO escaped to
+    /// ASCII: `\"`, `\\`, `\/`, `\n`, `\r`, `\t`, other control characters
+    /// and all non-ASCII ones as `\uxxxx` (lower-case hex; a surrogate pair
+    /// above U+FFFF).
+    Json,
+}
+
+impl EchoShape {
+    /// Whether this is the default shape.
+    fn is_plain(&self) -> bool {
+        *self == EchoShape::Plain
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl FaultKind {
@@ -243,6 +348,7 @@ impl FaultKind {
                 | FaultKind::BillionLaughs {}
                 | FaultKind::ExternalEntity {}
                 | FaultKind::HugeAttribute { .. }
+                | FaultKind::RawName { .. }
         )
     }
 }
@@ -370,9 +476,47 @@ impl Fault {
         .for_operation(operation)
     }
 
-    /// An `echo-request` fault.
+    /// An `echo-request` fault (shape `plain`, no padding, not normalised).
     pub fn echo_request() -> Fault {
-        FaultKind::EchoRequest {}.into()
+        Fault::echo(EchoShape::Plain)
+    }
+
+    /// An `echo-request` fault of `shape` (no padding, not normalised).
+    pub fn echo(shape: EchoShape) -> Fault {
+        FaultKind::EchoRequest {
+            shape,
+            pad: 0,
+            normalise: false,
+        }
+        .into()
+    }
+
+    /// This `echo-request` fault, with `bytes` filler bytes before the echo.
+    ///
+    /// # Panics
+    ///
+    /// When this is not an `echo-request` fault.
+    #[track_caller]
+    pub fn with_pad(mut self, bytes: usize) -> Fault {
+        match &mut self.kind {
+            FaultKind::EchoRequest { pad, .. } => *pad = bytes,
+            other => panic!("with_pad needs an echo-request fault, not {other:?}"),
+        }
+        self
+    }
+
+    /// This `echo-request` fault, normalising line breaks and blanks.
+    ///
+    /// # Panics
+    ///
+    /// When this is not an `echo-request` fault.
+    #[track_caller]
+    pub fn normalised(mut self) -> Fault {
+        match &mut self.kind {
+            FaultKind::EchoRequest { normalise, .. } => *normalise = true,
+            other => panic!("normalised needs an echo-request fault, not {other:?}"),
+        }
+        self
     }
 
     /// A `non-xml` fault.
@@ -417,6 +561,14 @@ impl Fault {
     /// A `chunked` fault.
     pub fn chunked() -> Fault {
         FaultKind::Chunked {}.into()
+    }
+
+    /// A `raw-name` fault: one listed user named `name`, written unescaped.
+    pub fn raw_name(name: &str) -> Fault {
+        FaultKind::RawName {
+            name: name.to_owned(),
+        }
+        .into()
     }
 
     /// A `billion-laughs` fault.
@@ -482,11 +634,13 @@ impl Fault {
     }
 
     /// Whether operation `name` of a triggered request is the one that an
-    /// injected failure (or empty user list) applies to.
+    /// injected failure (or empty user list, or echo in a Failure) applies
+    /// to.
     pub(crate) fn applies_to_operation(&self, name: &str) -> bool {
         match (self.operation(), &self.kind) {
             (_, kind) if kind.in_user_list() => name == LIST_USERS,
             (Some(wanted), _) => op_matches(wanted, name),
+            (None, FaultKind::EchoRequest { .. }) => true,
             (None, _) => !name.starts_with("Session."),
         }
     }
@@ -722,6 +876,95 @@ mod tests {
     }
 
     #[test]
+    fn json_forms_of_the_echo_fault() {
+        let cases = [
+            (r#"{"kind":"echo-request"}"#, Fault::echo_request()),
+            (
+                r#"{"kind":"echo-request","shape":"plain","pad":0,"normalise":false}"#,
+                Fault::echo(EchoShape::Plain),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"plain","pad":500,"normalise":true}"#,
+                Fault::echo_request().with_pad(500).normalised(),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"soap11-fault"}"#,
+                Fault::echo(EchoShape::Soap11Fault),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"soap12-fault","pad":3}"#,
+                Fault::echo(EchoShape::Soap12Fault).with_pad(3),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"failure","operation":"A","count":2}"#,
+                Fault::echo(EchoShape::Failure).for_operation("A").times(2),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"cdata","normalise":true}"#,
+                Fault::echo(EchoShape::Cdata).normalised(),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"html"}"#,
+                Fault::echo(EchoShape::Html),
+            ),
+            (
+                r#"{"kind":"echo-request","shape":"json"}"#,
+                Fault::echo(EchoShape::Json),
+            ),
+        ];
+        for (json, fault) in cases {
+            assert_eq!(
+                serde_json::from_str::<Fault>(json).unwrap(),
+                fault,
+                "{json}"
+            );
+            let back = serde_json::to_string(&fault).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Fault>(&back).unwrap(),
+                fault,
+                "{back}"
+            );
+        }
+        // The defaults are left out, so the plain fault serializes as before.
+        assert_eq!(
+            serde_json::to_string(&Fault::echo_request()).unwrap(),
+            r#"{"kind":"echo-request","count":1}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Fault::echo(EchoShape::Soap11Fault).with_pad(9).normalised())
+                .unwrap(),
+            r#"{"kind":"echo-request","shape":"soap11-fault","pad":9,"normalise":true,"count":1}"#
+        );
+        for json in [
+            r#"{"kind":"echo-request","shape":"xml"}"#,
+            r#"{"kind":"echo-request","shape":"Plain"}"#,
+            r#"{"kind":"echo-request","shape":"soap-fault"}"#,
+            r#"{"kind":"echo-request","shape":null}"#,
+            r#"{"kind":"echo-request","shape":1}"#,
+            r#"{"kind":"echo-request","pad":-1}"#,
+            r#"{"kind":"echo-request","pad":"10"}"#,
+            r#"{"kind":"echo-request","normalise":"yes"}"#,
+            r#"{"kind":"echo-request","normalize":true}"#,
+            r#"{"kind":"echo-request","message":"m"}"#,
+            r#"{"kind":"echo-request","shape":"json","shape":"html"}"#,
+        ] {
+            assert!(serde_json::from_str::<Fault>(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "with_pad needs an echo-request fault")]
+    fn pad_needs_an_echo_fault() {
+        let _ = Fault::non_xml().with_pad(1);
+    }
+
+    #[test]
+    #[should_panic(expected = "normalised needs an echo-request fault")]
+    fn normalised_needs_an_echo_fault() {
+        let _ = Fault::non_xml().normalised();
+    }
+
+    #[test]
     #[should_panic(expected = "with_retry_after needs an http-status fault")]
     fn retry_after_needs_http_status() {
         let _ = Fault::non_xml().with_retry_after(1);
@@ -761,6 +1004,16 @@ mod tests {
             message: "m".into(),
         });
         assert!(f.matches(ops.iter().copied()));
+        assert!(!f.applies_to_operation("Session.loginRq"));
+        assert!(f.applies_to_operation("Security.listRolesRq"));
+        // An echo in a Failure answer applies to every operation, logins
+        // included, unless restricted to one.
+        let f = Fault::echo(EchoShape::Failure);
+        assert!(f.matches(["Session.loginRq"].into_iter()));
+        assert!(f.applies_to_operation("Session.loginRq"));
+        assert!(f.applies_to_operation("Security.listRolesRq"));
+        let f = f.for_operation("Security.listRoles");
+        assert!(!f.matches(["Session.loginRq"].into_iter()));
         assert!(!f.applies_to_operation("Session.loginRq"));
         assert!(f.applies_to_operation("Security.listRolesRq"));
     }

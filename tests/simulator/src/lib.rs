@@ -40,6 +40,7 @@
 pub mod admin;
 mod conn;
 pub mod dataset;
+mod echo;
 pub mod fault;
 mod render;
 mod server;
@@ -55,7 +56,7 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 
 pub use dataset::{Dataset, Entity, Privilege, Role, User};
-pub use fault::{Fault, FaultKind};
+pub use fault::{EchoShape, Fault, FaultKind};
 pub use server::{SeenOperation, SeenRequest};
 pub use token::{ExpiredAnswer, TokenMode, TokenStats};
 pub use xml::Mode;

@@ -76,6 +76,7 @@ impl Args {
                 .expired_answer
                 .clone()
                 .unwrap_or(defaults.expired_answer),
+            ticket_header: None,
         })
     }
 }

@@ -16,7 +16,7 @@ use http_body::{Frame, SizeHint};
 use crate::conn::Flushes;
 use crate::dataset::{Entity, Privilege, Role, User};
 use crate::fault::Stalls;
-use crate::xml::{Mode, escape_into, is_simple_name};
+use crate::xml::{Mode, cdata_into, escape_into, is_simple_name};
 
 /// The SOAP 1.1 envelope namespace.
 pub(crate) const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -149,6 +149,12 @@ pub(crate) const EXTERNAL_ENTITY_USERS: &str = concat!(
 /// The start of the `huge-attribute` user list, up to the `name` value.
 pub(crate) const HUGE_USERS_START: &str = r#"<Users><User id="1" name=""#;
 
+/// The end of the `raw-name` user list, after the `name` value.
+pub(crate) const RAW_USERS_END: &str = concat!(
+    r#"" email="raw@example.com" status="Active" fullName="Raw">"#,
+    "<UserEntityMemberships/><Roles/></User></Users>"
+);
+
 /// The end of the `huge-attribute` user list, after the `name` value.
 pub(crate) const HUGE_USERS_END: &str = concat!(
     r#"" email="huge@example.com" status="Active" fullName="Huge">"#,
@@ -230,12 +236,30 @@ pub(crate) fn close(out: &mut Vec<u8>, name: &str) {
 
 /// An ACORD-style failure response element.
 pub(crate) fn failure(out: &mut Vec<u8>, rs: &str, code: &str, desc: &str) {
+    failure_with(out, rs, code, Desc::Text(desc));
+}
+
+/// How a failure's `ExtendedStatusDesc` is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Desc<'a> {
+    /// As escaped text.
+    Text(&'a str),
+    /// As a CDATA section ([`cdata_into`]).
+    Cdata(&'a str),
+}
+
+/// An ACORD-style failure response element, its description written as
+/// `desc` says.
+pub(crate) fn failure_with(out: &mut Vec<u8>, rs: &str, code: &str, desc: Desc<'_>) {
     out.push(b'<');
     out.extend_from_slice(rs.as_bytes());
     out.extend_from_slice(b" status=\"Failure\"><ExtendedStatus><ExtendedStatusCd>");
     escape_into(out, code);
     out.extend_from_slice(b"</ExtendedStatusCd><ExtendedStatusDesc>");
-    escape_into(out, desc);
+    match desc {
+        Desc::Text(text) => escape_into(out, text),
+        Desc::Cdata(text) => cdata_into(out, text),
+    }
     out.extend_from_slice(b"</ExtendedStatusDesc></ExtendedStatus>");
     close(out, rs);
 }

@@ -44,8 +44,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::conn::Conn;
 use crate::dataset::{Dataset, Entity, Privilege, Role, User};
-use crate::fault::{Fault, FaultKind, LIST_USERS, Stalls};
-use crate::render::{self, ChunkBody, Segments};
+use crate::echo;
+use crate::fault::{EchoShape, Fault, FaultKind, LIST_USERS, Stalls};
+use crate::render::{self, ChunkBody, Desc, Segments};
 use crate::token::Tokens;
 use crate::xml::{Malformed, Mode, Operation, ParsedRequest, parse_request};
 
@@ -481,20 +482,12 @@ pub(crate) fn soap_fault_response(code: &str, reason: &str, detail: Option<&str>
         .into_response()
 }
 
-/// HTTP 500 echoing the request's Authorization header and body (see
-/// [`FaultKind::EchoRequest`]).
-fn echo_response(headers: &HeaderMap, body: &[u8]) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .unwrap_or_default();
+/// HTTP 500 with a SOAP 1.2 fault document.
+pub(crate) fn soap12_fault_response(code: &str, reason: &str) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!(
-            "could not process: Authorization: {authorization}\n{}",
-            String::from_utf8_lossy(body)
-        ),
+        [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")],
+        render::soap12_fault(code, reason),
     )
         .into_response()
 }
@@ -527,9 +520,9 @@ fn handle(
         }
     };
     let Some(fault) = shared.take_fault(&parsed.operations) else {
-        return xml_response(ChunkBody::new(execute(shared, &parsed, None)));
+        return xml_response(ChunkBody::new(execute(shared, &parsed, None, None)));
     };
-    let normal = || execute(shared, &parsed, None);
+    let normal = || execute(shared, &parsed, None, None);
     match &fault.kind {
         FaultKind::HttpStatus {
             status,
@@ -558,13 +551,31 @@ fn handle(
             reason,
             detail,
         } => soap_fault_response(code, reason, detail.as_deref()),
-        FaultKind::Soap12Fault { code, reason } => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")],
-            render::soap12_fault(code, reason),
-        )
-            .into_response(),
-        FaultKind::EchoRequest {} => echo_response(headers, body),
+        FaultKind::Soap12Fault { code, reason } => soap12_fault_response(code, reason),
+        FaultKind::EchoRequest {
+            shape,
+            pad,
+            normalise,
+        } => {
+            let text = || echo::text(headers, body, &parsed, *pad, *normalise);
+            let failure = |desc: Desc<'_>| {
+                xml_response(ChunkBody::new(execute(
+                    shared,
+                    &parsed,
+                    Some(&fault),
+                    Some(desc),
+                )))
+            };
+            match shape {
+                EchoShape::Plain => echo::plain(headers, body, *pad, *normalise),
+                EchoShape::Soap11Fault => soap_fault_response("soap:Server", &text(), None),
+                EchoShape::Soap12Fault => soap12_fault_response("env:Receiver", &text()),
+                EchoShape::Failure => failure(Desc::Text(&text())),
+                EchoShape::Cdata => failure(Desc::Cdata(&text())),
+                EchoShape::Html => echo::html(&text()),
+                EchoShape::Json => echo::json(&text()),
+            }
+        }
         FaultKind::NonXml {} => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -613,14 +624,18 @@ fn handle(
         FaultKind::DeepNesting { depth } => {
             xml_response(ChunkBody::new(deep_nesting(parsed.mode, *depth)))
         }
-        FaultKind::HugeAttribute { .. } => {
-            xml_response(ChunkBody::chunked(execute(shared, &parsed, Some(&fault))))
-        }
+        FaultKind::HugeAttribute { .. } => xml_response(ChunkBody::chunked(execute(
+            shared,
+            &parsed,
+            Some(&fault),
+            None,
+        ))),
         FaultKind::FailureStatus { .. }
         | FaultKind::EmptyUsers {}
         | FaultKind::BillionLaughs {}
-        | FaultKind::ExternalEntity {} => {
-            xml_response(ChunkBody::new(execute(shared, &parsed, Some(&fault))))
+        | FaultKind::ExternalEntity {}
+        | FaultKind::RawName { .. } => {
+            xml_response(ChunkBody::new(execute(shared, &parsed, Some(&fault), None)))
         }
     }
 }
@@ -677,8 +692,15 @@ fn is_true(value: Option<&str>) -> bool {
     })
 }
 
-/// Runs a batch and renders its response document as chunks.
-fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -> Vec<Bytes> {
+/// Runs a batch and renders its response document as chunks; `echoed` is
+/// the description of the Failure answers of an injected `echo-request`
+/// fault.
+fn execute(
+    shared: &Shared,
+    request: &ParsedRequest,
+    injected: Option<&Fault>,
+    echoed: Option<Desc<'_>>,
+) -> Vec<Bytes> {
     let mut seg = Segments::default();
     match injected.map(|f| &f.kind) {
         Some(FaultKind::BillionLaughs {}) => seg.raw(&render::prefix_with_doctype(
@@ -696,8 +718,13 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
     for (i, op) in request.operations.iter().enumerate() {
         let rs = render::rs_name(&op.name);
         let injected = injected.filter(|f| f.applies_to_operation(&op.name));
-        if let Some(FaultKind::FailureStatus { message }) = injected.map(|f| &f.kind) {
-            render::failure(seg.buf(), &rs, "Injected", message);
+        let injected_failure = match injected.map(|f| &f.kind) {
+            Some(FaultKind::FailureStatus { message }) => Some(Desc::Text(message)),
+            Some(FaultKind::EchoRequest { .. }) => echoed,
+            _ => None,
+        };
+        if let Some(desc) = injected_failure {
+            render::failure_with(seg.buf(), &rs, "Injected", desc);
             continue;
         }
         let credentials_ok = || {
@@ -759,6 +786,11 @@ fn execute(shared: &Shared, request: &ParsedRequest, injected: Option<&Fault>) -
                                     seg.shared(chunk);
                                 }
                                 seg.raw(render::HUGE_USERS_END);
+                            }
+                            FaultKind::RawName { name } => {
+                                seg.raw(render::HUGE_USERS_START);
+                                seg.raw(name);
+                                seg.raw(render::RAW_USERS_END);
                             }
                             _ => seg.raw("<Users/>"),
                         }

@@ -95,6 +95,9 @@ pub struct TokenMode {
     pub client_secret: String,
     /// How the endpoint answers a call with an expired token.
     pub expired_answer: ExpiredAnswer,
+    /// When set, endpoint calls carry the token as the whole value of this header (as some
+    /// gateways ask, e.g. `X-Ticket`) instead of `Authorization: Bearer <token>`.
+    pub ticket_header: Option<String>,
 }
 
 impl Default for TokenMode {
@@ -107,6 +110,7 @@ impl Default for TokenMode {
             client_id: "dcconn".to_owned(),
             client_secret: "gateway-secret".to_owned(),
             expired_answer: ExpiredAnswer::Http401,
+            ticket_header: None,
         }
     }
 }
@@ -266,7 +270,13 @@ impl Tokens {
         let Some(mode) = &self.mode else {
             return Ok(());
         };
-        let token = bearer_token(headers);
+        let token = match &mode.ticket_header {
+            Some(name) => headers
+                .get(name.as_str())
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim),
+            None => bearer_token(headers),
+        };
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         let verdict = match token.and_then(|t| state.by_value.get_mut(t)) {

@@ -104,6 +104,23 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// Appends `s` as a CDATA section, `<![CDATA[s]]>`, as some servers write
+/// text: each `]]>` of `s` is split across two sections (`]]]]><![CDATA[>`),
+/// and characters XML 1.0 cannot represent become U+FFFD (as in
+/// [`escape_into`]); nothing else is escaped.
+pub(crate) fn cdata_into(out: &mut Vec<u8>, s: &str) {
+    let representable = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+    };
+    let clean: String = s
+        .chars()
+        .map(|c| if representable(c) { c } else { '\u{FFFD}' })
+        .collect();
+    out.extend_from_slice(b"<![CDATA[");
+    out.extend_from_slice(clean.replace("]]>", "]]]]><![CDATA[>").as_bytes());
+    out.extend_from_slice(b"]]>");
+}
+
 /// `s` escaped for XML, as a new string.
 #[cfg(test)]
 pub(crate) fn escape(s: &str) -> String {
@@ -312,6 +329,23 @@ mod tests {
         );
         assert_eq!(escape("Zürich 王伟 🦜"), "Zürich 王伟 🦜");
         assert_eq!(escape("x\u{FFFE}"), "x\u{FFFD}");
+    }
+
+    #[test]
+    fn cdata_sections() {
+        let cdata = |s: &str| {
+            let mut out = Vec::new();
+            cdata_into(&mut out, s);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(cdata("a&<>\"'ä\r\n\t"), "<![CDATA[a&<>\"'ä\r\n\t]]>");
+        assert_eq!(
+            cdata("x]]>y]]>"),
+            "<![CDATA[x]]]]><![CDATA[>y]]]]><![CDATA[>]]>"
+        );
+        assert_eq!(cdata("]]]>"), "<![CDATA[]]]]]><![CDATA[>]]>");
+        assert_eq!(cdata("a\u{1}b\u{FFFF}"), "<![CDATA[a\u{FFFD}b\u{FFFD}]]>");
+        assert_eq!(cdata(""), "<![CDATA[]]>");
     }
 
     #[test]

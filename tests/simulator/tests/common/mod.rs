@@ -271,6 +271,11 @@ pub fn parse_xml(body: &[u8]) -> El {
                     top.text.push(c);
                 }
             }
+            Event::CData(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.xml10_content());
+                }
+            }
             Event::Eof => break,
             _ => {}
         }

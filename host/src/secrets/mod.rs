@@ -15,19 +15,21 @@
 //!   attributes, their placeholders, and the credentials seen in outgoing Authorization headers
 //!   (the tokens the component obtained).
 
+mod mask;
+mod token_answer;
+
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use crate::connection::{Connection, MASK, is_secret};
+use crate::connection::{Connection, is_secret};
+
+pub use mask::{StoredValues, mask, remember};
+pub use token_answer::TokenAnswer;
 
 /// The attribute the component needs in clear: it holds the named connections' definitions
 /// (their secrets are written as `${NAME}` references to secret attributes).
 const CONNECTIONJSON: &str = "CONNECTIONJSON";
-
-/// Secrets shorter than this are not masked in free text: masking every `a` would garble
-/// messages while protecting nothing.
-const MIN_MASKED_LEN: usize = 3;
 
 /// Whether the component gets a placeholder instead of this attribute's value.
 pub fn is_sealed(name: &str) -> bool {
@@ -51,6 +53,8 @@ pub fn placeholder(name: &str, value: &str) -> String {
 #[derive(Clone, Default)]
 pub struct Secrets {
     by_placeholder: BTreeMap<String, String>,
+    /// The token URLs of the connection: their answers carry credentials.
+    token_urls: Vec<http::Uri>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -81,7 +85,29 @@ impl Secrets {
             .filter(|(name, value)| is_sealed(name) && !value.is_empty())
             .map(|(name, value)| (placeholder(name, value), value.to_string()))
             .collect();
-        Secrets { by_placeholder }
+        let token_urls = connection
+            .token_urls()
+            .into_iter()
+            .filter_map(|(_, url)| url.parse().ok())
+            .collect();
+        Secrets {
+            by_placeholder,
+            token_urls,
+        }
+    }
+
+    /// Whether `uri` is one of the connection's token URLs, whose answers carry credentials
+    /// (see [`TokenAnswer`]).
+    pub fn is_token_request(&self, uri: &http::Uri) -> bool {
+        let key = |uri: &http::Uri| {
+            (
+                uri.scheme_str().map(str::to_ascii_lowercase),
+                uri.host().map(str::to_ascii_lowercase),
+                uri.port_u16(),
+                uri.path_and_query().map(|p| p.as_str().to_string()),
+            )
+        };
+        self.token_urls.iter().any(|url| key(url) == key(uri))
     }
 
     /// Whether there is nothing to substitute.
@@ -166,16 +192,28 @@ enum BodyEncoding {
 }
 
 impl BodyEncoding {
+    /// The encoding a media type calls for, judged by its type and subtype only (parameters
+    /// such as `action="…/JsonBridge"` say nothing of it): form encoding, `json` or `+json`,
+    /// `xml` or `+xml`; `None` for anything else.
     fn of(content_type: Option<&str>) -> Option<BodyEncoding> {
-        let content_type = content_type?.to_ascii_lowercase();
-        if content_type.contains("x-www-form-urlencoded") {
-            Some(BodyEncoding::Form)
-        } else if content_type.contains("json") {
-            Some(BodyEncoding::Json)
-        } else if content_type.contains("xml") {
-            Some(BodyEncoding::Xml)
-        } else {
-            None
+        let essence = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+        let (kind, subtype) = essence.split_once('/')?;
+        let is_token = |part: &str| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        if !is_token(kind) || !is_token(subtype) {
+            return None;
+        }
+        match (kind, subtype) {
+            ("application", "x-www-form-urlencoded") => Some(BodyEncoding::Form),
+            (_, "json") => Some(BodyEncoding::Json),
+            (_, "xml") => Some(BodyEncoding::Xml),
+            _ if subtype.ends_with("+json") => Some(BodyEncoding::Json),
+            _ if subtype.ends_with("+xml") => Some(BodyEncoding::Xml),
+            _ => None,
         }
     }
 
@@ -185,39 +223,6 @@ impl BodyEncoding {
             BodyEncoding::Json => out.push_str(&json_escaped(secret)),
             BodyEncoding::Xml => out.push_str(&xml_escaped(secret)),
         }
-    }
-}
-
-/// The secrets known to this process, in every form they are masked in.
-fn known() -> &'static Mutex<Vec<String>> {
-    static KNOWN: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    KNOWN.get_or_init(Mutex::default)
-}
-
-/// Makes `secret` known to [`mask`], as written and in the forms an answer could echo it
-/// (XML-escaped, form-encoded, JSON-escaped: the forms the host writes it in).
-pub fn remember(secret: &str) {
-    if secret.len() < MIN_MASKED_LEN {
-        return;
-    }
-    let forms = [
-        secret.to_string(),
-        xml_escaped(secret),
-        form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
-        json_escaped(secret),
-    ];
-    let mut known = known()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = known.len();
-    for form in forms {
-        if !known.contains(&form) {
-            known.push(form);
-        }
-    }
-    if known.len() > before {
-        // Longest first, so that a secret containing another is masked whole.
-        known.sort_by_key(|form| std::cmp::Reverse(form.len()));
     }
 }
 
@@ -252,20 +257,6 @@ pub fn remember_credentials(header_value: &str) {
     }
 }
 
-/// `text` with every secret known to this process replaced by `********`.
-pub fn mask(text: &str) -> String {
-    let known = known()
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut text = text.to_string();
-    for secret in known.iter() {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), MASK);
-        }
-    }
-    text
-}
-
 /// The value as it stands inside a JSON string (without the quotes).
 fn json_escaped(value: &str) -> String {
     let quoted = serde_json::Value::String(value.to_string()).to_string();
@@ -273,14 +264,24 @@ fn json_escaped(value: &str) -> String {
 }
 
 /// The value XML-escaped, as the component escapes bound values (`connector/src/text.rs`; the
-/// host does not link the component's crate).
+/// host does not link the component's crate). Line breaks and tabs are character references:
+/// raw, an XML parser would turn them into spaces inside an attribute value.
 fn xml_escaped(value: &str) -> String {
-    value
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -350,6 +351,45 @@ mod tests {
         for content_type in [None, Some("text/plain"), Some("multipart/form-data")] {
             assert!(secrets.reveal_body(body.as_bytes(), content_type).is_err());
         }
+    }
+
+    #[test]
+    fn the_encoding_follows_the_media_type_not_its_parameters() {
+        let cases = [
+            (
+                "application/soap+xml; action=\"urn:x/JsonBridge/Login\"",
+                Some(BodyEncoding::Xml),
+            ),
+            ("text/xml; charset=utf-8", Some(BodyEncoding::Xml)),
+            ("Application/XML", Some(BodyEncoding::Xml)),
+            (
+                "application/json; profile=\"urn:xml\"",
+                Some(BodyEncoding::Json),
+            ),
+            ("application/problem+json", Some(BodyEncoding::Json)),
+            (
+                "application/x-www-form-urlencoded",
+                Some(BodyEncoding::Form),
+            ),
+            ("text/x-www-form-urlencoded", None),
+            ("text/plain; note=json", None),
+            ("application/jsonp", None),
+            ("xml", None),
+            ("application/ xml", None),
+            ("/xml", None),
+        ];
+        for (content_type, expected) in cases {
+            assert_eq!(
+                BodyEncoding::of(Some(content_type)),
+                expected,
+                "{content_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn line_breaks_and_tabs_are_references_in_xml() {
+        assert_eq!(xml_escaped("a\r\nb\tc"), "a&#13;&#10;b&#9;c");
     }
 
     #[test]
