@@ -210,7 +210,16 @@ impl Template {
                         .map_err(|message| TextError::at(&self.source, *offset, message))?
                         .render();
                     match (escape, raw) {
-                        (Escape::Xml, false) => context.escape(&value, &mut out),
+                        (Escape::Xml, false) => {
+                            if let Some(c) = crate::text::forbidden_in_xml(&value) {
+                                return Err(TextError::at(
+                                    &self.source,
+                                    *offset,
+                                    crate::text::forbidden_value_message(c),
+                                ));
+                            }
+                            context.escape(&value, &mut out)
+                        }
                         (Escape::None, _) | (_, true) => out.push_str(&value),
                     }
                     if out.len() > MAX_RENDERED {
@@ -262,6 +271,7 @@ mod tests {
                 ["account", "first"] => Lookup::Value("jane".into()),
                 ["account", "tricky"] => Lookup::Value("o'b&c ]]> -- x-".into()),
                 ["account", "lines"] => Lookup::Value("a\r\nb\tc\rd\n".into()),
+                ["account", "control"] => Lookup::Value("ali\u{1b}[2Jce".into()),
                 ["account", _] => Lookup::Missing,
                 _ => Lookup::Unbound,
             }
@@ -343,6 +353,26 @@ mod tests {
         assert_eq!(
             crate::expr::markup::render_markup(expr, &Fixed).unwrap(),
             "<a t=\"a&#13;&#10;b&#9;c&#13;d&#10;\">a&#13;&#10;b&#9;c&#13;d&#10;</a>"
+        );
+    }
+
+    #[test]
+    fn a_value_xml_cannot_carry_is_refused_not_sent() {
+        let message = "the value holds the character U+001B, which XML 1.0 cannot carry: it is not sent (changed, it would name something else)";
+        let template = Template::parse("<a n=\"${account.control}\"/>").unwrap();
+        let error = template.render(&Fixed, Escape::Xml).unwrap_err();
+        assert_eq!(error.to_string(), format!("line 1, column 7: {message}"));
+        let whole = Template::parse("${'<a n=\"' + account.control + '\"/>'}").unwrap();
+        let (expr, _) = whole.whole_expression().unwrap();
+        assert_eq!(
+            crate::expr::markup::render_markup(expr, &Fixed).unwrap_err(),
+            message
+        );
+        // Unescaped output (a JSON or form body) carries it.
+        let plain = Template::parse("${account.control}").unwrap();
+        assert_eq!(
+            plain.render(&Fixed, Escape::None).unwrap(),
+            "ali\u{1b}[2Jce"
         );
     }
 

@@ -69,6 +69,23 @@ pub fn escape_xml(value: &str, out: &mut String) {
     out.push_str(rest);
 }
 
+/// The first character of `value` that no XML 1.0 document can carry, raw or as a reference
+/// (the C0 controls other than TAB, LF and CR; U+FFFE; U+FFFF): a value holding one cannot be
+/// sent as data in XML, and changing it would address something else.
+pub fn forbidden_in_xml(value: &str) -> Option<char> {
+    value.chars().find(|c| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
+    })
+}
+
+/// The message for a bound value holding `c` (see [`forbidden_in_xml`]).
+pub fn forbidden_value_message(c: char) -> String {
+    format!(
+        "the value holds the character U+{:04X}, which XML 1.0 cannot carry: it is not sent (changed, it would name something else)",
+        u32::from(c)
+    )
+}
+
 /// Where in an XML document a bound value lands, which decides how it is escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum XmlContext {

@@ -213,6 +213,41 @@ fn a_character_xml_forbids_in_a_response_fails_the_import_with_its_place_and_sto
     }
 }
 
+/// A value no XML document can carry (here an account name holding ESC, as a careless server
+/// may have sent it before it was refused) is not bound into a request: changed, it would name
+/// another account.
+#[test]
+fn a_value_xml_cannot_carry_is_not_sent_and_the_task_says_why() {
+    let harness = Harness::new(10);
+    assert_success(&harness.import(SOAP_PACKAGE));
+    let store = rusqlite::Connection::open(harness.db()).unwrap();
+    let renamed = store
+        .execute(
+            "UPDATE accounts SET name = 'esc' || char(27) || 'ape', \
+             columns = json_set(columns, '$[0][1]', 'esc' || char(27) || 'ape') \
+             WHERE name = 'party.parrot'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(renamed, 1);
+    drop(store);
+    harness.sim.clear_requests();
+
+    let output = run_with(
+        &harness,
+        "disable",
+        &package(SOAP_PACKAGE).display().to_string(),
+        &["--account", "esc\u{1b}ape"],
+    );
+
+    assert_failure(
+        &output,
+        CONFIGURATION,
+        &["the value holds the character U+001B, which XML 1.0 cannot carry: it is not sent"],
+    );
+    assert_eq!(harness.sim.received(), Vec::new(), "nothing was sent");
+}
+
 /// `dcconn validate` of the shipped package with `sets` (`NAME=VALUE` each); its output.
 fn validate(harness: &Harness, sets: &[String]) -> Output {
     let mut args: Vec<String> = vec!["validate".into()];

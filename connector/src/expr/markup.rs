@@ -43,8 +43,13 @@ impl Markup {
         self.text.push_str(text);
     }
 
-    fn data(&mut self, value: &Value) {
-        self.context.escape(&value.render(), &mut self.text);
+    fn data(&mut self, value: &Value) -> Result<(), String> {
+        let text = value.render();
+        if let Some(c) = crate::text::forbidden_in_xml(&text) {
+            return Err(crate::text::forbidden_value_message(c));
+        }
+        self.context.escape(&text, &mut self.text);
+        Ok(())
     }
 }
 
@@ -69,7 +74,7 @@ fn markup(expr: &Expr, bindings: &dyn Bindings, out: &mut Markup) -> Result<Valu
                     // Integer addition: the sum is data, not the concatenation of its parts.
                     out.text.truncate(start);
                     out.context = context;
-                    out.data(&sum);
+                    out.data(&sum)?;
                 }
             }
             Ok(sum)
@@ -88,7 +93,7 @@ fn markup(expr: &Expr, bindings: &dyn Bindings, out: &mut Markup) -> Result<Valu
         },
         other => {
             let value = eval(other, bindings)?;
-            out.data(&value);
+            out.data(&value)?;
             Ok(value)
         }
     }
