@@ -216,6 +216,15 @@ impl Connection {
     /// SOAP_ENDPOINT, the only places requests may go. The component checks the rest of the
     /// format; an attribute that is not JSON yields nothing.
     pub fn token_urls(&self) -> Vec<(String, String)> {
+        self.token_endpoints()
+            .into_iter()
+            .map(|endpoint| (endpoint.label, endpoint.url))
+            .collect()
+    }
+
+    /// The token URLs (see [`Connection::token_urls`]) with the path of the token in their
+    /// answers (`tokenResponsePath`, if given), which the host reads to mask the token.
+    pub fn token_endpoints(&self) -> Vec<TokenEndpoint> {
         let Some(text) = self.get(CONNECTIONJSON) else {
             return Vec::new();
         };
@@ -240,7 +249,13 @@ impl Connection {
                     kind.eq_ignore_ascii_case("session") || kind.eq_ignore_ascii_case("none")
                 });
                 let url = text("url").filter(|url| !url.is_empty() && !session)?;
-                Some((format!("{CONNECTIONJSON} {name}.url"), url.to_string()))
+                Some(TokenEndpoint {
+                    label: format!("{CONNECTIONJSON} {name}.url"),
+                    url: url.to_string(),
+                    token_path: text("tokenResponsePath")
+                        .filter(|path| !path.is_empty())
+                        .map(str::to_string),
+                })
             })
             .collect()
     }
@@ -269,6 +284,17 @@ impl fmt::Debug for Connection {
             .field("attributes", &attributes)
             .finish()
     }
+}
+
+/// A token URL of CONNECTIONJSON and what the host knows of its answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEndpoint {
+    /// Where it is: `CONNECTIONJSON gw.url`.
+    pub label: String,
+    /// The URL, as written.
+    pub url: String,
+    /// The `tokenResponsePath` of its answers (`access_token`, `data.token`), if given.
+    pub token_path: Option<String>,
 }
 
 /// The value to show for an attribute: [`MASK`] for secrets.

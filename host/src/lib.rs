@@ -10,6 +10,7 @@ pub mod model;
 #[cfg(feature = "native-reference")]
 pub mod native;
 pub mod policy;
+pub mod printable;
 pub mod report;
 pub mod runtime;
 pub mod secrets;

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use crate::printable::printable_lines;
 use crate::store::{Change, RunReport};
 
 /// Changes listed on the page; the rest are counted, and `dcconn changes RUN` lists them all.
@@ -47,10 +48,12 @@ th{background:#f5f7fa}.num{text-align:right;font-variant-numeric:tabular-nums}sv
 footer{margin-top:2rem;color:#718096;font-size:.85rem}.error{color:#c53030;white-space:pre-wrap}
 ";
 
-/// `text` with `&`, `<`, `>`, `"` and `'` escaped, for element content and attribute values.
+/// `text` through [`printable_lines`] (a name holding a bidi override or a C1 control shows it
+/// escaped, it does not reorder the page), then with `&`, `<`, `>`, `"` and `'` escaped, for
+/// element content and attribute values.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in printable_lines(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -338,6 +341,10 @@ mod tests {
         assert_eq!(
             escape(r#"dev<ops> & "o'brien""#),
             "dev&lt;ops&gt; &amp; &quot;o&#39;brien&quot;"
+        );
+        assert_eq!(
+            escape("esc\u{9b}31mRED\u{202e}txt.exe"),
+            "esc\\u{9b}31mRED\\u{202e}txt.exe"
         );
     }
 }

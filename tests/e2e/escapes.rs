@@ -206,19 +206,22 @@ fn escape_sequences_in_server_error_texts_are_escaped_in_task_lines_logs_and_err
             "INFO attempt failed task=1 account=party.parrot kind=disable status=PROVISIONING FAILED tries=1 error={error}\n"
         )
     );
-    // The stored error is the server's text as it came (JSON escapes it), the tasks table and
-    // CSV show it escaped.
+    // The stored error is the server's text as it came but for its line breaks, written `\r`
+    // and `\n` so that it stays one line wherever it is shown (JSON escapes the rest); the
+    // tasks table and CSV show it escaped.
     let tasks = harness.list("tasks");
     assert_eq!(
         tasks[0]["last_error"],
-        format!("DISABLEACCOUNTJSON call 1 (account \"party.parrot\"): HTTP status 500: {BODY}")
+        format!(
+            "DISABLEACCOUNTJSON call 1 (account \"party.parrot\"): HTTP status 500: {}",
+            BODY.replace('\r', "\\r").replace('\n', "\\n")
+        )
     );
     let table = harness.dcconn(&["tasks"]);
     assert_success(&table);
-    // The table shows the first line of an error.
-    let first_line = r"HTTP status 500: \u{1b}]0;pwned\u{7}\u{1b}[2Jdenied\u{9b}31m\u{202e}";
+    // The server's line break is part of the one line the error is.
     assert!(
-        stdout(&table).ends_with(&format!("{first_line}\n")),
+        stdout(&table).ends_with(&format!("HTTP status 500: {BODY_SHOWN}\n")),
         "{}",
         stdout(&table)
     );
@@ -227,16 +230,15 @@ fn escape_sequences_in_server_error_texts_are_escaped_in_task_lines_logs_and_err
     assert_success(&csv);
     assert!(
         stdout(&csv).ends_with(&format!(
-            ",\"DISABLEACCOUNTJSON call 1 (account \"\"party.parrot\"\"): {first_line}\",\n"
+            ",\"DISABLEACCOUNTJSON call 1 (account \"\"party.parrot\"\"): HTTP status 500: {BODY_SHOWN}\",\n"
         )),
         "{}",
         stdout(&csv)
     );
     assert_clean(&csv.stdout, 2);
 
-    // An import the server fails: the error message, on stderr. Its line breaks stay (they
-    // cannot be told from the message's own), but every line after the first is indented: the
-    // forged line cannot pass for a log line.
+    // An import the server fails: the error message, on stderr, on one line: the forged line
+    // cannot pass for a log line or a note.
     harness
         .sim
         .inject_fault(http_error(400, "OnlineData.listEntityUsersRq"));
@@ -245,12 +247,10 @@ fn escape_sequences_in_server_error_texts_are_escaped_in_task_lines_logs_and_err
     assert_eq!(
         stderr(&import),
         format!(
-            "error: ACCOUNTS_IMPORT_JSON call 1: HTTP status 400: {}\n  {}\n  run 2 is recorded as failed; the stored data is unchanged\n",
-            r"\u{1b}]0;pwned\u{7}\u{1b}[2Jdenied\u{9b}31m\u{202e}\r",
-            "2025-01-01T00:00:00.000000Z  INFO task complete task=99"
+            "error: ACCOUNTS_IMPORT_JSON call 1: HTTP status 400: {BODY_SHOWN}\n  run 2 is recorded as failed; the stored data is unchanged\n"
         )
     );
-    assert_clean(&import.stderr, 3);
+    assert_clean(&import.stderr, 2);
 }
 
 #[test]
@@ -452,8 +452,22 @@ fn measured(mut command: std::process::Command) -> (Output, u64) {
     (output, peak_kib)
 }
 
-/// The most memory (KiB) dcconn may take to refuse an endless file.
+/// The most memory (KiB) dcconn may take to refuse an endless file, beyond what the kernel
+/// counts for it before it runs (see [`inherited_peak_kib`]).
 const REFUSING_PEAK_KIB: u64 = 64 * 1024;
+
+/// The peak a spawned child's `ru_maxrss` starts from: Linux carries the spawning process's
+/// high-water mark (this test process's, large while other tests run) into the child at
+/// `exec`. A child that grows without bound passes it, whatever it is, within the deadline.
+fn inherited_peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
 
 #[test]
 fn a_secret_file_is_read_up_to_64_kib() {
@@ -482,7 +496,10 @@ fn a_secret_file_is_read_up_to_64_kib() {
     assert_eq!(output.status.code(), Some(USAGE), "{}", stderr(&output));
     assert_eq!(stderr(&output), refused("/dev/zero"));
     assert_eq!(stdout(&output), "");
-    assert!(peak_kib < REFUSING_PEAK_KIB, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib < REFUSING_PEAK_KIB + inherited_peak_kib(),
+        "peak RSS {peak_kib} KiB"
+    );
 
     // A byte over the limit is refused; exactly the limit (and one line break) is read.
     let over = harness.dir.path().join("over");
@@ -516,7 +533,10 @@ fn identity_files_stream_and_a_record_over_1_mib_is_refused_with_its_place() {
             "error: the identity file /dev/zero, line 1: the row is longer than 1048576 bytes, the most one identity may take; check that the file is an identity file: CSV with a header row, or a JSON array of objects\n"
         )
     );
-    assert!(peak_kib < REFUSING_PEAK_KIB, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib < REFUSING_PEAK_KIB + inherited_peak_kib(),
+        "peak RSS {peak_kib} KiB"
+    );
 
     // A CSV row of 16 MiB on line 3, and a JSON entry of 16 MiB starting on line 3.
     let huge = "x".repeat(16 << 20);
@@ -535,7 +555,10 @@ fn identity_files_stream_and_a_record_over_1_mib_is_refused_with_its_place() {
             csv.display()
         )
     );
-    assert!(peak_kib < REFUSING_PEAK_KIB, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib < REFUSING_PEAK_KIB + inherited_peak_kib(),
+        "peak RSS {peak_kib} KiB"
+    );
     let json = harness.dir.path().join("long.json");
     std::fs::write(
         &json,
@@ -551,7 +574,10 @@ fn identity_files_stream_and_a_record_over_1_mib_is_refused_with_its_place() {
             json.display()
         )
     );
-    assert!(peak_kib < REFUSING_PEAK_KIB, "peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib < REFUSING_PEAK_KIB + inherited_peak_kib(),
+        "peak RSS {peak_kib} KiB"
+    );
 
     // A valid file loads whole.
     let mut text = String::from("username,firstname,lastname,email,customproperty1\n");

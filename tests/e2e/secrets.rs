@@ -547,15 +547,21 @@ fn a_token_echoed_from_a_header_of_any_name_is_masked() {
     }
 }
 
-/// A server that returns the password as a record's data (its e-mail, its full name) has it
-/// stored masked.
+/// A server that returns the password as a record's data (its e-mail, its full name, a role
+/// link, an account's name) has it stored masked.
 #[test]
 fn a_secret_in_imported_data_is_stored_masked() {
     let harness = Harness::new(5);
     let mut user = harness.sim.dataset().user("party.parrot").unwrap().clone();
     user.email = PASSWORD.to_string();
     user.full_name = format!("Echo {PASSWORD_ESCAPED} here");
-    harness.sim.set_user(user);
+    user.roles.push(PASSWORD.to_string());
+    harness.sim.set_user(user.clone());
+    let mut echo = user;
+    echo.id = 4242;
+    echo.name = PASSWORD.to_string();
+    echo.roles.clear();
+    harness.sim.set_user(echo);
 
     assert_success(&harness.import(SOAP_PACKAGE));
 
@@ -568,6 +574,17 @@ fn a_secret_in_imported_data_is_stored_masked() {
     assert_eq!(
         parrot["columns"]["displayname"], "Echo ******** here",
         "{parrot}"
+    );
+    assert!(
+        parrot["entitlements"]["Role"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("********")),
+        "{parrot}"
+    );
+    assert!(
+        accounts.iter().any(|a| a["name"] == "********"),
+        "the account named after the password is stored masked"
     );
     let db = String::from_utf8_lossy(&std::fs::read(harness.db()).unwrap()).into_owned();
     assert!(!db.contains(PASSWORD) && !db.contains(PASSWORD_ESCAPED));

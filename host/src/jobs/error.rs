@@ -129,6 +129,24 @@ pub fn describe_problem(problem: &wit::Problem) -> String {
     }
 }
 
+/// A text a server wrote, on one line: its line breaks written as `\r` and `\n`, so that it
+/// cannot pass for a line of dcconn's own (a note, a log line) wherever the message is shown.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\r', '\n', '\u{85}', '\u{2028}', '\u{2029}']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\u{85}' | '\u{2028}' | '\u{2029}' => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A connector error in words, with where it happened and what to do.
 pub fn describe_connector_error(error: &wit::ConnectorError, denials: &[String]) -> String {
     let mut out = String::new();
@@ -154,23 +172,30 @@ pub fn describe_connector_error(error: &wit::ConnectorError, denials: &[String])
             let _ = write!(
                 out,
                 "HTTP status {}: {}",
-                status.status, status.body_excerpt
+                status.status,
+                one_line(&status.body_excerpt)
             );
         }
         wit::ErrorKind::SoapFault(fault) => {
-            let _ = write!(out, "SOAP fault {}: {}", fault.code, fault.reason);
+            let _ = write!(
+                out,
+                "SOAP fault {}: {}",
+                one_line(&fault.code),
+                one_line(&fault.reason)
+            );
             if let Some(detail) = &fault.detail {
-                let _ = write!(out, " ({detail})");
+                let _ = write!(out, " ({})", one_line(detail));
             }
         }
         wit::ErrorKind::OperationFailed(failure) => {
             let _ = write!(
                 out,
                 "{} answered status {:?}",
-                failure.operation, failure.status
+                one_line(&failure.operation),
+                failure.status
             );
             if let Some(message) = &failure.message {
-                let _ = write!(out, ": {message}");
+                let _ = write!(out, ": {}", one_line(message));
             }
         }
         wit::ErrorKind::Authentication(message) => {

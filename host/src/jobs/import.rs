@@ -465,8 +465,8 @@ fn count(batch: &wit::Batch, seen: &mut Progress) {
     }
 }
 
-/// Stages a batch, every column value through the secrets mask: a server may echo a secret
-/// into a record's data as well as into an error.
+/// Stages a batch, every name, value and column value through the secrets mask: a server may
+/// echo a secret into a record's data as well as into an error.
 fn stage(store: &mut Store, run: RunId, batch: wit::Batch) -> Result<(), JobError> {
     let values = StoredValues::now();
     let account = |record| account(record, &values);
@@ -502,14 +502,14 @@ fn columns(columns: Vec<wit::Column>, values: &StoredValues) -> Vec<(String, Str
 
 fn account(account: wit::Account, values: &StoredValues) -> Account {
     Account {
-        name: account.name,
+        name: values.mask(account.name),
         columns: columns(account.columns, values),
         entitlements: account
             .entitlements
             .into_iter()
             .map(|link| EntitlementRef {
                 entitlement_type: link.entitlement_type,
-                value: link.value,
+                value: values.mask(link.value),
             })
             .collect(),
     }
@@ -518,7 +518,7 @@ fn account(account: wit::Account, values: &StoredValues) -> Account {
 fn entitlement(entitlement: wit::Entitlement, values: &StoredValues) -> Entitlement {
     Entitlement {
         entitlement_type: entitlement.entitlement_type,
-        value: entitlement.value,
+        value: values.mask(entitlement.value),
         columns: columns(entitlement.columns, values),
     }
 }

@@ -121,17 +121,20 @@ impl WasiHttpHooks for EgressHooks {
         };
         let secrets = self.secrets.clone();
         let max_response = self.limits.max_response_bytes;
-        let token_answer = secrets.is_token_request(request.uri());
+        let token_answer = secrets
+            .token_request(request.uri())
+            .map(|path| path.map(str::to_string));
         Box::new(async move {
             let request = with_secrets(request, &secrets).await?;
             let (response, io) =
                 Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await?;
             let response = response.map(|body| {
                 let body = limited(body, max_response);
-                if token_answer {
-                    TokenAnswer::new(body).boxed_unsync()
-                } else {
-                    body
+                match &token_answer {
+                    Some(token_path) => {
+                        TokenAnswer::new(body, token_path.as_deref()).boxed_unsync()
+                    }
+                    None => body,
                 }
             });
             Ok((response, io))

@@ -15,11 +15,17 @@
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
 use crate::connection::MASK;
 
 /// Secrets shorter than this (whitespace left out) are not masked in free text: masking every
 /// `ab` would garble messages while protecting nothing.
 const MIN_MASKED_LEN: usize = 3;
+
+/// A line of a secret of several lines is masked on its own from this length on.
+const MIN_LINE_LEN: usize = 6;
 
 /// The mark a cut leaves at the end of a shortened text.
 const CUT_MARK: &str = "…";
@@ -46,13 +52,26 @@ fn written() -> &'static Mutex<Vec<String>> {
     WRITTEN.get_or_init(Mutex::default)
 }
 
-/// Makes `secret` known to [`mask`], in every form the host writes it in.
+/// Makes `secret` known to [`mask`], in every form the host writes it in and in base64 (as a
+/// Basic credential or a log echoes it); each line of a secret of several lines is a secret of
+/// its own (servers echo line by line).
 pub fn remember(secret: &str) {
+    let lines: Vec<&str> = secret
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.len() >= MIN_LINE_LEN && line.len() < secret.trim().len())
+        .collect();
+    for line in lines {
+        remember(line);
+    }
     let forms = [
         secret.to_string(),
         super::xml_escaped(secret),
         form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
         super::json_escaped(secret),
+        STANDARD.encode(secret),
+        STANDARD_NO_PAD.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
     ];
     {
         let mut written = written()
@@ -67,7 +86,7 @@ pub fn remember(secret: &str) {
     let mut known = known_forms();
     let before = known.len();
     for form in forms {
-        let form = without_whitespace(&form);
+        let form = without_whitespace(&form).to_ascii_lowercase();
         if form.chars().count() >= MIN_MASKED_LEN && !known.iter().any(|k| k == form.as_bytes()) {
             known.push(form.into_bytes());
         }
@@ -164,7 +183,18 @@ fn replace_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
 }
 
 fn without_whitespace(text: &str) -> String {
-    text.chars().filter(|c| !c.is_whitespace()).collect()
+    text.chars().filter(|c| !is_blank(*c)).collect()
+}
+
+/// Whitespace, and the characters that show as nothing (soft hyphen, zero-width spaces and
+/// joiners, the byte-order mark): an echo with them between a secret's characters shows the
+/// secret.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}'
+        )
 }
 
 /// One way a remote side may have encoded what it echoes.
@@ -240,7 +270,7 @@ impl View {
                 Some((Decoded::Byte(byte), len)) => {
                     // A percent-encoded space (`%20`, `+`) is whitespace too.
                     if !byte.is_ascii_whitespace() {
-                        view.bytes.push(byte);
+                        view.bytes.push(byte.to_ascii_lowercase());
                         view.origin.push(at..at + len);
                     }
                     at += len;
@@ -256,11 +286,11 @@ impl View {
     }
 
     fn push_char(&mut self, c: char, from: Range<usize>) {
-        if c.is_whitespace() {
+        if is_blank(c) {
             return;
         }
         let mut buffer = [0; 4];
-        for byte in c.encode_utf8(&mut buffer).bytes() {
+        for byte in c.to_ascii_lowercase().encode_utf8(&mut buffer).bytes() {
             self.bytes.push(byte);
             self.origin.push(from.clone());
         }
@@ -344,17 +374,53 @@ fn reference(text: &str) -> Option<(char, usize)> {
         };
         char::from_u32(code)?
     } else {
-        match name {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            "nbsp" => '\u{a0}',
-            _ => return None,
-        }
+        named_entity(name)?
     };
     Some((c, end + 2))
+}
+
+/// The character of an entity name: XML's five (any case, as HTML reads them) and HTML's
+/// names of ASCII punctuation and of the spaces.
+fn named_entity(name: &str) -> Option<char> {
+    const NAMES: [(&str, char); 33] = [
+        ("amp", '&'),
+        ("lt", '<'),
+        ("gt", '>'),
+        ("quot", '"'),
+        ("apos", '\''),
+        ("nbsp", '\u{a0}'),
+        ("excl", '!'),
+        ("num", '#'),
+        ("dollar", '$'),
+        ("percnt", '%'),
+        ("lpar", '('),
+        ("rpar", ')'),
+        ("ast", '*'),
+        ("plus", '+'),
+        ("comma", ','),
+        ("period", '.'),
+        ("sol", '/'),
+        ("colon", ':'),
+        ("semi", ';'),
+        ("equals", '='),
+        ("quest", '?'),
+        ("commat", '@'),
+        ("lsqb", '['),
+        ("bsol", '\\'),
+        ("rsqb", ']'),
+        ("hat", '^'),
+        ("lowbar", '_'),
+        ("grave", '`'),
+        ("lcub", '{'),
+        ("verbar", '|'),
+        ("rcub", '}'),
+        ("tilde", '~'),
+        ("shy", '\u{ad}'),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, c)| *c)
 }
 
 /// A JSON string escape at the start of `text`, and its length (a surrogate pair is one).
@@ -472,6 +538,30 @@ mod tests {
         let values = StoredValues::now();
         assert_eq!(values.mask("a stored value secret!".into()), "a ********!");
         assert_eq!(values.mask("stored value".into()), "stored value");
+    }
+
+    #[test]
+    fn case_base64_invisible_characters_named_entities_and_lines_are_masked() {
+        remember("Hunter-Two\r\n-XYZ-123");
+        assert_eq!(mask("x HUNTER-TWO-xyz-123 y"), "x ******** y");
+        assert_eq!(
+            mask("x SHVudGVyLVR3bw0KLVhZWi0xMjM= y"),
+            "x ******** y",
+            "base64"
+        );
+        assert_eq!(
+            mask("x H\u{200b}u\u{ad}n\u{feff}ter-Two-XYZ-123 y"),
+            "x ******** y"
+        );
+        assert_eq!(
+            mask("x Hunter-Two rejected"),
+            "x ******** rejected",
+            "a line"
+        );
+        assert_eq!(mask("x -XYZ-123 rejected"), "x ******** rejected", "a line");
+        assert_eq!(mask("x Hunter&lowbar;Two y"), "x Hunter&lowbar;Two y");
+        remember("at@sign_pw");
+        assert_eq!(mask("x at&commat;sign&LOWBAR;pw y"), "x ******** y");
     }
 
     #[test]

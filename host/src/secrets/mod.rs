@@ -53,8 +53,9 @@ pub fn placeholder(name: &str, value: &str) -> String {
 #[derive(Clone, Default)]
 pub struct Secrets {
     by_placeholder: BTreeMap<String, String>,
-    /// The token URLs of the connection: their answers carry credentials.
-    token_urls: Vec<http::Uri>,
+    /// The token URLs of the connection, with the path of the token in their answers: their
+    /// answers carry credentials.
+    token_urls: Vec<(http::Uri, Option<String>)>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -86,9 +87,9 @@ impl Secrets {
             .map(|(name, value)| (placeholder(name, value), value.to_string()))
             .collect();
         let token_urls = connection
-            .token_urls()
+            .token_endpoints()
             .into_iter()
-            .filter_map(|(_, url)| url.parse().ok())
+            .filter_map(|endpoint| Some((endpoint.url.parse().ok()?, endpoint.token_path)))
             .collect();
         Secrets {
             by_placeholder,
@@ -96,9 +97,9 @@ impl Secrets {
         }
     }
 
-    /// Whether `uri` is one of the connection's token URLs, whose answers carry credentials
-    /// (see [`TokenAnswer`]).
-    pub fn is_token_request(&self, uri: &http::Uri) -> bool {
+    /// When `uri` is one of the connection's token URLs, whose answers carry credentials (see
+    /// [`TokenAnswer`]): the path of the token in its answers, if the connection gives one.
+    pub fn token_request(&self, uri: &http::Uri) -> Option<Option<&str>> {
         let key = |uri: &http::Uri| {
             (
                 uri.scheme_str().map(str::to_ascii_lowercase),
@@ -107,7 +108,10 @@ impl Secrets {
                 uri.path_and_query().map(|p| p.as_str().to_string()),
             )
         };
-        self.token_urls.iter().any(|url| key(url) == key(uri))
+        self.token_urls
+            .iter()
+            .find(|(url, _)| key(url) == key(uri))
+            .map(|(_, path)| path.as_deref())
     }
 
     /// Whether there is nothing to substitute.
