@@ -142,16 +142,6 @@ mod echoes {
     const EXCERPT_CUT: usize = 512;
     const MESSAGE_CUT: usize = 1024;
 
-    const SHAPES: [EchoShape; 7] = [
-        EchoShape::Plain,
-        EchoShape::Soap11Fault,
-        EchoShape::Soap12Fault,
-        EchoShape::Failure,
-        EchoShape::Cdata,
-        EchoShape::Html,
-        EchoShape::Json,
-    ];
-
     /// Secrets with XML, JSON and URL metacharacters, whitespace, line breaks and non-ASCII
     /// letters (no `E`: the simulator pads with it), starting and ending with a letter.
     fn secret() -> impl Strategy<Value = String> {
@@ -231,26 +221,11 @@ mod echoes {
             .received()
             .pop()
             .expect("a request reached the simulator");
-        let skipped = [
-            "host",
-            "content-length",
-            "content-type",
-            "user-agent",
-            "accept",
-            "connection",
-        ];
-        let headers: Vec<String> = request
+        let headers = request
             .raw_headers
             .iter()
-            .filter(|(name, _)| !skipped.contains(&name.as_str()))
-            .map(|(name, value)| format!("{name}: {value}"))
-            .collect();
-        format!(
-            "could not process: {} body: {} password: {}",
-            headers.join("; "),
-            request.body,
-            harness.password
-        )
+            .map(|(name, value)| (name.as_str(), value.clone()));
+        dcsim::echo_text(headers, &request.body, &harness.password)
     }
 
     /// The offset and length of the password's value in the last request's body.
@@ -397,7 +372,7 @@ mod echoes {
     fn check(secret: &str, pad: usize, normalise: bool) {
         let mut texts: Vec<String> = Vec::new();
         let per_shape: Vec<Vec<String>> = std::thread::scope(|scope| {
-            let runs: Vec<_> = SHAPES
+            let runs: Vec<_> = EchoShape::ALL
                 .iter()
                 .map(|&shape| {
                     scope.spawn(move || {

@@ -34,22 +34,21 @@ const CUT_MARK: &str = "…";
 /// (`&#x1F60`, `\uD83`, `%C`).
 const MAX_UNFINISHED_ESCAPE: usize = 10;
 
-/// The forms of every secret known to this process, whitespace left out, longest first.
-fn known() -> &'static Mutex<Vec<Vec<u8>>> {
-    static KNOWN: OnceLock<Mutex<Vec<Vec<u8>>>> = OnceLock::new();
-    KNOWN.get_or_init(Mutex::default)
+/// Every secret known to this process, in every form the host writes it in.
+#[derive(Default)]
+struct Known {
+    /// As written (whitespace kept, case kept): what [`StoredValues`] scans for.
+    written: Vec<String>,
+    /// Whitespace left out and ASCII lower case: what [`mask`] looks for in its views.
+    compact: Vec<Vec<u8>>,
 }
 
-fn known_forms() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
-    known()
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    KNOWN
+        .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The forms of every secret as written (whitespace kept), for [`StoredValues`]' quick scan.
-fn written() -> &'static Mutex<Vec<String>> {
-    static WRITTEN: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    WRITTEN.get_or_init(Mutex::default)
 }
 
 /// Makes `secret` known to [`mask`], in every form the host writes it in and in base64 (as a
@@ -73,34 +72,27 @@ pub fn remember(secret: &str) {
         STANDARD_NO_PAD.encode(secret),
         URL_SAFE_NO_PAD.encode(secret),
     ];
-    {
-        let mut written = written()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for form in &forms {
-            if form.chars().count() >= MIN_MASKED_LEN && !written.contains(form) {
-                written.push(form.clone());
-            }
-        }
-    }
-    let mut known = known_forms();
-    let before = known.len();
+    let mut known = known();
     for form in forms {
-        let form = without_whitespace(&form).to_ascii_lowercase();
-        if form.chars().count() >= MIN_MASKED_LEN && !known.iter().any(|k| k == form.as_bytes()) {
-            known.push(form.into_bytes());
+        let compact = without_whitespace(&form).to_ascii_lowercase();
+        if compact.chars().count() >= MIN_MASKED_LEN
+            && !known
+                .compact
+                .iter()
+                .any(|known| known == compact.as_bytes())
+        {
+            known.compact.push(compact.into_bytes());
         }
-    }
-    if known.len() > before {
-        // Longest first, so that a secret containing another is masked whole.
-        known.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        if form.chars().count() >= MIN_MASKED_LEN && !known.written.contains(&form) {
+            known.written.push(form);
+        }
     }
 }
 
 /// `text` with every secret known to this process replaced by `********`.
 pub fn mask(text: &str) -> String {
-    let known = known_forms();
-    if known.is_empty() || text.is_empty() {
+    let known = known();
+    if known.compact.is_empty() || text.is_empty() {
         return text.to_string();
     }
     let mut spans = Vec::new();
@@ -109,16 +101,17 @@ pub fn mask(text: &str) -> String {
             continue;
         }
         let view = View::of(text, decoding);
-        view.find_forms(&known, &mut spans);
-        view.find_cut_beginnings(&known, &mut spans);
+        view.find_forms(&known.compact, &mut spans);
+        view.find_cut_beginnings(&known.compact, &mut spans);
     }
     drop(known);
     replace_spans(text, spans)
 }
 
-/// The mask for values a server sent as data (the columns of imported records): a value that
-/// holds a known secret as written or escaped is masked like free text; the quick scan keeps
-/// the cost of the common case (no secret) to a few substring searches per value.
+/// The mask for values a server sent as data (the names, links and columns of imported
+/// records): a value that holds a known secret as written or escaped is masked like free text;
+/// the quick scan keeps the cost of the common case (no secret) to a few substring searches per
+/// value.
 pub struct StoredValues {
     finders: Vec<memchr::memmem::Finder<'static>>,
 }
@@ -126,11 +119,9 @@ pub struct StoredValues {
 impl StoredValues {
     /// The secrets known now.
     pub fn now() -> StoredValues {
-        let written = written()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         StoredValues {
-            finders: written
+            finders: known()
+                .written
                 .iter()
                 .map(|form| memchr::memmem::Finder::new(form.as_bytes()).into_owned())
                 .collect(),

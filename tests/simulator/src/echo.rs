@@ -27,10 +27,9 @@ const NOT_ECHOED: [&str; 6] = [
 ];
 
 /// ECHO for every shape but `plain`: `pad` bytes of `E`, then
-/// `could not process: `, the headers (but [`NOT_ECHOED`]) as `name: value`
-/// joined by `; `, ` body: ` and the body, ` password: ` and the `password`
-/// attribute of the request's first `Session.loginRq` (unescaped, as parsed);
-/// [`normalise`]d when asked.
+/// [`echo_text`] of the request, the password being the `password` attribute
+/// of its first `Session.loginRq` (unescaped, as parsed); [`normalise`]d when
+/// asked.
 pub(crate) fn text(
     headers: &HeaderMap,
     body: &[u8],
@@ -44,25 +43,42 @@ pub(crate) fn text(
         .find(|op| op.name == LOGIN)
         .and_then(|op| op.attr("password"))
         .unwrap_or_default();
-    let mut out = String::with_capacity(pad + body.len() + password.len() + 256);
+    let headers = headers.iter().map(|(name, value)| {
+        (
+            name.as_str(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )
+    });
+    let mut out = String::new();
     pad_into(&mut out, pad);
-    out.push_str("could not process: ");
-    let echoed = headers
-        .iter()
-        .filter(|(name, _)| !NOT_ECHOED.contains(&name.as_str()));
-    for (i, (name, value)) in echoed.enumerate() {
-        if i > 0 {
-            out.push_str("; ");
-        }
-        out.push_str(name.as_str());
-        out.push_str(": ");
-        out.push_str(&String::from_utf8_lossy(value.as_bytes()));
-    }
-    out.push_str(" body: ");
-    out.push_str(&String::from_utf8_lossy(body));
-    out.push_str(" password: ");
-    out.push_str(password);
+    out.push_str(&echo_text(
+        headers,
+        &String::from_utf8_lossy(body),
+        password,
+    ));
     finish(out, normalise)
+}
+
+/// The text an `echo-request` fault of every shape but `plain` echoes for a
+/// request with these headers (name lower-case, value), body and login
+/// password, before its pad and escaping: `could not process: `, the headers
+/// (but [`NOT_ECHOED`]) as `name: value` joined by `; `, ` body: ` and the
+/// body, ` password: ` and the password. Public so that a test can tell where
+/// a part of it will be from a [`SeenRequest`](crate::SeenRequest).
+pub fn echo_text<'a>(
+    headers: impl IntoIterator<Item = (&'a str, String)>,
+    body: &str,
+    password: &str,
+) -> String {
+    let echoed: Vec<String> = headers
+        .into_iter()
+        .filter(|(name, _)| !NOT_ECHOED.contains(name))
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    format!(
+        "could not process: {} body: {body} password: {password}",
+        echoed.join("; ")
+    )
 }
 
 /// The `plain` shape's answer, the fault's original one: HTTP 500,

@@ -324,6 +324,19 @@ pub enum EchoShape {
 }
 
 impl EchoShape {
+    /// Every shape, in the order of their documentation.
+    pub const ALL: [EchoShape; 7] = [
+        EchoShape::Plain,
+        EchoShape::Soap11Fault,
+        EchoShape::Soap12Fault,
+        EchoShape::Failure,
+        EchoShape::Cdata,
+        EchoShape::Html,
+        EchoShape::Json,
+    ];
+}
+
+impl EchoShape {
     /// Whether this is the default shape.
     fn is_plain(&self) -> bool {
         *self == EchoShape::Plain

@@ -56,6 +56,7 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 
 pub use dataset::{Dataset, Entity, Privilege, Role, User};
+pub use echo::echo_text;
 pub use fault::{EchoShape, Fault, FaultKind};
 pub use server::{SeenOperation, SeenRequest};
 pub use token::{ExpiredAnswer, TokenMode, TokenStats};

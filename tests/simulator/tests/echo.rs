@@ -57,16 +57,6 @@ const ECHO_HTML: &str = r##"could not process&#x3a; soapaction&#x3a; &#x22;urn&#
 /// [`ECHO_NORMALISED`], HTML-escaped.
 const ECHO_NORMALISED_HTML: &str = r##"could not process&#x3a; soapaction&#x3a; &#x22;urn&#x3a;dc&#47;login&#x22;&#59; authorization&#x3a; Basic ZGNhZG1pbjpzM2NyZXQ&#61;&#59; x&#45;trace&#x3a; a b&#93;&#93;&#x3e;c body&#x3a; &#x3c;server&#x3e;&#x3c;requests&#x3e;&#xa; &#x3c;Session&#x2e;loginRq userName&#61;&#x22;dcadmin&#x22; password&#61;&#x22;p&#x26;amp&#59;&#x26;lt&#59;&#x26;gt&#59;&#x26;quot&#59;&#x26;apos&#59; &#xe4;&#x1d11e;&#x26;&#35;13&#59;&#x26;&#35;10&#59;&#x26;&#35;9&#59;&#33;&#x22;&#47;&#x3e;&#xa;&#x3c;&#47;requests&#x3e;&#x3c;&#47;server&#x3e; password&#x3a; p&#x26;&#x3c;&#x3e;&#x22;&#39; &#xe4;&#x1d11e;&#xa; &#33;"##;
 
-const SHAPES: [EchoShape; 7] = [
-    EchoShape::Plain,
-    EchoShape::Soap11Fault,
-    EchoShape::Soap12Fault,
-    EchoShape::Failure,
-    EchoShape::Cdata,
-    EchoShape::Html,
-    EchoShape::Json,
-];
-
 /// ECHO for a request with body `body` and the headers [`send`] sends.
 fn echo_of(body: &str) -> String {
     format!("could not process: {HEADERS} body: {body} password: {PASSWORD}")
@@ -255,7 +245,7 @@ fn as_read(shape: EchoShape, text: &str) -> String {
 /// and what a client reads out of it (`echo`, for all but `plain`).
 fn check_every_shape(fault: impl Fn(EchoShape) -> Fault, forms: &Forms, echo: &str, plain: &str) {
     let sim = start(5);
-    for shape in SHAPES {
+    for shape in EchoShape::ALL {
         let resp = echoed(&sim, fault(shape));
         let (status, content_type, body) = expected(shape, forms);
         assert_eq!(resp.status, status, "{shape:?}");
