@@ -23,6 +23,7 @@ pub fn run(connection: &Connection, db: &Path) -> Result<ImportReport> {
         max_batch: 0,
         dry_run: false,
         correlation: &correlation,
+        wait: None,
     };
     import::run_with(&mut connector, &mut store, &request, &mut |_| {})
         .map_err(|failure| anyhow!("{}", failure.error))

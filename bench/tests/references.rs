@@ -74,6 +74,7 @@ fn the_native_reference_and_the_floor_store_what_the_component_stores() {
         max_batch: 0,
         dry_run: false,
         correlation: &correlation,
+        wait: None,
     };
     let mut store = Store::open(&component_db).unwrap();
     let report = import::run(&runtime, &mut store, &request, &mut |_| {}).unwrap();

@@ -9,6 +9,7 @@ mod failures;
 mod hostile;
 mod import;
 mod interop;
+mod leases;
 mod matrix;
 mod policy;
 mod provision;

@@ -462,6 +462,8 @@ fn accounts_are_correlated_to_identities() {
     );
 }
 
+/// The killed import's lease holds its endpoint until it expires: an import at once is refused
+/// (exit code 7, naming the run), one after the expiry recovers it.
 #[test]
 fn a_killed_import_leaves_the_store_as_it_was() {
     let harness = Harness::new(3000);
@@ -473,7 +475,7 @@ fn a_killed_import_leaves_the_store_as_it_was() {
     harness
         .sim
         .inject_fault(Fault::stall(400_000).for_operation("OnlineData.listEntityUsersRq"));
-    let mut args: Vec<String> = vec!["import".into()];
+    let mut args: Vec<String> = vec!["import".into(), "--lease-ms".into(), "1000".into()];
     args.extend(harness.connection_args(SOAP_PACKAGE));
     let mut child = harness.command(&args).spawn().unwrap();
     assert!(
@@ -493,6 +495,19 @@ fn a_killed_import_leaves_the_store_as_it_was() {
         harness.snapshot(),
         before,
         "the killed run changed the store"
+    );
+    let refused = harness.with_connection("import", SOAP_PACKAGE, &[]);
+    assert_failure(
+        &refused,
+        7,
+        &[&format!(
+            "endpoint DuckCreek is being imported by run {}",
+            runs_before + 1
+        )],
+    );
+    assert!(
+        harness.wait_for_lease_expiry(std::time::Duration::from_secs(30)),
+        "the killed run's lease never expired"
     );
     let (code, summary) = import(&harness, &[], &[]);
     assert_eq!(code, 0, "{summary}");

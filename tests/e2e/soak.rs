@@ -60,6 +60,7 @@ fn round(runtime: &Runtime, store: &mut Store, connection: &Connection) {
         max_batch: 0,
         dry_run: false,
         correlation: &correlation,
+        wait: None,
     };
     let report = import::run(runtime, store, &request, &mut |_| {})
         .unwrap_or_else(|failure| panic!("import failed: {}", failure.error));

@@ -156,6 +156,28 @@ impl Harness {
         false
     }
 
+    /// Waits until every running run's lease has expired by the store's clock (checking each
+    /// time a short interval passes); false when `timeout` passes first.
+    pub fn wait_for_lease_expiry(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let connection = rusqlite::Connection::open(self.db()).expect("the store opens");
+        while std::time::Instant::now() < deadline {
+            let live: i64 = connection
+                .query_row(
+                    "SELECT count(*) FROM runs WHERE outcome = 'running'
+                       AND lease_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                    [],
+                    |row| row.get(0),
+                )
+                .expect("the runs table exists");
+            if live == 0 {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Records an import in progress has staged: the running counts of its run (the staging
     /// tables themselves are private to the importing connection).
     pub fn staged_rows(&self) -> i64 {

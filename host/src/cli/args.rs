@@ -21,6 +21,7 @@ Exit codes:
      or a request the egress policy denied
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
+  7  busy: another import of the endpoint is running (import --wait waits for it)
 
 Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
 --set-file PASSWORD=PATH so it never appears on a command line.";
@@ -358,6 +359,15 @@ pub struct ImportArgs {
         default_value = "name=username,customproperty1=email"
     )]
     pub correlate: CorrelationRule,
+    /// When another import of the endpoint is running, wait for it to end (at most SECONDS
+    /// when given) instead of stopping at once with exit code 7.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "0")]
+    pub wait: Option<u64>,
+    /// How long this import's lease on its endpoint lasts unless renewed, in milliseconds; the
+    /// import renews it every third of that while it runs. Another import takes over an
+    /// endpoint whose lease expired (its process is gone).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub lease_ms: u64,
 }
 
 /// `accounts` and `runs`.

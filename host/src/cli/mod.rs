@@ -16,7 +16,7 @@ use crate::connection::{self, Connection};
 use crate::jobs::exit_code as exit;
 use crate::jobs::{self, JobError, check, import, provision};
 use crate::runtime::{Runtime, default_cache_dir};
-use crate::store::{Store, TaskKind, TaskStatus};
+use crate::store::{RunLease, Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
@@ -402,18 +402,17 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         max_batch: args.batch,
         dry_run: args.dry_run,
         correlation: &args.correlate,
+        wait: args.wait.map(|seconds| match seconds {
+            0 => Duration::MAX,
+            seconds => Duration::from_secs(seconds),
+        }),
     };
+    store.set_run_lease(RunLease::of_this_process(Duration::from_millis(
+        args.lease_ms,
+    )));
     let bar = progress_bar();
     let outcome = import::run(&runtime, &mut store, &request, &mut |seen| {
-        let stage = if seen.applying {
-            "applying"
-        } else {
-            "receiving"
-        };
-        bar.set_message(format!(
-            "{stage} {} accounts, {} entitlements",
-            seen.accounts, seen.entitlements
-        ));
+        bar.set_message(progress_message(&seen));
     });
     bar.finish_and_clear();
     match outcome {
@@ -617,6 +616,25 @@ fn export_package(args: &ConnectionArgs, output: &std::path::Path) -> Result<u8,
 }
 
 /// A spinner on stderr when it is a terminal; indicatif draws nothing otherwise.
+/// What the spinner of an import says.
+fn progress_message(seen: &import::Progress) -> String {
+    if let Some(busy) = seen.waiting_for {
+        return format!(
+            "waiting for run {}, another import of this endpoint ({} accounts, {} entitlements received)",
+            busy.run, busy.accounts, busy.entitlements
+        );
+    }
+    let stage = if seen.applying {
+        "applying"
+    } else {
+        "receiving"
+    };
+    format!(
+        "{stage} {} accounts, {} entitlements",
+        seen.accounts, seen.entitlements
+    )
+}
+
 fn progress_bar() -> ProgressBar {
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         return ProgressBar::hidden();

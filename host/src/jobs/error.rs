@@ -50,6 +50,17 @@ pub enum JobError {
         /// The endpoint.
         endpoint: String,
     },
+    /// `--wait` ran out while another import of the endpoint was still running.
+    #[error(
+        "waited {} s for another import of endpoint {}, which is still running: {busy}; wait longer (--wait=SECONDS), or without a limit (--wait)",
+        waited.as_secs(), busy.endpoint
+    )]
+    WaitedTooLong {
+        /// How long the import waited.
+        waited: std::time::Duration,
+        /// The run still holding the endpoint.
+        busy: Box<crate::store::BusyRun>,
+    },
 }
 
 /// Exit codes, documented in `dcconn --help` and the README.
@@ -69,6 +80,8 @@ pub mod exit_code {
     pub const REMOTE: u8 = 5;
     /// The import completed but a threshold withheld its removals.
     pub const WITHHELD: u8 = 6;
+    /// Another import of the endpoint is running (its run holds the endpoint's lease).
+    pub const BUSY: u8 = 7;
 }
 
 impl JobError {
@@ -83,6 +96,9 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
+            JobError::Store(StoreError::EndpointBusy(_)) | JobError::WaitedTooLong { .. } => {
+                exit_code::BUSY
+            }
             JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {
                 exit_code::INTERNAL
             }

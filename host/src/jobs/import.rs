@@ -10,7 +10,7 @@
 //! Receiving and writing overlap: the job's thread pulls batches from the connector while a
 //! store thread stages the ones before, [`PIPELINE_DEPTH`] batches at most in between.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::runtime::{CallTimings, Connector, Runtime, RuntimeError, wit};
 use crate::secrets::StoredValues;
-use crate::store::{Change, RunId, RunSummary, Store};
+use crate::store::{BusyRun, Change, LeaseKeeper, RunId, RunSummary, Store, StoreError};
 
 use super::{JobError, attributes, checked, instance};
 
@@ -42,7 +42,13 @@ pub struct ImportRequest<'a> {
     pub dry_run: bool,
     /// How accounts are matched to identities.
     pub correlation: &'a CorrelationRule,
+    /// When another import of the endpoint is running: `None` refuses at once
+    /// ([`StoreError::EndpointBusy`]); `Some(limit)` waits for it, at most `limit`.
+    pub wait: Option<Duration>,
 }
+
+/// How often a waiting import looks again whether the endpoint is free.
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// Progress as batches arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,19 @@ pub struct Progress {
     pub entitlements: u64,
     /// Everything was received; the run is being applied to the store.
     pub applying: bool,
+    /// Waiting for this run, another import of the endpoint, to end before beginning.
+    pub waiting_for: Option<WaitingFor>,
+}
+
+/// The run a waiting import waits for, as it last looked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingFor {
+    /// The running run.
+    pub run: i64,
+    /// Accounts it has received so far.
+    pub accounts: u64,
+    /// Entitlements it has received so far.
+    pub entitlements: u64,
 }
 
 /// A completed import.
@@ -218,9 +237,7 @@ fn execute<C: Connector>(
             policy.correlate_inactive_accounts,
         )
         .map_err(|e| before_run(e.into()))?;
-    let run = store
-        .begin_run(request.endpoint, request.scope)
-        .map_err(|e| before_run(e.into()))?;
+    let run = begin_run(store, request, progress).map_err(before_run)?;
     let outcome = pull_all(connector, store, run, request, progress).and_then(|received| {
         progress(Progress {
             applying: true,
@@ -244,6 +261,71 @@ fn execute<C: Connector>(
         true => before_run(error),
         false => record_failure(store, run, error, request.connection),
     })
+}
+
+/// Begins the run, waiting as the request says while another import of the endpoint runs.
+fn begin_run(
+    store: &mut Store,
+    request: &ImportRequest<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunId, JobError> {
+    let started = Instant::now();
+    let mut waited = false;
+    loop {
+        let busy = match store.begin_run(request.endpoint, request.scope) {
+            Err(StoreError::EndpointBusy(busy)) => busy,
+            begun => return Ok(begun?),
+        };
+        let Some(limit) = request.wait else {
+            return Err(StoreError::EndpointBusy(busy).into());
+        };
+        if !std::mem::replace(&mut waited, true) {
+            tracing::info!(
+                endpoint = request.endpoint,
+                run = busy.run,
+                "another import of the endpoint is running; waiting for it"
+            );
+        }
+        if started.elapsed() >= limit {
+            return Err(JobError::WaitedTooLong {
+                waited: started.elapsed(),
+                busy,
+            });
+        }
+        progress(waiting(&busy));
+        std::thread::sleep(WAIT_POLL.min(limit.saturating_sub(started.elapsed())));
+    }
+}
+
+/// The progress of an import waiting for `busy`.
+fn waiting(busy: &BusyRun) -> Progress {
+    Progress {
+        accounts: 0,
+        entitlements: 0,
+        applying: false,
+        waiting_for: Some(WaitingFor {
+            run: busy.run,
+            accounts: busy.accounts,
+            entitlements: busy.entitlements,
+        }),
+    }
+}
+
+/// Renews the run's lease every [`LeaseKeeper::interval`] until `stop` says (or its sender is
+/// gone), so that an import waiting long on the network keeps its endpoint. A lease found lost
+/// ends it: the store thread's next write reports it.
+fn keep_lease(mut keeper: LeaseKeeper, stop: &Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(keeper.interval()) {
+        match keeper.renew() {
+            Ok(()) => {}
+            Err(error @ (StoreError::RunInterrupted { .. } | StoreError::RunEnded { .. })) => {
+                tracing::warn!(%error, "the import's lease is lost");
+                return;
+            }
+            // A busy store: the next renewal may pass, and the lease outlasts two misses.
+            Err(error) => tracing::warn!(%error, "renewing the import's lease failed"),
+        }
+    }
 }
 
 /// The connection's reconciliation policy, from the component.
@@ -317,7 +399,23 @@ fn pull_all<C: Connector>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Received, JobError> {
     let (batches, to_stage) = sync_channel(PIPELINE_DEPTH);
+    // A dry run holds the store's write lock throughout and its run is invisible to others.
+    let keeper = match request.dry_run {
+        true => None,
+        false => Some(store.lease_keeper(run)?),
+    };
+    let (stop_keeper, keeper_stop) = sync_channel::<()>(1);
     std::thread::scope(|scope| {
+        if let Some(keeper) = keeper {
+            std::thread::Builder::new()
+                .name("dcconn-lease".into())
+                .spawn_scoped(scope, move || keep_lease(keeper, &keeper_stop))
+                .map_err(|source| JobError::Thread {
+                    what: "keeps the import's lease",
+                    source,
+                })?;
+        }
+        let _stop_keeper_on_return = stop_keeper;
         let writer = std::thread::Builder::new()
             .name("dcconn-store".into())
             .spawn_scoped(scope, move || stage_all(store, run, &to_stage))
@@ -378,6 +476,7 @@ fn pull_batches<C: Connector>(
         accounts: 0,
         entitlements: 0,
         applying: false,
+        waiting_for: None,
     };
     for scope in phases(request.scope) {
         let options = wit::ImportOptions {

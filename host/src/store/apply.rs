@@ -228,7 +228,7 @@ const INSERT_UPDATE: &str = "
 
 /// Marks the run completed with its counts.
 const FINISH_RUN: &str = "
-    UPDATE runs SET outcome = ?2, finished_at = ?3, error = NULL,
+    UPDATE runs SET outcome = ?2, finished_at = ?3, error = NULL, lease_owner = NULL, lease_until = NULL,
         accounts = ?4, entitlements = ?5, links = ?6, new_accounts = ?7, updated_accounts = ?8,
         new_entitlements = ?9, updated_entitlements = ?10, suspended = ?11, restored = ?12,
         links_added = ?13, links_removed = ?14, entitlements_inactivated = ?15,

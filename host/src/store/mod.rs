@@ -35,6 +35,7 @@
 //! [`Store::create_task`], [`Store::claim_due`], [`Store::complete_task`], ...).
 
 mod apply;
+mod runs;
 mod schema;
 mod sql;
 mod tasks;
@@ -52,10 +53,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::identities::{Correlator, Identity};
 use crate::model::{
-    Account, Columns, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
+    Account, Columns, CorrelationRule, Entitlement, EntitlementRef, Reconciliation,
 };
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
+pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
 pub use tasks::{
     AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task,
     TaskAttempt, TaskChange, TaskId, TaskKind, TaskStatus,
@@ -68,11 +70,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; comfortably more than the statements this module has.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
-/// The error recorded on runs found `running` by [`Store::recover_interrupted`].
+/// The error recorded on runs whose process stopped before the import finished (their lease
+/// expired), by [`Store::begin_run`] and [`Store::recover_interrupted`].
 pub const INTERRUPTED: &str = "interrupted (the process stopped before the import finished)";
-
-/// The kind recorded for import runs.
-const IMPORT_KIND: &str = "import";
 
 /// Identifies a run (an import) in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -383,6 +383,21 @@ pub enum StoreError {
         /// How it ended.
         outcome: RunOutcome,
     },
+    /// Another import of the endpoint is running: its run holds the endpoint's lease.
+    #[error(
+        "endpoint {} is being imported by {}; wait for it (dcconn import --wait), or, if its process is gone, import again once its lease has expired",
+        .0.endpoint, .0
+    )]
+    EndpointBusy(Box<BusyRun>),
+    /// The run lost its endpoint's lease: its process was paused or cut off longer than the
+    /// lease, and another import marked it interrupted.
+    #[error(
+        "run {run} lost its lease on the endpoint: it was stalled longer than the lease, and another import marked it interrupted; nothing it received was applied; import again"
+    )]
+    RunInterrupted {
+        /// The run id.
+        run: i64,
+    },
     /// An endpoint name is empty.
     #[error("an endpoint name must not be empty")]
     EmptyEndpoint,
@@ -507,31 +522,6 @@ fn len_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The endpoint id and scope of a run that is still running; an error for unknown or ended
-/// runs.
-fn running_run(
-    conn: &Connection,
-    run: RunId,
-    action: &dyn Fn() -> String,
-) -> Result<(i64, ImportScope), StoreError> {
-    let Some((endpoint, outcome, scope)) = sql::run_state(conn, run).doing(action)? else {
-        return Err(StoreError::UnknownRun { run: run.0 });
-    };
-    match parse_outcome(run.0, &outcome)? {
-        RunOutcome::Running => {
-            let scope = scope.parse().map_err(|_| StoreError::Corrupt {
-                what: format!("the scope of run {run}"),
-                problem: format!("unknown scope {scope:?}"),
-            })?;
-            Ok((endpoint, scope))
-        }
-        outcome => Err(StoreError::RunEnded {
-            run: run.0,
-            outcome,
-        }),
-    }
-}
-
 /// Parses a stored outcome; anything else means the file was edited.
 fn parse_outcome(run: i64, text: &str) -> Result<RunOutcome, StoreError> {
     RunOutcome::from_db(text).ok_or_else(|| StoreError::Corrupt {
@@ -584,6 +574,8 @@ impl Write<'_> {
 /// The state of one or more Duck Creek instances, in one SQLite file.
 pub struct Store {
     conn: Connection,
+    /// The lease the runs this store begins hold.
+    lease: RunLease,
 }
 
 impl fmt::Debug for Store {
@@ -619,7 +611,10 @@ impl Store {
         match migration {
             schema::Migration::Current => {
                 conn.execute_batch(schema::STAGING).map_err(open_error)?;
-                Ok(Store { conn })
+                Ok(Store {
+                    conn,
+                    lease: RunLease::default(),
+                })
             }
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {
                 path: path.to_owned(),
@@ -665,42 +660,25 @@ impl Store {
             .doing(|| "rolling back the dry run".to_owned())
     }
 
-    /// Marks every `running` run failed with [`INTERRUPTED`] and deletes all staging; returns how
-    /// many runs it marked. The importing process calls it before it begins a run (see the
-    /// module's note on concurrency).
-    pub fn recover_interrupted(&mut self) -> Result<usize, StoreError> {
-        let action = || "recovering interrupted runs".to_owned();
-        let tx = self.write(&action)?;
-        let marked = sql::mark_interrupted(&tx).doing(action)?;
-        tx.commit().doing(action)?;
-        Ok(marked)
-    }
-
-    /// Starts an import run for `endpoint` (created if new) and returns its id.
-    pub fn begin_run(&mut self, endpoint: &str, scope: ImportScope) -> Result<RunId, StoreError> {
-        if endpoint.is_empty() {
-            return Err(StoreError::EmptyEndpoint);
-        }
-        let action = || format!("starting a run for endpoint {endpoint}");
-        let tx = self.write(&action)?;
-        let run = sql::insert_run(&tx, endpoint, IMPORT_KIND, scope.as_str()).doing(action)?;
-        tx.commit().doing(action)?;
-        Ok(RunId(run))
-    }
-
     /// Stages a batch of accounts in one transaction. An account staged again in the same run
     /// has its columns replaced by the later report; its links add up.
     pub fn stage_accounts(&mut self, run: RunId, accounts: &[Account]) -> Result<(), StoreError> {
         let action = || format!("staging accounts of run {run}");
+        let lease = self.lease.clone();
         let tx = self.write(&action)?;
-        running_run(&tx, run, &action)?;
+        runs::running_run(&tx, run, &action)?;
         let mut links = 0;
         for account in accounts {
             let columns = encode_columns(&account.columns);
             links += sql::stage_account(&tx, run, &account.name, &columns, &account.entitlements)
                 .doing(action)?;
         }
-        sql::add_received(&tx, run, len_i64(accounts.len()), 0, 0, links).doing(action)?;
+        let received = runs::Received {
+            accounts: len_i64(accounts.len()),
+            links,
+            ..runs::Received::default()
+        };
+        runs::record_received(&tx, &lease, run, received).doing(action)?;
         tx.commit().doing(action)
     }
 
@@ -714,8 +692,9 @@ impl Store {
         accounts: &[Account],
     ) -> Result<(), StoreError> {
         let action = || format!("staging account details of run {run}");
+        let lease = self.lease.clone();
         let tx = self.write(&action)?;
-        let (endpoint, _) = running_run(&tx, run, &action)?;
+        let (endpoint, _) = runs::running_run(&tx, run, &action)?;
         let mut links = 0;
         for account in accounts {
             let base = sql::base_columns(&tx, endpoint, run, &account.name).doing(action)?;
@@ -730,7 +709,12 @@ impl Store {
             links += sql::stage_account(&tx, run, &account.name, &columns, &account.entitlements)
                 .doing(action)?;
         }
-        sql::add_received(&tx, run, 0, len_i64(accounts.len()), 0, links).doing(action)?;
+        let received = runs::Received {
+            account_details: len_i64(accounts.len()),
+            links,
+            ..runs::Received::default()
+        };
+        runs::record_received(&tx, &lease, run, received).doing(action)?;
         tx.commit().doing(action)
     }
 
@@ -742,8 +726,9 @@ impl Store {
         entitlements: &[Entitlement],
     ) -> Result<(), StoreError> {
         let action = || format!("staging entitlements of run {run}");
+        let lease = self.lease.clone();
         let tx = self.write(&action)?;
-        running_run(&tx, run, &action)?;
+        runs::running_run(&tx, run, &action)?;
         for entitlement in entitlements {
             let columns = encode_columns(&entitlement.columns);
             sql::stage_entitlement(
@@ -755,7 +740,11 @@ impl Store {
             )
             .doing(action)?;
         }
-        sql::add_received(&tx, run, 0, 0, len_i64(entitlements.len()), 0).doing(action)?;
+        let received = runs::Received {
+            entitlements: len_i64(entitlements.len()),
+            ..runs::Received::default()
+        };
+        runs::record_received(&tx, &lease, run, received).doing(action)?;
         tx.commit().doing(action)
     }
 
@@ -784,19 +773,10 @@ impl Store {
     ) -> Result<RunSummary, StoreError> {
         let action = || format!("applying run {run}");
         let tx = self.write(&action)?;
-        let (endpoint, scope) = running_run(&tx, run, &action)?;
+        let (endpoint, scope) = runs::running_run(&tx, run, &action)?;
         let summary = apply::apply_run(&tx, endpoint, run, scope, policy, &action)?;
         tx.commit().doing(action)?;
         Ok(summary)
-    }
-
-    /// Deletes the run's staging and marks it failed with `error`; live data is untouched.
-    pub fn fail_run(&mut self, run: RunId, error: &str) -> Result<(), StoreError> {
-        let action = || format!("recording the failure of run {run}");
-        let tx = self.write(&action)?;
-        running_run(&tx, run, &action)?;
-        sql::discard_run(&tx, run, error).doing(action)?;
-        tx.commit().doing(action)
     }
 
     /// The correlator for the endpoint's accounts and whether inactive accounts are correlated;
@@ -1003,7 +983,7 @@ impl Store {
     /// error; a run that changed nothing has none.
     pub fn run_changes(&self, run: i64) -> Result<Vec<Change>, StoreError> {
         let action = || format!("reading the changes of run {run}");
-        if sql::run_state(&self.conn, RunId(run))
+        if runs::run_state(&self.conn, RunId(run))
             .doing(action)?
             .is_none()
         {
@@ -1020,9 +1000,9 @@ impl Store {
             return Ok(None);
         };
         let action = || format!("reading the report of run {run}");
-        let endpoint = sql::run_state(&self.conn, RunId(run))
+        let endpoint = runs::run_state(&self.conn, RunId(run))
             .doing(action)?
-            .map(|(endpoint, _, _)| endpoint)
+            .map(|(endpoint, ..)| endpoint)
             .unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (accounts_by_status, entitlements_by_type) =

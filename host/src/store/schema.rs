@@ -55,6 +55,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   calls whose request rendered empty and was not sent) per completed attempt.
 /// - `task_changes`: the account columns a completed attempt updated (`ACCOUNT.<column>`), with
 ///   the old and new value: part of the account's history beside the runs' `changes`.
+///
+/// Version 6, one import per endpoint at a time:
+/// - `runs.lease_owner` and `runs.lease_until`: the lease a running import holds on its
+///   endpoint, renewed while its process lives. Another import of the endpoint refuses while the
+///   lease lasts, and marks the run interrupted once it has expired. A run left `running` by an
+///   older version has no lease, so it counts as expired.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE endpoints (
@@ -269,6 +275,11 @@ CREATE TABLE task_changes (
     PRIMARY KEY (task_id, try, column_name),
     FOREIGN KEY (task_id, try) REFERENCES task_attempts (task_id, try)
 ) WITHOUT ROWID;
+",
+    "
+ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+ALTER TABLE runs ADD COLUMN lease_until TEXT;
+CREATE INDEX runs_running ON runs (endpoint_id) WHERE outcome = 'running';
 ",
 ];
 

@@ -3,9 +3,11 @@
 //!
 //! Applying a run is in [`super::apply`].
 
+use std::time::Duration;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Change, INTERRUPTED, RunId, RunRecord, count};
+use super::{Change, RunId, RunRecord, count};
 use crate::identities::Identity;
 use crate::model::EntitlementRef;
 
@@ -18,55 +20,25 @@ pub(super) fn now(conn: &Connection) -> rusqlite::Result<String> {
         .query_row([], |row| row.get(0))
 }
 
+/// The SQLite date modifier that adds `delay`, rounded up to the millisecond (the clock's
+/// precision), such as `+1.500 seconds`.
+pub(super) fn modifier(delay: Duration) -> String {
+    let millis = delay.as_nanos().div_ceil(1_000_000);
+    format!("+{}.{:03} seconds", millis / 1000, millis % 1000)
+}
+
+/// The time `delay` after `time` (both RFC 3339 UTC with milliseconds), by SQLite's date
+/// functions.
+pub(super) fn later(conn: &Connection, time: &str, delay: Duration) -> rusqlite::Result<String> {
+    conn.prepare_cached("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)")?
+        .query_row(params![time, modifier(delay)], |row| row.get(0))
+}
+
 /// The endpoint's id, `None` when the store has never seen it.
 pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM endpoints WHERE name = ?1")?
         .query_row([endpoint], |row| row.get(0))
         .optional()
-}
-
-/// A run's endpoint id, stored outcome and scope, `None` for an unknown run.
-pub(super) fn run_state(
-    conn: &Connection,
-    run: RunId,
-) -> rusqlite::Result<Option<(i64, String, String)>> {
-    conn.prepare_cached("SELECT endpoint_id, outcome, scope FROM runs WHERE id = ?1")?
-        .query_row([run.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .optional()
-}
-
-/// Marks every running run interrupted and deletes all staging; returns the runs marked.
-pub(super) fn mark_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
-    let now = now(conn)?;
-    let marked = conn
-        .prepare_cached(
-            "UPDATE runs SET outcome = 'failed', error = ?1, finished_at = ?2
-             WHERE outcome = 'running'",
-        )?
-        .execute(params![INTERRUPTED, now])?;
-    for table in STAGING_TABLES {
-        conn.prepare_cached(&format!("DELETE FROM {table}"))?
-            .execute([])?;
-    }
-    Ok(marked)
-}
-
-/// Creates the endpoint if new and a running import run for it; returns the run id.
-pub(super) fn insert_run(
-    conn: &Connection,
-    endpoint: &str,
-    kind: &str,
-    scope: &str,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached("INSERT INTO endpoints (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
-        .execute([endpoint])?;
-    let now = now(conn)?;
-    conn.prepare_cached(
-        "INSERT INTO runs (endpoint_id, kind, scope, started_at, outcome)
-         SELECT id, ?2, ?3, ?4, 'running' FROM endpoints WHERE name = ?1
-         RETURNING id",
-    )?
-    .query_row(params![endpoint, kind, scope, now], |row| row.get(0))
 }
 
 /// The columns staged for an account in this run, else its live columns, else `None`.
@@ -129,27 +101,12 @@ pub(super) fn stage_entitlement(
     Ok(())
 }
 
-/// Adds what a batch brought to the run's running counts.
-pub(super) fn add_received(
-    conn: &Connection,
-    run: RunId,
-    accounts: i64,
-    account_details: i64,
-    entitlements: i64,
-    links: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE runs SET accounts = accounts + ?2, account_details = account_details + ?3,
-            entitlements = entitlements + ?4, links = links + ?5
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        run.0,
-        accounts,
-        account_details,
-        entitlements,
-        links
-    ])?;
+/// Deletes every staging row of this connection.
+pub(super) fn delete_all_staging(conn: &Connection) -> rusqlite::Result<()> {
+    for table in STAGING_TABLES {
+        conn.prepare_cached(&format!("DELETE FROM {table}"))?
+            .execute([])?;
+    }
     Ok(())
 }
 
@@ -172,17 +129,6 @@ pub(super) fn delete_staging(conn: &Connection, run: RunId) -> rusqlite::Result<
                 .execute([])?;
         }
     }
-    Ok(())
-}
-
-/// Deletes a run's staging and marks it failed with `error`.
-pub(super) fn discard_run(conn: &Connection, run: RunId, error: &str) -> rusqlite::Result<()> {
-    delete_staging(conn, run)?;
-    let now = now(conn)?;
-    conn.prepare_cached(
-        "UPDATE runs SET outcome = 'failed', finished_at = ?2, error = ?3 WHERE id = ?1",
-    )?
-    .execute(params![run.0, now, error])?;
     Ok(())
 }
 

@@ -327,20 +327,6 @@ fn check_delay(what: &'static str, delay: Duration, positive: bool) -> Result<()
     Ok(())
 }
 
-/// The SQLite date modifier that adds `delay`, rounded up to the millisecond (the clock's
-/// precision), such as `+1.500 seconds`.
-fn modifier(delay: Duration) -> String {
-    let millis = delay.as_nanos().div_ceil(1_000_000);
-    format!("+{}.{:03} seconds", millis / 1000, millis % 1000)
-}
-
-/// The time `delay` after `time` (both RFC 3339 UTC with milliseconds), by SQLite's date
-/// functions.
-fn later(conn: &Connection, time: &str, delay: Duration) -> rusqlite::Result<String> {
-    conn.prepare_cached("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)")?
-        .query_row(params![time, modifier(delay)], |row| row.get(0))
-}
-
 /// A task row with its kind and status still as text.
 struct TaskRow {
     /// The task, with placeholder kind and status.
@@ -645,7 +631,7 @@ impl Store {
             return Err(StoreError::UnknownTask { task: task.0 });
         }
         let now = sql::now(&tx).doing(action)?;
-        let until = later(&tx, &now, lease).doing(action)?;
+        let until = sql::later(&tx, &now, lease).doing(action)?;
         give_up_expired(&tx, Some(task.0), None, &now).doing(action)?;
         let claimed = if claim(&tx, task.0, owner, &now, &until).doing(action)? {
             Some(read_task(&tx, task, &action)?)
@@ -674,7 +660,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let now = sql::now(&tx).doing(action)?;
-        let until = later(&tx, &now, lease).doing(action)?;
+        let until = sql::later(&tx, &now, lease).doing(action)?;
         give_up_expired(&tx, None, Some(endpoint_id), &now).doing(action)?;
         let due: Vec<i64> = tx
             .prepare_cached(
@@ -853,7 +839,7 @@ impl Store {
         let lease = leased(&tx, task, owner, &action)?;
         let now = sql::now(&tx).doing(action)?;
         let retry_at = match retry_after.filter(|_| lease.tries < lease.max_tries) {
-            Some(delay) => Some(later(&tx, &now, delay).doing(action)?),
+            Some(delay) => Some(sql::later(&tx, &now, delay).doing(action)?),
             None => None,
         };
         let status = match retry_at {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::identities::Identity;
+use crate::model::ImportScope;
 
 /// A store in a fresh temporary folder; the folder lives as long as the returned guard.
 fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
@@ -542,6 +543,17 @@ fn fail_run_leaves_live_data_exactly_as_before() {
     assert!(runs[0].finished_at.is_some());
 }
 
+/// Moves every running run's lease into the past, as if its process had died long ago.
+fn expire_leases(store: &Store) {
+    store
+        .conn
+        .execute(
+            "UPDATE runs SET lease_until = '2000-01-01T00:00:00.000Z' WHERE outcome = 'running'",
+            [],
+        )
+        .unwrap();
+}
+
 #[test]
 fn recover_interrupted_fails_running_runs_and_drops_their_staging() {
     let (_dir, path, mut store) = temp_store();
@@ -562,6 +574,22 @@ fn recover_interrupted_fails_running_runs_and_drops_their_staging() {
 
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.runs("prod").unwrap()[0].outcome, RunOutcome::Running);
+    // While its lease lasts, the run is taken for alive: nothing is recovered, and another
+    // import of the endpoint is refused, naming it.
+    assert_eq!(store.recover_interrupted().unwrap(), 0);
+    let busy = store.begin_run("prod", ImportScope::All).unwrap_err();
+    let StoreError::EndpointBusy(running) = &busy else {
+        panic!("{busy}");
+    };
+    assert_eq!(
+        (running.run, running.accounts, running.entitlements),
+        (run.0, 1, 1)
+    );
+    assert_eq!(running.owner, RunLease::default().owner);
+    assert!(busy.to_string().starts_with(&format!(
+        "endpoint prod is being imported by run {run} (started "
+    )));
+    expire_leases(&store);
     assert_eq!(store.recover_interrupted().unwrap(), 1);
     assert_eq!(dump(&store, LIVE), before);
     assert_eq!(dump(&store, STAGING), Vec::<String>::new());
@@ -576,8 +604,73 @@ fn recover_interrupted_fails_running_runs_and_drops_their_staging() {
     let err = store.stage_accounts(run, &[]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("run {run} has already ended (failed); start a new run")
+        format!(
+            "run {run} lost its lease on the endpoint: it was stalled longer than the lease, and another import marked it interrupted; nothing it received was applied; import again"
+        )
     );
+}
+
+#[test]
+fn one_import_per_endpoint_others_side_by_side_and_a_lost_lease_ends_the_run() {
+    let (_dir, path, mut first) = temp_store();
+    let mut second = Store::open(&path).unwrap();
+    second.set_run_lease(RunLease {
+        owner: "the second process".to_owned(),
+        ttl: std::time::Duration::from_secs(30),
+    });
+    let run = first.begin_run("prod", ImportScope::All).unwrap();
+    first.stage_accounts(run, &[plain("jdoe", &[])]).unwrap();
+
+    // The second store sees the run holding prod, and imports test meanwhile.
+    let busy = second.busy_run("prod").unwrap().unwrap();
+    assert_eq!((busy.run, busy.accounts), (run.0, 1));
+    assert!(matches!(
+        second.begin_run("prod", ImportScope::Accounts),
+        Err(StoreError::EndpointBusy(_))
+    ));
+    let other = second.begin_run("test", ImportScope::All).unwrap();
+    second.stage_accounts(other, &[plain("amy", &[])]).unwrap();
+    second
+        .complete_run(other, &Reconciliation::default())
+        .unwrap();
+
+    // Renewing moves the lease forward; its keeper renews from a connection of its own.
+    let until = |store: &Store| store.busy_run("prod").unwrap().unwrap().lease_until;
+    let before = until(&second);
+    first.renew_run_lease(run).unwrap();
+    let mut keeper = first.lease_keeper(run).unwrap();
+    assert_eq!(keeper.interval(), std::time::Duration::from_secs(10));
+    keeper.renew().unwrap();
+    assert!(until(&second) >= before);
+
+    // The first process stalls past its lease: the second takes prod over, and the first can
+    // neither stage, nor renew, nor complete.
+    expire_leases(&first);
+    let taken = second.begin_run("prod", ImportScope::Accounts).unwrap();
+    assert_eq!(
+        second.run(run.0).unwrap().unwrap().error.as_deref(),
+        Some(INTERRUPTED)
+    );
+    let lost = |result: Result<(), StoreError>| {
+        assert!(
+            matches!(result, Err(StoreError::RunInterrupted { run: r }) if r == run.0),
+            "{result:?}"
+        );
+    };
+    lost(first.stage_accounts(run, &[plain("late", &[])]));
+    lost(first.renew_run_lease(run));
+    lost(keeper.renew());
+    lost(
+        first
+            .complete_run(run, &Reconciliation::default())
+            .map(|_| ()),
+    );
+    assert_eq!(second.busy_run("prod").unwrap().unwrap().run, taken.0);
+    second
+        .complete_run(taken, &Reconciliation::default())
+        .unwrap();
+    assert_eq!(second.busy_run("prod").unwrap(), None);
+    assert!(second.accounts("prod").unwrap().is_empty());
 }
 
 #[test]
@@ -638,6 +731,11 @@ fn recover_interrupted_after_a_killed_process() {
     assert!(received > 0);
     assert_eq!(dump(&store, STAGING), Vec::<String>::new());
     assert_eq!(dump(&store, LIVE), before);
+    assert!(matches!(
+        store.begin_run("prod", ImportScope::All),
+        Err(StoreError::EndpointBusy(_))
+    ));
+    expire_leases(&store);
     assert_eq!(store.recover_interrupted().unwrap(), 1);
     assert_eq!(dump(&store, LIVE), before);
     assert_eq!(dump(&store, STAGING), Vec::<String>::new());
@@ -1775,6 +1873,7 @@ fn a_dry_run_leaves_the_file_exactly_as_it_was() {
     // A run left running, which the dry run's recovery marks failed.
     let left = store.begin_run("prod", ImportScope::Accounts).unwrap();
     store.stage_accounts(left, &[plain("zed", &[])]).unwrap();
+    expire_leases(&store);
     let before = full_dump(&store);
     assert!(before.len() > 20);
 

@@ -59,7 +59,7 @@
 //!
 //! The answers that follow the request's mode (a SOAP 1.1 envelope or a bare
 //! `<server>` document, like the normal response) are those of
-//! `failure-status`, `truncate`, `reset`, `stall`, `malformed`,
+//! `failure-status`, `truncate`, `reset`, `stall`, `pause`, `malformed`,
 //! `content-type`, `gzip`, `bom`, `chunked`, `billion-laughs`,
 //! `external-entity`, `deep-nesting`, `huge-attribute`, `empty-users`, `raw-name` and
 //! `echo-request` with the `failure` or `cdata` shape.
@@ -183,6 +183,14 @@ pub enum FaultKind {
     /// body ends there (as with `truncate`).
     Stall {
         /// How many body bytes to send before stalling.
+        #[serde(alias = "afterBytes")]
+        after_bytes: usize,
+    },
+    /// The normal response (sent chunked), held after its first
+    /// `after_bytes` bytes like a `stall` until released; then the rest
+    /// follows and the response is complete: a slow server, not a broken one.
+    Pause {
+        /// How many body bytes to send before pausing.
         #[serde(alias = "afterBytes")]
         after_bytes: usize,
     },
@@ -607,6 +615,12 @@ impl Fault {
     /// A `stall` fault holding the response after `after_bytes` body bytes.
     pub fn stall(after_bytes: usize) -> Fault {
         FaultKind::Stall { after_bytes }.into()
+    }
+
+    /// A `pause` fault holding the response after `after_bytes` body bytes until released,
+    /// then sending the rest.
+    pub fn pause(after_bytes: usize) -> Fault {
+        FaultKind::Pause { after_bytes }.into()
     }
 
     /// An `empty-users` fault.

@@ -271,6 +271,12 @@ impl Simulator {
         self.shared.stalls.wait(timeout)
     }
 
+    /// How many responses are held at their stall (or pause) point now (like the `held` of
+    /// `GET /admin/stalls`).
+    pub fn held_stalls(&self) -> usize {
+        self.shared.stalls.held()
+    }
+
     /// Lets every stalled response end (its body stops where it stalled)
     /// and clears the flag [`wait_for_stall`](Simulator::wait_for_stall)
     /// waits for (like `DELETE /admin/stalls`). A `stall` response that has

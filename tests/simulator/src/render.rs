@@ -460,6 +460,8 @@ pub(crate) struct ChunkBody {
     exact: bool,
     stall: Option<Stall>,
     reset: Option<Arc<Flushes>>,
+    /// What follows a pause once it is released.
+    after_pause: VecDeque<Bytes>,
 }
 
 /// Where a stalling body is in its stall.
@@ -480,6 +482,7 @@ impl ChunkBody {
             exact: true,
             stall: None,
             reset: None,
+            after_pause: VecDeque::new(),
         }
     }
 
@@ -493,16 +496,7 @@ impl ChunkBody {
 
     /// The first `limit` bytes of `parts`, sent chunked.
     pub fn truncated(parts: Vec<Bytes>, limit: usize) -> Self {
-        let mut left = limit;
-        let mut kept = VecDeque::new();
-        for p in parts {
-            if left == 0 {
-                break;
-            }
-            let take = p.len().min(left);
-            left -= take;
-            kept.push_back(p.slice(..take));
-        }
+        let (kept, _) = split_at(parts, limit);
         let remaining = kept.iter().map(|p| p.len() as u64).sum();
         ChunkBody {
             parts: kept,
@@ -510,6 +504,26 @@ impl ChunkBody {
             exact: false,
             stall: None,
             reset: None,
+            after_pause: VecDeque::new(),
+        }
+    }
+
+    /// `parts` sent chunked, held after the first `limit` bytes until the stall (in `stalls`)
+    /// is released, then the rest: a slow but complete response.
+    pub fn paused(parts: Vec<Bytes>, limit: usize, stalls: Arc<Stalls>) -> Self {
+        let (kept, after_pause) = split_at(parts, limit);
+        let remaining = kept
+            .iter()
+            .chain(&after_pause)
+            .map(|p| p.len() as u64)
+            .sum();
+        ChunkBody {
+            parts: kept,
+            remaining,
+            exact: false,
+            stall: Some(Stall::Ahead(stalls)),
+            reset: None,
+            after_pause,
         }
     }
 
@@ -530,6 +544,23 @@ impl ChunkBody {
             ..ChunkBody::truncated(parts, limit)
         }
     }
+}
+
+/// The first `limit` bytes of `parts`, and the rest.
+fn split_at(parts: Vec<Bytes>, limit: usize) -> (VecDeque<Bytes>, VecDeque<Bytes>) {
+    let mut left = limit;
+    let (mut kept, mut rest) = (VecDeque::new(), VecDeque::new());
+    for p in parts {
+        let take = p.len().min(left);
+        left -= take;
+        if take > 0 {
+            kept.push_back(p.slice(..take));
+        }
+        if take < p.len() {
+            rest.push_back(p.slice(take..));
+        }
+    }
+    (kept, rest)
 }
 
 impl HttpBody for ChunkBody {
@@ -570,6 +601,11 @@ impl HttpBody for ChunkBody {
                 return Poll::Pending;
             }
             self.stall = None;
+            self.parts = std::mem::take(&mut self.after_pause);
+            if let Some(p) = self.parts.pop_front() {
+                self.remaining -= p.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(p))));
+            }
         }
         Poll::Ready(None)
     }

@@ -593,6 +593,11 @@ fn handle(
             *after_bytes,
             shared.stalls.clone(),
         )),
+        FaultKind::Pause { after_bytes } => xml_response(ChunkBody::paused(
+            normal(),
+            *after_bytes,
+            shared.stalls.clone(),
+        )),
         FaultKind::Malformed {} => xml_response(ChunkBody::new(malformed(normal(), parsed.mode))),
         FaultKind::ContentType { value } => match HeaderValue::from_str(value) {
             Ok(value) => (

@@ -1046,6 +1046,26 @@ fn fault_stall_holds_then_releases() {
 }
 
 #[test]
+fn fault_pause_holds_then_sends_the_rest() {
+    let sim = start(200);
+    let full = post_soap(&sim, &list_all_users());
+    let after = 20_000;
+    sim.inject_fault(Fault::pause(after).for_operation("OnlineData.listEntityUsersRq"));
+    let mut resp = RawResponse::post(&sim, &list_all_users());
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    assert!(sim.wait_for_stall(Duration::from_secs(30)));
+    assert_eq!(resp.read_body(after), full.body[..after]);
+    resp.assert_quiet(Duration::from_millis(200));
+
+    sim.release_stall();
+    resp.stream.read_to_end(&mut resp.raw).unwrap();
+    let (body, used, done) = complete_chunks(&resp.raw);
+    assert!(done, "the body ends after the release");
+    assert_eq!(used, resp.raw.len());
+    assert_eq!(body, full.body, "the whole response, once released");
+}
+
+#[test]
 fn fault_stall_over_admin_and_beyond_the_body() {
     let sim = start(5);
     let full = post_soap(&sim, &list_all_users());

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use super::*;
 use crate::model::{Account, ImportScope, Reconciliation};
 use crate::store::schema;
+use crate::store::sql::{later, modifier};
 
 /// A lease long enough never to expire during a test.
 const MINUTE: Duration = Duration::from_secs(60);
@@ -1141,7 +1142,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 5);
+    assert_eq!(schema::VERSION, 6);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
