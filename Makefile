@@ -12,6 +12,8 @@ FUZZ_SECONDS ?= 600
 # The interop hosts: Python (wasmtime-py) in a virtual environment, Node (jco's bindings).
 INTEROP_VENV := target/interop/venv
 INTEROP_PYTHON_STAMP := target/interop/python.stamp
+# The script reference of `make bench` (requests, lxml), installed into the same venv.
+BENCH_SCRIPT_STAMP := target/interop/bench-script.stamp
 NODE_HOST := examples/node
 NODE_MODULES_STAMP := $(NODE_HOST)/node_modules/.package-lock.json
 NODE_BINDINGS := $(NODE_HOST)/out/duckcreek_connector.js
@@ -43,7 +45,7 @@ run: build
 	scripts/demo.sh
 
 ## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop, the report in Chromium)
-test: build interop browser
+test: build interop browser $(BENCH_SCRIPT_STAMP)
 	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
@@ -54,6 +56,13 @@ $(INTEROP_PYTHON_STAMP): examples/python/requirements.txt
 	@command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
 	python3 -m venv $(INTEROP_VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(INTEROP_VENV); }
 	$(INTEROP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+	@touch $@
+
+# The venv is created as above when missing; then the script reference's packages.
+$(BENCH_SCRIPT_STAMP): bench/script/requirements.txt
+	@command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
+	test -x $(INTEROP_VENV)/bin/python || python3 -m venv $(INTEROP_VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(INTEROP_VENV); }
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/script/requirements.txt
 	@touch $@
 
 $(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json
@@ -81,8 +90,8 @@ lint: setup
 memory: build
 	python3 scripts/memory.py 10000 100000
 
-## bench: imports (BENCH_USERS) beside their floor and native references, start-up, provisioning throughput; see BENCHMARKS.md
-bench: build
+## bench: imports (BENCH_USERS) beside their floor, native and script references, start-up, provisioning throughput; see BENCHMARKS.md
+bench: build $(BENCH_SCRIPT_STAMP)
 	$(CARGO) build --release -p dcbench
 	target/release/dcbench run --users $(BENCH_USERS) --json target/bench.json
 

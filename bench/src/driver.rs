@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::PASSWORD_VARIABLE;
 use crate::process::{Measured, measure, wait4};
+use crate::script;
 
 /// `dcbench run`.
 #[derive(clap::Args)]
@@ -43,6 +44,13 @@ pub struct RunArgs {
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The Python that runs the script reference [default: target/interop/venv/bin/python of
+    /// the workspace, where `make bench` installs requests and lxml].
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The script reference [default: bench/script/import.py of the workspace].
+    #[arg(long)]
+    script: Option<PathBuf>,
 }
 
 /// The password the simulator accepts.
@@ -53,6 +61,8 @@ struct Setup<'a> {
     args: &'a RunArgs,
     scratch: PathBuf,
     cache: PathBuf,
+    python: PathBuf,
+    script: PathBuf,
 }
 
 impl Setup<'_> {
@@ -74,6 +84,13 @@ impl Setup<'_> {
         let mut command = self.program("dcconn");
         command.arg("--db").arg(db).arg("import").arg("--json");
         self.connection_args(&mut command, endpoint);
+        command
+    }
+
+    /// The script reference importing everything from `endpoint` into `db`.
+    fn script_import(&self, endpoint: &str, db: &Path) -> Command {
+        let mut command = script::command(&self.python, &self.script, endpoint, "dcadmin", db);
+        command.env(PASSWORD_VARIABLE, PASSWORD);
         command
     }
 
@@ -153,11 +170,15 @@ fn mib(bytes: u64) -> f64 {
 
 /// Runs everything and prints the tables.
 pub fn run(args: &RunArgs) -> Result<()> {
+    let python = args.python.clone().unwrap_or_else(script::python);
+    script::check(&python)?;
     let scratch = tempfile::tempdir()?;
     let setup = Setup {
         args,
         scratch: scratch.path().to_path_buf(),
         cache: scratch.path().join("cache"),
+        python,
+        script: args.script.clone().unwrap_or_else(script::path),
     };
     let mut results = serde_json::Map::new();
     let mut imports = Vec::new();
@@ -185,14 +206,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// One dataset size: the component, the native reference and the floor, `repeat` times each,
-/// and a re-import of unchanged data.
+/// One dataset size: the component, the native reference, the floor and the script reference,
+/// `repeat` times each, and a re-import of unchanged data.
 fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
     let simulator = Simulator::start(setup, users)?;
     let endpoint = &simulator.endpoint;
     // Compiles the component into the cache (first size only) and warms the simulator.
     setup.measure(setup.dcconn_import(endpoint, &setup.db(&format!("warm-{users}.db"))))?;
-    let (mut component, mut native, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut component, mut native, mut floor, mut script) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..setup.args.repeat.max(1) {
         let db = |kind: &str| setup.db(&format!("{kind}-{users}-{round}.db"));
         component.push(setup.measure(setup.dcconn_import(endpoint, &db("component")))?);
@@ -212,6 +234,7 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
             .arg("--db")
             .arg(db("floor"));
         floor.push(setup.measure(command)?);
+        script.push(setup.measure(setup.script_import(endpoint, &db("script")))?);
     }
     // Unchanged data into a store that has it: the daily case.
     let reimport = setup
@@ -222,15 +245,32 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
             std::fs::remove_file(path)?;
         }
     }
-    let (component, native, floor) = (median(component), median(native), median(floor));
+    let (component, native, floor, script) = (
+        median(component),
+        median(native),
+        median(floor),
+        median(script),
+    );
     let component_json = component.json()?;
     let floor_json = floor.json()?;
+    let script_json = script.json()?;
     let bytes = floor_json["bytes"].as_f64().unwrap_or(0.0);
     let accounts = component_json["accounts"].as_u64().unwrap_or(0);
     if accounts != users as u64 || floor_json["accounts"].as_u64() != Some(accounts) {
         bail!(
             "{users} users: the component stored {accounts} accounts, the floor {}",
             floor_json["accounts"]
+        );
+    }
+    let stored = |json: &Value| {
+        ["accounts", "links", "entitlements"].map(|key| json[key].as_u64().unwrap_or(0))
+    };
+    let (by_script, by_floor) = (stored(&script_json), stored(&floor_json));
+    if by_script != by_floor || Some(by_script[1]) != component_json["links"].as_u64() {
+        bail!(
+            "{users} users: the script reference stored {by_script:?} (accounts, links, \
+             entitlements), the floor {by_floor:?}, the component {} links",
+            component_json["links"]
         );
     }
     let figures = |run: &Measured| {
@@ -252,6 +292,10 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
         "nativePhasesMs": native.json()?["timingsMs"],
         "floor": figures(&floor),
         "reimport": figures(&reimport),
+        "script": figures(&script),
+        // How many times faster dcconn is than the script: script wall ÷ dcconn wall.
+        "scriptOverComponent": seconds(script.wall) / seconds(component.wall),
+        "scriptOverReimport": seconds(script.wall) / seconds(reimport.wall),
     }))
 }
 
@@ -362,11 +406,11 @@ fn print_imports(imports: &[Value]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\nImport, first into an empty store (median of the runs; wall s, accounts/s, MB/s of response, peak RSS MiB)"
+        "\nImport, first into an empty store (median of the runs; wall s, accounts/s, MB/s of response, peak RSS MiB; script: the Python script reference, wall s and peak RSS MiB; ÷dcconn, ÷re-imp: its wall time over dcconn's first import and re-import, how many times faster dcconn is)"
     );
     let _ = writeln!(
         out,
-        "{:>9} {:>9} {:>10}  {:>30}  {:>30}  {:>30}  {:>8} {:>8}  {:>9}",
+        "{:>9} {:>9} {:>10}  {:>30}  {:>30}  {:>30}  {:>8} {:>8}  {:>9}  {:>13}  {:>8} {:>8}",
         "users",
         "links",
         "MB",
@@ -375,7 +419,10 @@ fn print_imports(imports: &[Value]) {
         "floor",
         "÷floor",
         "÷native",
-        "re-import"
+        "re-import",
+        "script",
+        "÷dcconn",
+        "÷re-imp",
     );
     for import in imports {
         let cell = |kind: &str| {
@@ -389,11 +436,12 @@ fn print_imports(imports: &[Value]) {
             )
         };
         let wall = |kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
+        let ratio = |key: &str| import[key].as_f64().unwrap_or(f64::NAN);
         let _ = writeln!(
             out,
-            "{:>9} {:>9} {:>10.1}  {:>30}  {:>30}  {:>30}  {:>7.2}× {:>7.2}×  {:>8.2}s",
-            import["users"],
-            import["links"],
+            "{:>9} {:>9} {:>10.1}  {:>30}  {:>30}  {:>30}  {:>7.2}× {:>7.2}×  {:>8.2}s  {:>6.2} {:>6.1}  {:>7.2}× {:>7.2}×",
+            import["users"].to_string(),
+            import["links"].to_string(),
             import["responseBytes"].as_f64().unwrap_or(0.0) / 1e6,
             cell("component"),
             cell("native"),
@@ -401,6 +449,10 @@ fn print_imports(imports: &[Value]) {
             wall("component") / wall("floor"),
             wall("component") / wall("native"),
             wall("reimport"),
+            wall("script"),
+            import["script"]["peakRssMiB"].as_f64().unwrap_or(0.0),
+            ratio("scriptOverComponent"),
+            ratio("scriptOverReimport"),
         );
     }
     let _ = writeln!(
@@ -422,7 +474,7 @@ fn print_imports(imports: &[Value]) {
             let _ = writeln!(
                 out,
                 "{:>9} {:>10}  {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>12.0}",
-                import["users"],
+                import["users"].to_string(),
                 label,
                 v("connectorCalls"),
                 v("inConnector"),
@@ -470,6 +522,21 @@ fn print_targets(imports: &[Value], results: &serde_json::Map<String, Value>) {
             format!("{to_floor:.2}×"),
             to_floor <= 1.3,
         ));
+        for (target, key, at_least) in [
+            (
+                "100k first import ≥ 1.5× faster than script",
+                "scriptOverComponent",
+                1.5,
+            ),
+            (
+                "100k re-import ≥ 2× faster than script",
+                "scriptOverReimport",
+                2.0,
+            ),
+        ] {
+            let faster = import[key].as_f64().unwrap_or(f64::NAN);
+            rows.push((target.into(), format!("{faster:.2}×"), faster >= at_least));
+        }
     }
     for import in imports {
         let to_native = wall(import, "component") / wall(import, "native");

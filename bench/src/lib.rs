@@ -1,11 +1,12 @@
 //! The benchmarks behind `make bench` (see BENCHMARKS.md): the driver, and the measured programs
-//! that are not `dcconn` itself (the floor and the native reference). `dcbench` is a thin binary
-//! over this library.
+//! that are not `dcconn` itself (the floor, the native reference and the Python script
+//! reference). `dcbench` is a thin binary over this library.
 
 pub mod driver;
 pub mod floor;
 pub mod native;
 mod process;
+pub mod script;
 
 /// The password the driver gives the simulator and the measured programs (an environment
 /// variable, never an argument).

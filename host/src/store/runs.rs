@@ -151,11 +151,11 @@ fn insert_run(
     )
 }
 
-/// A run's endpoint id, stored outcome, scope and error, `None` for an unknown run.
-pub(super) fn run_state(
-    conn: &Connection,
-    run: RunId,
-) -> rusqlite::Result<Option<(i64, String, String, Option<String>)>> {
+/// A run's endpoint id, stored outcome, scope and error.
+pub(super) type RunState = (i64, String, String, Option<String>);
+
+/// A run's [`RunState`], `None` for an unknown run.
+pub(super) fn run_state(conn: &Connection, run: RunId) -> rusqlite::Result<Option<RunState>> {
     conn.prepare_cached("SELECT endpoint_id, outcome, scope, error FROM runs WHERE id = ?1")?
         .query_row([run.0], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
