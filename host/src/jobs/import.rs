@@ -237,7 +237,7 @@ fn execute<C: Connector>(
             policy.correlate_inactive_accounts,
         )
         .map_err(|e| before_run(e.into()))?;
-    let run = begin_run(store, request, progress).map_err(before_run)?;
+    let run = begin_run(store, request, policy, progress).map_err(before_run)?;
     let outcome = pull_all(connector, store, run, request, progress).and_then(|received| {
         progress(Progress {
             applying: true,
@@ -267,12 +267,13 @@ fn execute<C: Connector>(
 fn begin_run(
     store: &mut Store,
     request: &ImportRequest<'_>,
+    policy: &Reconciliation,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RunId, JobError> {
     let started = Instant::now();
     let mut waited = false;
     loop {
-        let busy = match store.begin_run(request.endpoint, request.scope) {
+        let busy = match store.begin_import(request.endpoint, request.scope, policy) {
             Err(StoreError::EndpointBusy(busy)) => busy,
             begun => return Ok(begun?),
         };

@@ -15,6 +15,7 @@ use std::fmt;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, params, params_from_iter};
 
+use super::receive::Receiving;
 use super::{Doing, RunId, RunSummary, StoreError, Withheld, count, decode_columns, sql};
 use crate::model::{ACTIVE, Columns, INACTIVE, ImportScope, Reconciliation, SUSPENDED};
 
@@ -32,13 +33,18 @@ const STAGED_COLUMNS: &str = "
 const SET_STAGED_STATUS: &str = "
     UPDATE staged_accounts SET status = ?3, locked = ?4 WHERE run_id = ?1 AND name = ?2";
 
-/// Records staged accounts the endpoint does not have. ?1 endpoint, ?2 run, ?3 seq so far.
+/// Records staged accounts the endpoint does not have, each with the links it arrives with as
+/// a JSON array of `[type, value]` pairs in `new` (NULL when none): a new account's links are
+/// part of its arrival, not changes of their own. ?1 endpoint, ?2 run, ?3 seq so far.
 const ACCOUNTS_NEW: &str = "
-    INSERT INTO changes (run_id, seq, object, account, change)
-    SELECT ?2, ?3 + row_number() OVER (ORDER BY s.name), 'account', s.name, 'new'
+    INSERT INTO changes (run_id, seq, object, account, change, new)
+    SELECT ?2, ?3 + row_number() OVER (ORDER BY s.name), 'account', s.name, 'new',
+           nullif(coalesce(s.arrival,
+                           (SELECT json_group_array(json_array(l.type, l.value))
+                            FROM staged_links AS l
+                            WHERE l.run_id = ?2 AND l.account_name = s.name)), '[]')
     FROM staged_accounts AS s
-    WHERE s.run_id = ?2
-      AND NOT EXISTS (SELECT 1 FROM accounts AS a WHERE a.endpoint_id = ?1 AND a.name = s.name)";
+    WHERE s.run_id = ?2 AND s.is_new = 1";
 
 /// Records removed accounts reported again, with their old and new status.
 const ACCOUNTS_RESTORED: &str = "
@@ -89,11 +95,12 @@ const APPLY_ACCOUNTS: &str = "
         present = 1,
         last_seen_run = excluded.last_seen_run";
 
-/// Counts present accounts the run did not report (run after [`APPLY_ACCOUNTS`]). ?1 endpoint,
-/// ?2 run.
-const COUNT_MISSING_ACCOUNTS: &str = "
-    SELECT count(*) FROM accounts
-    WHERE endpoint_id = ?1 AND present = 1 AND last_seen_run <> ?2";
+/// The endpoint's present accounts, by rowid: those the run did not see are missing. ?1
+/// endpoint.
+const PRESENT_ACCOUNTS: &str = "SELECT rowid FROM accounts WHERE endpoint_id = ?1 AND present = 1";
+
+/// Notes a missing account. ?1 its rowid.
+const NOTE_MISSING: &str = "INSERT INTO temp.missing_accounts (id) VALUES (?1)";
 
 /// Records the removal of missing accounts. ?1 endpoint, ?2 run, ?3 seq so far, ?4 the change
 /// (`suspended` or `inactivated`), ?5 the new status.
@@ -101,22 +108,24 @@ const ACCOUNTS_REMOVED: &str = "
     INSERT INTO changes (run_id, seq, object, account, change, old, new)
     SELECT ?2, ?3 + row_number() OVER (ORDER BY name), 'account', name, ?4, status, ?5
     FROM accounts
-    WHERE endpoint_id = ?1 AND present = 1 AND last_seen_run <> ?2";
+    WHERE rowid IN (SELECT id FROM temp.missing_accounts) AND endpoint_id = ?1";
 
-/// Removes missing accounts. ?1 endpoint, ?2 run, ?3 new status, ?4 now.
+/// Removes missing accounts. ?1 endpoint, ?2 new status, ?3 now.
 const REMOVE_ACCOUNTS: &str = "
-    UPDATE accounts SET present = 0, status = ?3, updated_at = ?4
-    WHERE endpoint_id = ?1 AND present = 1 AND last_seen_run <> ?2";
+    UPDATE accounts SET present = 0, status = ?2, updated_at = ?3
+    WHERE rowid IN (SELECT id FROM temp.missing_accounts) AND endpoint_id = ?1";
 
-/// Records the links the run added (run after [`APPLY_LINKS`]: a link inserted by the run is
-/// one first seen by it; scanning the endpoint's links for them is cheaper than looking up
-/// every staged link before applying). ?1 endpoint, ?2 run, ?3 seq so far.
+/// Records the links the run adds to accounts the endpoint had (run before [`APPLY_LINKS`]; a
+/// new account's links are recorded with its arrival). ?1 endpoint, ?2 run, ?3 seq so far.
 const LINKS_ADDED: &str = "
     INSERT INTO changes (run_id, seq, object, account, entitlement_type, value, change)
-    SELECT ?2, ?3 + row_number() OVER (ORDER BY account_name, type, value), 'link',
-           account_name, type, value, 'link-added'
-    FROM links
-    WHERE endpoint_id = ?1 AND first_seen_run = ?2";
+    SELECT ?2, ?3 + row_number() OVER (ORDER BY l.account_name, l.type, l.value), 'link',
+           l.account_name, l.type, l.value, 'link-added'
+    FROM staged_accounts AS s CROSS JOIN staged_links AS l
+    WHERE s.run_id = ?2 AND s.is_new = 0 AND l.run_id = ?2 AND l.account_name = s.name
+      AND NOT EXISTS (SELECT 1 FROM links AS k
+                      WHERE k.endpoint_id = ?1 AND k.account_name = l.account_name
+                        AND k.type = l.type AND k.value = l.value)";
 
 /// Applies staged links. ?1 endpoint, ?2 run.
 const APPLY_LINKS: &str = "
@@ -133,13 +142,13 @@ const LINKS_REMOVED: &str = "
            l.account_name, l.type, l.value, 'link-removed'
     FROM links AS l
     WHERE l.endpoint_id = ?1 AND l.last_seen_run <> ?2
-      AND l.account_name IN (SELECT name FROM staged_accounts WHERE run_id = ?2)";
+      AND l.account_name IN (SELECT name FROM staged_accounts WHERE run_id = ?2 AND is_new = 0)";
 
 /// Deletes the links [`LINKS_REMOVED`] recorded. ?1 endpoint, ?2 run.
 const DELETE_LINKS: &str = "
     DELETE FROM links
     WHERE endpoint_id = ?1 AND last_seen_run <> ?2
-      AND account_name IN (SELECT name FROM staged_accounts WHERE run_id = ?2)";
+      AND account_name IN (SELECT name FROM staged_accounts WHERE run_id = ?2 AND is_new = 0)";
 
 /// Records staged entitlements the endpoint does not have. ?1 endpoint, ?2 run, ?3 seq so far.
 const ENTITLEMENTS_NEW: &str = "
@@ -241,30 +250,31 @@ fn normalized(value: &str) -> String {
 }
 
 /// The policy's status and lock rules, with the value lists normalized once.
-struct StatusRules<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StatusRules {
     /// The status column, if any.
-    status_column: Option<&'a str>,
+    status_column: Option<String>,
     /// Values meaning active.
     active: HashSet<String>,
     /// Values meaning inactive.
     inactive: HashSet<String>,
     /// The locked column, if any.
-    locked_column: Option<&'a str>,
+    locked_column: Option<String>,
     /// Values meaning locked.
     locked: HashSet<String>,
     /// Values meaning unlocked.
     unlocked: HashSet<String>,
 }
 
-impl<'a> StatusRules<'a> {
+impl StatusRules {
     /// The rules of `policy`.
-    fn new(policy: &'a Reconciliation) -> Self {
+    pub(super) fn new(policy: &Reconciliation) -> Self {
         let set = |list: &[String]| list.iter().map(|v| normalized(v)).collect();
         StatusRules {
-            status_column: policy.status_column.as_deref(),
+            status_column: policy.status_column.clone(),
             active: set(&policy.active_statuses),
             inactive: set(&policy.inactive_statuses),
-            locked_column: policy.locked_status_column.as_deref(),
+            locked_column: policy.locked_status_column.clone(),
             locked: set(&policy.locked_values),
             unlocked: set(&policy.unlocked_values),
         }
@@ -289,7 +299,7 @@ impl<'a> StatusRules<'a> {
     /// Whether an account whose locked column holds `raw` is locked; `None` without a locked
     /// column, without the column on the account, or for a value in neither list.
     fn locked(&self, raw: Option<&str>) -> Option<bool> {
-        self.locked_column?;
+        self.locked_column.as_ref()?;
         let value = normalized(raw?);
         if self.locked.contains(&value) {
             Some(true)
@@ -298,6 +308,26 @@ impl<'a> StatusRules<'a> {
         } else {
             None
         }
+    }
+
+    /// The status and lock of an account reported with `columns`.
+    pub(super) fn derive(&self, columns: &Columns) -> (&'static str, Option<bool>) {
+        let value = |wanted: Option<&str>| {
+            let wanted = wanted?;
+            columns
+                .iter()
+                .find(|(name, _)| name == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        (
+            self.status(value(self.status_column.as_deref())),
+            self.locked(value(self.locked_column.as_deref())),
+        )
+    }
+
+    /// Whether the rules derive anything but `active` and an unknown lock.
+    fn derive_anything(&self) -> bool {
+        self.status_column.is_some() || self.locked_column.is_some()
     }
 }
 
@@ -412,16 +442,9 @@ impl Apply<'_> {
 
     /// Sets the staged accounts' status and lock from their columns, a chunk at a time. Without
     /// a status or locked column every staged account keeps the default, `active` and unknown.
-    fn derive_statuses(&self, rules: &StatusRules<'_>) -> Result<(), StoreError> {
-        if rules.status_column.is_none() && rules.locked_column.is_none() {
+    fn derive_statuses(&self, rules: &StatusRules) -> Result<(), StoreError> {
+        if !rules.derive_anything() {
             return Ok(());
-        }
-        fn value<'c>(columns: &'c Columns, wanted: Option<&str>) -> Option<&'c str> {
-            let wanted = wanted?;
-            columns
-                .iter()
-                .find(|(name, _)| name == wanted)
-                .map(|(_, value)| value.as_str())
         }
         let mut after: Option<String> = None;
         loop {
@@ -443,8 +466,7 @@ impl Apply<'_> {
                 let columns = decode_columns(columns, || {
                     format!("the columns of account {name} (run {})", self.run)
                 })?;
-                let status = rules.status(value(&columns, rules.status_column));
-                let locked = rules.locked(value(&columns, rules.locked_column));
+                let (status, locked) = rules.derive(&columns);
                 if status != ACTIVE || locked.is_some() {
                     self.execute(SET_STAGED_STATUS, &[&self.run.0, name, &status, &locked])?;
                 }
@@ -509,27 +531,36 @@ impl fmt::Display for Subject {
 }
 
 impl Apply<'_> {
-    /// The accounts part: derives statuses, records and upserts the staged accounts, then (when
-    /// `reconcile`) suspends or withholds the missing ones.
+    /// The accounts part: derives statuses (unless staging did), records and upserts the staged
+    /// accounts, then (when `reconcile`) suspends or withholds the missing ones: the present
+    /// accounts the run did not report.
     fn accounts(
         &mut self,
         policy: &Reconciliation,
+        received: &Receiving,
         reconcile: bool,
         summary: &mut RunSummary,
     ) -> Result<(), StoreError> {
         let (endpoint, run) = (self.endpoint, self.run.0);
         let key: [&dyn ToSql; 2] = [&endpoint, &run];
-        self.derive_statuses(&StatusRules::new(policy))?;
-        summary.new_accounts = count(self.record(ACCOUNTS_NEW, &[])?);
-        summary.restored = count(self.record(ACCOUNTS_RESTORED, &[])?);
-        self.record(ACCOUNTS_STATUS, &[])?;
-        self.record_column_changes(ACCOUNTS_CHANGED_COLUMNS, Subject::account)?;
-        summary.updated_accounts = count(self.count(COUNT_UPDATED_ACCOUNTS, &key)?);
-        summary.accounts = count(self.execute(APPLY_ACCOUNTS, &[&key[0], &key[1], &self.now])?);
-        if !reconcile {
-            return Ok(());
+        let rules = StatusRules::new(policy);
+        if received.rules.as_ref() != Some(&rules) {
+            self.derive_statuses(&rules)?;
         }
-        let missing = count(self.count(COUNT_MISSING_ACCOUNTS, &key)?);
+        let missing = if reconcile {
+            self.note_missing(received)?
+        } else {
+            0
+        };
+        summary.new_accounts = count(self.record(ACCOUNTS_NEW, &[])?);
+        if received.existing_staged {
+            summary.restored = count(self.record(ACCOUNTS_RESTORED, &[])?);
+            self.record(ACCOUNTS_STATUS, &[])?;
+            self.record_column_changes(ACCOUNTS_CHANGED_COLUMNS, Subject::account)?;
+            summary.updated_accounts = count(self.count(COUNT_UPDATED_ACCOUNTS, &key)?);
+        }
+        let applied = count(self.execute(APPLY_ACCOUNTS, &[&key[0], &key[1], &self.now])?);
+        summary.accounts = applied + received.unchanged_accounts();
         if missing == 0 {
             return Ok(());
         }
@@ -554,25 +585,51 @@ impl Apply<'_> {
                 ("suspended", SUSPENDED)
             };
             self.record(ACCOUNTS_REMOVED, &[&change, &status])?;
-            let removed = self.execute(REMOVE_ACCOUNTS, &[&key[0], &key[1], &status, &self.now])?;
+            let removed = self.execute(REMOVE_ACCOUNTS, &[&endpoint, &status, &self.now])?;
             summary.suspended = count(removed);
         }
         Ok(())
     }
 
-    /// The links part: adds the staged links, then (when `reconcile` and the policy deletes
+    /// Notes in `temp.missing_accounts` the endpoint's present accounts the run did not report
+    /// (before the run's own are applied); returns how many.
+    fn note_missing(&self, received: &Receiving) -> Result<u64, StoreError> {
+        self.execute("DELETE FROM temp.missing_accounts", &[])?;
+        let present: Vec<i64> = self
+            .conn
+            .prepare_cached(PRESENT_ACCOUNTS)
+            .and_then(|mut stmt| stmt.query_map([self.endpoint], |row| row.get(0))?.collect())
+            .doing(self.action)?;
+        let mut missing = 0;
+        for rowid in present
+            .into_iter()
+            .filter(|id| !received.seen.contains(*id))
+        {
+            self.execute(NOTE_MISSING, &[&rowid])?;
+            missing += 1;
+        }
+        Ok(missing)
+    }
+
+    /// The links part: records the links added to accounts the endpoint had (a new account's
+    /// arrive with it), adds the staged links, then (when `reconcile` and the policy deletes
     /// links) deletes the reported accounts' links the run did not report.
     fn links(
         &mut self,
         policy: &Reconciliation,
+        received: &Receiving,
         reconcile: bool,
         summary: &mut RunSummary,
     ) -> Result<(), StoreError> {
         let (endpoint, run) = (self.endpoint, self.run.0);
         let key: [&dyn ToSql; 2] = [&endpoint, &run];
-        summary.links = count(self.execute(APPLY_LINKS, &key)?);
-        summary.links_added = count(self.record(LINKS_ADDED, &[])?);
-        if reconcile && policy.delete_links {
+        let added = match received.existing_staged {
+            true => count(self.record(LINKS_ADDED, &[])?),
+            false => 0,
+        };
+        summary.links_added = added + received.new_links;
+        summary.links = count(self.execute(APPLY_LINKS, &key)?) + received.unchanged_links;
+        if reconcile && policy.delete_links && received.existing_staged {
             self.record(LINKS_REMOVED, &[])?;
             summary.links_removed = count(self.execute(DELETE_LINKS, &key)?);
         }
@@ -644,6 +701,7 @@ pub(super) fn apply_run(
     run: RunId,
     scope: ImportScope,
     policy: &Reconciliation,
+    received: &Receiving,
     action: &dyn Fn() -> String,
 ) -> Result<RunSummary, StoreError> {
     let now = sql::now(conn).doing(action)?;
@@ -661,8 +719,8 @@ pub(super) fn apply_run(
         run: run.0,
         ..RunSummary::default()
     };
-    apply.accounts(policy, accounts_scope, &mut summary)?;
-    apply.links(policy, accounts_scope, &mut summary)?;
+    apply.accounts(policy, received, accounts_scope, &mut summary)?;
+    apply.links(policy, received, accounts_scope, &mut summary)?;
     apply.entitlements(policy, access_scope, &mut summary)?;
     summary.account_details =
         count(apply.count("SELECT account_details FROM runs WHERE id = ?1", &[&run.0])?);

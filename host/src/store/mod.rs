@@ -35,6 +35,8 @@
 //! [`Store::create_task`], [`Store::claim_due`], [`Store::complete_task`], ...).
 
 mod apply;
+mod audit;
+mod receive;
 mod runs;
 mod schema;
 mod sql;
@@ -52,9 +54,7 @@ use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::identities::{Correlator, Identity};
-use crate::model::{
-    Account, Columns, CorrelationRule, Entitlement, EntitlementRef, Reconciliation,
-};
+use crate::model::{Columns, CorrelationRule, EntitlementRef, Reconciliation};
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
@@ -454,6 +454,18 @@ pub enum StoreError {
         /// The task id.
         task: i64,
     },
+    /// Another process held the store's write lock longer than the busy timeout: a process
+    /// paused or stuck in the middle of a write. Nothing was changed.
+    #[error(
+        "the store is busy: another process has held its write lock for more than {} s (a dcconn paused or stuck in the middle of a write?) while {action}; nothing was changed; try again once that process has finished or been stopped",
+        waited.as_secs()
+    )]
+    Busy {
+        /// What was being done, such as "claiming due tasks of endpoint prod".
+        action: String,
+        /// How long it waited for the lock.
+        waited: Duration,
+    },
     /// The file holds data this program cannot read back (edited by something else?).
     #[error(
         "the store holds unreadable data in {what}: {problem}; was the file changed by another program?"
@@ -512,6 +524,18 @@ fn merge_columns(base: &mut Columns, detail: &[(String, String)]) {
     }
 }
 
+/// The first `limit` changes of a run, a new account's links counted one by one.
+fn first_changes(
+    conn: &Connection,
+    run: i64,
+    limit: i64,
+    action: &dyn Fn() -> String,
+) -> Result<Vec<Change>, StoreError> {
+    let mut changes = audit::expand(sql::first_changes(conn, run, limit).doing(action)?)?;
+    changes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(changes)
+}
+
 /// Converts a stored count (never negative) to `u64`.
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -540,6 +564,11 @@ fn finish_record(
         problem: e.to_string(),
     })?;
     Ok(record)
+}
+
+/// Whether SQLite gave up waiting for another connection's lock (after [`BUSY_TIMEOUT`]).
+fn is_busy(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// A write in progress: a transaction of its own, or a savepoint inside an open one (a dry run).
@@ -571,11 +600,27 @@ impl Write<'_> {
     }
 }
 
+/// Starts a write on `conn`: see [`Store::write`].
+fn begin_write<'c>(
+    conn: &'c mut Connection,
+    action: &dyn Fn() -> String,
+) -> Result<Write<'c>, StoreError> {
+    if conn.is_autocommit() {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .map(Write::Transaction)
+            .doing(action)
+    } else {
+        conn.savepoint().map(Write::Savepoint).doing(action)
+    }
+}
+
 /// The state of one or more Duck Creek instances, in one SQLite file.
 pub struct Store {
     conn: Connection,
     /// The lease the runs this store begins hold.
     lease: RunLease,
+    /// What the store knows of the run it receives.
+    receiving: Option<receive::Receiving>,
 }
 
 impl fmt::Debug for Store {
@@ -590,9 +635,19 @@ impl Store {
     /// Opens the store at `path`, creating the file and its schema, or migrating an older schema,
     /// as needed. Sets WAL journaling, `synchronous=NORMAL`, foreign keys and a busy timeout.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
+        // A lock held by another process is not the folder's fault: it is said as such.
+        let open_error = |source: rusqlite::Error| {
+            if is_busy(&source) {
+                StoreError::Busy {
+                    action: format!("opening the store at {}", path.display()),
+                    waited: BUSY_TIMEOUT,
+                }
+            } else {
+                StoreError::Open {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         };
         let mut conn = Connection::open(path).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
@@ -614,6 +669,7 @@ impl Store {
                 Ok(Store {
                     conn,
                     lease: RunLease::default(),
+                    receiving: None,
                 })
             }
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {
@@ -628,14 +684,7 @@ impl Store {
     /// that another writer is waited for (busy timeout) rather than failing a lock upgrade
     /// halfway; inside one, a savepoint nested in the dry run's transaction.
     fn write(&mut self, action: &dyn Fn() -> String) -> Result<Write<'_>, StoreError> {
-        if self.conn.is_autocommit() {
-            self.conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map(Write::Transaction)
-                .doing(action)
-        } else {
-            self.conn.savepoint().map(Write::Savepoint).doing(action)
-        }
+        begin_write(&mut self.conn, action)
     }
 
     /// Begins a dry run: an outer transaction (taking the write lock) that every write joins
@@ -658,94 +707,6 @@ impl Store {
         self.conn
             .execute_batch("ROLLBACK")
             .doing(|| "rolling back the dry run".to_owned())
-    }
-
-    /// Stages a batch of accounts in one transaction. An account staged again in the same run
-    /// has its columns replaced by the later report; its links add up.
-    pub fn stage_accounts(&mut self, run: RunId, accounts: &[Account]) -> Result<(), StoreError> {
-        let action = || format!("staging accounts of run {run}");
-        let lease = self.lease.clone();
-        let tx = self.write(&action)?;
-        runs::running_run(&tx, run, &action)?;
-        let mut links = 0;
-        for account in accounts {
-            let columns = encode_columns(&account.columns);
-            links += sql::stage_account(&tx, run, &account.name, &columns, &account.entitlements)
-                .doing(action)?;
-        }
-        let received = runs::Received {
-            accounts: len_i64(accounts.len()),
-            links,
-            ..runs::Received::default()
-        };
-        runs::record_received(&tx, &lease, run, received).doing(action)?;
-        tx.commit().doing(action)
-    }
-
-    /// Stages a batch of account details in one transaction. Each account's columns merge into
-    /// the account staged earlier in this run, else into the live account, else start a new one:
-    /// a same-named column takes the detail's value in place, a new column is appended. Its links
-    /// add up.
-    pub fn stage_account_details(
-        &mut self,
-        run: RunId,
-        accounts: &[Account],
-    ) -> Result<(), StoreError> {
-        let action = || format!("staging account details of run {run}");
-        let lease = self.lease.clone();
-        let tx = self.write(&action)?;
-        let (endpoint, _) = runs::running_run(&tx, run, &action)?;
-        let mut links = 0;
-        for account in accounts {
-            let base = sql::base_columns(&tx, endpoint, run, &account.name).doing(action)?;
-            let mut columns = match base {
-                Some(text) => decode_columns(&text, || {
-                    format!("the columns of account {} (run {run})", account.name)
-                })?,
-                None => Vec::new(),
-            };
-            merge_columns(&mut columns, &account.columns);
-            let columns = encode_columns(&columns);
-            links += sql::stage_account(&tx, run, &account.name, &columns, &account.entitlements)
-                .doing(action)?;
-        }
-        let received = runs::Received {
-            account_details: len_i64(accounts.len()),
-            links,
-            ..runs::Received::default()
-        };
-        runs::record_received(&tx, &lease, run, received).doing(action)?;
-        tx.commit().doing(action)
-    }
-
-    /// Stages a batch of entitlements in one transaction. An entitlement staged again in the
-    /// same run has its columns replaced by the later report.
-    pub fn stage_entitlements(
-        &mut self,
-        run: RunId,
-        entitlements: &[Entitlement],
-    ) -> Result<(), StoreError> {
-        let action = || format!("staging entitlements of run {run}");
-        let lease = self.lease.clone();
-        let tx = self.write(&action)?;
-        runs::running_run(&tx, run, &action)?;
-        for entitlement in entitlements {
-            let columns = encode_columns(&entitlement.columns);
-            sql::stage_entitlement(
-                &tx,
-                run,
-                &entitlement.entitlement_type,
-                &entitlement.value,
-                &columns,
-            )
-            .doing(action)?;
-        }
-        let received = runs::Received {
-            entitlements: len_i64(entitlements.len()),
-            ..runs::Received::default()
-        };
-        runs::record_received(&tx, &lease, run, received).doing(action)?;
-        tx.commit().doing(action)
     }
 
     /// Applies the run's staging to the live data and reconciles, deletes the staging and marks
@@ -772,9 +733,10 @@ impl Store {
         policy: &Reconciliation,
     ) -> Result<RunSummary, StoreError> {
         let action = || format!("applying run {run}");
+        let received = receive::Receiving::of(&mut self.receiving, run);
         let tx = self.write(&action)?;
         let (endpoint, scope) = runs::running_run(&tx, run, &action)?;
-        let summary = apply::apply_run(&tx, endpoint, run, scope, policy, &action)?;
+        let summary = apply::apply_run(&tx, endpoint, run, scope, policy, &received, &action)?;
         tx.commit().doing(action)?;
         Ok(summary)
     }
@@ -989,7 +951,7 @@ impl Store {
         {
             return Err(StoreError::UnknownRun { run });
         }
-        sql::change_rows(&self.conn, run).doing(action)
+        audit::expand(sql::change_rows(&self.conn, run).doing(action)?)
     }
 
     /// What a report of run `run` shows: the run, how many changes of each kind it made, its
@@ -1008,8 +970,8 @@ impl Store {
         let (accounts_by_status, entitlements_by_type) =
             sql::endpoint_composition(&self.conn, endpoint).doing(action)?;
         Ok(Some(RunReport {
-            change_counts: sql::change_counts(&self.conn, run).doing(action)?,
-            first_changes: sql::first_changes(&self.conn, run, limit).doing(action)?,
+            change_counts: audit::change_counts(&self.conn, run).doing(action)?,
+            first_changes: first_changes(&self.conn, run, limit, &action)?,
             accounts_by_status,
             entitlements_by_type,
             run: record,
@@ -1031,7 +993,8 @@ impl Store {
         let id = sql::endpoint_id(&self.conn, endpoint)
             .doing(action)?
             .unwrap_or_default();
-        let history = sql::account_changes(&self.conn, id, name).doing(action)?;
+        let history =
+            audit::expand_paired(sql::account_changes(&self.conn, id, name).doing(action)?)?;
         let tasks = self
             .tasks(endpoint)?
             .into_iter()

@@ -61,6 +61,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   endpoint, renewed while its process lives. Another import of the endpoint refuses while the
 ///   lease lasts, and marks the run interrupted once it has expired. A run left `running` by an
 ///   older version has no lease, so it counts as expired.
+///
+/// Since version 6, an import writes only what changed: an account it reports unchanged is not
+/// written at all, so `last_seen_run` is the last run that applied the row, not the last that
+/// reported it; removals are found against what the run reported (`temp.missing_accounts`). A
+/// new account's links are recorded with its arrival: its `new` change holds them (a JSON array
+/// of `[type, value]` pairs), not a `link-added` change each.
 const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE endpoints (
@@ -295,6 +301,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_accounts (
     columns TEXT NOT NULL,
     status  TEXT NOT NULL DEFAULT 'active',
     locked  INTEGER,
+    is_new  INTEGER NOT NULL DEFAULT 0,
+    arrival TEXT,
     PRIMARY KEY (run_id, name)
 );
 CREATE TEMP TABLE IF NOT EXISTS staged_links (
@@ -304,6 +312,9 @@ CREATE TEMP TABLE IF NOT EXISTS staged_links (
     value        TEXT NOT NULL,
     PRIMARY KEY (run_id, account_name, type, value)
 ) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS missing_accounts (
+    id INTEGER PRIMARY KEY
+);
 CREATE TEMP TABLE IF NOT EXISTS staged_entitlements (
     run_id  INTEGER NOT NULL,
     type    TEXT NOT NULL,

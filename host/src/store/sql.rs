@@ -41,66 +41,6 @@ pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> rusqlite::Result
         .optional()
 }
 
-/// The columns staged for an account in this run, else its live columns, else `None`.
-pub(super) fn base_columns(
-    conn: &Connection,
-    endpoint: i64,
-    run: RunId,
-    name: &str,
-) -> rusqlite::Result<Option<String>> {
-    let staged = conn
-        .prepare_cached("SELECT columns FROM staged_accounts WHERE run_id = ?1 AND name = ?2")?
-        .query_row(params![run.0, name], |row| row.get(0))
-        .optional()?;
-    match staged {
-        Some(columns) => Ok(Some(columns)),
-        None => conn
-            .prepare_cached("SELECT columns FROM accounts WHERE endpoint_id = ?1 AND name = ?2")?
-            .query_row(params![endpoint, name], |row| row.get(0))
-            .optional(),
-    }
-}
-
-/// Stages an account's (encoded) columns, replacing what this run staged for it before, and adds
-/// its links; returns how many links were given.
-pub(super) fn stage_account(
-    conn: &Connection,
-    run: RunId,
-    name: &str,
-    columns: &str,
-    links: &[EntitlementRef],
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO staged_accounts (run_id, name, columns) VALUES (?1, ?2, ?3)
-         ON CONFLICT (run_id, name) DO UPDATE SET columns = excluded.columns",
-    )?
-    .execute(params![run.0, name, columns])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO staged_links (run_id, account_name, type, value)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for link in links {
-        insert.execute(params![run.0, name, link.entitlement_type, link.value])?;
-    }
-    Ok(i64::try_from(links.len()).unwrap_or(i64::MAX))
-}
-
-/// Stages an entitlement's (encoded) columns, replacing what this run staged for it before.
-pub(super) fn stage_entitlement(
-    conn: &Connection,
-    run: RunId,
-    entitlement_type: &str,
-    value: &str,
-    columns: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO staged_entitlements (run_id, type, value, columns) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (run_id, type, value) DO UPDATE SET columns = excluded.columns",
-    )?
-    .execute(params![run.0, entitlement_type, value, columns])?;
-    Ok(())
-}
-
 /// Deletes every staging row of this connection.
 pub(super) fn delete_all_staging(conn: &Connection) -> rusqlite::Result<()> {
     for table in STAGING_TABLES {
@@ -346,21 +286,6 @@ pub(super) fn first_changes(
          FROM changes WHERE run_id = ?1 ORDER BY seq LIMIT ?2",
     )?
     .query_map(params![run, limit], change_of)?
-    .collect()
-}
-
-/// How many changes of each (object, change) a run made, e.g. (`account`, `new`, 40).
-pub(super) fn change_counts(
-    conn: &Connection,
-    run: i64,
-) -> rusqlite::Result<Vec<(String, String, u64)>> {
-    conn.prepare_cached(
-        "SELECT object, change, count(*) FROM changes WHERE run_id = ?1
-         GROUP BY object, change ORDER BY object, change",
-    )?
-    .query_map([run], |row| {
-        Ok((row.get(0)?, row.get(1)?, count(row.get(2)?)))
-    })?
     .collect()
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::identities::Identity;
-use crate::model::ImportScope;
+use crate::model::{Account, Entitlement, ImportScope};
 
 /// A store in a fresh temporary folder; the folder lives as long as the returned guard.
 fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
@@ -1673,16 +1673,17 @@ fn audit_records_every_change_exactly() {
     );
     assert_eq!(
         change_lines(&store, 1),
+        // A new account's links are part of its arrival: they carry its number.
         vec![
             "1 account asmith - - new - - -",
+            "1 link asmith Role Admin link-added - - -",
             "2 account bgone - - new - - -",
             "3 account jdoe - - new - - -",
-            "4 link asmith Role Admin link-added - - -",
-            "5 link jdoe Entity 1 link-added - - -",
-            "6 link jdoe Role Underwriter link-added - - -",
-            "7 entitlement - Role Admin new - - -",
-            "8 entitlement - Role Old new - - -",
-            "9 entitlement - Role Underwriter new - - -",
+            "3 link jdoe Entity 1 link-added - - -",
+            "3 link jdoe Role Underwriter link-added - - -",
+            "4 entitlement - Role Admin new - - -",
+            "5 entitlement - Role Old new - - -",
+            "6 entitlement - Role Underwriter new - - -",
         ]
     );
     let run2_accounts = [
@@ -2350,5 +2351,207 @@ fn store_scale() {
         "read {} accounts with 100k identities in {:?}; {owned} have an owner",
         accounts.len(),
         t.elapsed()
+    );
+}
+
+/// One import of a scenario: its accounts, then its detail records, with a policy.
+struct Step {
+    accounts: Vec<Account>,
+    details: Vec<Account>,
+    policy: Reconciliation,
+}
+
+/// Runs `steps` into a new store, each begun with its policy (`begin_import`: unchanged accounts
+/// skipped while receiving) or without (`begin_run`: every record staged); what each run
+/// summarized and recorded, and the accounts at the end.
+fn run_steps(
+    steps: &[Step],
+    with_policy: bool,
+) -> (Vec<RunSummary>, Vec<Vec<String>>, Vec<StoredAccount>) {
+    let (_dir, _path, mut store) = temp_store();
+    let mut summaries = Vec::new();
+    let mut changes = Vec::new();
+    for step in steps {
+        let run = match with_policy {
+            true => store.begin_import("prod", ImportScope::Accounts, &step.policy),
+            false => store.begin_run("prod", ImportScope::Accounts),
+        }
+        .unwrap();
+        for batch in step.accounts.chunks(2) {
+            store.stage_accounts(run, batch).unwrap();
+        }
+        store.stage_account_details(run, &step.details).unwrap();
+        let mut summary = store.complete_run(run, &step.policy).unwrap();
+        summary.run = 0;
+        summaries.push(summary);
+        changes.push(change_lines(&store, run.0));
+    }
+    (summaries, changes, store.accounts("prod").unwrap())
+}
+
+#[test]
+fn skipping_unchanged_accounts_changes_nothing_but_the_work() {
+    let status_policy = Reconciliation {
+        status_column: Some("status".into()),
+        inactive_statuses: vec!["disabled".into()],
+        ..Reconciliation::default()
+    };
+    let base = || {
+        vec![
+            account(
+                "jdoe",
+                &[("name", "J"), ("status", "disabled")],
+                &[("Role", "U"), ("Entity", "1")],
+            ),
+            account("asmith", &[("name", "A")], &[("Role", "Admin")]),
+            account("bgone", &[("name", "B")], &[]),
+            account("carl", &[("name", "C")], &[("Role", "U")]),
+        ]
+    };
+    let step = |accounts: Vec<Account>, details: Vec<Account>, policy: &Reconciliation| Step {
+        accounts,
+        details,
+        policy: policy.clone(),
+    };
+    let default = Reconciliation::default();
+    let steps = [
+        step(base(), vec![], &default),
+        // Nothing changed.
+        step(base(), vec![], &default),
+        // A column, a link added, an account gone, a new one with links; a link given twice.
+        step(
+            vec![
+                account(
+                    "jdoe",
+                    &[("name", "J2"), ("status", "disabled")],
+                    &[("Role", "U"), ("Entity", "1")],
+                ),
+                account(
+                    "asmith",
+                    &[("name", "A")],
+                    &[("Role", "Admin"), ("Role", "X"), ("Role", "X")],
+                ),
+                account("carl", &[("name", "C")], &[("Role", "U")]),
+                account("dora", &[("name", "D")], &[("Role", "U"), ("Entity", "2")]),
+                account("erin", &[("name", "E")], &[("Role", "U")]),
+                account("erin", &[("name", "E2")], &[("Role", "X"), ("Role", "U")]),
+            ],
+            vec![],
+            &default,
+        ),
+        // Restored; a link removed; an unchanged account reported twice, the second time with
+        // one more link; an unchanged account completed by a detail record.
+        step(
+            vec![
+                account(
+                    "jdoe",
+                    &[("name", "J2"), ("status", "disabled")],
+                    &[("Role", "U"), ("Entity", "1")],
+                ),
+                account("asmith", &[("name", "A")], &[("Role", "Admin")]),
+                account("bgone", &[("name", "B")], &[]),
+                account("carl", &[("name", "C")], &[("Role", "U")]),
+                account("dora", &[("name", "D")], &[("Role", "U"), ("Entity", "2")]),
+                account(
+                    "jdoe",
+                    &[("name", "J2"), ("status", "disabled")],
+                    &[("Entity", "3")],
+                ),
+            ],
+            vec![account("carl", &[("email", "c@x")], &[("Role", "Y")])],
+            &default,
+        ),
+        // The same data under a policy with a status column: statuses change though no column
+        // did.
+        step(
+            vec![
+                account(
+                    "jdoe",
+                    &[("name", "J2"), ("status", "disabled")],
+                    &[("Role", "U"), ("Entity", "1"), ("Entity", "3")],
+                ),
+                account("asmith", &[("name", "A")], &[("Role", "Admin")]),
+                account("bgone", &[("name", "B")], &[]),
+                account(
+                    "carl",
+                    &[("name", "C"), ("email", "c@x")],
+                    &[("Role", "U"), ("Role", "Y")],
+                ),
+                account("dora", &[("name", "D")], &[("Role", "U"), ("Entity", "2")]),
+            ],
+            vec![],
+            &status_policy,
+        ),
+        // Again, unchanged under that policy.
+        step(
+            vec![
+                account(
+                    "jdoe",
+                    &[("name", "J2"), ("status", "disabled")],
+                    &[("Entity", "3"), ("Role", "U"), ("Entity", "1")],
+                ),
+                account("asmith", &[("name", "A")], &[("Role", "Admin")]),
+                account("bgone", &[("name", "B")], &[]),
+                account(
+                    "carl",
+                    &[("name", "C"), ("email", "c@x")],
+                    &[("Role", "Y"), ("Role", "U")],
+                ),
+                account("dora", &[("name", "D")], &[("Role", "U"), ("Entity", "2")]),
+            ],
+            vec![],
+            &status_policy,
+        ),
+    ];
+    let skipping = run_steps(&steps, true);
+    let staging_all = run_steps(&steps, false);
+    assert_eq!(skipping, staging_all);
+    let (summaries, changes, _) = skipping;
+    assert_eq!(
+        changes[1],
+        Vec::<String>::new(),
+        "an unchanged import records nothing"
+    );
+    assert_eq!(changes[5], Vec::<String>::new());
+    assert_eq!(
+        (
+            summaries[1].accounts,
+            summaries[1].links,
+            summaries[1].updated_accounts
+        ),
+        (4, 4, 0)
+    );
+    assert_eq!(
+        (
+            summaries[3].restored,
+            summaries[3].links_added,
+            summaries[3].links_removed
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        summaries[4].updated_accounts, 1,
+        "jdoe becomes inactive: {:?}",
+        changes[4]
+    );
+    // New accounts arrive with their links, once each, however often they were reported.
+    let arrivals: Vec<&String> = changes[2]
+        .iter()
+        .filter(|line| line.contains("dora") || line.contains("erin"))
+        .collect();
+    assert_eq!(
+        arrivals,
+        [
+            "1 account dora - - new - - -",
+            "1 link dora Entity 2 link-added - - -",
+            "1 link dora Role U link-added - - -",
+            "2 account erin - - new - - -",
+            "2 link erin Role U link-added - - -",
+            "2 link erin Role X link-added - - -",
+        ]
+    );
+    assert_eq!(
+        summaries[2].links_added, 5,
+        "asmith's X and the arrivals' four"
     );
 }
