@@ -118,6 +118,8 @@ impl Setup<'_> {
 /// A simulator child process, stopped when dropped.
 struct Simulator {
     child: Child,
+    /// `http://127.0.0.1:PORT`: its admin API is under `/admin`.
+    base: String,
     endpoint: String,
 }
 
@@ -142,6 +144,7 @@ impl Simulator {
         };
         Ok(Simulator {
             child,
+            base: url.to_owned(),
             endpoint: format!("{url}/dc/services"),
         })
     }
@@ -207,17 +210,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 /// One dataset size: the component, the native reference, the floor and the script reference,
-/// `repeat` times each, and a re-import of unchanged data.
+/// `repeat` times each; then a re-import of unchanged data into each round's component store
+/// (with the store's growth), and, once 1 % of the users changed in the simulator, an import of
+/// that change into each of those stores.
 fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
     let simulator = Simulator::start(setup, users)?;
     let endpoint = &simulator.endpoint;
+    let warm = setup.db(&format!("warm-{users}.db"));
     // Compiles the component into the cache (first size only) and warms the simulator.
-    setup.measure(setup.dcconn_import(endpoint, &setup.db(&format!("warm-{users}.db"))))?;
+    setup.measure(setup.dcconn_import(endpoint, &warm))?;
+    let rounds = setup.args.repeat.max(1);
+    let component_db = |round: usize| setup.db(&format!("component-{users}-{round}.db"));
     let (mut component, mut native, mut floor, mut script) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for round in 0..setup.args.repeat.max(1) {
+    for round in 0..rounds {
         let db = |kind: &str| setup.db(&format!("{kind}-{users}-{round}.db"));
-        component.push(setup.measure(setup.dcconn_import(endpoint, &db("component")))?);
+        component.push(setup.measure(setup.dcconn_import(endpoint, &component_db(round)))?);
         let mut command = setup.program("dcbench");
         command
             .arg("native")
@@ -236,24 +244,54 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
         floor.push(setup.measure(command)?);
         script.push(setup.measure(setup.script_import(endpoint, &db("script")))?);
     }
-    // Unchanged data into a store that has it: the daily case.
-    let reimport = setup
-        .measure(setup.dcconn_import(endpoint, &setup.db(&format!("component-{users}-0.db"))))?;
+    // Unchanged data into a store that has it, the daily case: each round's store once, and
+    // how much the store (with its WAL) grew, measured once the import exited.
+    let (mut reimport, mut growth) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let db = component_db(round);
+        let before = store_bytes(&db)?;
+        reimport.push(setup.measure(setup.dcconn_import(endpoint, &db))?);
+        growth.push(store_bytes(&db)? as i64 - before as i64);
+    }
+    growth.sort_unstable();
+    let growth = growth[growth.len() / 2];
+    // 1 % of the users changed (columns, links added and removed), imported into each round's
+    // store, which holds the re-imported state.
+    let names = changed_names(users);
+    let expected = change_users(&simulator, &names, &warm)?;
+    let mut changed = Vec::new();
+    for round in 0..rounds {
+        let run = setup.measure(setup.dcconn_import(endpoint, &component_db(round)))?;
+        let summary = run.json()?;
+        if summary["updatedAccounts"].as_u64() != Some(names.len() as u64) {
+            bail!(
+                "{users} users: after changing {} users in the simulator, the import reported \
+                 {} updated accounts (round {round}):\n{}",
+                names.len(),
+                summary["updatedAccounts"],
+                run.stdout
+            );
+        }
+        changed.push(run);
+    }
     for entry in std::fs::read_dir(&setup.scratch)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e != "out" && e != "err") && path.is_file() {
             std::fs::remove_file(path)?;
         }
     }
-    let (component, native, floor, script) = (
+    let (component, native, floor, script, reimport, changed) = (
         median(component),
         median(native),
         median(floor),
         median(script),
+        median(reimport),
+        median(changed),
     );
     let component_json = component.json()?;
     let floor_json = floor.json()?;
     let script_json = script.json()?;
+    let changed_json = changed.json()?;
     let bytes = floor_json["bytes"].as_f64().unwrap_or(0.0);
     let accounts = component_json["accounts"].as_u64().unwrap_or(0);
     if accounts != users as u64 || floor_json["accounts"].as_u64() != Some(accounts) {
@@ -271,6 +309,15 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
             "{users} users: the script reference stored {by_script:?} (accounts, links, \
              entitlements), the floor {by_floor:?}, the component {} links",
             component_json["links"]
+        );
+    }
+    let links = |key: &str| changed_json[key].as_u64().unwrap_or(0);
+    let (added, removed) = (links("linksAdded"), links("linksRemoved"));
+    if (added, removed) != (expected.links_added, expected.links_removed) {
+        eprintln!(
+            "dcbench: {users} users: the change import reported {added} links added and \
+             {removed} removed; the simulator's changes were {} and {}",
+            expected.links_added, expected.links_removed
         );
     }
     let figures = |run: &Measured| {
@@ -292,11 +339,154 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
         "nativePhasesMs": native.json()?["timingsMs"],
         "floor": figures(&floor),
         "reimport": figures(&reimport),
+        "reimportPhasesMs": reimport.json()?["timingsMs"],
+        // Store plus WAL after minus before a re-import of unchanged data, median.
+        "reimportGrowthBytes": growth,
+        "changed": figures(&changed),
+        "changedPhasesMs": changed_json["timingsMs"],
+        "changedUsers": names.len(),
+        "changedUpdatedAccounts": changed_json["updatedAccounts"],
+        "changedLinksAdded": added,
+        "changedLinksRemoved": removed,
         "script": figures(&script),
         // How many times faster dcconn is than the script: script wall ÷ dcconn wall.
         "scriptOverComponent": seconds(script.wall) / seconds(component.wall),
         "scriptOverReimport": seconds(script.wall) / seconds(reimport.wall),
     }))
+}
+
+/// The size of the store at `db` plus its write-ahead log (when there is one), in bytes.
+fn store_bytes(db: &Path) -> Result<u64> {
+    let store = std::fs::metadata(db)
+        .with_context(|| format!("no store at {}", db.display()))?
+        .len();
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = match std::fs::metadata(&wal) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(error) => return Err(error).context("reading the size of the store's WAL"),
+    };
+    Ok(store + wal)
+}
+
+/// The users the 1 % scenario changes: every 100th in the simulator's order (ids 100, 200, …,
+/// generated users, named `user` and their id on at least six digits).
+fn changed_names(users: usize) -> Vec<String> {
+    (1..=users / 100)
+        .map(|k| format!("user{:06}", k * 100))
+        .collect()
+}
+
+/// The links the 1 % scenario added and removed in the simulator.
+struct Changes {
+    links_added: u64,
+    links_removed: u64,
+}
+
+/// Changes each user of `names` through the simulator's admin API (a GET, then a PUT of the
+/// whole user): a new email (a column), one role added that it did not have, and one of its
+/// roles removed, or, when it had no role, an entity membership added. The roles and entities
+/// to pick from are those imported into `store`. Checks with a GET that the first change took.
+fn change_users(simulator: &Simulator, names: &[String], store: &Path) -> Result<Changes> {
+    let store = dcconn::store::Store::open(store)?;
+    let values = |kind: &str| -> Result<Vec<String>> {
+        let values: Vec<String> = store
+            .entitlements("DuckCreek", Some(kind))?
+            .into_iter()
+            .map(|entitlement| entitlement.value)
+            // The root entity, of which generated users are never members.
+            .filter(|value| value != "Head Office")
+            .collect();
+        if values.is_empty() {
+            bail!("the store holds no entitlement of type {kind}");
+        }
+        Ok(values)
+    };
+    let (roles, entities) = (values("Role")?, values("Entity")?);
+    drop(store);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let admin = |method: &str, name: &str, body: Option<&Value>| -> Result<Value> {
+        let url = format!("{}/admin/users/{name}", simulator.base);
+        let response = match body {
+            None => agent.get(&url).call(),
+            Some(body) => agent
+                .put(&url)
+                .header("content-type", "application/json")
+                .send(body.to_string()),
+        };
+        let mut response = response.with_context(|| format!("{method} {url}"))?;
+        let text = response.body_mut().read_to_string()?;
+        if !response.status().is_success() {
+            bail!("{method} {url} answered {}: {text}", response.status());
+        }
+        serde_json::from_str(&text).with_context(|| format!("{method} {url} answered {text}"))
+    };
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut changes = Changes {
+        links_added: 0,
+        links_removed: 0,
+    };
+    let mut first = None;
+    // The first value, from the `i`th on (so the changes spread over every value), that is not
+    // in `held`.
+    let pick = |values: &[String], i: usize, held: &[String]| {
+        (0..values.len())
+            .map(|k| &values[(i + k) % values.len()])
+            .find(|value| !held.contains(value))
+            .cloned()
+    };
+    for (i, name) in names.iter().enumerate() {
+        let mut user = admin("GET", name, None)?;
+        user["email"] = format!("{name}.changed@example.com").into();
+        let mut held = strings(&user["roles"]);
+        let Some(role) = pick(&roles, i, &held) else {
+            bail!("user {name} already has every role");
+        };
+        if held.is_empty() {
+            let mut memberships = strings(&user["entities"]);
+            let Some(entity) = pick(&entities, i, &memberships) else {
+                bail!("user {name} is already a member of every entity");
+            };
+            memberships.push(entity);
+            user["entities"] = memberships.into();
+            changes.links_added += 1;
+        } else {
+            held.remove(0);
+            changes.links_removed += 1;
+        }
+        held.push(role);
+        changes.links_added += 1;
+        user["roles"] = held.into();
+        admin("PUT", name, Some(&user))?;
+        first.get_or_insert(user);
+    }
+    if let Some(user) = first {
+        let name = user["name"].as_str().unwrap_or_default();
+        let now = admin("GET", name, None)?;
+        if now != user {
+            bail!("the simulator did not keep the change of {name}: sent {user}, now {now}");
+        }
+    }
+    eprintln!(
+        "dcbench: changed {} users in the simulator ({} links added, {} removed)",
+        names.len(),
+        changes.links_added,
+        changes.links_removed
+    );
+    Ok(changes)
 }
 
 /// Warm instantiation (in process, from the cache) and `dcconn` start to first request.
@@ -410,7 +600,7 @@ fn print_imports(imports: &[Value]) {
     );
     let _ = writeln!(
         out,
-        "{:>9} {:>9} {:>10}  {:>30}  {:>30}  {:>30}  {:>8} {:>8}  {:>9}  {:>13}  {:>8} {:>8}",
+        "{:>9} {:>9} {:>10}  {:>30}  {:>30}  {:>30}  {:>8} {:>8}  {:>13}  {:>8} {:>8}",
         "users",
         "links",
         "MB",
@@ -419,40 +609,73 @@ fn print_imports(imports: &[Value]) {
         "floor",
         "÷floor",
         "÷native",
-        "re-import",
         "script",
         "÷dcconn",
         "÷re-imp",
     );
+    let cell = |import: &Value, kind: &str| {
+        let f = &import[kind];
+        format!(
+            "{:>6.2} {:>8.0} {:>6.1} {:>6.1}",
+            f["wallS"].as_f64().unwrap_or(0.0),
+            f["accountsPerS"].as_f64().unwrap_or(0.0),
+            f["mbPerS"].as_f64().unwrap_or(0.0),
+            f["peakRssMiB"].as_f64().unwrap_or(0.0)
+        )
+    };
+    let wall = |import: &Value, kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
     for import in imports {
-        let cell = |kind: &str| {
-            let f = &import[kind];
-            format!(
-                "{:>6.2} {:>8.0} {:>6.1} {:>6.1}",
-                f["wallS"].as_f64().unwrap_or(0.0),
-                f["accountsPerS"].as_f64().unwrap_or(0.0),
-                f["mbPerS"].as_f64().unwrap_or(0.0),
-                f["peakRssMiB"].as_f64().unwrap_or(0.0)
-            )
-        };
-        let wall = |kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
         let ratio = |key: &str| import[key].as_f64().unwrap_or(f64::NAN);
         let _ = writeln!(
             out,
-            "{:>9} {:>9} {:>10.1}  {:>30}  {:>30}  {:>30}  {:>7.2}× {:>7.2}×  {:>8.2}s  {:>6.2} {:>6.1}  {:>7.2}× {:>7.2}×",
+            "{:>9} {:>9} {:>10.1}  {:>30}  {:>30}  {:>30}  {:>7.2}× {:>7.2}×  {:>6.2} {:>6.1}  {:>7.2}× {:>7.2}×",
             import["users"].to_string(),
             import["links"].to_string(),
             import["responseBytes"].as_f64().unwrap_or(0.0) / 1e6,
-            cell("component"),
-            cell("native"),
-            cell("floor"),
-            wall("component") / wall("floor"),
-            wall("component") / wall("native"),
-            wall("reimport"),
-            wall("script"),
+            cell(import, "component"),
+            cell(import, "native"),
+            cell(import, "floor"),
+            wall(import, "component") / wall(import, "floor"),
+            wall(import, "component") / wall(import, "native"),
+            wall(import, "script"),
             import["script"]["peakRssMiB"].as_f64().unwrap_or(0.0),
             ratio("scriptOverComponent"),
             ratio("scriptOverReimport"),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRe-import with dcconn into each run's store (median of the runs; wall s, accounts/s, MB/s of response, peak RSS MiB; ÷floor: over the floor's first import): of unchanged data, with the store's growth (store + WAL after the import exited, minus before); then of 1 % of the users changed (every 100th: email, a role added, a role removed or a membership added), with the users the import reported updated and the links added/removed"
+    );
+    let _ = writeln!(
+        out,
+        "{:>9}  {:>30}  {:>8}  {:>10}  {:>30}  {:>8}  {:>8} {:>8}  {:>13}",
+        "users",
+        "re-import (unchanged)",
+        "÷floor",
+        "growth",
+        "1% changed",
+        "÷floor",
+        "changed",
+        "updated",
+        "links +/-",
+    );
+    for import in imports {
+        let _ = writeln!(
+            out,
+            "{:>9}  {:>30}  {:>7.2}×  {:>10}  {:>30}  {:>7.2}×  {:>8} {:>8}  {:>13}",
+            import["users"].to_string(),
+            cell(import, "reimport"),
+            wall(import, "reimport") / wall(import, "floor"),
+            signed_bytes(import["reimportGrowthBytes"].as_i64().unwrap_or(0)),
+            cell(import, "changed"),
+            wall(import, "changed") / wall(import, "floor"),
+            import["changedUsers"].to_string(),
+            import["changedUpdatedAccounts"].to_string(),
+            format!(
+                "+{} -{}",
+                import["changedLinksAdded"], import["changedLinksRemoved"]
+            ),
         );
     }
     let _ = writeln!(
@@ -468,6 +691,8 @@ fn print_imports(imports: &[Value]) {
         for (label, key) in [
             ("component", "componentPhasesMs"),
             ("native", "nativePhasesMs"),
+            ("re-import", "reimportPhasesMs"),
+            ("1% changed", "changedPhasesMs"),
         ] {
             let p = &import[key];
             let v = |name: &str| p[name].as_f64().unwrap_or(0.0);
@@ -484,6 +709,19 @@ fn print_imports(imports: &[Value]) {
                 v("applying"),
             );
         }
+    }
+}
+
+/// `bytes` with its sign, in B, kB or MB (powers of 1,000).
+fn signed_bytes(bytes: i64) -> String {
+    let sign = if bytes < 0 { "-" } else { "+" };
+    let magnitude = bytes.unsigned_abs() as f64;
+    if magnitude >= 1e6 {
+        format!("{sign}{:.2} MB", magnitude / 1e6)
+    } else if magnitude >= 1e3 {
+        format!("{sign}{:.1} kB", magnitude / 1e3)
+    } else {
+        format!("{sign}{magnitude} B")
     }
 }
 
@@ -515,12 +753,29 @@ fn print_provisioning(p: &Value) {
 fn print_targets(imports: &[Value], results: &serde_json::Map<String, Value>) {
     let mut rows: Vec<(String, String, bool)> = Vec::new();
     let wall = |import: &Value, kind: &str| import[kind]["wallS"].as_f64().unwrap_or(f64::NAN);
+    for import in imports
+        .iter()
+        .filter(|i| i["users"].as_u64() >= Some(100_000))
+    {
+        for (what, kind, at_most) in [
+            ("first import", "component", 1.5),
+            ("re-import", "reimport", 1.2),
+            ("1 % changed", "changed", 1.3),
+        ] {
+            let to_floor = wall(import, kind) / wall(import, "floor");
+            rows.push((
+                format!("{} users: {what} ≤ {at_most}× floor", import["users"]),
+                format!("{to_floor:.2}×"),
+                to_floor <= at_most,
+            ));
+        }
+    }
     if let Some(import) = imports.iter().find(|i| i["users"] == 100_000) {
-        let to_floor = wall(import, "component") / wall(import, "floor");
+        let growth = import["reimportGrowthBytes"].as_i64();
         rows.push((
-            "100k import ≤ 1.3× floor".into(),
-            format!("{to_floor:.2}×"),
-            to_floor <= 1.3,
+            "100k re-import store growth < 1 MB".into(),
+            growth.map_or_else(|| "–".into(), signed_bytes),
+            growth.is_some_and(|bytes| bytes < 1_000_000),
         ));
         for (target, key, at_least) in [
             (
@@ -598,5 +853,29 @@ fn print_targets(imports: &[Value], results: &serde_json::Map<String, Value>) {
             figure,
             if holds { "holds" } else { "MISSED" }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_changed_users_are_every_hundredth_by_id() {
+        assert!(changed_names(99).is_empty());
+        assert_eq!(
+            changed_names(300),
+            ["user000100", "user000200", "user000300"]
+        );
+        let million = changed_names(1_000_000);
+        assert_eq!(million.len(), 10_000);
+        assert_eq!(million.last().map(String::as_str), Some("user1000000"));
+    }
+
+    #[test]
+    fn growth_keeps_its_sign() {
+        assert_eq!(signed_bytes(0), "+0 B");
+        assert_eq!(signed_bytes(4096), "+4.1 kB");
+        assert_eq!(signed_bytes(-2_500_000), "-2.50 MB");
     }
 }

@@ -246,19 +246,19 @@ impl<R: BufRead> RecordReader<R> {
             matched: vec![0; count],
             captures: Vec::new(),
         };
+        // The record element's own attributes, read in one pass however many paths want one.
+        let mut wanted = Vec::new();
         for (index, path) in self.value_paths.iter().enumerate() {
             if path.steps.is_empty() {
                 match &path.target {
-                    Target::Attribute(wanted) => {
-                        if let Some(value) =
-                            attribute(start, wanted).map_err(|m| self.malformed(m))?
-                        {
-                            record.values[index].push(value);
-                        }
-                    }
+                    Target::Attribute(name) => wanted.push((index, name.as_str())),
                     Target::Element => record.captures.push((index, level, String::new())),
                 }
             }
+        }
+        let values = attributes(start, &wanted).map_err(|m| self.malformed(m))?;
+        for ((index, _), value) in wanted.iter().zip(values) {
+            record.values[*index].extend(value);
         }
         self.record = Some(record);
         Ok(())
@@ -733,35 +733,66 @@ impl FaultTexts {
 }
 
 fn attribute(start: &BytesStart<'_>, wanted: &str) -> Result<Option<String>, String> {
+    let mut values = attributes(start, &[((), wanted)])?;
+    Ok(values.pop().flatten())
+}
+
+/// The values of the attributes `wanted` names (each with a tag of the caller's), in one pass
+/// over the element's attributes: `values[i]` for `wanted[i]`, the first occurrence of each
+/// name.
+fn attributes<T>(
+    start: &BytesStart<'_>,
+    wanted: &[(T, &str)],
+) -> Result<Vec<Option<String>>, String> {
+    let mut values = vec![None; wanted.len()];
+    let mut missing = wanted.len();
     for attribute in start.attributes() {
+        if missing == 0 {
+            break;
+        }
         let attribute = attribute
             .map_err(|error| format!("bad attribute in `<{}>`: {error}", start.name().as_ref()))?;
-        if attribute.key.local_name().as_ref() == wanted {
-            let bad_value = |problem: String| {
-                format!(
-                    "bad value of `{wanted}` in `<{}>`: {problem}",
-                    start.name().as_ref()
-                )
-            };
-            let value = attribute
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|error| match forbidden_reference(&attribute.value) {
-                    Some(code) => bad_value(forbidden_reference_message(code)),
-                    None => bad_value(error.to_string()),
-                })?;
-            // A value that changed had references resolved (or line breaks normalised): one
-            // may stand for a character XML forbids. (One written as is was refused with its
-            // tag, before.)
-            if let Cow::Owned(resolved) = &value
-                && let Some(at) = forbidden_at(resolved.as_bytes())
-            {
-                let code = resolved[at..].chars().next().map_or(0, u32::from);
-                return Err(bad_value(forbidden_reference_message(code)));
+        let key = attribute.key.local_name();
+        for (slot, (_, name)) in values.iter_mut().zip(wanted) {
+            if slot.is_some() || key.as_ref() != *name {
+                continue;
             }
-            return Ok(Some(value.into_owned()));
+            *slot = Some(attribute_value(start, name, &attribute)?);
+            missing -= 1;
         }
     }
-    Ok(None)
+    Ok(values)
+}
+
+/// An attribute's value with references resolved; an error for one that stands for a character
+/// XML forbids.
+fn attribute_value(
+    start: &BytesStart<'_>,
+    wanted: &str,
+    attribute: &quick_xml::events::attributes::Attribute<'_>,
+) -> Result<String, String> {
+    let bad_value = |problem: String| {
+        format!(
+            "bad value of `{wanted}` in `<{}>`: {problem}",
+            start.name().as_ref()
+        )
+    };
+    let value = attribute
+        .normalized_value(XmlVersion::Implicit1_0)
+        .map_err(|error| match forbidden_reference(&attribute.value) {
+            Some(code) => bad_value(forbidden_reference_message(code)),
+            None => bad_value(error.to_string()),
+        })?;
+    // A value that changed had references resolved (or line breaks normalised): one
+    // may stand for a character XML forbids. (One written as is was refused with its
+    // tag, before.)
+    if let Cow::Owned(resolved) = &value
+        && let Some(at) = forbidden_at(resolved.as_bytes())
+    {
+        let code = resolved[at..].chars().next().map_or(0, u32::from);
+        return Err(bad_value(forbidden_reference_message(code)));
+    }
+    Ok(value.into_owned())
 }
 
 fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
