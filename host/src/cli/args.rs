@@ -21,7 +21,8 @@ Exit codes:
      or a request the egress policy denied
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
-  7  busy: another import of the endpoint is running (import --wait waits for it)
+  7  busy: another import of the endpoint is running (import --wait waits for it), or
+     another process held the store's write lock longer than 5 s
 
 Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
 --set-file PASSWORD=PATH so it never appears on a command line.";
@@ -231,9 +232,13 @@ pub struct RetryOptions {
     /// The longest wait between two tries, in milliseconds.
     #[arg(long, default_value_t = 3_600_000)]
     pub max_backoff_ms: u64,
-    /// How long an attempt holds its task, in milliseconds; a task whose attempt was cut short
-    /// (a crash) is tried again once this has passed.
-    #[arg(long, default_value_t = 300_000)]
+    /// How long an attempt holds its task, in milliseconds: from its claim, and past the
+    /// deadline of each request it sends. Before each request the lease is extended to cover
+    /// the request's deadline (--connect-timeout-ms + --first-byte-timeout-ms +
+    /// --between-bytes-timeout-ms, by default 450 s; the request is cut there) plus this, so
+    /// it always outlasts the request. A task whose attempt was cut short (a crash) is tried
+    /// again once its lease has passed.
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_ms: u64,
 }
 

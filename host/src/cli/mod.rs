@@ -527,19 +527,26 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
         &endpoint,
         &policy,
         usize::from(args.concurrency),
-        &|task| {
-            note(output::task_line(task));
+        &|report| {
+            note(match report {
+                provision::AttemptReport::Recorded(task) => output::task_line(task),
+                provision::AttemptReport::LeaseLost(task) => output::lease_lost_line(task),
+            });
         },
     )
     .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+    let lost = match summary.lost {
+        0 => String::new(),
+        lost => format!(", {lost} leases lost to other workers"),
+    };
     print(|out| {
         writeln!(
             out,
-            "retry of {}: {} attempts, {} tasks completed, {} failed for good",
+            "retry of {}: {} attempts, {} tasks completed, {} failed for good{lost}",
             output::printable(&endpoint),
             summary.attempts,
             summary.completed,
-            summary.failed
+            summary.failed,
         )
     })?;
     Ok(if summary.failed == 0 {

@@ -479,6 +479,18 @@ pub fn account_record(
     tasks(out, &record.tasks, Format::Table)
 }
 
+/// The line of an attempt that lost its lease on `task` (as claimed): another worker took the
+/// task over; what that worker records stands.
+pub fn lease_lost_line(task: &Task) -> String {
+    format!(
+        "lease lost for task {} ({} {}, try {}): another worker took it over; this attempt sent nothing more and recorded nothing",
+        task.id,
+        task.kind,
+        printable(&task.account),
+        task.tries
+    )
+}
+
 /// One line about a task: `task 3: disable o'brien&co: COMPLETE after 1 try`.
 pub fn task_line(task: &Task) -> String {
     let tries = if task.tries == 1 { "try" } else { "tries" };

@@ -80,7 +80,8 @@ pub mod exit_code {
     pub const REMOTE: u8 = 5;
     /// The import completed but a threshold withheld its removals.
     pub const WITHHELD: u8 = 6;
-    /// Another import of the endpoint is running (its run holds the endpoint's lease).
+    /// Another import of the endpoint is running (its run holds the endpoint's lease), or
+    /// another process held the store's write lock longer than the busy timeout.
     pub const BUSY: u8 = 7;
 }
 
@@ -96,9 +97,8 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
-            JobError::Store(StoreError::EndpointBusy(_)) | JobError::WaitedTooLong { .. } => {
-                exit_code::BUSY
-            }
+            JobError::Store(StoreError::EndpointBusy(_) | StoreError::Busy { .. })
+            | JobError::WaitedTooLong { .. } => exit_code::BUSY,
             JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {
                 exit_code::INTERNAL
             }

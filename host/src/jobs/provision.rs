@@ -3,19 +3,27 @@
 //!
 //! A task is created in the store before anything is sent, so a request is never lost: it ends
 //! COMPLETE or PROVISIONING FAILED, or waits as PENDING PROVISIONING for the retry job. Each
-//! attempt holds a lease on its task, so two runs never attempt one task at once, and a task
-//! whose attempt was cut short by a crash becomes claimable again when the lease expires.
+//! attempt holds a lease on its task in its worker's own name. Immediately before each request
+//! goes out, the lease is extended to cover the request's deadline and then the policy's lease
+//! (`provision/lease.rs`); a worker whose task another took over sends nothing more and records
+//! nothing. So no two live workers ever have one task's request in flight, and a task whose
+//! attempt was cut short by a crash becomes claimable again when the lease expires.
+
+mod lease;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::connection::Connection;
 use crate::identities::Identity;
 use crate::model::EntitlementRef;
-use crate::runtime::{ConnectorInstance, Runtime, wit};
-use crate::store::{Completion, Store, StoredAccount, Task, TaskId, TaskKind, TaskStatus};
+use crate::runtime::{ConnectorInstance, Runtime, RuntimeError, wit};
+use crate::store::{
+    Completion, Store, StoreError, StoredAccount, Task, TaskId, TaskKind, TaskStatus,
+};
 
 use super::error::redact;
 use super::{JobError, attributes, validated_instance};
+use lease::Gate;
 
 /// The most tries a task may be given (the platform's limit).
 pub const MAX_TRIES: u32 = 20;
@@ -29,7 +37,9 @@ pub struct RetryPolicy {
     pub backoff: Duration,
     /// The longest wait between two tries.
     pub max_backoff: Duration,
-    /// How long an attempt holds its task; a crashed attempt's task is free again after it.
+    /// How long an attempt holds its task: from its claim, and past the deadline of each request
+    /// it sends (the lease is extended before each one). A crashed attempt's task is free again
+    /// after it.
     pub lease: Duration,
 }
 
@@ -63,14 +73,6 @@ fn jitter() -> f64 {
     f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1_000_000.0
 }
 
-/// Names this process's attempts in task leases.
-fn lease_owner() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    format!("dcconn-{}-{nanos}", std::process::id())
-}
-
 /// What to provision.
 #[derive(Debug, Clone)]
 pub struct ProvisionRequest<'a> {
@@ -87,7 +89,8 @@ pub struct ProvisionRequest<'a> {
 }
 
 /// Creates a task and, unless queued, attempts it once. Configuration errors stop it before
-/// the task is created.
+/// the task is created. When another run takes the task over, the task is returned as it
+/// stands.
 pub fn request(
     runtime: &Runtime,
     store: &mut Store,
@@ -107,20 +110,18 @@ pub fn request(
     if request.queue {
         return Ok(task);
     }
-    let owner = lease_owner();
-    match store.claim_task(TaskId(task.id), &owner, policy.lease)? {
-        Some(claimed) => attempt(
-            &mut instance,
-            store,
-            request.connection,
-            &claimed,
-            &owner,
-            policy,
-        )?
-        .into_result(),
+    let id = TaskId(task.id);
+    let gate = Gate::new(store.reopen()?, lease::owners()(0), policy.lease);
+    let mut worker = Worker::with_instance(instance, gate);
+    let Some(claimed) = store.claim_task(id, worker.owner(), policy.lease)? else {
         // Another run took it between creation and claim: it is in good hands.
-        None => Ok(store.task(TaskId(task.id))?.unwrap_or(task)),
+        return Ok(store.task(id)?.unwrap_or(task));
+    };
+    let attempted = worker.attempt(store, request.connection, &claimed, policy)?;
+    if attempted.lost {
+        return Ok(store.task(id)?.unwrap_or(attempted.task));
     }
+    attempted.into_result()
 }
 
 /// The requests `request` would send, rendered by the component, with every secret value of
@@ -185,24 +186,63 @@ pub struct RetrySummary {
     pub completed: u64,
     /// Tasks that ended PROVISIONING FAILED in this run.
     pub failed: u64,
+    /// Attempts that lost their lease: another worker took the task over and finishes it.
+    pub lost: u64,
 }
 
-/// The retry job: attempts every due task of the endpoint, waiting out backoffs, until no task
-/// is left to try. Tasks another run holds are skipped until their lease ends.
+impl RetrySummary {
+    /// Counts one attempt.
+    fn add(&mut self, attempted: &Attempted) {
+        self.attempts += 1;
+        if attempted.lost {
+            self.lost += 1;
+            return;
+        }
+        match attempted.task.status {
+            TaskStatus::Complete => self.completed += 1,
+            TaskStatus::ProvisioningFailed => self.failed += 1,
+            _ => {}
+        }
+    }
+
+    /// Adds another worker's counts.
+    fn merge(&mut self, other: &RetrySummary) {
+        self.attempts += other.attempts;
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.lost += other.lost;
+    }
+}
+
+/// How one attempt of the retry job ended, as it is told to the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptReport<'a> {
+    /// The attempt recorded its outcome: the task as it left it.
+    Recorded(&'a Task),
+    /// The attempt lost its lease on the task (shown as claimed): another worker took it over,
+    /// and this attempt sent nothing more and recorded nothing.
+    LeaseLost(&'a Task),
+}
+
+/// The retry job: attempts every due task of the endpoint that nobody holds, waiting out
+/// backoffs, until none is left to try. Tasks other workers hold are theirs to finish (or, once
+/// their lease has expired, a later run's): the run neither attempts nor waits for them.
 pub fn retry(
     runtime: &Runtime,
     store: &mut Store,
     connection: &Connection,
     endpoint: &str,
     policy: &RetryPolicy,
-    progress: &mut dyn FnMut(&Task),
+    progress: &mut dyn FnMut(AttemptReport<'_>),
 ) -> Result<RetrySummary, JobError> {
     let target = RetryTarget {
         connection,
         endpoint,
         policy,
     };
-    retry_as(runtime, store, &target, &lease_owner(), progress)
+    let gate = Gate::new(store.reopen()?, lease::owners()(0), policy.lease);
+    let worker = Worker::start(runtime, connection, gate)?;
+    retry_as(runtime, store, worker, &target, progress)
 }
 
 /// What a retry run works on.
@@ -212,81 +252,77 @@ struct RetryTarget<'a> {
     policy: &'a RetryPolicy,
 }
 
-/// The retry job, its attempts holding their leases as `owner` (shared by the workers of one
-/// run: a task claimed by one is never waited for by another).
+/// The retry job, run by `worker`.
 fn retry_as(
     runtime: &Runtime,
     store: &mut Store,
+    mut worker: Worker,
     target: &RetryTarget<'_>,
-    owner: &str,
-    progress: &mut dyn FnMut(&Task),
+    progress: &mut dyn FnMut(AttemptReport<'_>),
 ) -> Result<RetrySummary, JobError> {
     let RetryTarget {
         connection,
         endpoint,
         policy,
     } = *target;
-    let (mut instance, _warnings) = validated_instance(runtime, connection)?;
-    let owner = owner.to_string();
     let mut summary = RetrySummary::default();
     loop {
-        let due = store.claim_due(endpoint, &owner, policy.lease, CLAIM_BATCH)?;
+        let due = store.claim_due(endpoint, worker.owner(), policy.lease, CLAIM_BATCH)?;
         if due.is_empty() {
-            match store.next_due_for(endpoint, Some(&owner))? {
+            match store.next_unheld_due(endpoint)? {
                 Some(at) => wait_until(store, &at)?,
                 None => return Ok(summary),
             }
             continue;
         }
         for task in &due {
-            let attempted = attempt(&mut instance, store, connection, task, &owner, policy)?;
-            summary.attempts += 1;
-            progress(&attempted.task);
+            let attempted = worker.attempt(store, connection, task, policy)?;
+            summary.add(&attempted);
+            progress(attempted.report());
             if attempted.trapped {
                 // A trapped instance cannot be entered again: the next task gets a fresh one.
-                instance = validated_instance(runtime, connection)?.0;
+                worker.restart(runtime, connection)?;
             }
-            let ended = attempted.into_result()?;
-            match ended.status {
-                TaskStatus::Complete => summary.completed += 1,
-                TaskStatus::ProvisioningFailed => summary.failed += 1,
-                _ => {}
-            }
+            attempted.into_result()?;
         }
     }
 }
 
 /// The retry job with up to `workers` attempts in flight at once. Each worker is a retry run of
-/// its own, with its own instance and its own store connection (from `open_store`): tasks are
-/// claimed with leases exactly as by separate processes, so none is attempted twice at once.
-/// Every worker runs to its end; the first error any of them stopped with is returned.
+/// its own, with its own instance, its own store connections (from `open_store`) and its own
+/// name in leases: tasks are claimed and held exactly as by separate processes, so none is
+/// attempted by two at once. Every worker runs to its end; the first error any of them stopped
+/// with is returned.
 pub fn retry_concurrently(
     runtime: &Runtime,
-    open_store: &(dyn Fn() -> Result<Store, crate::store::StoreError> + Sync),
+    open_store: &(dyn Fn() -> Result<Store, StoreError> + Sync),
     connection: &Connection,
     endpoint: &str,
     policy: &RetryPolicy,
     workers: usize,
-    progress: &(dyn Fn(&Task) + Sync),
+    progress: &(dyn Fn(AttemptReport<'_>) + Sync),
 ) -> Result<RetrySummary, JobError> {
-    let owner = lease_owner();
+    let owners = lease::owners();
     let target = RetryTarget {
         connection,
         endpoint,
         policy,
     };
-    let worker = || -> Result<RetrySummary, JobError> {
+    let worker = |number: usize| -> Result<RetrySummary, JobError> {
         let mut store = open_store()?;
-        retry_as(runtime, &mut store, &target, &owner, &mut |task| {
-            progress(task)
+        let gate = Gate::new(open_store()?, owners(number), policy.lease);
+        let worker = Worker::start(runtime, connection, gate)?;
+        retry_as(runtime, &mut store, worker, &target, &mut |report| {
+            progress(report)
         })
     };
+    let worker = &worker;
     let outcomes: Vec<Result<RetrySummary, JobError>> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         for number in 0..workers.max(1) {
             let spawned = std::thread::Builder::new()
                 .name(format!("dcconn-retry-{number}"))
-                .spawn_scoped(scope, worker);
+                .spawn_scoped(scope, move || worker(number));
             handles.push(spawned);
         }
         handles
@@ -307,10 +343,7 @@ pub fn retry_concurrently(
     });
     let mut total = RetrySummary::default();
     for outcome in outcomes {
-        let summary = outcome?;
-        total.attempts += summary.attempts;
-        total.completed += summary.completed;
-        total.failed += summary.failed;
+        total.merge(&outcome?);
     }
     Ok(total)
 }
@@ -332,10 +365,130 @@ fn wait_until(store: &Store, at: &str) -> Result<(), JobError> {
 /// The longest the retry job sleeps at once, so that it notices tasks other runs add.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
+/// A worker: a component instance whose requests go out only under the lease of the attempt
+/// in flight, held in the worker's own name.
+struct Worker {
+    instance: ConnectorInstance,
+    gate: Gate,
+    /// The worker's name in leases.
+    owner: String,
+}
+
+impl Worker {
+    /// A worker on a fresh instance for `connection`.
+    fn start(runtime: &Runtime, connection: &Connection, gate: Gate) -> Result<Worker, JobError> {
+        let (instance, _warnings) = validated_instance(runtime, connection)?;
+        Ok(Worker::with_instance(instance, gate))
+    }
+
+    /// A worker on `instance`, whose requests from now on pass `gate`.
+    fn with_instance(mut instance: ConnectorInstance, gate: Gate) -> Worker {
+        instance.set_send_gate(Box::new(gate.clone()));
+        let owner = gate.owner();
+        Worker {
+            instance,
+            gate,
+            owner,
+        }
+    }
+
+    /// A fresh instance in place of one a trap left unusable.
+    fn restart(&mut self, runtime: &Runtime, connection: &Connection) -> Result<(), JobError> {
+        let (mut instance, _warnings) = validated_instance(runtime, connection)?;
+        instance.set_send_gate(Box::new(self.gate.clone()));
+        self.instance = instance;
+        Ok(())
+    }
+
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// One attempt of a claimed task.
+    fn attempt(
+        &mut self,
+        store: &mut Store,
+        connection: &Connection,
+        task: &Task,
+        policy: &RetryPolicy,
+    ) -> Result<Attempted, JobError> {
+        let id = TaskId(task.id);
+        let Some(account) = store.account(&task.endpoint, &task.account)? else {
+            let error = format!("account {} is no longer in the store", task.account);
+            let recorded = store.fail_attempt(id, &self.owner, &error, None);
+            return Attempted::recorded(task, recorded, false, None);
+        };
+        let request = provisioning_request(store, &task.endpoint, &account)?;
+        tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, owner = %self.owner, "attempt started");
+        let (outcome, lost) = self.provision(connection, task, &request);
+        let trapped = outcome.is_err();
+        if lost {
+            return Ok(Attempted::lost(task, trapped, None));
+        }
+        let (message, retry_after, refused) = match outcome {
+            Ok(Ok(outcome)) => {
+                let completion = completion(&outcome, connection);
+                let recorded = store.complete_task_with(id, &self.owner, &completion);
+                return Attempted::recorded(task, recorded, false, None);
+            }
+            Ok(Err(error)) => self.failure(error, connection, policy.delay(task.tries)),
+            // A trap: the instance is unusable, but the task must still end in a definite state.
+            Err(runtime) => (
+                JobError::from(runtime).redacted(Some(connection)),
+                Some(policy.delay(task.tries)),
+                None,
+            ),
+        };
+        let recorded = store.fail_attempt(id, &self.owner, &message, retry_after);
+        Attempted::recorded(task, recorded, trapped, refused)
+    }
+
+    /// What a failed plan comes to: the task's error, the wait before its next try (`delay`,
+    /// unless trying again cannot help), and the error that stops the job, if it must stop.
+    fn failure(
+        &self,
+        error: wit::ConnectorError,
+        connection: &Connection,
+        delay: Duration,
+    ) -> (String, Option<Duration>, Option<JobError>) {
+        let next = after_failure(&error.kind);
+        let job_error = JobError::Connector {
+            error: Box::new(error),
+            denials: self.instance.denials(),
+        };
+        (
+            job_error.redacted(Some(connection)),
+            (next != AfterFailure::GiveUp).then_some(delay),
+            (next == AfterFailure::Stop).then_some(job_error),
+        )
+    }
+
+    /// Runs the task's plan, its requests going out under the task's lease; and whether the
+    /// lease was lost on the way (then a request was refused: nothing more was sent).
+    fn provision(
+        &mut self,
+        connection: &Connection,
+        task: &Task,
+        request: &wit::ProvisioningRequest,
+    ) -> (ProvisionOutcome, bool) {
+        self.gate.begin(TaskId(task.id));
+        let enable = task.kind == TaskKind::Enable;
+        let outcome = self
+            .instance
+            .provision(&attributes(connection), enable, request);
+        (outcome, self.gate.end())
+    }
+}
+
+/// What running a provisioning plan in the component comes to.
+type ProvisionOutcome = Result<Result<wit::ProvisioningOutcome, wit::ConnectorError>, RuntimeError>;
+
 /// What one attempt came to.
 struct Attempted {
-    /// The task as the attempt left it.
+    /// The task as the attempt left it; as claimed when the lease was lost.
     task: Task,
+    /// The attempt lost its lease: another worker took the task over; nothing was recorded.
+    lost: bool,
     /// The component trapped (a limit, a bug): its instance is unusable.
     trapped: bool,
     /// Set when the credentials were refused ([`AfterFailure::Stop`]).
@@ -343,6 +496,57 @@ struct Attempted {
 }
 
 impl Attempted {
+    /// The attempt of `claimed` whose outcome the store recorded, or refused to record because
+    /// another worker took the task over (what that worker records stands).
+    fn recorded(
+        claimed: &Task,
+        recorded: Result<Task, StoreError>,
+        trapped: bool,
+        refused: Option<JobError>,
+    ) -> Result<Attempted, JobError> {
+        let task = match recorded {
+            Ok(task) => task,
+            Err(StoreError::LeaseLost { .. }) => {
+                return Ok(Attempted::lost(claimed, trapped, refused));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        match task.status {
+            TaskStatus::Complete => {
+                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, skipped_calls = ?task.skipped_calls, "task complete");
+            }
+            _ => {
+                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, status = %task.status, tries = task.tries, error = %task.last_error.as_deref().unwrap_or_default(), "attempt failed");
+            }
+        }
+        Ok(Attempted {
+            task,
+            lost: false,
+            trapped,
+            refused,
+        })
+    }
+
+    /// The attempt of `claimed` that lost its lease.
+    fn lost(claimed: &Task, trapped: bool, refused: Option<JobError>) -> Attempted {
+        tracing::warn!(task = claimed.id, account = %claimed.account, try_number = claimed.tries, "lease lost: another worker took the task over; this attempt recorded nothing");
+        Attempted {
+            task: claimed.clone(),
+            lost: true,
+            trapped,
+            refused,
+        }
+    }
+
+    /// What the caller is told.
+    fn report(&self) -> AttemptReport<'_> {
+        if self.lost {
+            AttemptReport::LeaseLost(&self.task)
+        } else {
+            AttemptReport::Recorded(&self.task)
+        }
+    }
+
     /// The task, or the refusal that must stop the job.
     fn into_result(self) -> Result<Task, JobError> {
         match self.refused {
@@ -350,79 +554,6 @@ impl Attempted {
             None => Ok(self.task),
         }
     }
-}
-
-/// One attempt of a claimed task.
-fn attempt(
-    instance: &mut ConnectorInstance,
-    store: &mut Store,
-    connection: &Connection,
-    task: &Task,
-    owner: &str,
-    policy: &RetryPolicy,
-) -> Result<Attempted, JobError> {
-    let id = TaskId(task.id);
-    let Some(account) = store.account(&task.endpoint, &task.account)? else {
-        let error = format!("account {} is no longer in the store", task.account);
-        let task = store.fail_attempt(id, owner, &error, None)?;
-        return Ok(Attempted {
-            task,
-            trapped: false,
-            refused: None,
-        });
-    };
-    let request = provisioning_request(store, &task.endpoint, &account)?;
-    let enable = task.kind == TaskKind::Enable;
-    tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, "attempt started");
-    let outcome = instance.provision(&attributes(connection), enable, &request);
-    let trapped = outcome.is_err();
-    let (message, retry_after, refused) = match outcome {
-        Ok(Ok(outcome)) => {
-            let completion = completion(&outcome, connection);
-            let task = store.complete_task_with(id, owner, &completion)?;
-            tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, skipped_calls = ?completion.skipped_calls, "task complete");
-            return Ok(Attempted {
-                task,
-                trapped: false,
-                refused: None,
-            });
-        }
-        Ok(Err(error)) => {
-            let next = after_failure(&error.kind);
-            let retry = (next != AfterFailure::GiveUp).then(|| policy.delay(task.tries));
-            let job_error = JobError::Connector {
-                error: Box::new(error),
-                denials: instance.denials(),
-            };
-            let message = job_error.redacted(Some(connection));
-            (
-                message,
-                retry,
-                (next == AfterFailure::Stop).then_some(job_error),
-            )
-        }
-        // A trap: the instance is unusable, but the task must still end in a definite state.
-        Err(runtime) => (
-            JobError::from(runtime).redacted(Some(connection)),
-            Some(policy.delay(task.tries)),
-            None,
-        ),
-    };
-    let task = store.fail_attempt(id, owner, &message, retry_after)?;
-    tracing::info!(
-        task = task.id,
-        account = %task.account,
-        kind = %task.kind,
-        status = %task.status,
-        tries = task.tries,
-        error = %message,
-        "attempt failed"
-    );
-    Ok(Attempted {
-        task,
-        trapped,
-        refused,
-    })
 }
 
 /// What a completed plan reported back, as the store keeps it: every text the server sent

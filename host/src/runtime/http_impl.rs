@@ -1,14 +1,19 @@
 //! The wasi:http hooks: every request the component sends passes through
 //! [`EgressHooks::send_request`], which asks the [`AllowList`] and either denies it
 //! (`HttpRequestDenied`) or writes the connection's secrets into it (see [`crate::secrets`]) and
-//! hands it to wasmtime's default client with the host's timeouts.
+//! hands it to wasmtime's default client with the host's timeouts. A job may add a [`SendGate`]:
+//! asked immediately before each request goes out, it may refuse it, and every request it lets
+//! through ends by its deadline, response body included.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_hooks,
@@ -25,17 +30,21 @@ const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 /// How many denial messages an instance keeps (a hostile guest could loop).
 const MAX_DENIALS_KEPT: usize = 32;
 
-type BoxedResponse = Box<
-    dyn std::future::Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-                ),
-                HttpError,
-            >,
-        > + Send,
->;
+/// What drives a connection's I/O while its response is read.
+type ConnectionIo = Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>;
+
+/// A response with the I/O that delivers its body.
+type Exchange = Result<(http::Response<WasiBody>, ConnectionIo), HttpError>;
+
+type BoxedResponse = Box<dyn std::future::Future<Output = Exchange> + Send>;
+
+/// A job's say on each request, asked immediately before it goes out.
+pub trait SendGate: Send {
+    /// Whether a request that ends at the latest `deadline` from now (its connect, first-byte
+    /// and between-bytes timeouts together, within the job's deadline; the host cuts it there,
+    /// response body included) may go out now. `Err` with the reason refuses it: nothing is sent.
+    fn before_send(&mut self, deadline: Duration) -> Result<(), String>;
+}
 
 /// The egress policy of one instance.
 pub struct EgressHooks {
@@ -45,6 +54,8 @@ pub struct EgressHooks {
     /// When the job's deadline passes: no network wait lasts beyond it.
     job_deadline: Option<Instant>,
     denials: Arc<Mutex<Vec<String>>>,
+    /// The job's check before each request, if it has one.
+    gate: Option<Box<dyn SendGate>>,
 }
 
 impl EgressHooks {
@@ -57,7 +68,33 @@ impl EgressHooks {
             limits: *limits,
             job_deadline: Instant::now().checked_add(limits.job_deadline),
             denials: Arc::default(),
+            gate: None,
         }
+    }
+
+    /// Asks `gate` before each request from now on, and cuts each request at its deadline.
+    pub(super) fn set_gate(&mut self, gate: Box<dyn SendGate>) {
+        self.gate = Some(gate);
+    }
+
+    /// Asks the gate, if any, whether a request with `options` may go out now: with a gate, the
+    /// instant by which it must end; `Err` with the gate's reason when refused.
+    fn pass_gate(&mut self, options: &RequestOptions) -> Result<Option<Instant>, String> {
+        let started = Instant::now();
+        let own = [
+            options.connect_timeout,
+            options.first_byte_timeout,
+            options.between_bytes_timeout,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(Duration::ZERO, Duration::saturating_add);
+        let deadline = self.wait_limit(own);
+        let Some(gate) = self.gate.as_mut() else {
+            return Ok(None);
+        };
+        gate.before_send(deadline)?;
+        Ok(Some(started + deadline))
     }
 
     /// The longest a network wait may last now: its own limit, and never past the job's
@@ -119,12 +156,19 @@ impl WasiHttpHooks for EgressHooks {
                 self.wait_limit(limits.between_bytes_timeout),
             ),
         };
+        let deadline = match self.pass_gate(&options) {
+            Ok(deadline) => deadline,
+            Err(reason) => {
+                tracing::debug!(%reason, "request refused before it was sent");
+                return Box::new(async move { Err(HttpError::InternalError(Some(reason))) });
+            }
+        };
         let secrets = self.secrets.clone();
         let max_response = self.limits.max_response_bytes;
         let token_answer = secrets
             .token_request(request.uri())
             .map(|path| path.map(str::to_string));
-        Box::new(async move {
+        let exchange = async move {
             let request = with_secrets(request, &secrets).await?;
             let (response, io) =
                 Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await?;
@@ -138,7 +182,80 @@ impl WasiHttpHooks for EgressHooks {
                 }
             });
             Ok((response, io))
-        })
+        };
+        match deadline {
+            Some(deadline) => Box::new(until(deadline, exchange)),
+            None => Box::new(exchange),
+        }
+    }
+}
+
+/// `exchange` cut at `deadline`: waiting for the response, reading its body and driving its
+/// connection all fail with `ConnectionReadTimeout` once it has passed.
+async fn until(
+    deadline: Instant,
+    exchange: impl std::future::Future<Output = Exchange> + Send,
+) -> Exchange {
+    let (response, io) = before(deadline, exchange).await?;
+    let response = response.map(|body| {
+        UntilDeadline {
+            body,
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+        }
+        .boxed_unsync()
+    });
+    let io: ConnectionIo = Box::new(before(deadline, Box::into_pin(io)));
+    Ok((response, io))
+}
+
+/// `future`, or `ConnectionReadTimeout` once `deadline` has passed. The clock is read before
+/// each poll, so nothing more of it runs after the deadline, even in a process that was paused
+/// past it and is polled before the timer fires.
+async fn before<T>(
+    deadline: Instant,
+    future: impl std::future::Future<Output = Result<T, HttpError>>,
+) -> Result<T, HttpError> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(deadline.into()));
+    std::future::poll_fn(|cx| {
+        if Instant::now() >= deadline || timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(HttpError::ConnectionReadTimeout));
+        }
+        future.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A response body that fails with `ConnectionReadTimeout` once its deadline has passed, even
+/// with more of it at hand.
+struct UntilDeadline {
+    body: WasiBody,
+    deadline: Instant,
+    /// Wakes a reader waiting for more at the deadline.
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Body for UntilDeadline {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        if Instant::now() >= self.deadline || self.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)));
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -301,6 +418,52 @@ mod tests {
             assert_eq!(body, expected);
             assert_eq!(headers_sent, headers(expected.len()), "{password}");
         }
+    }
+
+    #[test]
+    fn nothing_more_runs_once_the_deadline_has_passed() {
+        let polled = std::sync::atomic::AtomicUsize::new(0);
+        let pending = || {
+            std::future::poll_fn(|_| {
+                polled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Poll::<Result<(), HttpError>>::Pending
+            })
+        };
+        let past = Instant::now() - Duration::from_millis(1);
+        let cut = wasmtime_wasi::runtime::in_tokio(before(past, pending()));
+        assert!(
+            matches!(cut, Err(HttpError::ConnectionReadTimeout)),
+            "{cut:?}"
+        );
+        assert_eq!(polled.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        let soon = Instant::now() + Duration::from_millis(50);
+        let cut = wasmtime_wasi::runtime::in_tokio(before(soon, pending()));
+        assert!(
+            matches!(cut, Err(HttpError::ConnectionReadTimeout)),
+            "{cut:?}"
+        );
+        assert!(Instant::now() >= soon);
+        assert!(polled.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn a_body_past_its_deadline_fails_though_more_of_it_is_at_hand() {
+        let deadline = Instant::now() - Duration::from_millis(1);
+        let body = wasmtime_wasi::runtime::in_tokio(async {
+            UntilDeadline {
+                body: Full::new(Bytes::from_static(b"all of it"))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+                deadline,
+                timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+            }
+        });
+        let read = ready(body.collect());
+        assert!(
+            matches!(read, Err(HttpError::ConnectionReadTimeout)),
+            "{read:?}"
+        );
     }
 
     #[test]

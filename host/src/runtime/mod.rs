@@ -26,7 +26,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::policy::AllowList;
 use crate::secrets::Secrets;
-pub use http_impl::EgressHooks;
+pub use http_impl::{EgressHooks, SendGate};
 
 #[allow(missing_docs)]
 mod bindings {
@@ -428,5 +428,11 @@ impl ConnectorInstance {
     /// The requests the egress policy denied so far, each with the reason.
     pub fn denials(&self) -> Vec<String> {
         self.store.data().hooks.denials()
+    }
+
+    /// Asks `gate` immediately before each request this instance sends from now on; each
+    /// request it lets through is cut at its deadline (see [`SendGate`]).
+    pub fn set_send_gate(&mut self, gate: Box<dyn SendGate>) {
+        self.store.data_mut().hooks.set_gate(gate);
     }
 }

@@ -486,9 +486,16 @@ trait Doing<T> {
 
 impl<T> Doing<T> for rusqlite::Result<T> {
     fn doing(self, action: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite {
-            action: action(),
-            source,
+        self.map_err(|source| match is_busy(&source) {
+            // Another process held the write lock past the busy timeout: said as such.
+            true => StoreError::Busy {
+                action: action(),
+                waited: BUSY_TIMEOUT,
+            },
+            false => StoreError::Sqlite {
+                action: action(),
+                source,
+            },
         })
     }
 }

@@ -6,16 +6,23 @@
 //! `BEGIN IMMEDIATE` transaction the task becomes `IN PROGRESS` under a lease (the worker's name
 //! and a time until which the attempt is the worker's), its try count goes up and the attempt is
 //! logged. Two processes cannot both claim a task: the second transaction waits for the first
-//! and then finds the task leased. The worker then reports: [`Store::complete_task`] (`COMPLETE`;
-//! the account's status and lock follow in the same transaction) or [`Store::fail_attempt`]
-//! (`PENDING PROVISIONING` until a later time when a retry is wanted and tries remain, else
-//! `PROVISIONING FAILED`). Only the lease owner may report. A report is accepted as long as the
-//! owner still holds the lease, even past `lease_until`, provided nobody claimed the task again.
+//! and then finds the task leased. Every worker has a lease owner name of its own. Before each
+//! request it sends, the worker extends its lease to cover the request
+//! ([`Store::renew_task_lease`]), which fails once another worker has taken the task over. The
+//! worker then reports: [`Store::complete_task`] (`COMPLETE`; the account's status and lock
+//! follow in the same transaction) or [`Store::fail_attempt`] (`PENDING PROVISIONING` until a
+//! later time when a retry is wanted and tries remain, else `PROVISIONING FAILED`). Only the
+//! lease owner may report or renew, and it still may past `lease_until`, provided nobody claimed
+//! the task again.
 //!
 //! A worker that stops mid-attempt leaves its task `IN PROGRESS`. Once the lease has expired,
 //! the task is claimable again: the abandoned attempt is closed as `expired` (it counts as a
 //! try), or, when it was the last try, the task ends `PROVISIONING FAILED`. [`Store::next_due`]
-//! tells a retry loop when the next task becomes claimable.
+//! tells when the next task becomes claimable, [`Store::next_unheld_due`] when the next one that
+//! nobody holds does (what a retry run waits for).
+//!
+//! A write that waits longer than the busy timeout for another process's write lock fails with
+//! [`StoreError::Busy`].
 //!
 //! Times are RFC 3339 UTC with milliseconds from SQLite's clock, as everywhere in the store, and
 //! are compared in SQL as text (the fixed format sorts in time order). Each transaction reads the
@@ -561,6 +568,12 @@ fn leased(
 }
 
 impl Store {
+    /// Another connection to this store's file: for what must reach the store while this
+    /// connection is in use, such as the check a worker makes before each request it sends.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        Store::open(std::path::Path::new(self.conn.path().unwrap_or_default()))
+    }
+
     /// Creates a `NEW` task to enable or disable `account` of `endpoint`, due now, that may be
     /// tried up to `max_tries` times (1 to [`MAX_TRIES`]). The store must hold the account.
     pub fn create_task(
@@ -864,6 +877,41 @@ impl Store {
         Ok(task)
     }
 
+    /// Extends `owner`'s lease on the task to last at least `lease` from now (it is never
+    /// shortened) and returns the new `lease_until`: what a worker does immediately before each
+    /// request it sends, `lease` covering the longest the request may take, so that nobody else
+    /// may claim the task while it may still be in flight. `lease` is more than zero and at most
+    /// [`MAX_DELAY`].
+    ///
+    /// [`StoreError::LeaseLost`] unless `owner` holds the task's lease. Past `lease_until` it still
+    /// does while nobody claimed the task again: then nobody else can have a request in flight.
+    pub fn renew_task_lease(
+        &mut self,
+        task: TaskId,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<String, StoreError> {
+        check_delay("lease", lease, true)?;
+        let action = || format!("renewing the lease of task {task}");
+        let tx = self.write(&action)?;
+        let now = sql::now(&tx).doing(action)?;
+        let until = sql::later(&tx, &now, lease).doing(action)?;
+        let renewed: Option<String> = tx
+            .prepare_cached(
+                "UPDATE tasks SET lease_until = max(lease_until, ?3)
+                 WHERE id = ?1 AND status = 'IN PROGRESS' AND lease_owner = ?2
+                 RETURNING lease_until",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![task.0, owner, until], |row| row.get(0))
+                    .optional()
+            })
+            .doing(action)?;
+        let until = renewed.ok_or(StoreError::LeaseLost { task: task.0 })?;
+        tx.commit().doing(action)?;
+        Ok(until)
+    }
+
     /// What completed provisioning attempts changed on one account, oldest first: its status
     /// (column `status`) and the columns `ACCOUNT.<column>` targets updated.
     pub fn task_changes(
@@ -1014,20 +1062,10 @@ impl Store {
         })
     }
 
-    /// When the endpoint's next task becomes claimable, for a retry loop to wait until: the
-    /// earliest `next_attempt_at` of its `NEW` and `PENDING PROVISIONING` tasks and `lease_until`
-    /// of its `IN PROGRESS` ones (possibly already past). `None` when no task is open.
+    /// When the endpoint's next task becomes claimable: the earliest `next_attempt_at` of its
+    /// `NEW` and `PENDING PROVISIONING` tasks and `lease_until` of its `IN PROGRESS` ones
+    /// (possibly already past). `None` when no task is open.
     pub fn next_due(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
-        self.next_due_for(endpoint, None)
-    }
-
-    /// [`Store::next_due`] for a run whose attempts hold their leases as `owner`: the tasks it
-    /// holds itself are left out, since it finishes them rather than waits for them.
-    pub fn next_due_for(
-        &self,
-        endpoint: &str,
-        owner: Option<&str>,
-    ) -> Result<Option<String>, StoreError> {
         let action = || format!("finding the next due task of endpoint {endpoint}");
         self.conn
             .prepare_cached(
@@ -1035,10 +1073,26 @@ impl Store {
                                  ELSE t.next_attempt_at END)
                  FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
                  WHERE e.name = ?1
-                   AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')
-                   AND NOT (t.status = 'IN PROGRESS' AND t.lease_owner IS ?2)",
+                   AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')",
             )
-            .and_then(|mut stmt| stmt.query_row(params![endpoint, owner], |row| row.get(0)))
+            .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
+            .doing(action)
+    }
+
+    /// When the endpoint's next task that nobody holds becomes due, for a retry run to wait
+    /// until: the earliest `next_attempt_at` of its `NEW` and `PENDING PROVISIONING` tasks with
+    /// tries left (possibly already past). `IN PROGRESS` tasks are left out: their workers finish
+    /// them, and a task whose lease has expired is claimable at once. `None` when there is none.
+    pub fn next_unheld_due(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
+        let action = || format!("finding the next due task of endpoint {endpoint}");
+        self.conn
+            .prepare_cached(
+                "SELECT min(t.next_attempt_at)
+                 FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
+                 WHERE e.name = ?1 AND t.status IN ('NEW', 'PENDING PROVISIONING')
+                   AND t.tries < t.max_tries",
+            )
+            .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
             .doing(action)
     }
 }

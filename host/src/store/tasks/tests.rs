@@ -1231,3 +1231,140 @@ fn a_version_2_store_is_migrated() {
     assert_eq!(pragma(&store, "user_version"), schema::VERSION);
     assert_eq!(store.tasks("prod").unwrap().len(), 1);
 }
+
+#[test]
+fn a_lease_is_renewed_by_its_owner_only_and_never_shortened() {
+    let (_dir, path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let lost = |err: StoreError| matches!(err, StoreError::LeaseLost { task } if task == id.0);
+    // Never claimed: nothing to renew.
+    assert!(lost(store.renew_task_lease(id, "w", MINUTE).unwrap_err()));
+
+    let claimed = store.claim_task(id, "w", MINUTE).unwrap().unwrap();
+    let before = now(&store);
+    let until = store
+        .renew_task_lease(id, "w", Duration::from_secs(120))
+        .unwrap();
+    let after = now(&store);
+    assert!(
+        plus(&store, &before, Duration::from_secs(120)) <= until
+            && until <= plus(&store, &after, Duration::from_secs(120)),
+        "{before} .. {until} .. {after}"
+    );
+    // A shorter renewal keeps the longer lease.
+    assert_eq!(
+        store
+            .renew_task_lease(id, "w", Duration::from_millis(1))
+            .unwrap(),
+        until
+    );
+    let task_now = store.task(id).unwrap().unwrap();
+    assert_eq!(
+        (task_now.lease_until.as_deref(), task_now.tries),
+        (Some(until.as_str()), 1)
+    );
+    assert_eq!(
+        task_now.updated_at, claimed.updated_at,
+        "a renewal is no change"
+    );
+    // Another worker, in this process or another, cannot renew it.
+    assert!(lost(store.renew_task_lease(id, "v", MINUTE).unwrap_err()));
+    let mut other = Store::open(&path).unwrap();
+    assert!(lost(other.renew_task_lease(id, "v", MINUTE).unwrap_err()));
+    assert!(matches!(
+        store.renew_task_lease(id, "w", Duration::ZERO).unwrap_err(),
+        StoreError::DelayOutOfRange { .. }
+    ));
+
+    // Expired but claimed by nobody: the owner still holds it, and renews it.
+    set(&store, id.0, "lease_until", PAST);
+    let renewed = store.renew_task_lease(id, "w", MINUTE).unwrap();
+    assert!(renewed > now(&store));
+    // Expired and claimed by another: lost for good, whatever the first owner does.
+    set(&store, id.0, "lease_until", PAST);
+    other.claim_task(id, "v", MINUTE).unwrap().unwrap();
+    assert!(lost(store.renew_task_lease(id, "w", MINUTE).unwrap_err()));
+    other.renew_task_lease(id, "v", MINUTE).unwrap();
+    // Ended: nobody renews it.
+    other.complete_task(id, "v").unwrap();
+    assert!(lost(other.renew_task_lease(id, "v", MINUTE).unwrap_err()));
+}
+
+#[test]
+fn next_unheld_due_leaves_out_the_tasks_workers_hold() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    assert_eq!(store.next_unheld_due("prod").unwrap(), None);
+    let one = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let two = store
+        .create_task("prod", "asmith", TaskKind::Disable, 1)
+        .unwrap();
+    assert_eq!(
+        store.next_unheld_due("prod").unwrap(),
+        Some(one.next_attempt_at.clone())
+    );
+    store
+        .claim_task(TaskId(one.id), "w", MINUTE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.next_unheld_due("prod").unwrap(),
+        Some(two.next_attempt_at.clone())
+    );
+    store
+        .claim_task(TaskId(two.id), "v", MINUTE)
+        .unwrap()
+        .unwrap();
+    // Both held: nothing to wait for, though next_due names the first lease's end.
+    assert_eq!(store.next_unheld_due("prod").unwrap(), None);
+    assert!(store.next_due("prod").unwrap().is_some());
+    let pending = store
+        .fail_attempt(TaskId(one.id), "w", "down", Some(MINUTE))
+        .unwrap();
+    assert_eq!(
+        store.next_unheld_due("prod").unwrap(),
+        Some(pending.next_attempt_at)
+    );
+    assert_eq!(store.next_unheld_due("nowhere").unwrap(), None);
+}
+
+#[test]
+fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
+    let (_dir, path, mut store) = store_with_accounts();
+    store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let err = store.claim_due("prod", "w", MINUTE, 1).unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, StoreError::Busy { action, waited } if action == "claiming due tasks of endpoint prod" && *waited == crate::store::BUSY_TIMEOUT),
+        "{err:?}"
+    );
+    assert!(
+        (crate::store::BUSY_TIMEOUT..crate::store::BUSY_TIMEOUT * 4).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the store is busy: another process has held its write lock for more than 5 s (a dcconn paused or stuck in the middle of a write?) while claiming due tasks of endpoint prod; nothing was changed; try again once that process has finished or been stopped"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(store.claim_due("prod", "w", MINUTE, 1).unwrap().len(), 1);
+
+    // Opening a new store needs the lock too (to create the schema): said the same way.
+    let fresh = path.with_file_name("fresh.db");
+    let holder = Connection::open(&fresh).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = Store::open(&fresh).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Busy { action, .. } if *action == format!("opening the store at {}", fresh.display())),
+        "{err:?}"
+    );
+}
