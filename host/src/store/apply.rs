@@ -16,7 +16,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 use super::receive::Receiving;
-use super::{Doing, RunId, RunSummary, StoreError, Withheld, count, decode_columns, sql};
+use super::{Doing, RunId, RunSummary, Store, StoreError, Withheld, count, decode_columns, sql};
 use crate::model::{ACTIVE, Columns, INACTIVE, ImportScope, Reconciliation, SUSPENDED};
 
 /// Staged accounts read per round when deriving statuses, which bounds memory.
@@ -689,6 +689,40 @@ impl Apply<'_> {
             summary.entitlements_inactivated += count(inactivated);
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Applies the run's staging to the live data and reconciles, deletes the staging and marks
+    /// the run `succeeded` (or `withheld`), all in one transaction.
+    ///
+    /// Whatever was staged is upserted: accounts with the status and lock `policy` derives from
+    /// their columns, entitlements as `active`, both with `present = 1` (restoring those an
+    /// earlier import removed), and links added. Then, by the run's scope:
+    /// - `accounts` or `all`: the endpoint's present accounts this run did not report are
+    ///   marked `present = 0` with status `SUSPENDED FROM IMPORT SERVICE` (or `inactive`), unless
+    ///   their count reaches `policy.account_threshold`, or the run reported no account and
+    ///   `policy.allow_empty_account_list` is off: then they are withheld, kept as they are. With
+    ///   `policy.delete_links`, the links of reported accounts that the run did not report are
+    ///   deleted (those of unreported accounts are kept).
+    /// - `access` or `all`: with `policy.inactivate_entitlements_not_in_feed`, per type, the
+    ///   present entitlements this run did not report become `present = 0`, `inactive`, unless
+    ///   their count reaches the type's threshold (withheld).
+    ///
+    /// Every change is recorded ([`Store::run_changes`]); withheld removals are not changes but
+    /// are listed in the summary and on the run.
+    pub fn complete_run(
+        &mut self,
+        run: RunId,
+        policy: &Reconciliation,
+    ) -> Result<RunSummary, StoreError> {
+        let action = || format!("applying run {run}");
+        let received = Receiving::of(&mut self.receiving, run);
+        let tx = self.write(&action)?;
+        let (endpoint, scope) = super::runs::running_run(&tx, run, &action)?;
+        let summary = apply_run(&tx, endpoint, run, scope, policy, &received, &action)?;
+        tx.commit().doing(action)?;
+        Ok(summary)
     }
 }
 

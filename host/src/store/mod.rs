@@ -7,15 +7,17 @@
 //! memory stays flat and nothing received is lost; but batches go to staging tables keyed by the
 //! run, not to the live tables. Only [`Store::complete_run`] applies the staging to the live data,
 //! in one transaction, with set-based SQL. A failed run ([`Store::fail_run`]) or a killed process
-//! therefore never changes live data: [`Store::recover_interrupted`] later marks such runs failed
-//! and drops their staging.
+//! therefore never changes live data: once its lease has expired, the next import of the endpoint
+//! (or [`Store::recover_interrupted`]) marks such a run interrupted; its staging died with its
+//! connection.
 //!
-//! Completing a run also reconciles, by the run's scope and a [`Reconciliation`] policy: accounts
+//! Completing a run also reconciles, by the run's scope and a [`crate::model::Reconciliation`] policy: accounts
 //! the import no longer reports are suspended (or inactivated), entitlements no longer reported
 //! are inactivated, links the import no longer reports are deleted, and whatever reappears is
 //! restored, unless a threshold withholds the removals. Nothing is deleted from `accounts` or
 //! `entitlements`: removal sets `present = 0`. Every change a run makes is recorded in the
-//! `changes` table ([`Store::run_changes`]).
+//! `changes` table ([`Store::run_changes`]). An import writes only what changed: unchanged
+//! accounts are compared as they arrive and never written (`receive.rs`).
 //!
 //! A dry run ([`Store::begin_dry_run`] ... [`Store::end_dry_run`]) holds one outer transaction
 //! around a whole import and rolls it back: every write method uses a savepoint when a
@@ -25,10 +27,11 @@
 //! [`CorrelationRule`] by which its accounts are matched to them when read
 //! ([`StoredAccount::owner`]).
 //!
-//! Concurrency: readers may use the file at any time (WAL journal). Imports are single-writer per
-//! file: the importing process calls [`Store::recover_interrupted`] first, which would also fail a
-//! run another process still has in progress. Nothing in this module enforces that; the host runs
-//! one import at a time.
+//! Concurrency: readers may use the file at any time (WAL journal). One import per endpoint at
+//! a time: a run holds its endpoint's lease (`runs.rs`), and imports of different endpoints run
+//! side by side. The path of a batch: [`Store::begin_import`] (`runs.rs`, then `receive.rs`),
+//! [`Store::stage_accounts`] and the other stagings (`receive.rs`), [`Store::complete_run`]
+//! (`apply.rs`), [`Store::run_changes`] (`audit.rs`).
 //!
 //! Provisioning tasks (enable or disable an account) are kept here too, with leases so that any
 //! number of processes may work on them and none attempts a task another holds (`tasks.rs`:
@@ -54,7 +57,7 @@ use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::identities::{Correlator, Identity};
-use crate::model::{Columns, CorrelationRule, EntitlementRef, Reconciliation};
+use crate::model::{Columns, CorrelationRule, EntitlementRef};
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
@@ -531,18 +534,6 @@ fn merge_columns(base: &mut Columns, detail: &[(String, String)]) {
     }
 }
 
-/// The first `limit` changes of a run, a new account's links counted one by one.
-fn first_changes(
-    conn: &Connection,
-    run: i64,
-    limit: i64,
-    action: &dyn Fn() -> String,
-) -> Result<Vec<Change>, StoreError> {
-    let mut changes = audit::expand(sql::first_changes(conn, run, limit).doing(action)?)?;
-    changes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(changes)
-}
-
 /// Converts a stored count (never negative) to `u64`.
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -559,18 +550,6 @@ fn parse_outcome(run: i64, text: &str) -> Result<RunOutcome, StoreError> {
         what: format!("the outcome of run {run}"),
         problem: format!("unknown outcome {text:?}"),
     })
-}
-
-/// Completes a run record read by [`sql::run_rows`]: its outcome and withheld list from text.
-fn finish_record(
-    (mut record, outcome, withheld): (RunRecord, String, String),
-) -> Result<RunRecord, StoreError> {
-    record.outcome = parse_outcome(record.id, &outcome)?;
-    record.withheld = serde_json::from_str(&withheld).map_err(|e| StoreError::Corrupt {
-        what: format!("the withheld removals of run {}", record.id),
-        problem: e.to_string(),
-    })?;
-    Ok(record)
 }
 
 /// Whether SQLite gave up waiting for another connection's lock (after [`BUSY_TIMEOUT`]).
@@ -714,38 +693,6 @@ impl Store {
         self.conn
             .execute_batch("ROLLBACK")
             .doing(|| "rolling back the dry run".to_owned())
-    }
-
-    /// Applies the run's staging to the live data and reconciles, deletes the staging and marks
-    /// the run `succeeded` (or `withheld`), all in one transaction.
-    ///
-    /// Whatever was staged is upserted: accounts with the status and lock `policy` derives from
-    /// their columns, entitlements as `active`, both with `present = 1` (restoring those an
-    /// earlier import removed), and links added. Then, by the run's scope:
-    /// - `accounts` or `all`: the endpoint's present accounts this run did not report are
-    ///   marked `present = 0` with status `SUSPENDED FROM IMPORT SERVICE` (or `inactive`), unless
-    ///   their count reaches `policy.account_threshold`, or the run reported no account and
-    ///   `policy.allow_empty_account_list` is off: then they are withheld, kept as they are. With
-    ///   `policy.delete_links`, the links of reported accounts that the run did not report are
-    ///   deleted (those of unreported accounts are kept).
-    /// - `access` or `all`: with `policy.inactivate_entitlements_not_in_feed`, per type, the
-    ///   present entitlements this run did not report become `present = 0`, `inactive`, unless
-    ///   their count reaches the type's threshold (withheld).
-    ///
-    /// Every change is recorded ([`Store::run_changes`]); withheld removals are not changes but
-    /// are listed in the summary and on the run.
-    pub fn complete_run(
-        &mut self,
-        run: RunId,
-        policy: &Reconciliation,
-    ) -> Result<RunSummary, StoreError> {
-        let action = || format!("applying run {run}");
-        let received = receive::Receiving::of(&mut self.receiving, run);
-        let tx = self.write(&action)?;
-        let (endpoint, scope) = runs::running_run(&tx, run, &action)?;
-        let summary = apply::apply_run(&tx, endpoint, run, scope, policy, &received, &action)?;
-        tx.commit().doing(action)?;
-        Ok(summary)
     }
 
     /// The correlator for the endpoint's accounts and whether inactive accounts are correlated;
@@ -927,64 +874,6 @@ impl Store {
             .collect()
     }
 
-    /// The endpoint's runs, newest first. An unknown endpoint has none.
-    pub fn runs(&self, endpoint: &str) -> Result<Vec<RunRecord>, StoreError> {
-        let action = || format!("reading the runs of endpoint {endpoint}");
-        sql::run_rows(&self.conn, Some(endpoint), None)
-            .doing(action)?
-            .into_iter()
-            .map(finish_record)
-            .collect()
-    }
-
-    /// One run, `None` if the store does not have it.
-    pub fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
-        let action = || format!("reading run {run}");
-        sql::run_rows(&self.conn, None, Some(run))
-            .doing(action)?
-            .into_iter()
-            .next()
-            .map(finish_record)
-            .transpose()
-    }
-
-    /// Every change the run made, in the order it made them (by `seq`). An unknown run is an
-    /// error; a run that changed nothing has none.
-    pub fn run_changes(&self, run: i64) -> Result<Vec<Change>, StoreError> {
-        let action = || format!("reading the changes of run {run}");
-        if runs::run_state(&self.conn, RunId(run))
-            .doing(action)?
-            .is_none()
-        {
-            return Err(StoreError::UnknownRun { run });
-        }
-        audit::expand(sql::change_rows(&self.conn, run).doing(action)?)
-    }
-
-    /// What a report of run `run` shows: the run, how many changes of each kind it made, its
-    /// first `limit` changes, and its endpoint's accounts by status and entitlements by type as
-    /// they are now. `None` for an unknown run.
-    pub fn run_report(&self, run: i64, limit: usize) -> Result<Option<RunReport>, StoreError> {
-        let Some(record) = self.run(run)? else {
-            return Ok(None);
-        };
-        let action = || format!("reading the report of run {run}");
-        let endpoint = runs::run_state(&self.conn, RunId(run))
-            .doing(action)?
-            .map(|(endpoint, ..)| endpoint)
-            .unwrap_or_default();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (accounts_by_status, entitlements_by_type) =
-            sql::endpoint_composition(&self.conn, endpoint).doing(action)?;
-        Ok(Some(RunReport {
-            change_counts: audit::change_counts(&self.conn, run).doing(action)?,
-            first_changes: first_changes(&self.conn, run, limit, &action)?,
-            accounts_by_status,
-            entitlements_by_type,
-            run: record,
-        }))
-    }
-
     /// Everything the store knows of one account: as stored, the changes every run made to it
     /// and its links (each with when its run started), and its provisioning tasks. `None` when
     /// the endpoint has no such account.
@@ -1001,7 +890,7 @@ impl Store {
             .doing(action)?
             .unwrap_or_default();
         let history =
-            audit::expand_paired(sql::account_changes(&self.conn, id, name).doing(action)?)?;
+            audit::expand_paired(audit::account_changes(&self.conn, id, name).doing(action)?)?;
         let tasks = self
             .tasks(endpoint)?
             .into_iter()

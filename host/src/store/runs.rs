@@ -16,10 +16,12 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
-use super::{Doing, INTERRUPTED, RunId, RunOutcome, Store, StoreError, parse_outcome, sql};
+use super::{
+    Doing, INTERRUPTED, RunId, RunOutcome, RunRecord, Store, StoreError, count, parse_outcome, sql,
+};
 use crate::model::ImportScope;
 
 /// The kind recorded for import runs.
@@ -247,7 +249,96 @@ pub(super) fn running_run(
     }
 }
 
+/// A run row with its outcome and withheld list still as text (checked by the caller).
+type RunRow = (RunRecord, String, String);
+
+/// Reads a [`RunRow`].
+fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok((
+        RunRecord {
+            id: row.get(0)?,
+            endpoint: row.get(1)?,
+            kind: row.get(2)?,
+            scope: row.get(3)?,
+            started_at: row.get(4)?,
+            finished_at: row.get(5)?,
+            outcome: RunOutcome::Running,
+            error: row.get(7)?,
+            accounts: count(row.get(8)?),
+            account_details: count(row.get(9)?),
+            entitlements: count(row.get(10)?),
+            links: count(row.get(11)?),
+            new_accounts: count(row.get(12)?),
+            updated_accounts: count(row.get(13)?),
+            new_entitlements: count(row.get(14)?),
+            updated_entitlements: count(row.get(15)?),
+            suspended: count(row.get(16)?),
+            restored: count(row.get(17)?),
+            links_added: count(row.get(18)?),
+            links_removed: count(row.get(19)?),
+            entitlements_inactivated: count(row.get(20)?),
+            entitlements_restored: count(row.get(21)?),
+            withheld: Vec::new(),
+        },
+        row.get(6)?,
+        row.get(22)?,
+    ))
+}
+
+/// Runs, newest first: of one endpoint, or the one run, or (both `None`) all.
+fn run_rows(
+    conn: &Connection,
+    endpoint: Option<&str>,
+    run: Option<i64>,
+) -> rusqlite::Result<Vec<RunRow>> {
+    conn.prepare_cached(
+        "SELECT r.id, e.name, r.kind, r.scope, r.started_at, r.finished_at, r.outcome, r.error,
+                r.accounts, r.account_details, r.entitlements, r.links,
+                r.new_accounts, r.updated_accounts, r.new_entitlements, r.updated_entitlements,
+                r.suspended, r.restored, r.links_added, r.links_removed,
+                r.entitlements_inactivated, r.entitlements_restored, r.withheld
+         FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
+         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)
+         ORDER BY r.id DESC",
+    )?
+    .query_map(params![endpoint, run], run_row)?
+    .collect()
+}
+
+/// Completes a run record read by [`run_rows`]: its outcome and withheld list from text.
+fn finish_record(
+    (mut record, outcome, withheld): (RunRecord, String, String),
+) -> Result<RunRecord, StoreError> {
+    record.outcome = parse_outcome(record.id, &outcome)?;
+    record.withheld = serde_json::from_str(&withheld).map_err(|e| StoreError::Corrupt {
+        what: format!("the withheld removals of run {}", record.id),
+        problem: e.to_string(),
+    })?;
+    Ok(record)
+}
+
 impl Store {
+    /// The endpoint's runs, newest first. An unknown endpoint has none.
+    pub fn runs(&self, endpoint: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let action = || format!("reading the runs of endpoint {endpoint}");
+        run_rows(&self.conn, Some(endpoint), None)
+            .doing(action)?
+            .into_iter()
+            .map(finish_record)
+            .collect()
+    }
+
+    /// One run, `None` if the store does not have it.
+    pub fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
+        let action = || format!("reading run {run}");
+        run_rows(&self.conn, None, Some(run))
+            .doing(action)?
+            .into_iter()
+            .next()
+            .map(finish_record)
+            .transpose()
+    }
+
     /// Sets the lease the runs this store begins will hold (default: [`RunLease::default`]).
     pub fn set_run_lease(&mut self, lease: RunLease) {
         self.lease = lease;

@@ -1,13 +1,16 @@
-//! The store's SQL: each function is one step on a connection, returning rusqlite's error, so
-//! that [`super::Store`] only sequences steps, owns transactions and says what failed.
+//! The SQL of what `mod.rs` reads and writes (accounts and entitlements as stored, identities,
+//! correlation rules, endpoints) and the clock and staging helpers every part shares: each
+//! function one step on a connection, returning rusqlite's error, so that [`super::Store`] only
+//! sequences steps, owns transactions and says what failed.
 //!
-//! Applying a run is in [`super::apply`].
+//! Runs and leases, receiving, applying, the audit trail and tasks keep their SQL with them
+//! (`runs.rs`, `receive.rs`, `apply.rs`, `audit.rs`, `tasks.rs`).
 
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Change, RunId, RunRecord, count};
+use super::{RunId, count};
 use crate::identities::Identity;
 use crate::model::EntitlementRef;
 
@@ -187,108 +190,6 @@ pub(super) fn entitlement_rows(
     .collect()
 }
 
-/// A run row with its outcome and withheld list still as text (checked by the caller).
-pub(super) type RunRow = (RunRecord, String, String);
-
-/// Reads a [`RunRow`].
-fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
-    Ok((
-        RunRecord {
-            id: row.get(0)?,
-            endpoint: row.get(1)?,
-            kind: row.get(2)?,
-            scope: row.get(3)?,
-            started_at: row.get(4)?,
-            finished_at: row.get(5)?,
-            outcome: super::RunOutcome::Running,
-            error: row.get(7)?,
-            accounts: count(row.get(8)?),
-            account_details: count(row.get(9)?),
-            entitlements: count(row.get(10)?),
-            links: count(row.get(11)?),
-            new_accounts: count(row.get(12)?),
-            updated_accounts: count(row.get(13)?),
-            new_entitlements: count(row.get(14)?),
-            updated_entitlements: count(row.get(15)?),
-            suspended: count(row.get(16)?),
-            restored: count(row.get(17)?),
-            links_added: count(row.get(18)?),
-            links_removed: count(row.get(19)?),
-            entitlements_inactivated: count(row.get(20)?),
-            entitlements_restored: count(row.get(21)?),
-            withheld: Vec::new(),
-        },
-        row.get(6)?,
-        row.get(22)?,
-    ))
-}
-
-/// Runs, newest first: of one endpoint, or the one run, or (both `None`) all.
-pub(super) fn run_rows(
-    conn: &Connection,
-    endpoint: Option<&str>,
-    run: Option<i64>,
-) -> rusqlite::Result<Vec<RunRow>> {
-    conn.prepare_cached(
-        "SELECT r.id, e.name, r.kind, r.scope, r.started_at, r.finished_at, r.outcome, r.error,
-                r.accounts, r.account_details, r.entitlements, r.links,
-                r.new_accounts, r.updated_accounts, r.new_entitlements, r.updated_entitlements,
-                r.suspended, r.restored, r.links_added, r.links_removed,
-                r.entitlements_inactivated, r.entitlements_restored, r.withheld
-         FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
-         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)
-         ORDER BY r.id DESC",
-    )?
-    .query_map(params![endpoint, run], run_row)?
-    .collect()
-}
-
-/// A run's changes ordered by `seq`.
-pub(super) fn change_rows(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Change>> {
-    conn.prepare_cached(
-        "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
-                old, new
-         FROM changes WHERE run_id = ?1 ORDER BY seq",
-    )?
-    .query_map([run], change_of)?
-    .collect()
-}
-
-/// The changes of one account (its own and its links') over the endpoint's runs, oldest first,
-/// each with when its run started.
-pub(super) fn account_changes(
-    conn: &Connection,
-    endpoint: i64,
-    account: &str,
-) -> rusqlite::Result<Vec<(String, Change)>> {
-    conn.prepare_cached(
-        "SELECT c.run_id, c.seq, c.object, c.account, c.entitlement_type, c.value, c.change,
-                c.column_name, c.old, c.new, r.started_at
-         FROM changes AS c JOIN runs AS r ON r.id = c.run_id
-         WHERE r.endpoint_id = ?1 AND c.account = ?2
-         ORDER BY c.run_id, c.seq",
-    )?
-    .query_map(params![endpoint, account], |row| {
-        Ok((row.get(10)?, change_of(row)?))
-    })?
-    .collect()
-}
-
-/// The first `limit` changes of a run, in order.
-pub(super) fn first_changes(
-    conn: &Connection,
-    run: i64,
-    limit: i64,
-) -> rusqlite::Result<Vec<Change>> {
-    conn.prepare_cached(
-        "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
-                old, new
-         FROM changes WHERE run_id = ?1 ORDER BY seq LIMIT ?2",
-    )?
-    .query_map(params![run, limit], change_of)?
-    .collect()
-}
-
 /// Values with how often each occurs, most frequent first.
 type Counts = Vec<(String, u64)>;
 
@@ -312,22 +213,6 @@ pub(super) fn endpoint_composition(
              GROUP BY type ORDER BY count(*) DESC, type",
         )?,
     ))
-}
-
-/// A [`Change`] from the first ten columns of a `changes` row.
-fn change_of(row: &Row<'_>) -> rusqlite::Result<Change> {
-    Ok(Change {
-        run_id: row.get(0)?,
-        seq: count(row.get(1)?),
-        object: row.get(2)?,
-        account: row.get(3)?,
-        entitlement_type: row.get(4)?,
-        value: row.get(5)?,
-        change: row.get(6)?,
-        column_name: row.get(7)?,
-        old: row.get(8)?,
-        new: row.get(9)?,
-    })
 }
 
 /// Whether the endpoint has an account import (scope `accounts` or `all`) that completed.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::identities::Identity;
-use crate::model::{Account, Entitlement, ImportScope};
+use crate::model::{Account, Entitlement, ImportScope, Reconciliation};
 
 /// A store in a fresh temporary folder; the folder lives as long as the returned guard.
 fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
