@@ -123,6 +123,25 @@ impl Receiving {
     }
 }
 
+/// The two kinds of account records a run receives.
+#[derive(Debug, Clone, Copy)]
+enum AccountBatch {
+    /// The account list.
+    Accounts,
+    /// Per-account detail records, merged into the accounts.
+    Details,
+}
+
+impl AccountBatch {
+    /// What a batch of them is called in messages.
+    fn what(self) -> &'static str {
+        match self {
+            AccountBatch::Accounts => "accounts",
+            AccountBatch::Details => "account details",
+        }
+    }
+}
+
 /// An account's live row, as compared with a report.
 struct LiveAccount {
     rowid: i64,
@@ -318,26 +337,7 @@ impl Store {
     /// module's note). An account staged again in the same run has its columns replaced by the
     /// later report; its links add up.
     pub fn stage_accounts(&mut self, run: RunId, accounts: &[Account]) -> Result<(), StoreError> {
-        let action = || format!("staging accounts of run {run}");
-        let lease = self.lease.clone();
-        let Store {
-            conn, receiving, ..
-        } = self;
-        let tx = super::begin_write(conn, &action)?;
-        let (endpoint, _) = runs::running_run(&tx, run, &action)?;
-        let receiving = Receiving::for_run(receiving, run);
-        let mut links = 0;
-        for account in accounts {
-            links += len_i64(account.entitlements.len());
-            stage_reported(&tx, endpoint, receiving, account).doing(action)?;
-        }
-        let received = runs::Received {
-            accounts: len_i64(accounts.len()),
-            links,
-            ..runs::Received::default()
-        };
-        runs::record_received(&tx, &lease, run, received).doing(action)?;
-        tx.commit().doing(action)
+        self.stage_account_batch(run, accounts, AccountBatch::Accounts)
     }
 
     /// Stages a batch of account details in one transaction. Each account's columns merge into
@@ -349,7 +349,17 @@ impl Store {
         run: RunId,
         accounts: &[Account],
     ) -> Result<(), StoreError> {
-        let action = || format!("staging account details of run {run}");
+        self.stage_account_batch(run, accounts, AccountBatch::Details)
+    }
+
+    /// Stages a batch of account records of either kind in one transaction, and counts it.
+    fn stage_account_batch(
+        &mut self,
+        run: RunId,
+        accounts: &[Account],
+        kind: AccountBatch,
+    ) -> Result<(), StoreError> {
+        let action = || format!("staging {} of run {run}", kind.what());
         let lease = self.lease.clone();
         let Store {
             conn, receiving, ..
@@ -360,12 +370,25 @@ impl Store {
         let mut links = 0;
         for account in accounts {
             links += len_i64(account.entitlements.len());
-            stage_detail(&tx, endpoint, receiving, account, &action)?;
+            match kind {
+                AccountBatch::Accounts => {
+                    stage_reported(&tx, endpoint, receiving, account).doing(action)?
+                }
+                AccountBatch::Details => stage_detail(&tx, endpoint, receiving, account, &action)?,
+            }
         }
-        let received = runs::Received {
-            account_details: len_i64(accounts.len()),
-            links,
-            ..runs::Received::default()
+        let records = len_i64(accounts.len());
+        let received = match kind {
+            AccountBatch::Accounts => runs::Received {
+                accounts: records,
+                links,
+                ..runs::Received::default()
+            },
+            AccountBatch::Details => runs::Received {
+                account_details: records,
+                links,
+                ..runs::Received::default()
+            },
         };
         runs::record_received(&tx, &lease, run, received).doing(action)?;
         tx.commit().doing(action)
