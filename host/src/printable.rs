@@ -5,7 +5,7 @@
 /// U+200E-U+200F, U+202A-U+202E, U+2066-U+2069, which reorder what follows them on screen) and
 /// the Unicode line and paragraph separators (U+2028, U+2029), and the characters that show as
 /// nothing (soft hyphen, zero-width spaces and joiners, the byte-order mark).
-fn is_escaped(c: char) -> bool {
+pub fn is_escaped(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -234,3 +234,27 @@ fn the_spinner_is_drawn_on_a_terminal_only() {
     assert_success(&piped);
     assert_eq!(stderr(&piped), "");
 }
+
+#[test]
+fn an_endpoint_name_that_cannot_be_shown_as_it_is_is_a_usage_error() {
+    let harness = Harness::new(5);
+    for (name, problem) in [
+        ("", "an endpoint name must not be blank"),
+        ("   ", "an endpoint name must not be blank"),
+        (
+            "evil\nFAKE: ok",
+            "the endpoint name evil\\nFAKE: ok holds a line break",
+        ),
+        ("red\u{1b}[31m", "the endpoint name red\\u{1b}[31m holds"),
+        ("ab\u{202e}c", "the endpoint name ab\\u{202e}c holds"),
+    ] {
+        let output = harness.with_connection("import", SOAP_PACKAGE, &["--endpoint", name]);
+        assert_failure(&output, 2, &[problem]);
+        let listing = harness.dcconn(&["runs", "--endpoint", name]);
+        assert_failure(&listing, 2, &[problem]);
+    }
+    assert!(
+        harness.sim.requests().is_empty(),
+        "nothing was sent for a refused name"
+    );
+}

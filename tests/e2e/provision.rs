@@ -536,6 +536,14 @@ fn two_call_package(harness: &Harness) -> String {
     path.display().to_string()
 }
 
+/// The state letter of the process (`R`, `S`, `T` for stopped, ...), from `/proc`.
+fn process_state(child: &std::process::Child) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    // `pid (comm) state ...`: the name may hold spaces and parentheses, the state follows the
+    // last `)`.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// Sends `signal` to the process.
 fn signal(child: &std::process::Child, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
@@ -558,6 +566,10 @@ fn a_process_resumed_after_sigstop_sends_nothing_for_a_task_another_took_over() 
     );
     wait_for_held(&harness, 1);
     signal(&stopped, libc::SIGSTOP); // before its lock went out
+    // kill(2) returns before the process is stopped: released earlier, it could send its lock.
+    wait_for("the process to stop", || {
+        process_state(&stopped) == Some('T')
+    });
     harness.sim.release_stall();
     wait_for_lease_expiry(&harness, 1);
 
@@ -863,4 +875,54 @@ fn a_plan_that_cannot_be_rendered_for_the_account_is_refused_before_a_task_exist
     assert_failure(&enable, CONFIGURATION, &["ENABLEACCOUNTJSON"]);
     assert!(harness.list("tasks").is_empty(), "no task was created");
     assert!(harness.sim.requests().is_empty(), "nothing was sent");
+}
+
+/// The operations the simulator received for `name`, in order: `lock` or `unlock`.
+fn lock_history(harness: &Harness, name: &str) -> Vec<&'static str> {
+    harness
+        .sim
+        .requests()
+        .iter()
+        .flat_map(|request| request.operations.clone())
+        .filter(|operation| {
+            operation
+                .attributes
+                .iter()
+                .any(|(key, value)| key == "userName" && value == name)
+        })
+        .filter_map(|operation| match operation.name.as_str() {
+            LOCK => Some("lock"),
+            "Security.unlockUserAccountRq" => Some("unlock"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_accounts_disable_and_enable_reach_duck_creek_and_the_store_in_their_order() {
+    let harness = imported(40);
+    let names: Vec<String> = (11..=16).map(|n| format!("user{n:06}")).collect();
+    for name in &names {
+        for command in ["disable", "enable"] {
+            assert_success(&run(
+                &harness,
+                command,
+                &shipped(),
+                &["--account", name, "--queue"],
+            ));
+        }
+    }
+    let output = run(&harness, "retry", &shipped(), &["--concurrency", "4"]);
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("12 tasks completed, 0 failed for good"),
+        "{}",
+        stdout(&output)
+    );
+    let accounts = harness.list("accounts");
+    for name in &names {
+        assert_eq!(lock_history(&harness, name), ["lock", "unlock"], "{name}");
+        assert_eq!(sim_status(&harness, name), "Active", "{name}");
+        assert_eq!(stored(&accounts, name)["status"], "active", "{name}");
+    }
 }

@@ -21,8 +21,9 @@ Exit codes:
      or a request the egress policy denied
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
-  7  busy: another import of the endpoint is running (import --wait waits for it), or
-     another process held the store's write lock longer than 5 s
+  7  busy: another import of the endpoint is running (import --wait waits for it), the
+     import lost its lease to another, or another process held the store's write lock
+     longer than 5 s
 
 Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
 --set-file PASSWORD=PATH so it never appears on a command line.";
@@ -430,4 +431,21 @@ impl From<ScopeArg> for ImportScope {
             ScopeArg::Access => ImportScope::Access,
         }
     }
+}
+
+/// An endpoint name as `--endpoint` takes it: not blank, and without the characters no output
+/// may show as they are (line breaks, controls, bidi and invisible characters), since the name is
+/// printed in tables and messages. Checked by the commands rather than by clap, whose message
+/// would repeat the value as it is.
+pub fn endpoint_name(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("an endpoint name must not be blank".to_owned());
+    }
+    if text.chars().any(crate::printable::is_escaped) {
+        return Err(format!(
+            "the endpoint name {} holds a line break, control, bidi or invisible character; use printable characters only",
+            crate::printable::printable(text)
+        ));
+    }
+    Ok(text.to_owned())
 }

@@ -310,10 +310,18 @@ fn store_failure(error: crate::store::StoreError) -> Failure {
     Failure::from_job(&error.into(), None)
 }
 
+/// `--endpoint`'s value, if it is a name every output can show (a usage error otherwise).
+fn checked_endpoint(name: &str) -> Result<String, Failure> {
+    args::endpoint_name(name).map_err(|message| Failure {
+        message,
+        code: exit::USAGE,
+    })
+}
+
 /// The endpoint a listing shows: the one named, or the only one in the store.
 fn endpoint(store: &Store, named: Option<&str>) -> Result<String, Failure> {
     if let Some(name) = named {
-        return Ok(name.to_string());
+        return checked_endpoint(name);
     }
     let endpoints = store.endpoints().map_err(store_failure)?;
     match endpoints.as_slice() {
@@ -325,7 +333,7 @@ fn endpoint(store: &Store, named: Option<&str>) -> Result<String, Failure> {
         many => Err(Failure {
             message: format!(
                 "the store holds several endpoints ({}): choose one with --endpoint",
-                many.join(", ")
+                output::printable(&many.join(", "))
             ),
             code: exit::USAGE,
         }),
@@ -378,7 +386,16 @@ impl Job {
         let connection = load_connection(args)?;
         let runtime = load_runtime(cli)?;
         let store = open_store(cli)?;
-        let endpoint = endpoint.map_or_else(|| connection.name.clone(), str::to_string);
+        let endpoint = match endpoint {
+            Some(endpoint) => checked_endpoint(endpoint)?,
+            // The connection's own name, checked as `--endpoint` would be.
+            None => args::endpoint_name(&connection.name).map_err(|problem| Failure {
+                message: format!(
+                    "{problem}; the connection's name is the endpoint unless --endpoint gives one"
+                ),
+                code: exit::USAGE,
+            })?,
+        };
         Ok(Job {
             connection,
             runtime,

@@ -97,7 +97,11 @@ impl JobError {
                 _ => exit_code::REMOTE,
             },
             JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
-            JobError::Store(StoreError::EndpointBusy(_) | StoreError::Busy { .. })
+            JobError::Store(
+                StoreError::EndpointBusy(_)
+                | StoreError::Busy { .. }
+                | StoreError::RunInterrupted { .. },
+            )
             | JobError::WaitedTooLong { .. } => exit_code::BUSY,
             JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {
                 exit_code::INTERNAL

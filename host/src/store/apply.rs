@@ -595,18 +595,19 @@ impl Apply<'_> {
     /// (before the run's own are applied); returns how many.
     fn note_missing(&self, received: &Receiving) -> Result<u64, StoreError> {
         self.execute("DELETE FROM temp.missing_accounts", &[])?;
-        let present: Vec<i64> = self
+        // Streamed, not collected: memory stays flat whatever the number of accounts.
+        let mut present = self
             .conn
             .prepare_cached(PRESENT_ACCOUNTS)
-            .and_then(|mut stmt| stmt.query_map([self.endpoint], |row| row.get(0))?.collect())
             .doing(self.action)?;
+        let mut rows = present.query([self.endpoint]).doing(self.action)?;
         let mut missing = 0;
-        for rowid in present
-            .into_iter()
-            .filter(|id| !received.seen.contains(*id))
-        {
-            self.execute(NOTE_MISSING, &[&rowid])?;
-            missing += 1;
+        while let Some(row) = rows.next().doing(self.action)? {
+            let rowid: i64 = row.get(0).doing(self.action)?;
+            if !received.seen.contains(rowid) {
+                self.execute(NOTE_MISSING, &[&rowid])?;
+                missing += 1;
+            }
         }
         Ok(missing)
     }

@@ -460,7 +460,7 @@ pub enum StoreError {
     /// Another process held the store's write lock longer than the busy timeout: a process
     /// paused or stuck in the middle of a write. Nothing was changed.
     #[error(
-        "the store is busy: another process has held its write lock for more than {} s (a dcconn paused or stuck in the middle of a write?) while {action}; nothing was changed; try again once that process has finished or been stopped",
+        "the store is busy: another process has held its write lock for more than {} s (a dcconn paused or stuck in the middle of a write?) while {action}; nothing of it was written to the store; try again once that process has finished or been stopped",
         waited.as_secs()
     )]
     Busy {

@@ -62,6 +62,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   lease lasts, and marks the run interrupted once it has expired. A run left `running` by an
 ///   older version has no lease, so it counts as expired.
 ///
+/// Version 7, provisioning in order and tries that count:
+/// - `task_attempts.sent`: whether the attempt let a request go (its worker's lease was checked
+///   and extended for it). An attempt whose lease ran out before it sent anything gives its try
+///   back when the task is claimed again. Attempts older than this version count as sent.
+/// - `tasks_by_account` on (endpoint, account, id): an account's tasks are attempted in the
+///   order they were created, a task only once every earlier one of its account has ended.
+///
 /// Since version 6, an import writes only what changed: an account it reports unchanged is not
 /// written at all, so `last_seen_run` is the last run that applied the row, not the last that
 /// reported it; removals are found against what the run reported (`temp.missing_accounts`). A
@@ -286,6 +293,10 @@ CREATE TABLE task_changes (
 ALTER TABLE runs ADD COLUMN lease_owner TEXT;
 ALTER TABLE runs ADD COLUMN lease_until TEXT;
 CREATE INDEX runs_running ON runs (endpoint_id) WHERE outcome = 'running';
+",
+    "
+ALTER TABLE task_attempts ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX tasks_by_account ON tasks (endpoint_id, account, id);
 ",
 ];
 

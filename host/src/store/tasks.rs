@@ -453,6 +453,9 @@ fn give_up_expired(
                          lease_until = NULL, last_error = ?4, updated_at = ?3
                      WHERE id = ?1 AND (?2 IS NULL OR endpoint_id = ?2)
                        AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
+                       AND NOT EXISTS (SELECT 1 FROM task_attempts AS a
+                                       WHERE a.task_id = tasks.id AND a.try = tasks.tries
+                                         AND a.sent = 0 AND a.finished_at IS NULL)
                      RETURNING id"
                 }
                 (None, _) => {
@@ -460,6 +463,9 @@ fn give_up_expired(
                          lease_until = NULL, last_error = ?4, updated_at = ?3
                      WHERE ?1 IS NULL AND endpoint_id = ?2
                        AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
+                       AND NOT EXISTS (SELECT 1 FROM task_attempts AS a
+                                       WHERE a.task_id = tasks.id AND a.try = tasks.tries
+                                         AND a.sent = 0 AND a.finished_at IS NULL)
                      RETURNING id"
                 }
             },
@@ -468,6 +474,25 @@ fn give_up_expired(
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
         close_abandoned(conn, id, now)?;
+    }
+    Ok(())
+}
+
+/// Gives an `IN PROGRESS` task whose lease expired its try back when that attempt sent nothing
+/// (its worker was too slow to reach its first request within the lease): the attempt is
+/// forgotten, so the claim that follows takes its number.
+fn refund_unsent(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<()> {
+    let forgotten = conn
+        .prepare_cached(
+            "DELETE FROM task_attempts
+             WHERE task_id = ?1 AND sent = 0 AND finished_at IS NULL
+               AND try = (SELECT tries FROM tasks
+                          WHERE id = ?1 AND status = 'IN PROGRESS' AND lease_until <= ?2)",
+        )?
+        .execute(params![task, now])?;
+    if forgotten > 0 {
+        conn.prepare_cached("UPDATE tasks SET tries = tries - 1 WHERE id = ?1")?
+            .execute([task])?;
     }
     Ok(())
 }
@@ -494,6 +519,7 @@ fn claim(
     now: &str,
     until: &str,
 ) -> rusqlite::Result<bool> {
+    refund_unsent(conn, task, now)?;
     let tries: Option<i64> = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'IN PROGRESS', lease_owner = ?2, lease_until = ?3,
@@ -502,6 +528,11 @@ fn claim(
              WHERE id = ?1 AND tries < max_tries
                AND (status IN ('NEW', 'PENDING PROVISIONING')
                     OR (status = 'IN PROGRESS' AND lease_until <= ?4))
+               AND NOT EXISTS (SELECT 1 FROM tasks AS earlier
+                               WHERE earlier.endpoint_id = tasks.endpoint_id
+                                 AND earlier.account = tasks.account AND earlier.id < tasks.id
+                                 AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
+                                                        'IN PROGRESS'))
              RETURNING tries",
         )?
         .query_row(params![task, owner, until, now, EXPIRED], |row| row.get(0))
@@ -511,7 +542,8 @@ fn claim(
     };
     close_abandoned(conn, task, now)?;
     conn.prepare_cached(
-        "INSERT INTO task_attempts (task_id, try, owner, started_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO task_attempts (task_id, try, owner, started_at, sent)
+         VALUES (?1, ?2, ?3, ?4, 0)",
     )?
     .execute(params![task, tries, owner, now])?;
     Ok(true)
@@ -681,20 +713,37 @@ impl Store {
                 // a claim costs the same with a thousand completed tasks behind it as with none.
                 // `+next_attempt_at` keeps the time out of index selection: a bound value there
                 // would make SQLite prepare the statement again for every new time.
+                // An account's tasks go in the order they were created: one whose account has
+                // an earlier task that has not ended waits for it.
                 "SELECT id FROM (
-                     SELECT * FROM (SELECT id FROM tasks
+                     SELECT * FROM (SELECT id FROM tasks AS t
                                     WHERE endpoint_id = ?1 AND status = 'NEW'
                                       AND +next_attempt_at <= ?2 AND tries < max_tries
+                                      AND NOT EXISTS (SELECT 1 FROM tasks AS earlier
+                                          WHERE earlier.endpoint_id = ?1
+                                            AND earlier.account = t.account AND earlier.id < t.id
+                                            AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
+                                                                   'IN PROGRESS'))
                                     ORDER BY id LIMIT ?3)
                      UNION ALL
-                     SELECT * FROM (SELECT id FROM tasks
+                     SELECT * FROM (SELECT id FROM tasks AS t
                                     WHERE endpoint_id = ?1 AND status = 'PENDING PROVISIONING'
                                       AND +next_attempt_at <= ?2 AND tries < max_tries
+                                      AND NOT EXISTS (SELECT 1 FROM tasks AS earlier
+                                          WHERE earlier.endpoint_id = ?1
+                                            AND earlier.account = t.account AND earlier.id < t.id
+                                            AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
+                                                                   'IN PROGRESS'))
                                     ORDER BY id LIMIT ?3)
                      UNION ALL
-                     SELECT * FROM (SELECT id FROM tasks
+                     SELECT * FROM (SELECT id FROM tasks AS t
                                     WHERE endpoint_id = ?1 AND status = 'IN PROGRESS'
-                                      AND +lease_until <= ?2 AND tries < max_tries
+                                      AND +lease_until <= ?2
+                                      AND (tries < max_tries
+                                           OR EXISTS (SELECT 1 FROM task_attempts AS a
+                                                      WHERE a.task_id = t.id AND a.try = t.tries
+                                                        AND a.sent = 0
+                                                        AND a.finished_at IS NULL))
                                     ORDER BY id LIMIT ?3))
                  ORDER BY id LIMIT ?3",
             )
@@ -908,6 +957,13 @@ impl Store {
             })
             .doing(action)?;
         let until = renewed.ok_or(StoreError::LeaseLost { task: task.0 })?;
+        // The worker renews right before a request goes: from now on its attempt counts.
+        tx.prepare_cached(
+            "UPDATE task_attempts SET sent = 1
+             WHERE task_id = ?1 AND try = (SELECT tries FROM tasks WHERE id = ?1)",
+        )
+        .and_then(|mut stmt| stmt.execute([task.0]))
+        .doing(action)?;
         tx.commit().doing(action)?;
         Ok(until)
     }
@@ -1090,7 +1146,12 @@ impl Store {
                 "SELECT min(t.next_attempt_at)
                  FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
                  WHERE e.name = ?1 AND t.status IN ('NEW', 'PENDING PROVISIONING')
-                   AND t.tries < t.max_tries",
+                   AND t.tries < t.max_tries
+                   AND NOT EXISTS (SELECT 1 FROM tasks AS earlier
+                                   WHERE earlier.endpoint_id = t.endpoint_id
+                                     AND earlier.account = t.account AND earlier.id < t.id
+                                     AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
+                                                            'IN PROGRESS'))",
             )
             .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
             .doing(action)

@@ -70,6 +70,22 @@ fn millis_between(store: &Store, from: &str, to: &str) -> i64 {
 }
 
 /// Sets a column of a task directly: what time passing, or a stopped process, leaves behind.
+/// Records that `owner`'s attempt at `task` let a request go (what a worker's lease check does
+/// right before a request), so that its try counts when its lease runs out.
+fn mark_sent(store: &mut Store, task: TaskId, owner: &str) {
+    store
+        .renew_task_lease(task, owner, Duration::from_millis(1))
+        .unwrap();
+}
+
+/// `n` account names, `u1` to `un`, imported into `endpoint`.
+fn many_accounts(store: &mut Store, endpoint: &str, n: usize) -> Vec<String> {
+    let names: Vec<String> = (1..=n).map(|i| format!("u{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    import_accounts(store, endpoint, &refs);
+    names
+}
+
 fn set(store: &Store, task: i64, column: &str, value: &str) {
     let changed = store
         .conn
@@ -294,7 +310,7 @@ fn durations_are_exact_to_the_millisecond() {
         ),
         "2024-03-01T00:00:00.000Z"
     );
-    for (lease, millis) in [
+    for (round, (lease, millis)) in [
         (Duration::from_nanos(1), 1),
         (Duration::from_millis(1), 1),
         (Duration::from_micros(1_500), 2),
@@ -304,9 +320,15 @@ fn durations_are_exact_to_the_millisecond() {
             3_600_001,
         ),
         (MAX_DELAY, 31_622_400_000),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each on an account of its own: a claimed task holds up its account's later ones.
+        let account = format!("u{round}");
+        import_accounts(&mut store, "prod", &["asmith", "jdoe", &account]);
         let task = store
-            .create_task("prod", "jdoe", TaskKind::Enable, 1)
+            .create_task("prod", &account, TaskKind::Enable, 1)
             .unwrap();
         let claimed = store
             .claim_task(TaskId(task.id), "worker", lease)
@@ -351,10 +373,9 @@ fn durations_are_exact_to_the_millisecond() {
 fn two_stores_racing_claim_due_claim_each_task_exactly_once() {
     let (_dir, path, mut store) = store_with_accounts();
     let count = 60;
-    for i in 0..count {
-        let account = if i % 2 == 0 { "jdoe" } else { "asmith" };
+    for account in many_accounts(&mut store, "prod", count as usize) {
         store
-            .create_task("prod", account, TaskKind::Disable, 3)
+            .create_task("prod", &account, TaskKind::Disable, 3)
             .unwrap();
     }
     let barrier = Arc::new(Barrier::new(2));
@@ -406,9 +427,9 @@ fn two_stores_racing_claim_due_claim_each_task_exactly_once() {
 fn two_stores_racing_claim_task_for_the_same_task_claim_it_once() {
     let (_dir, path, mut store) = store_with_accounts();
     let count = 30;
-    for _ in 0..count {
+    for account in many_accounts(&mut store, "prod", count as usize) {
         store
-            .create_task("prod", "jdoe", TaskKind::Enable, 3)
+            .create_task("prod", &account, TaskKind::Enable, 3)
             .unwrap();
     }
     let barrier = Arc::new(Barrier::new(2));
@@ -450,10 +471,12 @@ fn an_expired_lease_is_claimable_again_and_counted() {
         .create_task("prod", "jdoe", TaskKind::Disable, 3)
         .unwrap();
     let id = TaskId(task.id);
-    let first = store
+    store
         .claim_task(id, "worker-a", Duration::from_millis(1))
         .unwrap()
         .unwrap();
+    mark_sent(&mut store, id, "worker-a");
+    let first = store.task(id).unwrap().unwrap();
     let first_until = first.lease_until.clone().unwrap();
     assert_eq!(store.next_due("prod").unwrap(), Some(first_until.clone()));
     wait_past(&store, &first_until);
@@ -461,6 +484,7 @@ fn an_expired_lease_is_claimable_again_and_counted() {
     // Worker a stopped; another process takes the task over.
     let mut other = Store::open(&path).unwrap();
     let second = other.claim_task(id, "worker-b", MINUTE).unwrap().unwrap();
+    mark_sent(&mut other, id, "worker-b");
     assert_eq!(
         (
             second.status,
@@ -503,6 +527,7 @@ fn an_expired_lease_is_claimable_again_and_counted() {
     assert_eq!(third.len(), 1);
     let third = third.into_iter().next().unwrap();
     assert_eq!((third.id, third.tries), (1, 3));
+    mark_sent(&mut store, id, "worker-c");
 
     // That was the last try: once it expires too, the task ends instead of being claimed.
     set(&store, id.0, "lease_until", PAST);
@@ -565,6 +590,7 @@ fn an_expired_last_try_ends_the_task_when_claimed_directly() {
         .unwrap();
     let id = TaskId(task.id);
     let claimed = store.claim_task(id, "worker-a", MINUTE).unwrap().unwrap();
+    mark_sent(&mut store, id, "worker-a");
     set(&store, id.0, "lease_until", PAST);
     assert_eq!(store.claim_task(id, "worker-b", MINUTE).unwrap(), None);
     let ended = store.task(id).unwrap().unwrap();
@@ -945,9 +971,15 @@ fn only_the_lease_owner_reports() {
 fn claim_due_takes_the_oldest_first_up_to_the_limit() {
     let (_dir, _path, mut store) = store_with_accounts();
     import_accounts(&mut store, "test", &["jdoe"]);
+    let accounts = many_accounts(&mut store, "prod", 5);
+    let mut prod = accounts.iter();
     for endpoint in ["prod", "test", "prod", "prod", "prod", "prod"] {
+        let account = match endpoint {
+            "prod" => prod.next().unwrap().as_str(),
+            _ => "jdoe",
+        };
         store
-            .create_task(endpoint, "jdoe", TaskKind::Enable, 3)
+            .create_task(endpoint, account, TaskKind::Enable, 3)
             .unwrap();
     }
     let ids = |tasks: Vec<Task>| -> Vec<i64> { tasks.into_iter().map(|t| t.id).collect() };
@@ -1142,7 +1174,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 6);
+    assert_eq!(schema::VERSION, 7);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -1353,7 +1385,7 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
     );
     assert_eq!(
         err.to_string(),
-        "the store is busy: another process has held its write lock for more than 5 s (a dcconn paused or stuck in the middle of a write?) while claiming due tasks of endpoint prod; nothing was changed; try again once that process has finished or been stopped"
+        "the store is busy: another process has held its write lock for more than 5 s (a dcconn paused or stuck in the middle of a write?) while claiming due tasks of endpoint prod; nothing of it was written to the store; try again once that process has finished or been stopped"
     );
     holder.execute_batch("ROLLBACK").unwrap();
     assert_eq!(store.claim_due("prod", "w", MINUTE, 1).unwrap().len(), 1);
@@ -1366,5 +1398,88 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
     assert!(
         matches!(&err, StoreError::Busy { action, .. } if *action == format!("opening the store at {}", fresh.display())),
         "{err:?}"
+    );
+}
+
+#[test]
+fn an_accounts_tasks_go_in_the_order_they_were_created() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let disable = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let enable = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let other = store
+        .create_task("prod", "asmith", TaskKind::Disable, 3)
+        .unwrap();
+    let ids = |tasks: Vec<Task>| -> Vec<i64> { tasks.into_iter().map(|t| t.id).collect() };
+    // The enable waits for the disable, held or not; the other account's task does not.
+    assert_eq!(
+        ids(store.claim_due("prod", "w1", MINUTE, 10).unwrap()),
+        vec![disable.id, other.id]
+    );
+    assert_eq!(
+        store.claim_task(TaskId(enable.id), "w2", MINUTE).unwrap(),
+        None
+    );
+    assert_eq!(store.next_unheld_due("prod").unwrap(), None);
+    // Failed for now (a retry later) still holds it up; ended, it lets it go.
+    store
+        .fail_attempt(TaskId(disable.id), "w1", "busy", Some(MINUTE))
+        .unwrap();
+    assert_eq!(
+        ids(store.claim_due("prod", "w2", MINUTE, 10).unwrap()),
+        Vec::<i64>::new()
+    );
+    set(&store, disable.id, "next_attempt_at", PAST);
+    assert_eq!(
+        ids(store.claim_due("prod", "w2", MINUTE, 10).unwrap()),
+        vec![disable.id]
+    );
+    store.complete_task(TaskId(disable.id), "w2").unwrap();
+    assert_eq!(
+        ids(store.claim_due("prod", "w3", MINUTE, 10).unwrap()),
+        vec![enable.id]
+    );
+}
+
+#[test]
+fn an_attempt_that_sent_nothing_before_its_lease_ran_out_gives_its_try_back() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 1)
+        .unwrap();
+    let id = TaskId(task.id);
+    store.claim_task(id, "slow", MINUTE).unwrap().unwrap();
+    // The slow worker never reached its request; its lease runs out.
+    set(&store, id.0, "lease_until", PAST);
+    let again = store.claim_due("prod", "quick", MINUTE, 10).unwrap();
+    assert_eq!(again.len(), 1, "its one try was not used up");
+    let again = &again[0];
+    assert_eq!(
+        (again.tries, again.lease_owner.as_deref()),
+        (1, Some("quick"))
+    );
+    assert_eq!(
+        store.task_attempts(id).unwrap(),
+        vec![open_attempt(1, "quick", &again.updated_at)],
+        "the attempt that sent nothing is not history"
+    );
+    // The slow worker can neither send nor report any more.
+    assert!(matches!(
+        store.renew_task_lease(id, "slow", MINUTE),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // An attempt that did send counts: expired at its last try, the task ends.
+    mark_sent(&mut store, id, "quick");
+    set(&store, id.0, "lease_until", PAST);
+    assert_eq!(
+        store.claim_due("prod", "late", MINUTE, 10).unwrap(),
+        Vec::new()
+    );
+    assert_eq!(
+        store.task(id).unwrap().unwrap().status,
+        TaskStatus::ProvisioningFailed
     );
 }
