@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use dcconn::connection::Connection;
 use dcconn::jobs::import::{self, ImportReport, ImportRequest};
-use dcconn::model::{CorrelationRule, ImportScope};
+use dcconn::model::CorrelationRule;
 use dcconn::native::NativeConnector;
 use dcconn::secrets::Secrets;
 use dcconn::store::Store;
@@ -16,15 +16,7 @@ pub fn run(connection: &Connection, db: &Path) -> Result<ImportReport> {
     let mut store = Store::open(db)?;
     let mut connector = NativeConnector::new(Secrets::of(connection));
     let correlation = CorrelationRule::default();
-    let request = ImportRequest {
-        connection,
-        endpoint: &connection.name,
-        scope: ImportScope::All,
-        max_batch: 0,
-        dry_run: false,
-        correlation: &correlation,
-        wait: None,
-    };
+    let request = ImportRequest::everything(connection, &correlation);
     import::run_with(&mut connector, &mut store, &request, &mut |_| {})
         .map_err(|failure| anyhow!("{}", failure.error))
 }

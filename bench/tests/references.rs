@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dcconn::connection::{self, Connection};
 use dcconn::jobs::import::{self, ImportReport, ImportRequest};
-use dcconn::model::{CorrelationRule, ImportScope};
+use dcconn::model::CorrelationRule;
 use dcconn::runtime::Runtime;
 use dcconn::store::Store;
 use dcsim::{SimConfig, Simulator};
@@ -43,15 +43,7 @@ fn component_import(connection: &Connection, db: &Path) -> ImportReport {
         });
     let runtime = Runtime::load(&component, None).expect("the component loads (make component)");
     let correlation = CorrelationRule::default();
-    let request = ImportRequest {
-        connection,
-        endpoint: &connection.name,
-        scope: ImportScope::All,
-        max_batch: 0,
-        dry_run: false,
-        correlation: &correlation,
-        wait: None,
-    };
+    let request = ImportRequest::everything(connection, &correlation);
     let mut store = Store::open(db).unwrap();
     let report = import::run(&runtime, &mut store, &request, &mut |_| {}).unwrap();
     drop(store);

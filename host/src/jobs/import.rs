@@ -47,6 +47,23 @@ pub struct ImportRequest<'a> {
     pub wait: Option<Duration>,
 }
 
+impl<'a> ImportRequest<'a> {
+    /// Accounts then access, into the endpoint named after the connection, with the component's
+    /// batch size, refusing at once if another import of the endpoint runs: what `dcconn
+    /// import` does without options.
+    pub fn everything(connection: &'a Connection, correlation: &'a CorrelationRule) -> Self {
+        ImportRequest {
+            connection,
+            endpoint: &connection.name,
+            scope: ImportScope::All,
+            max_batch: 0,
+            dry_run: false,
+            correlation,
+            wait: None,
+        }
+    }
+}
+
 /// How often a waiting import looks again whether the endpoint is free.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 
