@@ -239,7 +239,7 @@ pub struct RetryOptions {
     /// --between-bytes-timeout-ms, by default 450 s; the request is cut there) plus this, so
     /// it always outlasts the request. A task whose attempt was cut short (a crash) is tried
     /// again once its lease has passed.
-    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..=31_622_400_000))]
     pub lease_ms: u64,
 }
 
