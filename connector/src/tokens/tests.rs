@@ -15,6 +15,15 @@ fn gateway(extra: &str) -> String {
     )
 }
 
+/// A token connection `gw` whose token request is a SOAP login with the user name, and whose
+/// token is the `token` attribute of `TokenRs`.
+fn soap_login_config() -> Config {
+    config_with(&format!(
+        r#"{{"gw": {{"url": "{TOKEN_URL}", "requestXml": "<TokenRq userName=\"${{USERNAME}}\"/>",
+            "tokenResponsePath": "Body.TokenRs.@token"}}}}"#
+    ))
+}
+
 fn config_with(connection_json: &str) -> Config {
     crate::config::tests::shipped_config(&[
         ("CONNECTIONJSON", connection_json),
@@ -329,11 +338,7 @@ fn a_soap_login_takes_the_token_and_its_lifetime_from_paths() {
 
 #[test]
 fn a_refused_soap_login_is_an_authentication_error() {
-    let json = format!(
-        r#"{{"gw": {{"url": "{TOKEN_URL}", "requestXml": "<TokenRq userName=\"${{USERNAME}}\"/>",
-            "tokenResponsePath": "Body.TokenRs.@token"}}}}"#
-    );
-    let config = config_with(&json);
+    let config = soap_login_config();
     let answer = r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><TokenRs status="Failure" message="invalid credentials"/></soap:Body></soap:Envelope>"#;
     let mut setup = Setup::new(vec![Ok((200, answer.into()))]);
     let error = setup.call(&config).unwrap_err();
@@ -482,11 +487,7 @@ fn a_changed_configuration_gets_its_own_token() {
 
 #[test]
 fn a_token_answers_fault_and_error_texts_are_kept_as_the_server_wrote_them() {
-    let json = format!(
-        r#"{{"gw": {{"url": "{TOKEN_URL}", "requestXml": "<TokenRq userName=\"${{USERNAME}}\"/>",
-            "tokenResponsePath": "Body.TokenRs.@token"}}}}"#
-    );
-    let config = config_with(&json);
+    let config = soap_login_config();
     let fault = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Invalid password Pw&quot;&lt;&amp;&gt;'-SECRET-1234</faultstring></s:Fault></s:Body></s:Envelope>"#;
     let mut setup = Setup::new(vec![Ok((200, fault.into()))]);
     assert_eq!(

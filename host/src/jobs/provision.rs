@@ -394,9 +394,7 @@ impl Worker {
 
     /// A fresh instance in place of one a trap left unusable.
     fn restart(&mut self, runtime: &Runtime, connection: &Connection) -> Result<(), JobError> {
-        let (mut instance, _warnings) = validated_instance(runtime, connection)?;
-        instance.set_send_gate(Box::new(self.gate.clone()));
-        self.instance = instance;
+        *self = Worker::start(runtime, connection, self.gate.clone())?;
         Ok(())
     }
 

@@ -219,12 +219,18 @@ async fn before<T>(
     let mut future = std::pin::pin!(future);
     let mut timer = std::pin::pin!(tokio::time::sleep_until(deadline.into()));
     std::future::poll_fn(|cx| {
-        if Instant::now() >= deadline || timer.as_mut().poll(cx).is_ready() {
+        if passed(deadline, timer.as_mut(), cx) {
             return Poll::Ready(Err(HttpError::ConnectionReadTimeout));
         }
         future.as_mut().poll(cx)
     })
     .await
+}
+
+/// Whether `deadline` has passed: by the clock, read first so that a process paused past it
+/// runs nothing more, or by `timer` (set to it), which also wakes `cx` when it comes.
+fn passed(deadline: Instant, timer: Pin<&mut tokio::time::Sleep>, cx: &mut Context<'_>) -> bool {
+    Instant::now() >= deadline || timer.poll(cx).is_ready()
 }
 
 /// A response body that fails with `ConnectionReadTimeout` once its deadline has passed, even
@@ -244,7 +250,8 @@ impl Body for UntilDeadline {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        if Instant::now() >= self.deadline || self.timer.as_mut().poll(cx).is_ready() {
+        let deadline = self.deadline;
+        if passed(deadline, self.timer.as_mut(), cx) {
             return Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)));
         }
         Pin::new(&mut self.body).poll_frame(cx)

@@ -666,6 +666,15 @@ impl Store {
         }
     }
 
+    /// Another connection to this store's file, holding the same run lease: for what must reach
+    /// the store while this connection is in use, such as the check a worker makes before each
+    /// request it sends, or the renewals of an import's lease between batches.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        let mut store = Store::open(Path::new(self.conn.path().unwrap_or_default()))?;
+        store.set_run_lease(self.lease.clone());
+        Ok(store)
+    }
+
     /// Starts a write. Outside a dry run, a transaction that takes the write lock at once, so
     /// that another writer is waited for (busy timeout) rather than failing a lock upgrade
     /// halfway; inside one, a savepoint nested in the dry run's transaction.

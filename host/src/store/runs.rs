@@ -13,7 +13,6 @@
 //! that every process compares leases on the same clock.
 
 use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -431,10 +430,10 @@ impl Store {
     /// A keeper of the lease of `run`, on a connection of its own to this store's file, for a
     /// thread that renews it while the import waits on the network.
     pub fn lease_keeper(&self, run: RunId) -> Result<LeaseKeeper, StoreError> {
-        let path = self.conn.path().unwrap_or_default();
-        let mut store = Store::open(Path::new(path))?;
-        store.set_run_lease(self.lease.clone());
-        Ok(LeaseKeeper { store, run })
+        Ok(LeaseKeeper {
+            store: self.reopen()?,
+            run,
+        })
     }
 }
 

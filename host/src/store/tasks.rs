@@ -600,12 +600,6 @@ fn leased(
 }
 
 impl Store {
-    /// Another connection to this store's file: for what must reach the store while this
-    /// connection is in use, such as the check a worker makes before each request it sends.
-    pub fn reopen(&self) -> Result<Store, StoreError> {
-        Store::open(std::path::Path::new(self.conn.path().unwrap_or_default()))
-    }
-
     /// Creates a `NEW` task to enable or disable `account` of `endpoint`, due now, that may be
     /// tried up to `max_tries` times (1 to [`MAX_TRIES`]). The store must hold the account.
     pub fn create_task(

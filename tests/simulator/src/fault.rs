@@ -742,6 +742,23 @@ impl Stalls {
 mod tests {
     use super::*;
 
+    /// Each JSON reads as its fault, and the fault's serialized form reads back the same.
+    fn assert_round_trips(cases: &[(&str, Fault)]) {
+        for (json, fault) in cases {
+            assert_eq!(
+                &serde_json::from_str::<Fault>(json).unwrap(),
+                fault,
+                "{json}"
+            );
+            let back = serde_json::to_string(fault).unwrap();
+            assert_eq!(
+                &serde_json::from_str::<Fault>(&back).unwrap(),
+                fault,
+                "{back}"
+            );
+        }
+    }
+
     #[test]
     fn json_forms() {
         let f: Fault = serde_json::from_str(
@@ -855,20 +872,7 @@ mod tests {
                 Fault::huge_attribute(100_000_000),
             ),
         ];
-        for (json, fault) in cases {
-            assert_eq!(
-                serde_json::from_str::<Fault>(json).unwrap(),
-                fault,
-                "{json}"
-            );
-            // The serialized form reads back the same.
-            let back = serde_json::to_string(&fault).unwrap();
-            assert_eq!(
-                serde_json::from_str::<Fault>(&back).unwrap(),
-                fault,
-                "{back}"
-            );
-        }
+        assert_round_trips(&cases);
         assert_eq!(
             serde_json::to_string(&Fault::http_status(503).with_retry_after(2)).unwrap(),
             r#"{"kind":"http-status","status":503,"retry_after":2,"count":1}"#
@@ -939,19 +943,7 @@ mod tests {
                 Fault::echo(EchoShape::Json),
             ),
         ];
-        for (json, fault) in cases {
-            assert_eq!(
-                serde_json::from_str::<Fault>(json).unwrap(),
-                fault,
-                "{json}"
-            );
-            let back = serde_json::to_string(&fault).unwrap();
-            assert_eq!(
-                serde_json::from_str::<Fault>(&back).unwrap(),
-                fault,
-                "{back}"
-            );
-        }
+        assert_round_trips(&cases);
         // The defaults are left out, so the plain fault serializes as before.
         assert_eq!(
             serde_json::to_string(&Fault::echo_request()).unwrap(),
