@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
 use crate::printable::printable_lines;
 use crate::store::{Change, RunReport};
 
@@ -227,34 +229,65 @@ fn composition(page: &mut String, report: &RunReport) {
 /// and the value (its element carries `data-figure="ID:LABEL"`).
 fn bar_chart(page: &mut String, id: &str, rows: &[(String, u64)]) {
     const ROW: u64 = 26;
-    const LABEL: u64 = 190;
     const BAR: u64 = 200;
+    let label_width = label_column_width(rows.iter().map(|(label, _)| label.as_str()));
     let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     let height = ROW * rows.len() as u64 + 4;
+    let width = label_width + BAR + 90;
     let _ = write!(
         page,
-        "<svg role=\"img\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
-        LABEL + BAR + 90,
-        LABEL + BAR + 90
+        "<svg role=\"img\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
     );
     for (index, (label, value)) in rows.iter().enumerate() {
         let y = ROW * index as u64;
-        let width = (value * BAR).div_ceil(max).max(u64::from(*value > 0));
+        let bar = (value * BAR).div_ceil(max).max(u64::from(*value > 0));
+        let shown = escape(&shortened_label(label));
         let label = escape(label);
         let _ = write!(
             page,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{label}</text>\
-             <rect x=\"{LABEL}\" y=\"{}\" width=\"{width}\" height=\"16\" rx=\"2\" fill=\"#3b6fb6\" data-bar=\"{id}:{label}\"></rect>\
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{label}</title>{shown}</text>\
+             <rect x=\"{label_width}\" y=\"{}\" width=\"{bar}\" height=\"16\" rx=\"2\" fill=\"#3b6fb6\" data-bar=\"{id}:{label}\"></rect>\
              <text x=\"{}\" y=\"{}\" data-figure=\"{id}:{label}\">{}</text>",
-            LABEL - 8,
+            label_width - 8,
             y + 16,
             y + 3,
-            LABEL + width + 6,
+            label_width + bar + 6,
             y + 16,
             grouped(*value),
         );
     }
     page.push_str("</svg>");
+}
+
+/// The longest label a chart shows in full, in terminal columns; longer ones end in `…` (the
+/// whole label is the tooltip).
+const CHART_LABEL_COLUMNS: usize = 40;
+
+/// A chart's label as shown: at most [`CHART_LABEL_COLUMNS`] columns.
+fn shortened_label(label: &str) -> String {
+    if label.width() <= CHART_LABEL_COLUMNS {
+        return label.to_owned();
+    }
+    let mut shown = String::new();
+    for character in label.chars() {
+        if shown.width() + character.width().unwrap_or(0) >= CHART_LABEL_COLUMNS {
+            break;
+        }
+        shown.push(character);
+    }
+    shown.push('…');
+    shown
+}
+
+/// How wide the label column of a chart is drawn, in pixels: room for its longest (shortened)
+/// label in the chart's 13 px font, whose widest letters (capitals, such as `SUSPENDED FROM
+/// IMPORT SERVICE`) take about 9.5 px a column.
+fn label_column_width<'a>(labels: impl Iterator<Item = &'a str>) -> u64 {
+    let columns = labels
+        .map(|label| shortened_label(label).width())
+        .max()
+        .unwrap_or(0);
+    (columns as u64 * 19).div_ceil(2) + 16
 }
 
 fn changes(page: &mut String, report: &RunReport) {

@@ -22,11 +22,18 @@ fn expected_accounts(dataset: &Dataset) -> Vec<Value> {
             if !roles.is_empty() {
                 entitlements.insert("Role".into(), json!(roles));
             }
+            // The shipped packages map Duck Creek's status (customproperty2): only `Active`
+            // is active, and `Locked` is locked.
+            let status = if user.status == "Active" {
+                "active"
+            } else {
+                "inactive"
+            };
             json!({
                 "name": user.name,
-                "status": "active",
+                "status": status,
                 "present": true,
-                "locked": null,
+                "locked": user.status == "Locked",
                 "owner": null,
                 "columns": {
                     "name": user.name,

@@ -40,12 +40,17 @@ fn the_report_renders_with_the_runs_figures() {
     let runs = harness.list("runs");
     let run = runs.iter().find(|r| r["id"] == 2).expect("run 2 listed");
     let accounts = harness.list("accounts");
-    let active = accounts.iter().filter(|a| a["status"] == "active").count();
-    let suspended = accounts
-        .iter()
-        .filter(|a| a["status"] == "SUSPENDED FROM IMPORT SERVICE")
-        .count();
-    assert_eq!((active, suspended), (1199, 1));
+    let count = |status: &str| accounts.iter().filter(|a| a["status"] == status).count();
+    let (active, inactive) = (count("active"), count("inactive"));
+    let suspended = count("SUSPENDED FROM IMPORT SERVICE");
+    // The shipped package maps Duck Creek's status: `Active` is active, the rest inactive.
+    let users = &harness.sim.dataset().users;
+    let active_users = users.iter().filter(|u| u.status == "Active").count();
+    assert_eq!(
+        (active, inactive, suspended),
+        (active_users, users.len() - active_users, 1)
+    );
+    assert!(inactive > 100, "{inactive}");
     let expected = json!({
         "run": "2",
         "outcome": "succeeded",
@@ -54,6 +59,7 @@ fn the_report_renders_with_the_runs_figures() {
         "suspended": "1",
         "links": number(&run["links"]),
         "status:active": number(&json!(active)),
+        "status:inactive": number(&json!(inactive)),
         "status:SUSPENDED FROM IMPORT SERVICE": "1",
         "changes:accounts suspended": "1",
         "changes:account columns updated": "1",
@@ -75,7 +81,7 @@ fn the_report_renders_with_the_runs_figures() {
         stderr(&check)
     );
     let summary: Value = serde_json::from_str(stdout(&check).trim()).unwrap();
-    assert_eq!(summary["figures"], 10);
+    assert_eq!(summary["figures"], 11);
     assert!(summary["bars"].as_u64().unwrap() >= 4, "{summary}");
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
 

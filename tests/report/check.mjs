@@ -72,6 +72,15 @@ try {
       }
     }
   }
+  // Every text of a chart is drawn whole, inside its chart (a long label is not cut off).
+  const clipped = await page.$$eval('svg', (svgs) => svgs.flatMap((svg) => {
+    const frame = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll('text')].filter((text) => {
+      const box = text.getBoundingClientRect();
+      return box.left < frame.left - 0.5 || box.right > frame.right + 0.5;
+    }).map((text) => text.textContent);
+  }));
+  for (const text of clipped) failures.push(`chart text ${JSON.stringify(text)} is cut off by its chart`);
   console.log(JSON.stringify({
     figures: Object.keys(expected).length,
     bars: bars.length,
