@@ -1048,7 +1048,7 @@ fn provision(harness: &Harness, case: &Case, path: &Path, kind: &str, expected: 
             row["account"].as_str(),
             row["status"].as_str(),
             row["tries"].as_u64(),
-            row["last_error"].as_str(),
+            row["lastError"].as_str(),
             row["comments"].as_str(),
         ),
         (
@@ -1273,7 +1273,7 @@ fn corpus_refused_a_criterion_the_body_does_not_meet_leaves_the_task_pending() {
         (
             listed[0]["status"].as_str(),
             listed[0]["tries"].as_u64(),
-            listed[0]["last_error"].as_str(),
+            listed[0]["lastError"].as_str(),
             listed[0]["comments"].as_str(),
         ),
         (Some("PENDING PROVISIONING"), Some(1), Some(error), None)

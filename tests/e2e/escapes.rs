@@ -105,7 +105,7 @@ fn names_a_server_sends_are_escaped_in_task_lines_titles_logs_and_csv() {
     assert_success(&csv);
     let text = stdout(&csv);
     let row = format!(
-        "\"{RELAYED_SHOWN}\",active,,\"{RELAYED_SHOWN}\",900,mallory@example.com,Active,Mallory,,"
+        "\"{RELAYED_SHOWN}\",active,true,false,,\"{RELAYED_SHOWN}\",900,mallory@example.com,Active,Mallory,,"
     );
     assert!(text.lines().any(|line| line == row), "{text}");
     // A header and a line per account: the name's line break split no record.
@@ -211,7 +211,7 @@ fn escape_sequences_in_server_error_texts_are_escaped_in_task_lines_logs_and_err
     // tasks table and CSV show it escaped.
     let tasks = harness.list("tasks");
     assert_eq!(
-        tasks[0]["last_error"],
+        tasks[0]["lastError"],
         format!(
             "DISABLEACCOUNTJSON call 1 (account \"party.parrot\"): HTTP status 500: {}",
             BODY.replace('\r', "\\r").replace('\n', "\\n")
@@ -229,8 +229,8 @@ fn escape_sequences_in_server_error_texts_are_escaped_in_task_lines_logs_and_err
     let csv = harness.dcconn(&["tasks", "--format", "csv"]);
     assert_success(&csv);
     assert!(
-        stdout(&csv).ends_with(&format!(
-            ",\"DISABLEACCOUNTJSON call 1 (account \"\"party.parrot\"\"): HTTP status 500: {BODY_SHOWN}\",\n"
+        stdout(&csv).contains(&format!(
+            ",\"DISABLEACCOUNTJSON call 1 (account \"\"party.parrot\"\"): HTTP status 500: {BODY_SHOWN}\","
         )),
         "{}",
         stdout(&csv)
@@ -282,7 +282,8 @@ fn escape_sequences_in_an_account_name_are_escaped_in_titles_task_lines_logs_and
     let csv = harness.dcconn(&["accounts", "--format", "csv"]);
     assert_success(&csv);
     let text = stdout(&csv);
-    let row = format!("\"{shown}\",active,,eve,901,mallory@example.com,Active,Mallory,,");
+    let row =
+        format!("\"{shown}\",active,true,false,,eve,901,mallory@example.com,Active,Mallory,,");
     assert!(text.lines().any(|line| line == row), "{text}");
     assert_clean(&csv.stdout, 1 + 4);
 

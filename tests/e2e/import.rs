@@ -310,10 +310,10 @@ fn listings_print_csv_and_tables() {
     assert_eq!(
         lines.next(),
         Some(
-            "name,status,owner,column:name,column:accountID,column:customproperty1,column:customproperty2,column:displayname,entitlements:Entity,entitlements:Role"
+            "name,status,present,locked,owner,columns.name,columns.accountID,columns.customproperty1,columns.customproperty2,columns.displayname,entitlements.Entity,entitlements.Role"
         )
     );
-    assert!(text.contains(r#"o'brien&co,active,,o'brien&co,2,o'brien&co@example.com,Active,"Tom ""T"" O'Brien <Claims>","R&D <Claims> ""East""","Underwriter;Underwriter ""Senior"" & <Lead>""#), "{text}");
+    assert!(text.contains(r#"o'brien&co,active,true,false,,o'brien&co,2,o'brien&co@example.com,Active,"Tom ""T"" O'Brien <Claims>","R&D <Claims> ""East""","Underwriter;Underwriter ""Senior"" & <Lead>""#), "{text}");
     let table = harness.dcconn(&["entitlements", "--type", "Role"]);
     assert_success(&table);
     let table = stdout(&table);

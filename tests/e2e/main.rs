@@ -11,6 +11,7 @@ mod import;
 mod interop;
 mod leases;
 mod matrix;
+mod output;
 mod policy;
 mod provision;
 mod reconcile;

@@ -217,7 +217,7 @@ fn a_task_that_always_fails_ends_failed_after_its_tries() {
         (Some("PROVISIONING FAILED"), Some(3))
     );
     assert!(
-        tasks[0]["last_error"]
+        tasks[0]["lastError"]
             .as_str()
             .unwrap()
             .contains("Directory offline"),

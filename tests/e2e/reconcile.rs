@@ -404,6 +404,8 @@ fn a_dry_run_reports_the_changes_and_writes_nothing() {
     let (code, summary) = import(&harness, &[], &["--dry-run"]);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(summary["dryRun"], true);
+    // A dry run records no run, so it names none (the number it used is given again).
+    assert_eq!(summary["run"], Value::Null);
     assert_eq!(summary["suspended"], 1);
     assert_eq!(
         summary["changes"],
@@ -417,6 +419,14 @@ fn a_dry_run_reports_the_changes_and_writes_nothing() {
     );
     assert_eq!(harness.snapshot(), before);
     assert_eq!(harness.list("runs"), runs_before);
+    let text = harness.with_connection("import", SOAP_PACKAGE, &["--dry-run"]);
+    assert_success(&text);
+    assert!(
+        stdout(&text).starts_with("dry run of DuckCreek in "),
+        "{}",
+        stdout(&text)
+    );
+    assert!(!stdout(&text).contains("(run "), "{}", stdout(&text));
 }
 
 #[test]

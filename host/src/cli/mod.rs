@@ -25,6 +25,13 @@ use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, S
 pub fn main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(error) if error.use_stderr() && json_logs_asked() => {
+            JSON_MESSAGES.store(true, std::sync::atomic::Ordering::Relaxed);
+            let text = error.render().to_string();
+            let text = text.trim_end().trim_start_matches("error: ");
+            message_to_stderr("ERROR", text, Some(exit::USAGE));
+            return exit::USAGE;
+        }
         Err(error) => {
             let _ = error.print();
             return if error.use_stderr() {
@@ -37,14 +44,54 @@ pub fn main() -> u8 {
     run(cli)
 }
 
+/// Whether the raw arguments ask for JSON logs, for a command line clap refused (so its usage
+/// error is a JSON line too).
+fn json_logs_asked() -> bool {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    args.iter().enumerate().any(|(index, arg)| {
+        arg == "--log-format=json"
+            || (arg == "--log-format" && args.get(index + 1).is_some_and(|next| next == "json"))
+    })
+}
+
 /// Whether `--quiet` was given: notes and progress are not printed.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--log-format json` was given: messages on stderr are JSON lines like the logs.
+static JSON_MESSAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Prints a note (not a result, not an error) on stderr, unless `--quiet`.
 fn note(message: impl std::fmt::Display) {
     if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        to_stderr(&message.to_string());
+        message_to_stderr("INFO", &message.to_string(), None);
     }
+}
+
+/// Writes a message on stderr: as text ([`to_stderr`]; an `ERROR` is prefixed with `error: `),
+/// or under `--log-format json` as one JSON object in the logs' shape (`timestamp`, `level`,
+/// `message`, and `exitCode` for the error that ends the command).
+fn message_to_stderr(level: &str, message: &str, exit_code: Option<u8>) {
+    if !JSON_MESSAGES.load(std::sync::atomic::Ordering::Relaxed) {
+        match level {
+            "ERROR" => to_stderr(&format!("error: {message}")),
+            _ => to_stderr(message),
+        }
+        return;
+    }
+    let mut timestamp = String::new();
+    let _ = tracing_subscriber::fmt::time::FormatTime::format_time(
+        &tracing_subscriber::fmt::time::SystemTime,
+        &mut tracing_subscriber::fmt::format::Writer::new(&mut timestamp),
+    );
+    let mut line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": level,
+        "message": output::printable_lines(message),
+    });
+    if let Some(code) = exit_code {
+        line["exitCode"] = code.into();
+    }
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// Writes a message (an error, a warning, a note) and a line break on stderr: escaped by
@@ -75,6 +122,10 @@ fn to_stderr(text: &str) {
 fn init_logs(cli: &Cli) {
     use tracing::level_filters::LevelFilter;
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    JSON_MESSAGES.store(
+        cli.log_format == args::LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => LevelFilter::OFF,
         (false, 0) => LevelFilter::WARN,
@@ -104,7 +155,7 @@ pub fn run(cli: Cli) -> u8 {
     match dispatch(&cli) {
         Ok(code) => code,
         Err(failure) => {
-            to_stderr(&format!("error: {}", failure.message));
+            message_to_stderr("ERROR", &failure.message, Some(failure.code));
             failure.code
         }
     }
@@ -368,7 +419,9 @@ fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
 
 fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
     for warning in warnings {
-        note(jobs::describe_problem(warning));
+        if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            message_to_stderr("WARN", &jobs::describe_problem(warning), None);
+        }
     }
 }
 
@@ -439,12 +492,14 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             if report.summary.withheld.is_empty() {
                 return Ok(exit::OK);
             }
-            to_stderr(&withheld_message(&report));
+            message_to_stderr("WARN", &withheld_message(&report), Some(exit::WITHHELD));
             Ok(exit::WITHHELD)
         }
         Err(failure) => {
             if args.json {
-                let _ = print(|out| output::import_failure(out, &endpoint, &failure, &connection));
+                let _ = print(|out| {
+                    output::import_failure(out, &endpoint, &failure, &connection, args.dry_run)
+                });
             }
             let mut message = failure.error.redacted(Some(&connection));
             if args.dry_run {

@@ -16,6 +16,65 @@ use crate::store::{
     AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus,
 };
 
+/// The fields every row of a listing has, in the order CSV headers start with (the JSON Schemas
+/// in `schemas/` describe each).
+const ACCOUNT_KEYS: &[&str] = &["name", "status", "present", "locked", "owner"];
+const ENTITLEMENT_KEYS: &[&str] = &["type", "value", "status", "present"];
+const CHANGE_KEYS: &[&str] = &[
+    "object",
+    "account",
+    "entitlementType",
+    "value",
+    "change",
+    "column",
+    "old",
+    "new",
+];
+const RUN_KEYS: &[&str] = &[
+    "id",
+    "endpoint",
+    "kind",
+    "scope",
+    "startedAt",
+    "finishedAt",
+    "outcome",
+    "error",
+    "accounts",
+    "accountDetails",
+    "entitlements",
+    "links",
+    "newAccounts",
+    "updatedAccounts",
+    "newEntitlements",
+    "updatedEntitlements",
+    "suspended",
+    "restored",
+    "linksAdded",
+    "linksRemoved",
+    "entitlementsInactivated",
+    "entitlementsRestored",
+    "withheld",
+];
+const TASK_KEYS: &[&str] = &[
+    "id",
+    "endpoint",
+    "account",
+    "kind",
+    "status",
+    "tries",
+    "maxTries",
+    "lastError",
+    "createdAt",
+    "updatedAt",
+    "nextAttemptAt",
+    "leaseOwner",
+    "leaseUntil",
+    "completedAt",
+    "comments",
+    "skippedCalls",
+];
+const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "location", "message"];
+
 /// How many changes a dry run lists as text; `--json` lists them all.
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
 
@@ -26,10 +85,20 @@ struct Rows {
 }
 
 impl Rows {
-    fn write(&self, out: &mut dyn Write, format: Format, json_rows: Vec<Value>) -> io::Result<()> {
+    /// Prints a listing: these rows as a table, or `json_rows` as JSON or as CSV. A CSV record is
+    /// its JSON row flattened ([`flat_fields`]), so CSV and JSON name every field alike; its
+    /// header starts with `fixed_keys` (the fields every row has, so an empty listing still
+    /// has its header), then the other keys in order of first appearance.
+    fn write(
+        &self,
+        out: &mut dyn Write,
+        format: Format,
+        json_rows: Vec<Value>,
+        fixed_keys: &[&str],
+    ) -> io::Result<()> {
         match format {
             Format::Table => self.write_table(out),
-            Format::Csv => self.write_csv(out),
+            Format::Csv => csv_rows(&json_rows, fixed_keys).write_csv(out),
             Format::Json => {
                 serde_json::to_writer_pretty(&mut *out, &Value::Array(json_rows))?;
                 writeln!(out)
@@ -68,6 +137,81 @@ impl Rows {
             writeln!(out, "{line}")?;
         }
         Ok(())
+    }
+}
+
+/// The CSV records of JSON rows: the header is `fixed_keys`, then every other flattened key in
+/// order of first appearance; a row without a key has an empty field there.
+fn csv_rows(json_rows: &[Value], fixed_keys: &[&str]) -> Rows {
+    let flat: Vec<Vec<(String, String)>> = json_rows.iter().map(flat_fields).collect();
+    let mut header: Vec<String> = fixed_keys.iter().map(|key| key.to_string()).collect();
+    let mut known: std::collections::HashSet<String> = header.iter().cloned().collect();
+    // Grouped by their first part (`columns.`, `entitlements.`), groups and keys in order of
+    // first appearance.
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (key, _) in flat.iter().flatten() {
+        if known.insert(key.clone()) {
+            let group = key.split('.').next().unwrap_or_default().to_owned();
+            match groups.iter_mut().find(|(name, _)| *name == group) {
+                Some((_, keys)) => keys.push(key.clone()),
+                None => groups.push((group, vec![key.clone()])),
+            }
+        }
+    }
+    header.extend(groups.into_iter().flat_map(|(_, keys)| keys));
+    let rows = flat
+        .iter()
+        .map(|fields| {
+            let by_key: std::collections::HashMap<&str, &str> = fields
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
+            header
+                .iter()
+                .map(|key| {
+                    by_key
+                        .get(key.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .collect();
+    Rows { header, rows }
+}
+
+/// A JSON row as CSV fields: a nested object's fields are named by their path (`columns.email`,
+/// `entitlements.Role`; an empty object has none), a list is its items joined by `;`, `null` is
+/// empty, and numbers and booleans are written as JSON writes them.
+fn flat_fields(row: &Value) -> Vec<(String, String)> {
+    fn flatten(prefix: &str, value: &Value, fields: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(members) => {
+                for (key, member) in members {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    flatten(&path, member, fields);
+                }
+            }
+            other => fields.push((prefix.to_owned(), scalar_text(other))),
+        }
+    }
+    let mut fields = Vec::new();
+    flatten("", row, &mut fields);
+    fields
+}
+
+/// A JSON value as one CSV field.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(scalar_text).collect::<Vec<_>>().join(";"),
+        other => other.to_string(),
     }
 }
 
@@ -169,71 +313,29 @@ fn account_json(account: &StoredAccount) -> Value {
 /// `dcconn accounts`.
 pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format) -> io::Result<()> {
     let json_rows = accounts.iter().map(account_json).collect();
-    let rows = match format {
-        Format::Csv => {
-            let names = column_names(accounts.iter().map(|a| a.columns.as_slice()));
-            let types: Vec<String> = accounts
-                .iter()
-                .flat_map(|a| a.entitlements.iter().map(|l| l.entitlement_type.clone()))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let mut header = vec![
-                "name".to_string(),
-                "status".to_string(),
-                "owner".to_string(),
-            ];
-            header.extend(names.iter().map(|name| format!("column:{name}")));
-            header.extend(types.iter().map(|t| format!("entitlements:{t}")));
-            let rows = accounts
-                .iter()
-                .map(|account| {
-                    let by_type = links_by_type(account);
-                    let mut row = vec![
-                        account.name.clone(),
-                        account.status.clone(),
-                        account.owner.clone().unwrap_or_default(),
-                    ];
-                    row.extend(
-                        names
-                            .iter()
-                            .map(|name| column_value(&account.columns, name)),
-                    );
-                    row.extend(types.iter().map(|t| {
-                        by_type
-                            .get(t.as_str())
-                            .map(|v| v.join(";"))
-                            .unwrap_or_default()
-                    }));
-                    row
-                })
-                .collect();
-            Rows { header, rows }
-        }
-        _ => Rows {
-            header: ["NAME", "STATUS", "OWNER", "DISPLAYNAME", "ENTITLEMENTS"]
-                .map(String::from)
-                .to_vec(),
-            rows: accounts
-                .iter()
-                .map(|account| {
-                    let links = links_by_type(account)
-                        .iter()
-                        .map(|(t, values)| format!("{t}: {}", values.join(", ")))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    vec![
-                        account.name.clone(),
-                        account.status.clone(),
-                        account.owner.clone().unwrap_or_default(),
-                        column_value(&account.columns, "displayname"),
-                        links,
-                    ]
-                })
-                .collect(),
-        },
+    let rows = Rows {
+        header: ["NAME", "STATUS", "OWNER", "DISPLAYNAME", "ENTITLEMENTS"]
+            .map(String::from)
+            .to_vec(),
+        rows: accounts
+            .iter()
+            .map(|account| {
+                let links = links_by_type(account)
+                    .iter()
+                    .map(|(t, values)| format!("{t}: {}", values.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                vec![
+                    account.name.clone(),
+                    account.status.clone(),
+                    account.owner.clone().unwrap_or_default(),
+                    column_value(&account.columns, "displayname"),
+                    links,
+                ]
+            })
+            .collect(),
     };
-    rows.write(out, format, json_rows)
+    rows.write(out, format, json_rows, ACCOUNT_KEYS)
 }
 
 /// `dcconn entitlements`.
@@ -247,11 +349,8 @@ pub fn entitlements(
         .map(|e| json!({"type": e.entitlement_type, "value": e.value, "status": e.status, "present": e.present, "columns": columns_object(&e.columns)}))
         .collect();
     let names = column_names(entitlements.iter().map(|e| e.columns.as_slice()));
-    let mut header: Vec<String> = ["type", "value", "status"].map(String::from).to_vec();
-    header.extend(names.iter().cloned());
-    if format == Format::Table {
-        header = header.iter().map(|h| h.to_uppercase()).collect();
-    }
+    let mut header: Vec<String> = ["TYPE", "VALUE", "STATUS"].map(String::from).to_vec();
+    header.extend(names.iter().map(|name| name.to_uppercase()));
     let rows = entitlements
         .iter()
         .map(|e| {
@@ -264,7 +363,7 @@ pub fn entitlements(
             row
         })
         .collect();
-    Rows { header, rows }.write(out, format, json_rows)
+    Rows { header, rows }.write(out, format, json_rows, ENTITLEMENT_KEYS)
 }
 
 /// `dcconn runs`.
@@ -305,7 +404,7 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
             ]
         })
         .collect();
-    Rows { header, rows }.write(out, format, json_rows)
+    Rows { header, rows }.write(out, format, json_rows, RUN_KEYS)
 }
 
 fn change_json(change: &Change) -> Value {
@@ -325,17 +424,10 @@ fn change_json(change: &Change) -> Value {
 pub fn changes(out: &mut dyn Write, changes: &[Change], format: Format) -> io::Result<()> {
     let json_rows = changes.iter().map(change_json).collect();
     let header = [
-        "change", "object", "account", "type", "value", "column", "old", "new",
-    ];
-    let header = header
-        .map(|h| {
-            if format == Format::Table {
-                h.to_uppercase()
-            } else {
-                h.to_string()
-            }
-        })
-        .to_vec();
+        "CHANGE", "OBJECT", "ACCOUNT", "TYPE", "VALUE", "COLUMN", "OLD", "NEW",
+    ]
+    .map(String::from)
+    .to_vec();
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let rows = changes
         .iter()
@@ -352,7 +444,7 @@ pub fn changes(out: &mut dyn Write, changes: &[Change], format: Format) -> io::R
             ]
         })
         .collect();
-    Rows { header, rows }.write(out, format, json_rows)
+    Rows { header, rows }.write(out, format, json_rows, CHANGE_KEYS)
 }
 
 /// `dcconn show account`: the account, then its history and its tasks.
@@ -605,7 +697,7 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
             ]
         })
         .collect();
-    Rows { header, rows }.write(out, format, json_rows)
+    Rows { header, rows }.write(out, format, json_rows, TASK_KEYS)
 }
 
 /// `dcconn validate`.
@@ -629,7 +721,7 @@ pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) 
                 .iter()
                 .map(|p| json!({"severity": severity(p), "attribute": p.attribute, "location": p.location, "message": p.message}))
                 .collect();
-            let header = ["severity", "attribute", "location", "message"]
+            let header = ["SEVERITY", "ATTRIBUTE", "LOCATION", "MESSAGE"]
                 .map(String::from)
                 .to_vec();
             let rows = problems
@@ -643,7 +735,7 @@ pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) 
                     ]
                 })
                 .collect();
-            Rows { header, rows }.write(out, format, json_rows)
+            Rows { header, rows }.write(out, format, json_rows, PROBLEM_KEYS)
         }
     }
 }
@@ -661,7 +753,8 @@ pub fn import_summary(
             "outcome": s.outcome().to_string(),
             "dryRun": report.dry_run,
             "endpoint": endpoint,
-            "run": s.run,
+            // A dry run records no run: the number it used is rolled back and given again.
+            "run": (!report.dry_run).then_some(s.run),
             "accounts": s.accounts,
             "newAccounts": s.new_accounts,
             "updatedAccounts": s.updated_accounts,
@@ -687,17 +780,16 @@ pub fn import_summary(
         serde_json::to_writer_pretty(&mut *out, &value)?;
         return writeln!(out);
     }
-    let verb = if report.dry_run {
-        "dry run of"
-    } else {
-        "imported"
-    };
     let endpoint = printable(endpoint);
+    let what = if report.dry_run {
+        format!("dry run of {endpoint}")
+    } else {
+        format!("imported {endpoint} (run {})", s.run)
+    };
     writeln!(
         out,
-        "{verb} {endpoint} (run {}) in {:.1}s: {} accounts ({} new, {} updated, {} restored, {} suspended), \
+        "{what} in {:.1}s: {} accounts ({} new, {} updated, {} restored, {} suspended), \
          {} links ({} added, {} removed), {} entitlements ({} new, {} updated, {} restored, {} inactivated)",
-        s.run,
         report.elapsed.as_secs_f64(),
         s.accounts,
         s.new_accounts,
@@ -738,11 +830,12 @@ pub fn import_failure(
     endpoint: &str,
     failure: &ImportFailure,
     connection: &Connection,
+    dry_run: bool,
 ) -> io::Result<()> {
     let value = json!({
         "outcome": "failed",
         "endpoint": endpoint,
-        "run": failure.run,
+        "run": if dry_run { None } else { failure.run },
         "exitCode": failure.error.exit_code(),
         "error": failure.error.redacted(Some(connection)),
     });

@@ -125,7 +125,8 @@ impl ImportTimings {
     /// The timings in milliseconds (microsecond precision), as `dcconn import --json` prints
     /// them under `timingsMs`.
     pub fn milliseconds(&self) -> serde_json::Value {
-        let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+        // To the microsecond: finer digits are noise of the float conversion.
+        let ms = |duration: Duration| (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let connector = &self.connector;
         serde_json::json!({
             "connectorCalls": ms(connector.total),
@@ -183,7 +184,7 @@ pub fn run_with<C: Connector>(
     tracing::info!(
         endpoint = request.endpoint,
         scope = ?request.scope,
-        dry_run = request.dry_run,
+        "dryRun" = request.dry_run,
         "import started"
     );
     let outcome = execute(connector, store, request, &policy, progress);
@@ -194,23 +195,23 @@ pub fn run_with<C: Connector>(
     let (summary, changes, mut timings) = outcome.inspect_err(|failure| {
         tracing::info!(
             endpoint = request.endpoint,
-            run = failure.run,
+            run = failure.run.filter(|_| !request.dry_run),
             "import failed"
         );
     })?;
     timings.connector = connector.timings();
     tracing::info!(
         endpoint = request.endpoint,
-        run = summary.run,
+        run = (!request.dry_run).then_some(summary.run),
         accounts = summary.accounts,
         links = summary.links,
         entitlements = summary.entitlements,
-        new_accounts = summary.new_accounts,
+        "newAccounts" = summary.new_accounts,
         suspended = summary.suspended,
         withheld = summary.withheld.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        staging_ms = timings.staging.as_millis() as u64,
-        applying_ms = timings.applying.as_millis() as u64,
+        "elapsedMs" = started.elapsed().as_millis() as u64,
+        "stagingMs" = timings.staging.as_millis() as u64,
+        "applyingMs" = timings.applying.as_millis() as u64,
         "import completed"
     );
     Ok(ImportReport {

@@ -134,6 +134,7 @@ impl fmt::Display for RunOutcome {
 
 /// An account as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredAccount {
     /// The account name.
     pub name: String,
@@ -183,6 +184,7 @@ pub struct AccountRecord {
 
 /// An entitlement as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredEntitlement {
     /// The entitlement type, such as `Role`.
     pub entitlement_type: String,
@@ -213,6 +215,7 @@ pub struct Withheld {
 
 /// One change a run made to the live data, as recorded in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     /// The run.
     pub run_id: i64,
@@ -243,6 +246,7 @@ pub struct Change {
 /// While a run is `running` its counts are the records received so far (duplicates included);
 /// once it succeeded they are the distinct records applied, with the new/updated split.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunRecord {
     /// The run's id.
     pub id: i64,
@@ -294,6 +298,7 @@ pub struct RunRecord {
 
 /// What [`Store::complete_run`] applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// The run's id.
     pub run: i64,

@@ -197,6 +197,7 @@ impl fmt::Display for AttemptOutcome {
 
 /// A provisioning task as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Task {
     /// The task's id.
     pub id: i64,
@@ -234,6 +235,7 @@ pub struct Task {
 
 /// One attempt at a task, as logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TaskAttempt {
     /// The attempt's number within its task, from 1.
     pub try_number: u32,
@@ -277,6 +279,7 @@ pub struct Completion {
 
 /// A column of an account changed by a completed provisioning attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TaskChange {
     /// The task.
     pub task_id: i64,
