@@ -11,6 +11,7 @@ mod import;
 mod interop;
 mod leases;
 mod matrix;
+mod plan_inputs;
 mod policy;
 mod provision;
 mod reconcile;
