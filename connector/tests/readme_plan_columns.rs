@@ -41,7 +41,9 @@ fn connection(path: &Path) -> Connection {
         ("CLIENT_SECRET", "cs"),
     ];
     let pairs = attributes.into_iter().map(|(name, value)| {
-        let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
         (name, text)
     });
     Connection::from_pairs(pairs.chain(given.map(|(n, v)| (n.to_string(), v.to_string()))))
@@ -70,9 +72,7 @@ fn written(columns: &[PlanColumn]) -> String {
 
 /// The table the README must hold.
 fn expected_table() -> String {
-    let mut table = String::from(
-        "| package | plan | account columns it reads |\n|---|---|---|\n",
-    );
+    let mut table = String::from("| package | plan | account columns it reads |\n|---|---|---|\n");
     for (name, connection) in packages() {
         let loaded = load(&connection);
         let config = loaded
