@@ -691,7 +691,7 @@ mod tests {
     fn a_declared_destination_is_allowed_only_when_the_connection_writes_that_very_url() {
         let written = [
             " HTTP://DC.example.com:80/dc/services ",
-            "https://gw.example.com/oauth/token?tenant=a",
+            "https://gw.example.com/oauth/token?tenant=a#section",
             "not a url",
         ];
         let mut list = AllowList::none();
