@@ -69,7 +69,7 @@ $(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json
 	@command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
 	cd $(NODE_HOST) && npm ci --no-audit --no-fund
 
-$(NODE_BINDINGS): $(COMPONENT) $(NODE_MODULES_STAMP)
+$(NODE_BINDINGS): $(COMPONENT) $(NODE_HOST)/transpile.mjs $(NODE_MODULES_STAMP)
 	cd $(NODE_HOST) && node transpile.mjs ../../$(COMPONENT) out
 
 ## browser: headless Chromium (Debian's) and playwright-core, for the HTML report's check

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod config;
+pub mod destinations;
 pub mod error;
 pub mod exchange;
 pub mod expr;

@@ -103,7 +103,8 @@ pub struct Provisioned<'a> {
     pub user: &'a [(String, String)],
 }
 
-/// Runs `plan` (the attribute `attribute`) for `target`.
+/// Runs `plan` (the attribute `attribute`) for `target`. Before anything is sent, the account
+/// must have every column the plan reads without a fallback ([`account_columns::check`]).
 pub fn run_plan<T: Transport>(
     config: &Config,
     attribute: &str,
@@ -111,6 +112,7 @@ pub fn run_plan<T: Transport>(
     client: &mut Client<T>,
     target: &Provisioned<'_>,
 ) -> Result<ProvisioningOutcome, ConnectorError> {
+    account_columns::check(attribute, plan, target.account)?;
     let mut captures = Captures::default();
     for (index, call) in plan.calls.iter().enumerate() {
         let number = index as u32 + 1;
@@ -164,14 +166,15 @@ pub struct RenderedRequest {
     pub request: Option<HttpRequest>,
 }
 
-/// Renders every call of `plan` for `target` without sending anything; what earlier calls
-/// would capture is shown as `${NAME}`.
+/// Renders every call of `plan` for `target` without sending anything, after the check of the
+/// account's columns [`run_plan`] makes; what earlier calls would capture is shown as `${NAME}`.
 pub fn render_plan(
     config: &Config,
     attribute: &str,
     plan: &ProvisioningPlan,
     target: &Provisioned<'_>,
 ) -> Result<Vec<RenderedRequest>, ConnectorError> {
+    account_columns::check(attribute, plan, target.account)?;
     let mut placeholders: Vec<(String, String)> = Vec::new();
     let mut rendered = Vec::with_capacity(plan.calls.len());
     for (index, call) in plan.calls.iter().enumerate() {
@@ -285,6 +288,8 @@ fn run_call<T: Transport>(
     }
     Ok(())
 }
+
+pub mod account_columns;
 
 #[cfg(test)]
 mod tests;

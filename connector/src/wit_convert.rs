@@ -213,5 +213,21 @@ macro_rules! wit_conversions {
                 skipped,
             }
         }
+
+        #[allow(dead_code)]
+        pub fn destination(destination: $crate::destinations::Destination) -> wit::Destination {
+            use $crate::destinations::Scheme;
+            wit::Destination {
+                attribute: destination.attribute,
+                location: destination.location,
+                scheme: match destination.scheme {
+                    Scheme::Http => wit::UrlScheme::Http,
+                    Scheme::Https => wit::UrlScheme::Https,
+                },
+                host: destination.host,
+                port: destination.port,
+                path_and_query: destination.path_and_query,
+            }
+        }
     };
 }

@@ -3,15 +3,18 @@
 //
 // usage: node host.mjs CONNECTION.json import
 //        node host.mjs CONNECTION.json validate
+//        node host.mjs CONNECTION.json destinations
 //        node host.mjs CONNECTION.json enable|disable ACCOUNT [ACCOUNT_ID]
 //
 // CONNECTION.json is a flat object of Saviynt attributes; JSON-valued attributes may be
 // objects. Prints JSON on stdout; exits 1 with the connector's error on stderr.
 //
-// What dcconn adds and this example leaves to you: an egress policy (allow only SOAP_ENDPOINT
-// and the token URLs; with `--instantiation`, wrap wasi:http/outgoing-handler's `handle`),
+// The egress policy: before anything can be sent, the host asks the connector for the
+// connection's `destinations` and lets requests reach only those (`egress.mjs`, which the
+// bindings use as wasi:http/outgoing-handler). What dcconn adds and this example leaves to you:
 // secrets kept out of the component, limits, and a store.
 import { readFileSync } from 'node:fs';
+import { allowOnly } from './egress.mjs';
 import { connector } from './out/duckcreek_connector.js';
 
 const [connectionFile, command, account, accountId] = process.argv.slice(2);
@@ -33,6 +36,28 @@ function failed(error) {
 }
 
 const columns = (items) => items.map((column) => [column.name, column.value]);
+
+// list<destination>: records with camelCase fields; an absent option is `undefined`.
+function destinations() {
+  return connector.destinations(connection).map((d) => ({
+    attribute: d.attribute,
+    location: d.location ?? null,
+    scheme: d.scheme,
+    host: d.host,
+    port: d.port,
+    pathAndQuery: d.pathAndQuery,
+  }));
+}
+
+// Requests may go only where the connector says the connection needs (nothing, when the
+// connection has errors: the call that follows reports them).
+function allowTheConnectionsDestinations() {
+  try {
+    allowOnly(destinations());
+  } catch {
+    allowOnly([]);
+  }
+}
 
 function runImport() {
   const out = { accounts: [], 'account-details': [], entitlements: [] };
@@ -82,7 +107,10 @@ function provision(enable) {
 
 let result;
 try {
-  if (command === 'validate') {
+  allowTheConnectionsDestinations();
+  if (command === 'destinations') {
+    result = destinations();
+  } else if (command === 'validate') {
     result = connector.validate(connection).map((p) => ({
       severity: p.severity, attribute: p.attribute, location: p.location ?? null, message: p.message,
     }));
@@ -91,7 +119,7 @@ try {
   } else if (command === 'enable' || command === 'disable') {
     result = provision(command === 'enable');
   } else {
-    process.stderr.write('usage: node host.mjs CONNECTION.json import|validate|enable|disable [ACCOUNT [ACCOUNT_ID]]\n');
+    process.stderr.write('usage: node host.mjs CONNECTION.json import|validate|destinations|enable|disable [ACCOUNT [ACCOUNT_ID]]\n');
     process.exit(2);
   }
 } catch (error) {

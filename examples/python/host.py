@@ -2,14 +2,18 @@
 
 usage: host.py COMPONENT.wasm CONNECTION.json import
        host.py COMPONENT.wasm CONNECTION.json validate
+       host.py COMPONENT.wasm CONNECTION.json destinations
        host.py COMPONENT.wasm CONNECTION.json enable|disable ACCOUNT [ACCOUNT_ID]
 
 CONNECTION.json is a flat object of Saviynt attributes (SOAP_ENDPOINT, USERNAME, PASSWORD,
 ACCOUNTS_IMPORT_JSON, ...); JSON-valued attributes may be objects. Prints JSON on stdout; exits 1
 with the connector's error on stderr.
 
-What dcconn adds and this example leaves to you: an egress policy (allow only SOAP_ENDPOINT and
-the token URLs), secrets kept out of the component, limits, and a store.
+`destinations` prints the URLs the connection's requests may go to, as the connector says
+(scheme, host, port, path and query). wasmtime-py's wasi:http has no hook for each request, so
+this host cannot enforce them itself: allow exactly those in whatever stands between it and the
+network (an egress proxy, a firewall). What dcconn adds and this example leaves to you: that
+egress policy, secrets kept out of the component, limits, and a store.
 """
 import json
 import sys
@@ -17,7 +21,7 @@ import sys
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Linker, Record, Variant
 
-CONNECTOR = "duckcreek:connector/connector@0.2.0"
+CONNECTOR = "duckcreek:connector/connector@0.2.1"
 
 
 def record(**fields):
@@ -103,6 +107,17 @@ def run_import(connector, connection):
     return out
 
 
+def destinations(connector, connection):
+    """The connection's destinations; a result whose ok side is a list comes back as the list,
+    its error as the connector-error record."""
+    found = connector.call("destinations", connection)
+    if isinstance(found, Record):
+        failed(found)
+    return [{"attribute": d.attribute, "location": d.location, "scheme": d.scheme,
+             "host": d.host, "port": d.port, "pathAndQuery": getattr(d, "path-and-query")}
+            for d in found]
+
+
 def provision(connector, connection, enable, name, account_id):
     account = record(
         name=name,
@@ -130,7 +145,9 @@ def main(argv):
     wasm, connection_file, command = argv[1:4]
     connector = Connector(wasm)
     connection = load_connection(connection_file)
-    if command == "validate":
+    if command == "destinations":
+        result = destinations(connector, connection)
+    elif command == "validate":
         problems = connector.call("validate", connection)
         result = [{"severity": p.severity, "attribute": p.attribute, "location": p.location,
                    "message": p.message} for p in problems]

@@ -212,18 +212,10 @@ impl Connection {
     }
 
     /// The token URLs of CONNECTIONJSON's named connections (those that are not `session`
-    /// connections), each labelled with where it is (`CONNECTIONJSON gw.url`): with
-    /// SOAP_ENDPOINT, the only places requests may go. The component checks the rest of the
-    /// format; an attribute that is not JSON yields nothing.
-    pub fn token_urls(&self) -> Vec<(String, String)> {
-        self.token_endpoints()
-            .into_iter()
-            .map(|endpoint| (endpoint.label, endpoint.url))
-            .collect()
-    }
-
-    /// The token URLs (see [`Connection::token_urls`]) with the path of the token in their
-    /// answers (`tokenResponsePath`, if given), which the host reads to mask the token.
+    /// connections), each labelled with where it is (`CONNECTIONJSON gw.url`), with the path of
+    /// the token in their answers (`tokenResponsePath`, if given), which the host reads to mask
+    /// the token. The component checks the rest of the format; an attribute that is not JSON
+    /// yields nothing.
     pub fn token_endpoints(&self) -> Vec<TokenEndpoint> {
         let Some(text) = self.get(CONNECTIONJSON) else {
             return Vec::new();
@@ -1294,15 +1286,22 @@ mod tests {
     }
 
     #[test]
-    fn token_urls_are_read_from_connectionjson_in_both_shapes() {
+    fn token_endpoints_are_read_from_connectionjson_in_both_shapes() {
         let mut connection = Connection::new("c");
-        assert_eq!(connection.token_urls(), Vec::<(String, String)>::new());
+        let token_urls = |connection: &Connection| -> Vec<(String, String)> {
+            connection
+                .token_endpoints()
+                .into_iter()
+                .map(|endpoint| (endpoint.label, endpoint.url))
+                .collect()
+        };
+        assert_eq!(token_urls(&connection), Vec::<(String, String)>::new());
         connection.set(
             "CONNECTIONJSON",
             r#"{"authentications": {"gw": {"URL": "https://gw/token"}, "s": {"authType": "session", "url": "https://s/"}, "x": 3}}"#,
         );
         assert_eq!(
-            connection.token_urls(),
+            token_urls(&connection),
             [(
                 "CONNECTIONJSON gw.url".to_owned(),
                 "https://gw/token".to_owned()
@@ -1313,14 +1312,14 @@ mod tests {
             r#"{"gw": {"url": "http://127.0.0.1:9/t"}}"#,
         );
         assert_eq!(
-            connection.token_urls(),
+            token_urls(&connection),
             [(
                 "CONNECTIONJSON gw.url".to_owned(),
                 "http://127.0.0.1:9/t".to_owned()
             )]
         );
         connection.set("CONNECTIONJSON", "not json");
-        assert!(connection.token_urls().is_empty());
+        assert!(token_urls(&connection).is_empty());
     }
 
     #[test]

@@ -360,9 +360,37 @@ impl AllowList {
     /// none), so that a service's other pages on the same origin (an admin API) stay out of
     /// reach.
     pub fn allow_url(&mut self, label: &str, url: &str) -> Result<(), UrlProblem> {
-        let origin = Origin::parse_url(url)?;
-        let uri = Uri::from_str(url.trim()).map_err(|_| UrlProblem::NotAUrl)?;
-        let path = request_path(&uri);
+        let (origin, path) = exact_url(url)?;
+        self.allow_exact(label, origin, path);
+        Ok(())
+    }
+
+    /// Allows `destination`, which a connector declares its connection needs, when one of
+    /// `written` (the URLs as the connection writes them: the value of its attribute, the
+    /// strings of a JSON attribute) is that very URL. So a connector tells what a connection
+    /// needs, and the host still allows nothing the connection does not name.
+    pub fn allow_declared(
+        &mut self,
+        destination: &Destination,
+        written: &[&str],
+    ) -> Result<(), NotWritten> {
+        let wanted = (&destination.origin, destination.path_and_query.as_str());
+        let named = |url: &&str| {
+            exact_url(url).is_ok_and(|(origin, path)| (&origin, path.as_str()) == wanted)
+        };
+        if !written.iter().any(named) {
+            return Err(NotWritten(destination.to_string()));
+        }
+        self.allow_exact(
+            &destination.label,
+            destination.origin.clone(),
+            destination.path_and_query.clone(),
+        );
+        Ok(())
+    }
+
+    /// Adds one origin and path, unless it is there already.
+    fn allow_exact(&mut self, label: &str, origin: Origin, path: String) {
         if !self
             .allowed
             .iter()
@@ -374,7 +402,6 @@ impl AllowList {
                 path: Some(path),
             });
         }
-        Ok(())
     }
 
     /// The allowed origins, in the order they were added.
@@ -479,6 +506,38 @@ impl AllowList {
         })
     }
 }
+
+/// The origin of an absolute URL and the path and query a request to it asks for.
+fn exact_url(url: &str) -> Result<(Origin, String), UrlProblem> {
+    let origin = Origin::parse_url(url)?;
+    let uri = Uri::from_str(url.trim()).map_err(|_| UrlProblem::NotAUrl)?;
+    Ok((origin, request_path(&uri)))
+}
+
+/// One exact URL a connector declares a connection needs (the WIT's `destination`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// Where the connection names it: `SOAP_ENDPOINT`, `CONNECTIONJSON gw.url`.
+    pub label: String,
+    /// Its scheme, host and port.
+    pub origin: Origin,
+    /// Its path and query (`/` at least).
+    pub path_and_query: String,
+}
+
+impl fmt::Display for Destination {
+    /// `scheme://host:port/path (label)`, control characters escaped and length bounded: the
+    /// parts come from the connector.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = format!("{}{}", self.origin, self.path_and_query);
+        write!(f, "{} ({})", quote_path(&url), quote_path(&self.label))
+    }
+}
+
+/// A declared destination that no URL written in the connection names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not a URL the connection names")]
+pub struct NotWritten(String);
 
 /// The origin a request's scheme and authority name; `None` when the authority does not parse.
 fn origin_of(scheme: Scheme, authority: &str) -> Option<Origin> {
@@ -616,6 +675,87 @@ mod tests {
         assert_eq!(
             root.allows_uri(&Uri::from_str("https://dc.example.com/").unwrap()),
             Ok(())
+        );
+    }
+
+    fn declared(label: &str, url: &str) -> Destination {
+        let (origin, path_and_query) = exact_url(url).unwrap();
+        Destination {
+            label: label.into(),
+            origin,
+            path_and_query,
+        }
+    }
+
+    #[test]
+    fn a_declared_destination_is_allowed_only_when_the_connection_writes_that_very_url() {
+        let written = [
+            " HTTP://DC.example.com:80/dc/services ",
+            "https://gw.example.com/oauth/token?tenant=a#section",
+            "not a url",
+        ];
+        let mut list = AllowList::none();
+        for (label, url) in [
+            ("SOAP_ENDPOINT", "http://dc.example.com/dc/services"),
+            (
+                "CONNECTIONJSON gw.url",
+                "https://gw.example.com:443/oauth/token?tenant=a",
+            ),
+        ] {
+            assert_eq!(list.allow_declared(&declared(label, url), &written), Ok(()));
+        }
+        let allowed = |uri: &str| list.allows_uri(&Uri::from_str(uri).unwrap()).is_ok();
+        assert!(allowed("http://dc.example.com/dc/services"));
+        assert!(allowed("https://gw.example.com/oauth/token?tenant=a"));
+        assert!(!allowed("http://dc.example.com/admin/users"));
+
+        let refused = [
+            (
+                "http://127.0.0.2/dc/services",
+                "http://127.0.0.2:80/dc/services (SOAP_ENDPOINT)",
+            ),
+            (
+                "http://dc.example.com/admin/users",
+                "http://dc.example.com:80/admin/users (SOAP_ENDPOINT)",
+            ),
+            (
+                "http://dc.example.com:8080/dc/services",
+                "http://dc.example.com:8080/dc/services (SOAP_ENDPOINT)",
+            ),
+            (
+                "https://dc.example.com/dc/services",
+                "https://dc.example.com:443/dc/services (SOAP_ENDPOINT)",
+            ),
+            (
+                "https://gw.example.com/oauth/token",
+                "https://gw.example.com:443/oauth/token (SOAP_ENDPOINT)",
+            ),
+        ];
+        for (url, shown) in refused {
+            assert_eq!(
+                list.allow_declared(&declared("SOAP_ENDPOINT", url), &written)
+                    .unwrap_err()
+                    .to_string(),
+                format!("{shown} is not a URL the connection names"),
+                "{url}"
+            );
+        }
+        assert_eq!(list.origins().count(), 2, "nothing refused was added");
+    }
+
+    #[test]
+    fn a_declared_destination_is_shown_escaped() {
+        let destination = Destination {
+            label: "CONNECTIONJSON \u{1b}[31mgw.url".into(),
+            origin: Origin::new(Scheme::Http, "h\nx", Some(1)).unwrap(),
+            path_and_query: "/\u{7}".into(),
+        };
+        assert_eq!(
+            AllowList::none()
+                .allow_declared(&destination, &[])
+                .unwrap_err()
+                .to_string(),
+            "http://h\\nx:1/\\u{7} (CONNECTIONJSON \\u{1b}[31mgw.url) is not a URL the connection names"
         );
     }
 

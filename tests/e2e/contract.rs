@@ -9,11 +9,11 @@ use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
 use crate::support::*;
 
 /// The interface the component exports, by its qualified name.
-const EXPORTED: &str = "duckcreek:connector/connector@0.2.0";
+const EXPORTED: &str = "duckcreek:connector/connector@0.2.1";
 
 /// The records the export uses: a types-only interface, which a component encodes as an
 /// import (a host provides nothing for it: it has no functions).
-const TYPES: &str = "duckcreek:connector/types@0.2.0";
+const TYPES: &str = "duckcreek:connector/types@0.2.1";
 
 /// Every interface the component imports, as the README's contract section lists them: wasi:http
 /// to send requests, wasi:io for their bodies, the monotonic clock for token lifetimes, and what

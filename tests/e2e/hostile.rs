@@ -204,6 +204,29 @@ fn the_admin_api_on_the_endpoints_own_origin_is_denied() {
 }
 
 #[test]
+fn a_destination_the_connection_does_not_name_is_refused_before_anything_is_sent() {
+    let harness = Harness::new(3);
+    let before = harness.sim.dataset();
+
+    let (output, _) = hostile_import(&harness, "widen", &[]);
+
+    let port = harness.sim.port();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: the connector component broke its contract: `destinations` says http://127.0.0.1:{port}/admin/users (SOAP_ENDPOINT) is not a URL the connection names; nothing was sent\n"
+        )
+    );
+    assert!(
+        !holds(&output.stdout, "ADMIN-REACHED"),
+        "{}",
+        stdout(&output)
+    );
+    assert_untouched(&harness, &before);
+}
+
+#[test]
 fn an_infinite_loop_is_stopped_by_the_cpu_limit_and_the_next_job_runs() {
     let harness = Harness::new(3);
 

@@ -606,3 +606,109 @@ fn dcconn_declares_the_length_of_a_body_it_has_no_secret_to_write_into() {
         assert_eq!(request.headers, call_headers(&request.body, None));
     }
 }
+
+/// A destination as the example hosts print it.
+fn destination_json(destination: &wit::Destination) -> Value {
+    json!({
+        "attribute": destination.attribute,
+        "location": destination.location,
+        "scheme": match destination.scheme {
+            wit::UrlScheme::Http => "http",
+            wit::UrlScheme::Https => "https",
+        },
+        "host": destination.host,
+        "port": destination.port,
+        "pathAndQuery": destination.path_and_query,
+    })
+}
+
+#[test]
+fn every_host_gets_the_same_destinations_from_the_connector() {
+    let harness = Harness::new(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut connection = dcconn::connection::load(&package("duckcreek-token.json")).unwrap();
+    let mut gateways: Value =
+        serde_json::from_str(connection.get("CONNECTIONJSON").unwrap()).unwrap();
+    gateways["authentications"]["dcGateway"]["url"] =
+        json!(format!("{}?tenant=a", harness.sim.token_url()));
+    connection.set("CONNECTIONJSON", gateways.to_string());
+    connection.set("SOAP_ENDPOINT", harness.sim.endpoint_url());
+    connection.set("USERNAME", USERNAME);
+    connection.set("PASSWORD", PASSWORD);
+    connection.set("CLIENT_SECRET", CLIENT_SECRET);
+    let file = connection_file(&connection, dir.path());
+    let port = harness.sim.port();
+    let expected = json!([
+        {"attribute": "SOAP_ENDPOINT", "location": null, "scheme": "http", "host": "127.0.0.1",
+         "port": port, "pathAndQuery": "/dc/services"},
+        {"attribute": "CONNECTIONJSON", "location": "dcGateway.url", "scheme": "http",
+         "host": "127.0.0.1", "port": port, "pathAndQuery": "/oauth/token?tenant=a"},
+    ]);
+    let runtime = Runtime::load(component(), Some(&cache_dir())).unwrap();
+    let mut instance = jobs::instance(&runtime, &connection).unwrap();
+    let declared = instance
+        .destinations(&jobs::attributes(&connection))
+        .unwrap()
+        .unwrap();
+    let rust: Vec<Value> = declared.iter().map(destination_json).collect();
+    assert_eq!(Value::Array(rust), expected, "Rust");
+    for host in HOSTS {
+        assert_eq!(host.json(&file, &["destinations"]), expected, "{host:?}");
+    }
+    assert!(harness.sim.received().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn the_node_hosts_egress_policy_lets_through_exactly_the_destinations() {
+    // Requests as the bindings hand them to wasi:http/outgoing-handler: scheme, authority and
+    // path with query; `handle` refuses what is not allowed before the shim sees it.
+    let script = r#"
+import { allowOnly, allows, outgoingHandler } from './egress.mjs';
+allowOnly([
+  { scheme: 'http', host: '127.0.0.1', port: 8080, pathAndQuery: '/dc/services' },
+  { scheme: 'https', host: 'gw.example.com', port: 443, pathAndQuery: '/t?tenant=a' },
+  { scheme: 'http', host: '[::1]', port: 9000, pathAndQuery: '/' },
+]);
+const request = ([scheme, authority, path]) => ({
+  scheme: () => (scheme ? { tag: scheme } : undefined),
+  authority: () => authority,
+  pathWithQuery: () => path,
+});
+const cases = JSON.parse(process.argv[1]);
+const refused = (() => {
+  try { outgoingHandler.handle(request(cases[1])); return 'sent'; } catch (e) { return e; }
+})();
+console.log(JSON.stringify({ allowed: cases.map((c) => allows(request(c))), refused }));
+"#;
+    let cases = json!([
+        ["HTTP", "127.0.0.1:8080", "/dc/services"],
+        ["HTTP", "127.0.0.1:8080", "/admin/users"],
+        ["HTTP", "127.0.0.1:8081", "/dc/services"],
+        ["HTTPS", "127.0.0.1:8080", "/dc/services"],
+        ["HTTP", "127.0.0.2:8080", "/dc/services"],
+        ["HTTP", "admin@127.0.0.1:8080", "/dc/services"],
+        ["HTTP", "127.0.0.1:8080", "/dc/services?x=1"],
+        ["HTTPS", "GW.example.com", "/t?tenant=a"],
+        ["HTTPS", "gw.example.com:443", "/t?tenant=a"],
+        ["HTTPS", "gw.example.com", "/t"],
+        ["HTTP", "[0:0::1]:9000", null],
+        [null, "127.0.0.1:8080", "/dc/services"],
+        ["other", "127.0.0.1:8080", "/dc/services"],
+    ]);
+    let output = Command::new("node")
+        .current_dir(workspace().join("examples/node"))
+        .args(["--input-type=module", "-e", script])
+        .arg(cases.to_string())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let outcome: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(
+        outcome,
+        json!({
+            "allowed": [true, false, false, false, false, false, false, true, true, false, true,
+                        false, false],
+            "refused": {"tag": "HTTP-request-denied"},
+        })
+    );
+}

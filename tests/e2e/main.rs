@@ -12,6 +12,7 @@ mod interop;
 mod leases;
 mod matrix;
 mod output;
+mod plan_inputs;
 mod policy;
 mod provision;
 mod reconcile;

@@ -210,6 +210,14 @@ impl Connections {
         }
     }
 
+    /// The token connections, by name.
+    pub fn tokens(&self) -> impl Iterator<Item = &TokenConnection> {
+        self.named.values().filter_map(|auth| match auth {
+            Auth::Token(token) => Some(token.as_ref()),
+            Auth::Session => None,
+        })
+    }
+
     /// The token connection a call naming `name` uses, if any.
     pub fn token_for(&self, name: Option<&str>) -> Option<&TokenConnection> {
         name.and_then(|name| self.token(name))

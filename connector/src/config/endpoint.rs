@@ -100,6 +100,41 @@ impl Endpoint {
         })
     }
 
+    /// The host as an egress policy compares it: lower case; an IPv6 address in brackets and in
+    /// its canonical form (`[::1]`).
+    pub fn host(&self) -> String {
+        let (host, _) = self.host_and_port();
+        let address = host
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .and_then(|inner| inner.parse::<Ipv6Addr>().ok());
+        match address {
+            Some(address) => format!("[{address}]"),
+            None => host.to_ascii_lowercase(),
+        }
+    }
+
+    /// The port written in the URL, else the scheme's default (80 for http, 443 for https).
+    pub fn port(&self) -> u16 {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        let (_, port) = self.host_and_port();
+        port.and_then(|port| port.parse().ok()).unwrap_or(default)
+    }
+
+    /// The authority split into its host and its port, if one is written (`host:` names none).
+    fn host_and_port(&self) -> (&str, Option<&str>) {
+        let authority = self.authority.as_str();
+        let host_end = if authority.starts_with('[') {
+            authority
+                .find(']')
+                .map_or(authority.len(), |close| close + 1)
+        } else {
+            authority.find(':').unwrap_or(authority.len())
+        };
+        let (host, rest) = authority.split_at(host_end);
+        (host, rest.strip_prefix(':').filter(|port| !port.is_empty()))
+    }
+
     /// The URL again, for messages.
     pub fn url(&self) -> String {
         format!(
@@ -314,6 +349,27 @@ mod tests {
                 "{url}"
             );
             http_layer_accepts(&endpoint);
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports_as_a_policy_compares_them() {
+        let cases = [
+            ("https://DC.Example.com/x", "dc.example.com", 443),
+            ("http://dc.example.com/x", "dc.example.com", 80),
+            ("HTTP://127.0.0.1:8080", "127.0.0.1", 8080),
+            ("http://h:/a", "h", 80),
+            ("https://[0:0:0:0:0:0:0:1]/", "[::1]", 443),
+            ("http://[2001:DB8::A]:9/x", "[2001:db8::a]", 9),
+            ("https://h:65535/", "h", 65535),
+        ];
+        for (url, host, port) in cases {
+            let endpoint = Endpoint::parse(url).unwrap();
+            assert_eq!(
+                (endpoint.host().as_str(), endpoint.port()),
+                (host, port),
+                "{url}"
+            );
         }
     }
 

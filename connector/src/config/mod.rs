@@ -25,7 +25,7 @@ pub use endpoint::{Endpoint, UrlError};
 pub use import_plan::{CallKind, EntitlementMapping, ImportCall, ImportPlan};
 pub use provisioning::{Capture, ProvisioningCall, ProvisioningPlan, RESPONSE_CODE, Target};
 pub use reconciliation::{ReconciliationPolicy, STATUS_THRESHOLD_CONFIG};
-pub use request::{HttpRequest, Mode, RequestTemplate, check_headers};
+pub use request::{HttpRequest, Mode, RequestTemplate, TemplatePlace, check_headers};
 
 use crate::error::{Problem, Severity};
 

@@ -84,6 +84,17 @@ pub struct RequestTemplate {
     soap_action: Option<Template>,
 }
 
+/// A template of a request and where it is configured.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplatePlace<'a> {
+    /// The key: `REQUESTXML`, `REQUESTPARAMS` or `SOAPACTION`.
+    pub key: &'static str,
+    /// The header's name, for a `REQUESTPARAMS` template.
+    pub header: Option<&'a str>,
+    /// The template.
+    pub template: &'a Template,
+}
+
 /// The two ways a REQUESTXML is written.
 #[derive(Debug, Clone)]
 enum Body {
@@ -196,6 +207,30 @@ impl RequestTemplate {
             headers,
             soap_action,
         })
+    }
+
+    /// Every template of the request with where it is configured: the body (`REQUESTXML`),
+    /// each header (`REQUESTPARAMS` and the header's name) and `SOAPACTION`.
+    pub fn templates(&self) -> Vec<TemplatePlace<'_>> {
+        let body = match &self.body {
+            Body::Markup { template, .. } | Body::Expression(template) => template,
+        };
+        let mut places = vec![TemplatePlace {
+            key: "REQUESTXML",
+            header: None,
+            template: body,
+        }];
+        places.extend(self.headers.iter().map(|(name, template)| TemplatePlace {
+            key: "REQUESTPARAMS",
+            header: Some(name),
+            template,
+        }));
+        places.extend(self.soap_action.iter().map(|template| TemplatePlace {
+            key: "SOAPACTION",
+            header: None,
+            template,
+        }));
+        places
     }
 
     /// Renders the request of a call that must be sent (an import call): a whole-envelope

@@ -74,10 +74,13 @@ mod eval;
 mod lexer;
 pub mod markup;
 mod parser;
+mod reads;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
+
+pub use reads::Read;
 
 /// The longest expression accepted, in characters.
 pub const MAX_LENGTH: usize = 4096;

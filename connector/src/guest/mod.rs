@@ -102,6 +102,14 @@ impl api::Guest for Component {
             .collect()
     }
 
+    fn destinations(
+        connection: Vec<wit::Attribute>,
+    ) -> Result<Vec<wit::Destination>, wit::ConnectorError> {
+        let config = checked(connection).map_err(convert::error)?;
+        let destinations = crate::destinations::destinations(&config);
+        Ok(destinations.into_iter().map(convert::destination).collect())
+    }
+
     fn test_connection(connection: Vec<wit::Attribute>) -> Result<(), wit::ConnectorError> {
         let config = checked(connection).map_err(convert::error)?;
         session::test_connection(&config, &mut client()).map_err(convert::error)

@@ -243,7 +243,11 @@ fn a_whole_envelope_expression_that_renders_broken_xml_is_a_configuration_error(
     let plan = r#"[{"REQUESTXML": "${'<server><' + account.customproperty9 + '/></server>'}"}]"#;
     let config = config(&[("DISABLEACCOUNTJSON", plan)]);
     let mut transport = canned(Vec::new());
-    let error = disable(&config, &mut transport, &account("a", "1")).unwrap_err();
+    let mut empty = account("a", "1");
+    empty
+        .columns
+        .push(("customproperty9".into(), String::new()));
+    let error = disable(&config, &mut transport, &empty).unwrap_err();
     let ErrorKind::InvalidConfiguration(problems) = error.kind else {
         panic!("{error:?}");
     };
@@ -283,4 +287,68 @@ fn a_name_with_a_line_break_is_sent_as_references_and_refused_in_a_header() {
         "DISABLEACCOUNTJSON call 1 (account \"ab\\r\\ncd\"): transport failure: the request header `X-User` cannot be sent: its value holds a carriage return (CR) at byte 2, which an HTTP header value cannot carry (it came from a bound value or a token)"
     );
     assert!(transport.seen.is_empty(), "nothing was sent");
+}
+
+#[test]
+fn a_plan_reading_a_column_the_account_lacks_sends_nothing_unless_it_has_a_fallback() {
+    let plan = |id: &str| {
+        format!(
+            r#"[{{"REQUESTXML": "<server><requests><Security.lockUserAccountRq userID=\"${{{id}}}\"/></requests></server>"}}]"#
+        )
+    };
+    let answer = || {
+        Ok((
+            200,
+            soap(r#"<Security.lockUserAccountRs status="Success"/>"#),
+        ))
+    };
+    let without_id = Account {
+        name: "jdoe".into(),
+        columns: vec![("name".into(), "jdoe".into())],
+        entitlements: Vec::new(),
+    };
+
+    let strict = config(&[("DISABLEACCOUNTJSON", &plan("account.accountID"))]);
+    let mut transport = canned(vec![answer()]);
+    let error = disable(&strict, &mut transport, &without_id).unwrap_err();
+    let ErrorKind::InvalidConfiguration(problems) = &error.kind else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "error: DISABLEACCOUNTJSON (call 1 (REQUESTXML), line 1, column 55): reads `account.accountID`, but the account `jdoe` has no column `accountID`: map `accountID` in ACCOUNTS_IMPORT_JSON and import again, or say what to send without it: `${account.accountID ?: 'default'}` (`?: ''` sends it empty)"
+        ]
+    );
+    assert!(transport.seen.is_empty(), "nothing was sent");
+    let target = Provisioned {
+        account: &without_id,
+        user: &[],
+    };
+    let plan_of = |config: &Config| config.disable_plan.clone().unwrap();
+    let rendered = render_plan(&strict, "DISABLEACCOUNTJSON", &plan_of(&strict), &target);
+    assert_eq!(rendered.unwrap_err(), error, "a dry run refuses it alike");
+
+    let lenient = config(&[(
+        "DISABLEACCOUNTJSON",
+        &plan("account.accountID ?: 'unknown'"),
+    )]);
+    let mut transport = canned(vec![answer()]);
+    disable(&lenient, &mut transport, &without_id).unwrap();
+    assert!(
+        transport.seen[0]
+            .body
+            .contains(r#"<Security.lockUserAccountRq userID="unknown"/>"#),
+        "{}",
+        transport.seen[0].body
+    );
+    let mut transport = canned(vec![answer()]);
+    disable(&lenient, &mut transport, &account("jdoe", "7")).unwrap();
+    assert!(
+        transport.seen[0]
+            .body
+            .contains(r#"<Security.lockUserAccountRq userID="7"/>"#),
+        "{}",
+        transport.seen[0].body
+    );
 }

@@ -3,6 +3,7 @@
 //! prints what the jobs return.
 
 pub mod check;
+mod egress;
 mod error;
 pub mod import;
 pub mod provision;
@@ -13,9 +14,6 @@ use crate::connection::Connection;
 use crate::policy::AllowList;
 use crate::runtime::{Connector, ConnectorInstance, Runtime, wit};
 use crate::secrets::{Secrets, is_sealed, placeholder};
-
-/// The attribute holding the endpoint: the one authority the component may reach.
-const SOAP_ENDPOINT: &str = "SOAP_ENDPOINT";
 
 /// The connection as the WIT attribute list, secret values replaced by their placeholders
 /// (the host writes the values into requests; see [`crate::secrets`]).
@@ -33,24 +31,15 @@ pub fn attributes(connection: &Connection) -> Vec<wit::Attribute> {
         .collect()
 }
 
-/// The egress policy of a job: exactly the URL of SOAP_ENDPOINT and of every token URL of
-/// CONNECTIONJSON (origin and path), and nothing else. A URL that does not parse adds nothing
-/// (validation reports why).
-pub fn allow_list(connection: &Connection) -> AllowList {
-    let endpoint = connection
-        .get(SOAP_ENDPOINT)
-        .map(|url| (SOAP_ENDPOINT.to_string(), url.to_string()));
-    let mut list = AllowList::none();
-    for (label, url) in endpoint.into_iter().chain(connection.token_urls()) {
-        // A URL that does not parse is reported by validation; it allows nothing.
-        let _ = list.allow_url(&label, &url);
-    }
-    list
-}
-
-/// A fresh instance for `connection`: its egress policy and its secrets.
+/// A fresh instance for `connection`: its secrets, and its egress policy: exactly the URLs the
+/// component's `destinations` gives for the connection (SOAP_ENDPOINT and the token URLs), each
+/// only where the connection writes it, and nothing else; nothing when the connection has
+/// configuration errors (validation reports them).
 pub fn instance(runtime: &Runtime, connection: &Connection) -> Result<ConnectorInstance, JobError> {
-    Ok(runtime.instantiate(allow_list(connection), Secrets::of(connection))?)
+    let mut instance = runtime.instantiate(AllowList::none(), Secrets::of(connection))?;
+    let allowed = egress::allow_list(&mut instance, connection)?;
+    instance.allow(allowed);
+    Ok(instance)
 }
 
 /// A fresh instance for `connection`, after validating it: configuration errors stop the job
@@ -86,7 +75,7 @@ mod tests {
 
     fn connection() -> Connection {
         let mut connection = Connection::new("c");
-        connection.set(SOAP_ENDPOINT, "https://dc.example.com/Server.svc");
+        connection.set("SOAP_ENDPOINT", "https://dc.example.com/Server.svc");
         connection.set("USERNAME", "svc");
         connection.set("PASSWORD", "hunter2");
         connection.set("CLIENT_SECRET", "cs-1");
@@ -112,17 +101,5 @@ mod tests {
         assert_eq!(value("USERNAME"), "svc");
         assert!(value("CONNECTIONJSON").contains("gw.example.com"));
         assert!(attributes.iter().all(|a| !a.value.contains("hunter2")));
-    }
-
-    #[test]
-    fn the_egress_policy_allows_the_endpoint_and_the_token_urls_only() {
-        let allowed: Vec<String> = allow_list(&connection())
-            .origins()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(
-            allowed,
-            ["https://dc.example.com:443", "https://gw.example.com:8443"]
-        );
     }
 }

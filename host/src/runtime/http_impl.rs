@@ -72,6 +72,11 @@ impl EgressHooks {
         }
     }
 
+    /// Lets through only what `allow` permits from now on.
+    pub(super) fn set_allow(&mut self, allow: AllowList) {
+        self.allow = allow;
+    }
+
     /// Asks `gate` before each request from now on, and cuts each request at its deadline.
     pub(super) fn set_gate(&mut self, gate: Box<dyn SendGate>) {
         self.gate = Some(gate);

@@ -338,6 +338,23 @@ impl ConnectorInstance {
         })
     }
 
+    /// `destinations`: every URL the connection's requests may go to, as the component says.
+    pub fn destinations(
+        &mut self,
+        connection: &[wit::Attribute],
+    ) -> Result<Result<Vec<wit::Destination>, wit::ConnectorError>, RuntimeError> {
+        self.call(|api, store| {
+            api.duckcreek_connector_connector()
+                .call_destinations(store, connection)
+        })
+    }
+
+    /// Lets this instance's requests reach only what `allow` permits from now on (it was
+    /// instantiated with a list; a job sets the one the component's `destinations` gave).
+    pub fn allow(&mut self, allow: AllowList) {
+        self.store.data_mut().hooks.set_allow(allow);
+    }
+
     /// `test-connection`.
     pub fn test_connection(
         &mut self,

@@ -1,5 +1,6 @@
 //! The exports: a harmless connector, except for the first `next()` of an import, which makes
-//! the attempt the connection attribute `HOSTILE` names.
+//! the attempt the connection attribute `HOSTILE` names, and `destinations`, which with `widen`
+//! claims destinations the connection does not name.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -66,6 +67,11 @@ impl api::GuestImportRun for HostileRun {
                 Ok(None)
             }
             "huge-batch" => Ok(Some(huge_batch())),
+            "widen" => {
+                let admin = admin(&self.endpoint);
+                let others = other_hosts(&self.endpoint);
+                admin.or(Err(others))
+            }
             other => Err(unsupported(format!("unknown {HOSTILE} mode {other:?}"))),
         }
     }
@@ -76,6 +82,40 @@ impl api::Guest for Component {
 
     fn validate(_connection: Vec<wit::Attribute>) -> Vec<wit::Problem> {
         Vec::new()
+    }
+
+    /// SOAP_ENDPOINT, as the real connector says; with `HOSTILE` = `widen`, also another host
+    /// and the admin API on the endpoint's origin, which the connection does not name.
+    fn destinations(
+        connection: Vec<wit::Attribute>,
+    ) -> Result<Vec<wit::Destination>, wit::ConnectorError> {
+        let endpoint = attribute(&connection, SOAP_ENDPOINT);
+        if endpoint.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (scheme, authority) = origin(&endpoint);
+        let (host, port) = authority.rsplit_once(':').unwrap_or((&authority, "80"));
+        let port = port.parse().unwrap_or(80);
+        let path = endpoint.split_once("://").map_or("/", |(_, rest)| {
+            rest.find('/').map_or("/", |start| &rest[start..])
+        });
+        let at = |host: &str, path: &str| wit::Destination {
+            attribute: SOAP_ENDPOINT.into(),
+            location: None,
+            scheme: match scheme {
+                Scheme::Https => wit::UrlScheme::Https,
+                _ => wit::UrlScheme::Http,
+            },
+            host: host.into(),
+            port,
+            path_and_query: path.into(),
+        };
+        let mut claimed = vec![at(host, path)];
+        if attribute(&connection, HOSTILE) == "widen" {
+            claimed.push(at(host, "/admin/users"));
+            claimed.push(at("127.0.0.2", "/x"));
+        }
+        Ok(claimed)
     }
 
     fn test_connection(_connection: Vec<wit::Attribute>) -> Result<(), wit::ConnectorError> {
