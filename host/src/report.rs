@@ -258,6 +258,10 @@ fn bar_chart(page: &mut String, id: &str, rows: &[(String, u64)]) {
 }
 
 fn changes(page: &mut String, report: &RunReport) {
+    if let Some(pruned_at) = &report.run.pruned_at {
+        pruned(page, report.run.changes_pruned, pruned_at);
+        return;
+    }
     let total: u64 = report.change_counts.iter().map(|(_, _, n)| n).sum();
     let _ = write!(
         page,
@@ -286,6 +290,19 @@ fn changes(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</section>\n");
+}
+
+/// The changes section of a run whose changes were pruned: how many there were, and when they
+/// went.
+fn pruned(page: &mut String, changes: u64, pruned_at: &str) {
+    let _ = write!(
+        page,
+        "<section id=\"changes\"><h2>What changed (<span data-figure=\"changes\">{}</span>)</h2>\
+         <p data-figure=\"pruned\">The list of these changes was pruned on {} \
+         (<code>dcconn db prune</code>); the counts above are the run's totals.</p></section>\n",
+        grouped(changes),
+        escape(pruned_at)
+    );
 }
 
 fn change_row(page: &mut String, change: &Change) {

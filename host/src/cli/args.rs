@@ -144,6 +144,9 @@ pub enum Command {
     /// Saviynt transport packages.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// The store's upkeep: check it, back it up, prune old runs' changes, migrate it.
+    #[command(subcommand)]
+    Db(super::db::DbCommand),
     /// Print a completion script for a shell, e.g. `dcconn completions bash >
     /// /etc/bash_completion.d/dcconn`.
     Completions {
