@@ -295,11 +295,11 @@ fn changes(page: &mut String, report: &RunReport) {
 /// The changes section of a run whose changes were pruned: how many there were, and when they
 /// went.
 fn pruned(page: &mut String, changes: u64, pruned_at: &str) {
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<section id=\"changes\"><h2>What changed (<span data-figure=\"changes\">{}</span>)</h2>\
          <p data-figure=\"pruned\">The list of these changes was pruned on {} \
-         (<code>dcconn db prune</code>); the counts above are the run's totals.</p></section>\n",
+         (<code>dcconn db prune</code>); the counts above are the run's totals.</p></section>",
         grouped(changes),
         escape(pruned_at)
     );

@@ -321,6 +321,10 @@ fn migrate(cli: &Cli) -> Result<u8, Failure> {
             migrated.to,
             printable(&migrated.backup.display().to_string())
         ),
-        None => writeln!(out, "{shown} is at this dcconn's schema version already"),
+        None => writeln!(
+            out,
+            "{shown} is at this dcconn's schema version ({}) already",
+            store::SCHEMA_VERSION
+        ),
     })
 }

@@ -67,6 +67,8 @@ pub use maintenance::{
     PrunedRun, StatusCount, Vacuum, backup, check,
 };
 pub use open::{Migrated, OpenMode};
+/// The schema version this dcconn writes and reads (`PRAGMA user_version` of its stores).
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
 pub use tasks::{
     AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task,

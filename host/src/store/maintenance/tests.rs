@@ -273,8 +273,11 @@ fn store_with_history() -> (tempfile::TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
+/// A run's id, `pruned` when it was, and how many changes went.
+type PruneMark = (i64, Option<String>, i64);
+
 /// Each run with changes left, how many rows, and each run's pruning mark.
-fn history(store: &Store) -> (Vec<(i64, i64)>, Vec<(i64, Option<String>, i64)>) {
+fn history(store: &Store) -> (Vec<(i64, i64)>, Vec<PruneMark>) {
     let left = store
         .conn
         .prepare("SELECT run_id, count(*) FROM changes GROUP BY run_id ORDER BY run_id")
