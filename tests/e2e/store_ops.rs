@@ -43,7 +43,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Every command that only reads the store, with the files it would write (none).
+/// Every command that only reads the store; `db backup` copies it to `out`.
 fn reading_commands(out: &Path) -> Vec<Vec<String>> {
     let out = out.display().to_string();
     [
@@ -457,6 +457,23 @@ fn a_backup_taken_during_an_import_is_the_store_as_it_was_before_it() {
         USAGE,
         &["that is the store itself; give another file"],
     );
+    // A folder that is not there: what failed, where, and what to check.
+    let nowhere = harness.dir.path().join("no-such-folder/copy.db");
+    let output = harness.dcconn(&["db", "backup", &nowhere.display().to_string()]);
+    let message = assert_failure(
+        &output,
+        INTERNAL,
+        &[&format!(
+            "error: the store at {} could not be backed up to {}: writing {}.partial-",
+            harness.db().display(),
+            nowhere.display(),
+            nowhere.display()
+        )],
+    );
+    assert!(
+        message.ends_with("; check that its folder exists, that dcconn may write there and that the disk has room\n"),
+        "{message}"
+    );
     assert_eq!(files_in(harness.dir.path()), ["copy.db", "store.db"]);
 }
 
@@ -646,23 +663,30 @@ fn prune_during_an_import_leaves_the_running_run_and_does_not_compact() {
     assert_success(&harness.import(SOAP_PACKAGE));
     change_email(&harness, "user000009", "olga@example.com");
     assert_success(&harness.import(SOAP_PACKAGE));
+    let changes = listed_changes(&harness, 1);
+    let started = harness.list("runs")[1]["startedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     pause_user_list(&harness);
     let import = spawn_import(&harness);
     assert!(harness.sim.wait_for_stall(Duration::from_secs(60)));
 
+    // Run 2 is the newest succeeded, run 3 is running: only run 1 goes, and the file is not
+    // rewritten under the import.
     let output = harness.dcconn(&["db", "prune", "--keep-runs", "0"]);
     assert_success(&output);
-    let out = stdout(&output);
-    let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[1].starts_with("1    DuckCreek  "), "{out}");
-    assert_eq!(lines.len(), 4, "{out}");
-    assert!(
-        lines[2].starts_with("pruned the changes of 1 run ("),
-        "{out}"
-    );
     assert_eq!(
-        lines[3],
-        "not compacted: run 3 of endpoint DuckCreek is importing; the freed pages are reused by later imports, and the next prune compacts the file"
+        stdout(&output),
+        format!(
+            "RUN  ENDPOINT   {:<width$}  OUTCOME    CHANGES\n\
+             1    DuckCreek  {started}  succeeded  {changes}\n\
+             pruned the changes of 1 run ({} changes); the runs and their totals stay\n\
+             not compacted: run 3 of endpoint DuckCreek is importing; the freed pages are reused by later imports, and the next prune compacts the file\n",
+            "STARTED",
+            dcconn::report::grouped(changes),
+            width = started.len(),
+        )
     );
     assert_eq!(change_rows(&harness.db()), vec![(2, 1)]);
 

@@ -452,7 +452,7 @@ pub enum StoreError {
     },
     /// `dcconn db backup` failed.
     #[error(
-        "the store at {} could not be backed up to {}: {problem}",
+        "the store at {} could not be backed up to {}: {problem}; check that its folder exists, that dcconn may write there and that the disk has room",
         open::shown(path),
         open::shown(to)
     )]
