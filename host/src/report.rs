@@ -291,6 +291,10 @@ fn label_column_width<'a>(labels: impl Iterator<Item = &'a str>) -> u64 {
 }
 
 fn changes(page: &mut String, report: &RunReport) {
+    if let Some(pruned_at) = &report.run.pruned_at {
+        pruned(page, report.run.changes_pruned, pruned_at);
+        return;
+    }
     let total: u64 = report.change_counts.iter().map(|(_, _, n)| n).sum();
     let _ = write!(
         page,
@@ -319,6 +323,19 @@ fn changes(page: &mut String, report: &RunReport) {
         );
     }
     page.push_str("</section>\n");
+}
+
+/// The changes section of a run whose changes were pruned: how many there were, and when they
+/// went.
+fn pruned(page: &mut String, changes: u64, pruned_at: &str) {
+    let _ = writeln!(
+        page,
+        "<section id=\"changes\"><h2>What changed (<span data-figure=\"changes\">{}</span>)</h2>\
+         <p data-figure=\"pruned\">The list of these changes was pruned on {} \
+         (<code>dcconn db prune</code>); the counts above are the run's totals.</p></section>",
+        grouped(changes),
+        escape(pruned_at)
+    );
 }
 
 fn change_row(page: &mut String, change: &Change) {

@@ -18,6 +18,7 @@ mod provision;
 mod reconcile;
 mod report;
 mod secrets;
+mod store_ops;
 mod support;
 mod timings;
 mod tokens;

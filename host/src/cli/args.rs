@@ -12,8 +12,11 @@ use crate::runtime::Limits;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  internal failure: the store, the component or the host itself
-  2  usage: wrong arguments, or no endpoint to choose
+  1  internal failure: the store, the component or the host itself; db check: the store
+     is damaged
+  2  usage: wrong arguments, or no endpoint to choose; no store at --db for a command that
+     does not create one, a file that is not a dcconn store, or an older store a command
+     that reads does not migrate (dcconn db migrate)
   3  configuration: the connection file or its attributes are invalid
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
@@ -144,6 +147,9 @@ pub enum Command {
     /// Saviynt transport packages.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// The store's upkeep: check it, back it up, prune old runs' changes, migrate it.
+    #[command(subcommand)]
+    Db(super::db::DbCommand),
     /// Print a completion script for a shell, e.g. `dcconn completions bash >
     /// /etc/bash_completion.d/dcconn`.
     Completions {

@@ -2,6 +2,7 @@
 //! Exit codes are decided in one place, [`run`].
 
 mod args;
+mod db;
 mod logs;
 mod output;
 
@@ -16,7 +17,7 @@ use crate::connection::{self, Connection};
 use crate::jobs::exit_code as exit;
 use crate::jobs::{self, JobError, check, import, provision};
 use crate::runtime::{Runtime, default_cache_dir};
-use crate::store::{RunLease, Store, TaskKind, TaskStatus};
+use crate::store::{OpenMode, RunLease, Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
@@ -203,9 +204,12 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             |out, tasks| output::tasks(out, tasks, args.format),
         ),
         Command::Changes(args) => {
-            let store = open_store(cli)?;
-            if store.run(args.run).map_err(store_failure)?.is_none() {
+            let store = db::open(cli, OpenMode::ReadOnly)?;
+            let Some(run) = store.run(args.run).map_err(store_failure)? else {
                 return Err(unknown_run(cli, args.run));
+            };
+            if let Some(pruned) = db::pruned_changes(&run) {
+                return Err(pruned);
             }
             let changes = store.run_changes(args.run).map_err(store_failure)?;
             print(|out| output::changes(out, &changes, args.format))
@@ -215,7 +219,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             endpoint: named,
             format,
         }) => {
-            let store = open_store(cli)?;
+            let store = db::open(cli, OpenMode::ReadOnly)?;
             let endpoint = endpoint(&store, named.as_deref())?;
             match store
                 .account_record(&endpoint, name)
@@ -231,6 +235,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             }
         }
         Command::Report(args) => report(cli, args),
+        Command::Db(command) => db::run(cli, command),
         Command::Package(PackageCommand::Export { connection, output }) => {
             export_package(connection, output)
         }
@@ -269,7 +274,7 @@ fn list<T>(
     read: impl FnOnce(&Store, &str) -> Result<T, crate::store::StoreError>,
     write: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
 ) -> Result<u8, Failure> {
-    let store = open_store(cli)?;
+    let store = db::open(cli, OpenMode::ReadOnly)?;
     let endpoint = endpoint(&store, named)?;
     let rows = read(&store, &endpoint).map_err(store_failure)?;
     print(|out| write(out, &rows))
@@ -354,7 +359,7 @@ fn default_component_path() -> PathBuf {
 }
 
 fn open_store(cli: &Cli) -> Result<Store, Failure> {
-    Store::open(&cli.db).map_err(store_failure)
+    db::open(cli, OpenMode::Create)
 }
 
 fn store_failure(error: crate::store::StoreError) -> Failure {
@@ -641,7 +646,7 @@ fn unknown_run(cli: &Cli, run: i64) -> Failure {
 
 /// `dcconn report RUN --html FILE`.
 fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
-    let store = open_store(cli)?;
+    let store = db::open(cli, OpenMode::ReadOnly)?;
     let Some(report) = store
         .run_report(args.run, crate::report::CHANGES_SHOWN)
         .map_err(store_failure)?

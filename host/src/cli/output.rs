@@ -79,9 +79,9 @@ const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "location", "message"];
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
 
 /// Rows of cells under a header, printed in the chosen format.
-struct Rows {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+pub(super) struct Rows {
+    pub(super) header: Vec<String>,
+    pub(super) rows: Vec<Vec<String>>,
 }
 
 impl Rows {
@@ -107,7 +107,7 @@ impl Rows {
     }
 
     /// Aligned columns under the header; without a header, just the aligned rows.
-    fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
+    pub(super) fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.width()).collect();
         for row in &self.rows {
             if widths.len() < row.len() {
@@ -366,23 +366,28 @@ pub fn entitlements(
     Rows { header, rows }.write(out, format, json_rows, ENTITLEMENT_KEYS)
 }
 
-/// `dcconn runs`.
+/// `dcconn runs`. The JSON is the whole record (camelCase); the table and CSV show its main
+/// fields, the CSV under their JSON names. A run whose changes were pruned says when.
 pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Result<()> {
     let json_rows = runs
         .iter()
         .map(|run| serde_json::to_value(run).unwrap_or(Value::Null))
         .collect();
     let header = [
-        "RUN",
-        "STARTED",
-        "OUTCOME",
-        "SCOPE",
-        "ACCOUNTS",
-        "ENTITLEMENTS",
-        "LINKS",
-        "ERROR",
+        ("id", "RUN"),
+        ("startedAt", "STARTED"),
+        ("outcome", "OUTCOME"),
+        ("scope", "SCOPE"),
+        ("accounts", "ACCOUNTS"),
+        ("entitlements", "ENTITLEMENTS"),
+        ("links", "LINKS"),
+        ("prunedAt", "PRUNED"),
+        ("error", "ERROR"),
     ]
-    .map(String::from)
+    .map(|(field, title)| match format {
+        Format::Table => title.to_owned(),
+        _ => field.to_owned(),
+    })
     .to_vec();
     let rows = runs
         .iter()
@@ -400,6 +405,7 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
                 run.accounts.to_string(),
                 run.entitlements.to_string(),
                 run.links.to_string(),
+                run.pruned_at.clone().unwrap_or_default(),
                 first_line.to_string(),
             ]
         })

@@ -96,7 +96,14 @@ impl JobError {
                 wit::ErrorKind::Unsupported(_) => exit_code::INTERNAL,
                 _ => exit_code::REMOTE,
             },
-            JobError::Store(StoreError::UnknownAccount { .. }) => exit_code::USAGE,
+            JobError::Store(
+                StoreError::UnknownAccount { .. }
+                | StoreError::Missing { .. }
+                | StoreError::Empty { .. }
+                | StoreError::NotAStore { .. }
+                | StoreError::NeedsMigration { .. }
+                | StoreError::BackupRefused { .. },
+            ) => exit_code::USAGE,
             JobError::Store(
                 StoreError::EndpointBusy(_)
                 | StoreError::Busy { .. }

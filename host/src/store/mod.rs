@@ -39,6 +39,8 @@
 
 mod apply;
 mod audit;
+mod maintenance;
+mod open;
 mod receive;
 mod runs;
 mod schema;
@@ -60,6 +62,13 @@ use crate::identities::{Correlator, Identity};
 use crate::model::{Columns, CorrelationRule, EntitlementRef};
 
 pub use crate::model::{ACTIVE, INACTIVE, SUSPENDED};
+pub use maintenance::{
+    BackupReport, CheckReport, EndpointCounts, ForeignKeyProblem, PruneReport, PruneRequest,
+    PrunedRun, StatusCount, Vacuum, backup, check,
+};
+pub use open::{Migrated, OpenMode};
+/// The schema version this dcconn writes and reads (`PRAGMA user_version` of its stores).
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
 pub use tasks::{
     AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task,
@@ -245,6 +254,7 @@ pub struct Change {
 ///
 /// While a run is `running` its counts are the records received so far (duplicates included);
 /// once it succeeded they are the distinct records applied, with the new/updated split.
+/// Serialized with camelCase names (`startedAt`), as `dcconn runs --format json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
@@ -294,6 +304,11 @@ pub struct RunRecord {
     pub entitlements_restored: u64,
     /// Removals the run withheld.
     pub withheld: Vec<Withheld>,
+    /// When `dcconn db prune` deleted the run's changes (its totals above stay); `None` while
+    /// they are kept.
+    pub pruned_at: Option<String>,
+    /// How many changes pruning deleted, counted as `dcconn changes` lists them.
+    pub changes_pruned: u64,
 }
 
 /// What [`Store::complete_run`] applied.
@@ -368,6 +383,90 @@ pub enum StoreError {
         found: i64,
         /// The newest schema version this program knows.
         supported: i64,
+    },
+    /// A command that reads (or maintains) the store found no file at the path: it creates none.
+    #[error(
+        "there is no store at {} (this command creates none): check --db (or DCCONN_DB) and the folder a relative path starts from, or create the store by importing (dcconn import -c CONNECTION --db {})",
+        open::shown(path),
+        open::shown(path)
+    )]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is an empty database: no dcconn store yet.
+    #[error(
+        "the file {} is an empty database, not yet a dcconn store; an import creates the store in it (dcconn import -c CONNECTION --db {})",
+        open::shown(path),
+        open::shown(path)
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a dcconn store; nothing was written to it.
+    #[error(
+        "the file {} is not a dcconn store: {why}; nothing was written to it; point --db at a dcconn store, or at a new file to create one",
+        open::shown(path)
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        why: String,
+    },
+    /// A command that only reads found an older schema, which it does not migrate.
+    #[error(
+        "the store at {} has schema version {found}, older than version {current} that this dcconn reads; migrate it with dcconn db migrate (it backs the store up first), or let the next import do it",
+        open::shown(path)
+    )]
+    NeedsMigration {
+        /// The file.
+        path: PathBuf,
+        /// The schema version in the file.
+        found: i64,
+        /// The schema version this program reads.
+        current: i64,
+    },
+    /// The copy taken before a migration failed, so the schema was not migrated.
+    #[error(
+        "the store at {} has schema version {found} and was not migrated to version {current}, because its copy to {} could not be taken first: {problem}; make room or fix that folder's permissions, then run dcconn again",
+        open::shown(path),
+        open::shown(backup)
+    )]
+    MigrationBackup {
+        /// The store.
+        path: PathBuf,
+        /// Where the copy was to go.
+        backup: PathBuf,
+        /// The schema version in the file.
+        found: i64,
+        /// The schema version this program writes.
+        current: i64,
+        /// What failed.
+        problem: String,
+    },
+    /// `dcconn db backup` was given a destination it does not write to; nothing was copied.
+    #[error("not backing up the store to {}: {why}", open::shown(to))]
+    BackupRefused {
+        /// The destination given.
+        to: PathBuf,
+        /// Why not, and what to give instead.
+        why: String,
+    },
+    /// `dcconn db backup` failed.
+    #[error(
+        "the store at {} could not be backed up to {}: {problem}; check that its folder exists, that dcconn may write there and that the disk has room",
+        open::shown(path),
+        open::shown(to)
+    )]
+    Backup {
+        /// The store.
+        path: PathBuf,
+        /// Where the copy was to go.
+        to: PathBuf,
+        /// What failed, and what to do.
+        problem: String,
     },
     /// A database operation failed.
     #[error("SQLite failed while {action}: {source}")]
@@ -612,6 +711,8 @@ pub struct Store {
     lease: RunLease,
     /// What the store knows of the run it receives.
     receiving: Option<receive::Receiving>,
+    /// The migration opening it made, if any.
+    migrated: Option<Migrated>,
 }
 
 impl fmt::Debug for Store {
@@ -623,54 +724,6 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the store at `path`, creating the file and its schema, or migrating an older schema,
-    /// as needed. Sets WAL journaling, `synchronous=NORMAL`, foreign keys and a busy timeout.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        // A lock held by another process is not the folder's fault: it is said as such.
-        let open_error = |source: rusqlite::Error| {
-            if is_busy(&source) {
-                StoreError::Busy {
-                    action: format!("opening the store at {}", path.display()),
-                    waited: BUSY_TIMEOUT,
-                }
-            } else {
-                StoreError::Open {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        };
-        let mut conn = Connection::open(path).map_err(open_error)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
-            .map_err(open_error)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_error)?;
-        // Migrations rebuild tables that others reference, which SQLite supports with foreign
-        // keys off; they check the references themselves before committing.
-        conn.pragma_update(None, "foreign_keys", false)
-            .map_err(open_error)?;
-        let migration = schema::migrate(&mut conn).map_err(open_error)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(open_error)?;
-        match migration {
-            schema::Migration::Current => {
-                conn.execute_batch(schema::STAGING).map_err(open_error)?;
-                Ok(Store {
-                    conn,
-                    lease: RunLease::default(),
-                    receiving: None,
-                })
-            }
-            schema::Migration::TooNew(found) => Err(StoreError::TooNew {
-                path: path.to_owned(),
-                found,
-                supported: schema::VERSION,
-            }),
-        }
-    }
-
     /// Another connection to this store's file, holding the same run lease: for what must reach
     /// the store while this connection is in use, such as the check a worker makes before each
     /// request it sends, or the renewals of an import's lease between batches.

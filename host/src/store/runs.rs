@@ -278,6 +278,8 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
             entitlements_inactivated: count(row.get(20)?),
             entitlements_restored: count(row.get(21)?),
             withheld: Vec::new(),
+            pruned_at: row.get(23)?,
+            changes_pruned: count(row.get(24)?),
         },
         row.get(6)?,
         row.get(22)?,
@@ -295,7 +297,8 @@ fn run_rows(
                 r.accounts, r.account_details, r.entitlements, r.links,
                 r.new_accounts, r.updated_accounts, r.new_entitlements, r.updated_entitlements,
                 r.suspended, r.restored, r.links_added, r.links_removed,
-                r.entitlements_inactivated, r.entitlements_restored, r.withheld
+                r.entitlements_inactivated, r.entitlements_restored, r.withheld,
+                r.pruned_at, r.changes_pruned
          FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
          WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)
          ORDER BY r.id DESC",

@@ -1,9 +1,10 @@
 //! The store's SQL schema and its migrations, kept apart from the code that uses them.
 //!
 //! `PRAGMA user_version` holds the schema version. Each migration takes the schema from one
-//! version to the next; [`migrate`] runs the missing ones in one `BEGIN IMMEDIATE` transaction so
-//! two processes opening a new file at once cannot both create it. A file written by a newer
-//! program is refused rather than guessed at.
+//! version to the next; [`migrate_after`] runs the missing ones in one `BEGIN IMMEDIATE` transaction
+//! so two processes opening a new file at once cannot both create it, after the step it is given
+//! (the store's backup, `open.rs`) has run under the same lock. A file written by a newer program
+//! is refused rather than guessed at.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -68,6 +69,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   back when the task is claimed again. Attempts older than this version count as sent.
 /// - `tasks_by_account` on (endpoint, account, id): an account's tasks are attempted in the
 ///   order they were created, a task only once every earlier one of its account has ended.
+///
+/// Version 8, a store you can run for years:
+/// - `runs.pruned_at` and `runs.changes_pruned`: when `dcconn db prune` deleted the run's
+///   `changes` rows, and how many changes (as `dcconn changes` lists them) went; the run's row
+///   and its totals stay.
 ///
 /// Since version 6, an import writes only what changed: an account it reports unchanged is not
 /// written at all, so `last_seen_run` is the last run that applied the row, not the last that
@@ -298,6 +304,10 @@ CREATE INDEX runs_running ON runs (endpoint_id) WHERE outcome = 'running';
 ALTER TABLE task_attempts ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX tasks_by_account ON tasks (endpoint_id, account, id);
 ",
+    "
+ALTER TABLE runs ADD COLUMN pruned_at TEXT;
+ALTER TABLE runs ADD COLUMN changes_pruned INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// The staging tables of an import in progress: TEMP tables, created by every connection that
@@ -347,22 +357,31 @@ pub(super) enum Migration {
 }
 
 /// The schema version recorded in the file.
-fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
-/// Brings the schema to [`VERSION`].
+/// Brings the schema to version `target` (at most [`VERSION`]) with nothing run before; tests
+/// build older schemas with it.
+#[cfg(test)]
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<Migration> {
+    migrate_after(conn, target, |_| Ok(()))
+}
+
+/// Brings the schema to version `target` (at most [`VERSION`]).
+///
+/// When a schema older than `target` is there (version 1 or later: a new file has nothing to
+/// keep), `before` runs first with its version, inside the migration's write lock, so that no
+/// other process migrates or writes in between; its error stops the migration, nothing changed.
 ///
 /// Call it with foreign keys off (`PRAGMA foreign_keys` cannot change inside a transaction):
 /// rebuilding a table that others reference is SQLite's documented procedure only then. The
 /// references are checked before committing.
-pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
-    migrate_to(conn, VERSION)
-}
-
-/// Brings the schema to version `target` (at most [`VERSION`]); [`migrate`] is the one to use,
-/// tests also build older schemas with it.
-pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<Migration> {
+pub(super) fn migrate_after<E: From<rusqlite::Error>>(
+    conn: &mut Connection,
+    target: i64,
+    before: impl FnOnce(i64) -> Result<(), E>,
+) -> Result<Migration, E> {
     let found = user_version(conn)?;
     if found > VERSION {
         return Ok(Migration::TooNew(found));
@@ -375,6 +394,12 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result
     let found = user_version(&tx)?;
     if found > VERSION {
         return Ok(Migration::TooNew(found));
+    }
+    if found >= target {
+        return Ok(Migration::Current);
+    }
+    if found > 0 {
+        before(found)?;
     }
     let start = usize::try_from(found).unwrap_or(0);
     let end = usize::try_from(target).unwrap_or(0).min(MIGRATIONS.len());
@@ -391,7 +416,8 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result
             Some(format!(
                 "migrating to schema version {target} left rows of {table} without their parent"
             )),
-        ));
+        )
+        .into());
     }
     tx.pragma_update(None, "user_version", target)?;
     tx.commit()?;

@@ -214,28 +214,102 @@ fn open_refuses_a_newer_schema() {
 }
 
 #[test]
-fn open_refuses_what_is_not_a_store() {
+fn open_refuses_what_is_not_a_store_and_leaves_it_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let not_db = dir.path().join("notes.txt");
-    std::fs::write(
-        &not_db,
-        "this is not a database, just some text that is long enough",
-    )
-    .unwrap();
-    let missing_folder = dir.path().join("no/such/folder/state.db");
-    for path in [not_db, missing_folder] {
-        let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
-        let message = err.to_string();
-        assert!(
-            message.starts_with(&format!("cannot open the store at {}: ", path.display())),
-            "{message}"
+    let text = "this is not a database, just some text that is long enough";
+    std::fs::write(&not_db, text).unwrap();
+    let other_app = dir.path().join("other.db");
+    Connection::open(&other_app)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE settings (key TEXT, value TEXT); CREATE TABLE log (line TEXT);",
+        )
+        .unwrap();
+    let other_bytes = std::fs::read(&other_app).unwrap();
+    for mode in [OpenMode::Create, OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_as(&not_db, mode).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the file {} is not a dcconn store: it is not a SQLite database; nothing was written to it; point --db at a dcconn store, or at a new file to create one",
+                not_db.display()
+            )
         );
-        assert!(
-            message.ends_with("; check that its folder exists and is writable, and that the file is a dcconn store"),
-            "{message}"
+        let err = Store::open_as(&other_app, mode).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the file {} is not a dcconn store: it is a SQLite database with other tables (log, settings) and no dcconn schema; nothing was written to it; point --db at a dcconn store, or at a new file to create one",
+                other_app.display()
+            )
         );
     }
+    assert_eq!(std::fs::read_to_string(&not_db).unwrap(), text);
+    assert_eq!(std::fs::read(&other_app).unwrap(), other_bytes);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["notes.txt", "other.db"]);
+
+    let missing_folder = dir.path().join("no/such/folder/state.db");
+    let err = Store::open(&missing_folder).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot open the store at {}: ",
+            missing_folder.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "; check that its folder exists and is writable, and that the file is a dcconn store"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn only_the_writing_mode_creates_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    for mode in [OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_as(&path, mode).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "there is no store at {} (this command creates none): check --db (or DCCONN_DB) and the folder a relative path starts from, or create the store by importing (dcconn import -c CONNECTION --db {})",
+                path.display(),
+                path.display()
+            )
+        );
+        assert!(!path.exists());
+    }
+    // An empty file (SQLite's empty database) is not a store yet either.
+    std::fs::write(&path, "").unwrap();
+    for mode in [OpenMode::Existing, OpenMode::ReadOnly] {
+        let err = Store::open_as(&path, mode).unwrap_err();
+        assert!(matches!(err, StoreError::Empty { .. }), "{err:?}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+    let store = Store::open_as(&path, OpenMode::Create).unwrap();
+    assert_eq!(store.migrated(), None);
+    drop(store);
+    // Once it exists, every mode opens it; the one that reads cannot write.
+    let store = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
+    assert_eq!(store.endpoints().unwrap(), Vec::<String>::new());
+    let err = store
+        .conn
+        .execute("INSERT INTO endpoints (name) VALUES ('x')", []);
+    assert!(err.is_err(), "a read-only store wrote");
+    drop(store);
+    let mut store = Store::open_as(&path, OpenMode::Existing).unwrap();
+    store.begin_run("prod", ImportScope::Accounts).unwrap();
+    assert_eq!(store.endpoints().unwrap(), vec![s("prod")]);
 }
 
 #[test]
@@ -2200,6 +2274,8 @@ fn a_version_1_store_is_migrated() {
             entitlements_inactivated: 0,
             entitlements_restored: 0,
             withheld: vec![],
+            pruned_at: None,
+            changes_pruned: 0,
         }
     );
     assert_eq!(runs[0].outcome, RunOutcome::Running);

@@ -1174,7 +1174,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 7);
+    assert_eq!(schema::VERSION, 8);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {

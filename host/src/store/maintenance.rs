@@ -1,0 +1,536 @@
+//! Keeping a store for years: copies taken with SQLite's online backup ([`backup`]), the check
+//! of the file ([`check`]), and pruning old runs' audit trail ([`Store::prune`]).
+//!
+//! A copy is taken by the backup API on a connection that holds one read transaction for the
+//! whole copy, so it is the store as one commit left it, whatever other processes write
+//! meanwhile (WAL: writers go on, the copy does not see them). It is written beside its
+//! destination under a temporary name and renamed into place, so a file at the destination is
+//! always a whole copy.
+//!
+//! Pruning deletes the `changes` rows of old runs and keeps the runs' rows, whose counts are the
+//! runs' totals; each pruned run records when, and how many changes went. Then the file is
+//! compacted with `VACUUM`: the store is created with `auto_vacuum` off (an incremental vacuum
+//! would need a `VACUUM` first anyway), SQLite reuses freed pages but never returns them
+//! otherwise, and a monthly prune can afford to rewrite the file once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::open::{self, shown};
+use super::{Doing, Store, StoreError, count, schema, sql};
+
+/// How long a copy waits, in all, for a source or destination that is busy.
+const COPY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The pause between two tries of a busy copy step.
+const COPY_PAUSE: Duration = Duration::from_millis(50);
+
+/// The name a copy to `dest` is written under until it is whole: beside it, so that renaming it
+/// into place stays on one file system.
+fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_owned();
+    name.push(format!(".partial-{}", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Deletes `path` if it is there.
+fn remove_if_present(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(format!(
+            "cannot remove the leftover {}: {error}",
+            shown(path)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Copies the database of `source` to `dest` with the online backup API: all pages in one step,
+/// so in one read transaction; written to a partial file first, renamed to `dest` once whole
+/// (replacing a file there). On failure no partial file is left; the error says what failed.
+pub(super) fn online_copy(source: &Connection, dest: &Path) -> Result<(), String> {
+    let partial = partial_path(dest);
+    remove_if_present(&partial)?;
+    let copied = copy_pages(source, &partial).and_then(|()| {
+        std::fs::rename(&partial, dest).map_err(|error| {
+            format!(
+                "cannot rename {} to {}: {error}",
+                shown(&partial),
+                shown(dest)
+            )
+        })
+    });
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    copied
+}
+
+/// The pages of `source`'s main database into a new database file at `partial`.
+fn copy_pages(source: &Connection, partial: &Path) -> Result<(), String> {
+    let sqlite = |error: rusqlite::Error| format!("writing {} failed: {error}", shown(partial));
+    let mut target = Connection::open(partial).map_err(sqlite)?;
+    let backup = Backup::new(source, &mut target).map_err(sqlite)?;
+    let deadline = std::time::Instant::now() + COPY_PATIENCE;
+    loop {
+        match backup.step(-1).map_err(sqlite)? {
+            StepResult::Done => break,
+            StepResult::Busy | StepResult::Locked if std::time::Instant::now() < deadline => {
+                std::thread::sleep(COPY_PAUSE);
+            }
+            StepResult::More => {}
+            _ => {
+                return Err(format!(
+                    "the store stayed locked for {} s",
+                    COPY_PATIENCE.as_secs()
+                ));
+            }
+        }
+    }
+    drop(backup);
+    target.close().map_err(|(_, error)| sqlite(error))
+}
+
+/// What [`backup`] copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    /// The copy.
+    pub to: PathBuf,
+    /// The schema version of the store (and so of the copy).
+    pub schema_version: i64,
+    /// The copy's size in bytes.
+    pub bytes: u64,
+}
+
+/// Copies the store at `path` to `to` while it may be in use (SQLite's online backup: the copy
+/// is the store as one commit left it, writes of running imports go on). Refuses a `to` that
+/// exists unless `overwrite`, and `to` being the store itself. The store is never created,
+/// migrated or written.
+pub fn backup(path: &Path, to: &Path, overwrite: bool) -> Result<BackupReport, StoreError> {
+    let failed = |problem: String| StoreError::Backup {
+        path: path.to_owned(),
+        to: to.to_owned(),
+        problem,
+    };
+    let (source, schema_version) = open::existing(path)?;
+    let refused = |why: &str| StoreError::BackupRefused {
+        to: to.to_owned(),
+        why: why.to_owned(),
+    };
+    if is_same_file(path, to) {
+        return Err(refused("that is the store itself; give another file"));
+    }
+    if !overwrite && to.symlink_metadata().is_ok() {
+        return Err(refused(
+            "that file exists; give a new file, or --force to replace it",
+        ));
+    }
+    online_copy(&source, to).map_err(failed)?;
+    let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or_default();
+    Ok(BackupReport {
+        to: to.to_owned(),
+        schema_version,
+        bytes,
+    })
+}
+
+/// Whether `a` and `b` name the same existing file.
+fn is_same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A row `PRAGMA foreign_key_check` reports: it names a parent row that is not there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForeignKeyProblem {
+    /// The table of the row.
+    pub table: String,
+    /// The row's rowid (`None` for a table without rowid).
+    pub rowid: Option<i64>,
+    /// The table its parent should be in.
+    pub parent: String,
+}
+
+/// How many tasks of an endpoint have one status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCount {
+    /// The status as stored, such as `PENDING PROVISIONING`.
+    pub status: String,
+    /// How many tasks have it.
+    pub count: u64,
+}
+
+/// What one endpoint holds, by count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCounts {
+    /// The endpoint.
+    pub endpoint: String,
+    /// Its import runs.
+    pub runs: u64,
+    /// Of those, the runs whose changes were pruned.
+    pub pruned_runs: u64,
+    /// Its accounts, whatever their status.
+    pub accounts: u64,
+    /// Its provisioning tasks by status, in status order.
+    pub tasks: Vec<StatusCount>,
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    /// The store, as an absolute path.
+    pub store: String,
+    /// Whether the file is sound: no integrity problem and no row without its parent.
+    pub sound: bool,
+    /// The file's schema version.
+    pub schema_version: i64,
+    /// The schema version this dcconn writes.
+    pub current_schema_version: i64,
+    /// What `PRAGMA integrity_check` reported (empty when it said `ok`).
+    pub integrity_problems: Vec<String>,
+    /// What `PRAGMA foreign_key_check` reported.
+    pub foreign_key_problems: Vec<ForeignKeyProblem>,
+    /// The endpoints with their counts, by name.
+    pub endpoints: Vec<EndpointCounts>,
+}
+
+/// Checks the store at `path` without writing to it: SQLite's integrity and foreign key checks,
+/// its schema version, and what each endpoint holds. Any schema version this dcconn knows
+/// (an older one too) is checked; a newer one is refused.
+pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
+    let (conn, schema_version) = open::existing(path)?;
+    if schema_version > schema::VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: schema_version,
+            supported: schema::VERSION,
+        });
+    }
+    let action = || format!("checking the store at {}", shown(path));
+    let integrity_problems = integrity_problems(&conn).doing(action)?;
+    let foreign_key_problems = foreign_key_problems(&conn).doing(action)?;
+    let endpoints = endpoint_counts(&conn).doing(action)?;
+    Ok(CheckReport {
+        store: shown(path),
+        sound: integrity_problems.is_empty() && foreign_key_problems.is_empty(),
+        schema_version,
+        current_schema_version: schema::VERSION,
+        integrity_problems,
+        foreign_key_problems,
+        endpoints,
+    })
+}
+
+/// `PRAGMA integrity_check`'s findings, none when it says `ok`.
+fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let found: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(found.into_iter().filter(|line| line != "ok").collect())
+}
+
+/// `PRAGMA foreign_key_check`'s findings.
+fn foreign_key_problems(conn: &Connection) -> rusqlite::Result<Vec<ForeignKeyProblem>> {
+    conn.prepare("PRAGMA foreign_key_check")?
+        .query_map([], |row| {
+            Ok(ForeignKeyProblem {
+                table: row.get(0)?,
+                rowid: row.get(1)?,
+                parent: row.get(2)?,
+            })
+        })?
+        .collect()
+}
+
+/// Whether the database has a table of that name (a table of a later schema version).
+fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+        [table],
+        |row| row.get(0),
+    )
+}
+
+/// Whether `table` has a column of that name (a column of a later schema version).
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
+        |row| row.get(0),
+    )
+}
+
+/// Every endpoint with its runs, accounts and tasks by status; reads the older schemas too.
+fn endpoint_counts(conn: &Connection) -> rusqlite::Result<Vec<EndpointCounts>> {
+    let pruned = if has_column(conn, "runs", "pruned_at")? {
+        "(SELECT count(*) FROM runs WHERE endpoint_id = e.id AND pruned_at IS NOT NULL)"
+    } else {
+        "0"
+    };
+    let mut endpoints: Vec<(i64, EndpointCounts)> = conn
+        .prepare(&format!(
+            "SELECT e.id, e.name,
+                    (SELECT count(*) FROM runs WHERE endpoint_id = e.id), {pruned},
+                    (SELECT count(*) FROM accounts WHERE endpoint_id = e.id)
+             FROM endpoints AS e ORDER BY e.name"
+        ))?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                EndpointCounts {
+                    endpoint: row.get(1)?,
+                    runs: count(row.get(2)?),
+                    pruned_runs: count(row.get(3)?),
+                    accounts: count(row.get(4)?),
+                    tasks: Vec::new(),
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if has_table(conn, "tasks")? {
+        let mut statement = conn.prepare(
+            "SELECT status, count(*) FROM tasks WHERE endpoint_id = ?1
+             GROUP BY status ORDER BY status",
+        )?;
+        for (id, counts) in &mut endpoints {
+            counts.tasks = statement
+                .query_map([*id], |row| {
+                    Ok(StatusCount {
+                        status: row.get(0)?,
+                        count: count(row.get(1)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+    }
+    Ok(endpoints.into_iter().map(|(_, counts)| counts).collect())
+}
+
+/// Which runs [`Store::prune`] prunes. A run is pruned only when every rule given says so (so
+/// with both, it is older than the period *and* not among the newest); without a rule nothing
+/// is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneRequest {
+    /// Only this endpoint's runs (default: every endpoint's).
+    pub endpoint: Option<String>,
+    /// Keep the changes of each endpoint's newest runs, this many.
+    pub keep_runs: Option<u32>,
+    /// Keep the changes of runs that started less than this many days ago.
+    pub older_than_days: Option<u32>,
+    /// Only say what would be pruned.
+    pub dry_run: bool,
+}
+
+/// A run whose changes were (or would be) pruned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrunedRun {
+    /// The run.
+    pub run: i64,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// When it started.
+    pub started_at: String,
+    /// How it ended.
+    pub outcome: String,
+    /// Its changes, counted as `dcconn changes` lists them.
+    pub changes: u64,
+}
+
+/// The store's size before and after it was compacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vacuum {
+    /// Bytes before (pages times page size).
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+}
+
+/// What [`Store::prune`] did, or would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Whether nothing was changed (`--dry-run`).
+    pub dry_run: bool,
+    /// The runs whose changes went (would go), by endpoint then run.
+    pub runs: Vec<PrunedRun>,
+    /// Their changes in all.
+    pub changes: u64,
+    /// The compaction after pruning, when there was one.
+    pub vacuum: Option<Vacuum>,
+    /// Why the file was not compacted though pages were freed, when it was not.
+    pub not_vacuumed: Option<String>,
+}
+
+/// How many changes a run has, each new account's links counted one by one as `dcconn changes`
+/// lists them.
+const CHANGE_COUNT: &str = "(SELECT count(*) + coalesce(sum(CASE WHEN c.object = 'account'
+        AND c.change = 'new' AND c.new IS NOT NULL THEN json_array_length(c.new) END), 0)
+    FROM changes AS c WHERE c.run_id = r.id)";
+
+/// The runs whose changes `request` prunes, as of `now`: never a running run nor the newest
+/// succeeded run of an endpoint, and only runs that have changes.
+fn prunable(
+    conn: &Connection,
+    request: &PruneRequest,
+    now: &str,
+) -> rusqlite::Result<Vec<PrunedRun>> {
+    if request.keep_runs.is_none() && request.older_than_days.is_none() {
+        return Ok(Vec::new());
+    }
+    let cutoff: Option<String> = request
+        .older_than_days
+        .map(|days| {
+            conn.query_row(
+                "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)",
+                params![now, format!("-{days} days")],
+                |row| row.get(0),
+            )
+        })
+        .transpose()?;
+    conn.prepare(&format!(
+        "SELECT r.id, e.name, r.started_at, r.outcome, {CHANGE_COUNT}
+         FROM (SELECT id, endpoint_id, started_at, outcome,
+                      row_number() OVER (PARTITION BY endpoint_id ORDER BY id DESC) AS newest
+               FROM runs) AS r
+         JOIN endpoints AS e ON e.id = r.endpoint_id
+         WHERE (?1 IS NULL OR e.name = ?1)
+           AND r.outcome <> 'running'
+           AND r.id NOT IN (SELECT max(id) FROM runs WHERE outcome = 'succeeded'
+                            GROUP BY endpoint_id)
+           AND (?2 IS NULL OR r.newest > ?2)
+           AND (?3 IS NULL OR r.started_at < ?3)
+           AND EXISTS (SELECT 1 FROM changes AS c WHERE c.run_id = r.id)
+         ORDER BY e.name, r.id"
+    ))?
+    .query_map(
+        params![request.endpoint, request.keep_runs, cutoff],
+        |row| {
+            Ok(PrunedRun {
+                run: row.get(0)?,
+                endpoint: row.get(1)?,
+                started_at: row.get(2)?,
+                outcome: row.get(3)?,
+                changes: count(row.get(4)?),
+            })
+        },
+    )?
+    .collect()
+}
+
+/// Deletes the run's changes and records that they were pruned, and how many.
+fn prune_run(conn: &Connection, run: &PrunedRun, now: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM changes WHERE run_id = ?1")?
+        .execute([run.run])?;
+    conn.prepare_cached(
+        "UPDATE runs SET pruned_at = ?2, changes_pruned = changes_pruned + ?3 WHERE id = ?1",
+    )?
+    .execute(params![
+        run.run,
+        now,
+        i64::try_from(run.changes).unwrap_or(i64::MAX)
+    ])?;
+    Ok(())
+}
+
+/// A running import that holds its lease now, as `run N of endpoint E`, if any.
+fn importing(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT 'run ' || r.id || ' of endpoint ' || e.name
+         FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
+         WHERE r.outcome = 'running' AND r.lease_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         ORDER BY r.id LIMIT 1",
+        [],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// The database's size in bytes and its free pages.
+fn size_and_free_pages(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |row| row.get::<_, i64>(0));
+    let bytes = pragma("page_count")?.saturating_mul(pragma("page_size")?);
+    Ok((count(bytes), count(pragma("freelist_count")?)))
+}
+
+impl Store {
+    /// Prunes the audit trail of old runs as `request` says: deletes their `changes` rows in one
+    /// transaction, keeping each run's row and totals, marked with when and how many changes
+    /// went (`runs.pruned_at`, `runs.changes_pruned`). Never touches a running run or the newest
+    /// succeeded run of an endpoint. Then compacts the file (`VACUUM`) when pages were freed,
+    /// unless an import is running (it would wait for the rewrite): the freed pages are reused
+    /// by later writes meanwhile. A dry run only says which runs would go.
+    pub fn prune(&mut self, request: &PruneRequest) -> Result<PruneReport, StoreError> {
+        let action = || "pruning old runs' changes".to_owned();
+        let tx = self.write(&action)?;
+        let now = sql::now(&tx).doing(action)?;
+        let runs = prunable(&tx, request, &now).doing(action)?;
+        let changes = runs.iter().map(|run| run.changes).sum();
+        if request.dry_run {
+            return Ok(PruneReport {
+                dry_run: true,
+                runs,
+                changes,
+                vacuum: None,
+                not_vacuumed: None,
+            });
+        }
+        for run in &runs {
+            prune_run(&tx, run, &now).doing(action)?;
+        }
+        tx.commit().doing(action)?;
+        let (vacuum, not_vacuumed) = self.compact()?;
+        Ok(PruneReport {
+            dry_run: false,
+            runs,
+            changes,
+            vacuum,
+            not_vacuumed,
+        })
+    }
+
+    /// `VACUUM` when the file has free pages and no import runs; then the WAL is checkpointed so
+    /// the file shrinks now. Returns the sizes, or why it did not.
+    fn compact(&mut self) -> Result<(Option<Vacuum>, Option<String>), StoreError> {
+        let action = || "compacting the store (VACUUM)".to_owned();
+        let (bytes_before, free_pages) = size_and_free_pages(&self.conn).doing(action)?;
+        if free_pages == 0 {
+            return Ok((None, None));
+        }
+        if let Some(run) = importing(&self.conn).doing(action)? {
+            return Ok((
+                None,
+                Some(format!(
+                    "{run} is importing; the freed pages are reused by later imports, and the next prune compacts the file"
+                )),
+            ));
+        }
+        self.conn.execute_batch("VACUUM").doing(action)?;
+        // Best effort: a reader still in the old file keeps the WAL until it is done.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let (bytes_after, _) = size_and_free_pages(&self.conn).doing(action)?;
+        Ok((
+            Some(Vacuum {
+                bytes_before,
+                bytes_after,
+            }),
+            None,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
