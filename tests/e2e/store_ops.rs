@@ -605,11 +605,16 @@ fn prune_deletes_old_runs_changes_keeps_their_totals_and_every_view_says_so() {
     let csv = stdout(&harness.dcconn(&["runs", "--format", "csv"]));
     assert_eq!(
         csv.lines().next(),
-        Some("id,startedAt,outcome,scope,accounts,entitlements,links,prunedAt,error")
+        Some(
+            "id,endpoint,kind,scope,startedAt,finishedAt,outcome,error,accounts,accountDetails,\
+             entitlements,links,newAccounts,updatedAccounts,newEntitlements,updatedEntitlements,\
+             suspended,restored,linksAdded,linksRemoved,entitlementsInactivated,\
+             entitlementsRestored,withheld,prunedAt,changesPruned"
+        )
     );
     assert!(
         csv.lines()
-            .any(|l| l.starts_with("2,") && l.ends_with(&format!(",{pruned_at},")))
+            .any(|l| l.starts_with("2,") && l.ends_with(&format!(",{pruned_at},1")))
     );
 
     // `changes` says the list was pruned rather than showing nothing; the kept run's stay.

@@ -54,6 +54,8 @@ const RUN_KEYS: &[&str] = &[
     "entitlementsInactivated",
     "entitlementsRestored",
     "withheld",
+    "prunedAt",
+    "changesPruned",
 ];
 const TASK_KEYS: &[&str] = &[
     "id",
