@@ -17,6 +17,7 @@ mod reconcile;
 mod report;
 mod secrets;
 mod support;
+mod tasks;
 mod timings;
 mod tokens;
 mod values;

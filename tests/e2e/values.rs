@@ -116,7 +116,7 @@ fn a_bound_value_a_header_cannot_carry_fails_the_task_naming_the_header_and_send
     assert_eq!(output.status.code(), Some(REMOTE), "{}", stderr(&output));
     let tasks = harness.list("tasks");
     assert_eq!(
-        tasks[0]["last_error"].as_str(),
+        tasks[0]["lastError"].as_str(),
         Some(
             "DISABLEACCOUNTJSON call 1 (account \"ab\\r\\ncd\"): transport failure: the request header `X-Account` cannot be sent: its value holds a carriage return (CR) at byte 2, which an HTTP header value cannot carry (it came from a bound value or a token)"
         ),

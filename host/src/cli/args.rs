@@ -129,10 +129,11 @@ pub enum Command {
     /// Disable (lock) an account: a task, run at once unless --queue.
     Disable(ProvisionArgs),
     /// The retry job: run every pending provisioning task of the endpoint, with backoff
-    /// between tries, until each is COMPLETE or PROVISIONING FAILED.
+    /// between tries, until each is COMPLETE or PROVISIONING FAILED (--due-only: what is due
+    /// now, once, then exit).
     Retry(RetryArgs),
-    /// List the provisioning tasks.
-    Tasks(ListArgs),
+    /// List the provisioning tasks (--status, --account), or cancel some.
+    Tasks(super::tasks::TasksArgs),
     /// Manage the identities (the platform's users) accounts are correlated to.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
@@ -283,6 +284,10 @@ pub struct RetryArgs {
     /// connection, and tasks are claimed with leases, so none is attempted twice.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Attempt only the tasks due now, each once, then exit: a task that fails again is
+    /// rescheduled for a later run, not waited for (for cron or a systemd timer).
+    #[arg(long)]
+    pub due_only: bool,
     /// Tries and backoff.
     #[command(flatten)]
     pub retry: RetryOptions,
