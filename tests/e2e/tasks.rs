@@ -533,3 +533,65 @@ fn refused_credentials_stop_the_retry_job_at_the_first_task_which_waits() {
         )
     );
 }
+
+#[test]
+fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
+    let harness = imported(20);
+    // Task 1 is due in 10 to 30 s; task 2 now.
+    harness
+        .sim
+        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
+    let failed = dcconn(
+        &harness,
+        "disable",
+        &["--account", "user000007", "--backoff-ms", "20000"],
+    );
+    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    queue(&harness, &["no.access"]);
+    harness.sim.clear_requests();
+    let mut args = vec![
+        "retry".to_string(),
+        "--concurrency".to_string(),
+        "2".to_string(),
+    ];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    let started = std::time::Instant::now();
+    let output = harness
+        .command(&args)
+        .env(PASSWORD_VARIABLE, "not-the-password")
+        .output()
+        .unwrap();
+    assert_failure(
+        &output,
+        AUTHENTICATION,
+        &["no.access", "authentication failed"],
+    );
+    // The other worker, waiting for task 1, stopped at once: task 1 was not tried.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the run took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(harness.sim.requests().len(), 1, "one login, refused");
+    assert_eq!(
+        task_states(&harness),
+        std::collections::BTreeMap::from([
+            (
+                1,
+                (
+                    "user000007".to_string(),
+                    "PENDING PROVISIONING".to_string(),
+                    1
+                )
+            ),
+            (
+                2,
+                (
+                    "no.access".to_string(),
+                    "PENDING PROVISIONING".to_string(),
+                    1
+                )
+            ),
+        ])
+    );
+}
