@@ -13,7 +13,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  internal failure: the store, the component or the host itself
-  2  usage: wrong arguments, or no endpoint to choose
+  2  usage: wrong arguments, no endpoint to choose, or a task that has ended (tasks cancel)
   3  configuration: the connection file or its attributes are invalid
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
@@ -22,8 +22,8 @@ Exit codes:
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
   7  busy: another import of the endpoint is running (import --wait waits for it), the
-     import lost its lease to another, or another process held the store's write lock
-     longer than 5 s
+     import lost its lease to another, another process held the store's write lock
+     longer than 5 s, or a worker holds a task to cancel
 
 Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
 --set-file PASSWORD=PATH so it never appears on a command line.";

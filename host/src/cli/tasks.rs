@@ -23,7 +23,8 @@ pub struct TasksArgs {
     /// The endpoint (default: the only one in the store).
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Only tasks in this status (repeatable, or a comma-separated list).
+    /// Only tasks in this status (repeatable, or a comma-separated list; any case; `pending` and
+    /// `failed` are short for pending-provisioning and provisioning-failed).
     #[arg(
         long,
         value_enum,
@@ -43,9 +44,11 @@ pub struct TasksArgs {
 /// `tasks` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
-    /// Cancel tasks that have not ended (NEW, PENDING PROVISIONING): they end CANCELLED and are
-    /// never attempted. A task a worker holds (IN PROGRESS) is refused with exit code 7, one
-    /// that has ended with exit code 2.
+    /// Cancel tasks that have not ended: they end CANCELLED and are never attempted.
+    ///
+    /// NEW and PENDING PROVISIONING tasks are cancelled. A task a worker holds (IN PROGRESS) is
+    /// refused with exit code 7, one that has ended or does not exist with exit code 2; the exit
+    /// code is that of the first refusal.
     Cancel {
         /// The tasks (see `dcconn tasks`).
         #[arg(required = true, value_name = "ID", value_parser = clap::value_parser!(i64).range(1..))]
