@@ -522,10 +522,13 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     }
     let task = requested.into_task();
     print(|out| writeln!(out, "{}", output::task_line(&task)))?;
-    Ok(match task.status {
-        _ if args.queue => exit::OK,
-        TaskStatus::Complete | TaskStatus::New => exit::OK,
-        _ => exit::REMOTE,
+    // Queued, nothing was attempted; else the attempt (if any) decides.
+    let attempted_and_failed =
+        !args.queue && !matches!(task.status, TaskStatus::Complete | TaskStatus::New);
+    Ok(if attempted_and_failed {
+        exit::REMOTE
+    } else {
+        exit::OK
     })
 }
 

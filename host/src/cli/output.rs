@@ -15,7 +15,8 @@ use crate::jobs::import::{ImportFailure, ImportReport};
 use crate::jobs::provision::RetrySummary;
 use crate::runtime::wit;
 use crate::store::{
-    AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskId, TaskStatus,
+    AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskAttempt, TaskId,
+    TaskStatus,
 };
 
 /// How many changes a dry run lists as text; `--json` lists them all.
@@ -490,10 +491,7 @@ pub fn account_record(
 
 /// The attempts of `show account`'s tasks, a row each: what every try came to, the errors of
 /// tasks that completed later included.
-fn task_attempts(
-    out: &mut dyn Write,
-    attempts: &[(i64, Vec<crate::store::TaskAttempt>)],
-) -> io::Result<()> {
+fn task_attempts(out: &mut dyn Write, attempts: &[(i64, Vec<TaskAttempt>)]) -> io::Result<()> {
     let header = ["TASK", "TRY", "STARTED", "FINISHED", "OUTCOME", "ERROR"]
         .map(String::from)
         .to_vec();

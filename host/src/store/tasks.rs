@@ -134,7 +134,7 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// Every status.
-    pub const ALL: [TaskStatus; 6] = [
+    const ALL: [TaskStatus; 6] = [
         TaskStatus::New,
         TaskStatus::InProgress,
         TaskStatus::PendingProvisioning,
