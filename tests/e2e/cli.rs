@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::*;
 
 fn dcconn(args: &[&str]) -> std::process::Output {
@@ -78,20 +80,82 @@ fn show_account_gives_columns_links_status_history_and_tasks() {
     let entry = |by: &str, change: &str, column: &str| (by.into(), change.into(), column.into());
     let mut expected = vec![entry("run 1", "new", "")];
     expected.extend((0..links).map(|_| entry("run 1", "link-added", "")));
-    // The disable task's outcome is part of the account's history.
+    // The disable task's outcome is part of the account's history: its status and its lock.
     expected.push(entry("task 1", "provisioned", "status"));
+    expected.push(entry("task 1", "provisioned", "locked"));
     // The next import reads Duck Creek's `Locked` through the shipped package's status mapping:
     // the account stays inactive and locked, so the run changes no status.
     expected.push(entry("run 2", "updated", "customproperty1"));
     expected.push(entry("run 2", "updated", "customproperty2"));
     assert_eq!(history, expected, "{}", shown["history"]);
+    let locked = &shown["history"][links + 2];
+    assert_eq!(
+        (
+            &locked["old"],
+            &locked["new"],
+            &locked["task"],
+            &locked["try"]
+        ),
+        (
+            &Value::from("no"),
+            &Value::from("yes"),
+            &Value::from(1),
+            &Value::from(1)
+        )
+    );
     let tasks = shown["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["kind"], "disable");
     assert_eq!(tasks[0]["status"], "COMPLETE");
+    assert_eq!(tasks[0]["nextTryAt"], Value::Null);
+    let attempts = tasks[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (
+            &attempts[0]["tryNumber"],
+            &attempts[0]["outcome"],
+            &attempts[0]["newLocked"]
+        ),
+        (
+            &Value::from(1),
+            &Value::from("complete"),
+            &Value::from(true)
+        )
+    );
 
     let table = harness.dcconn(&["show", "account", "user000009"]);
     assert_success(&table);
+    let text = stdout(&table);
+    let at = attempts[0]["finishedAt"].as_str().unwrap();
+    let task_rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|line| line.starts_with("task 1 "))
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        task_rows,
+        [
+            [
+                "task",
+                "1",
+                at,
+                "provisioned",
+                "status",
+                "active",
+                "inactive"
+            ]
+            .to_vec(),
+            ["task", "1", at, "provisioned", "locked", "no", "yes"].to_vec(),
+        ],
+        "{text}"
+    );
+    let started = attempts[0]["startedAt"].as_str().unwrap();
+    assert!(
+        text.ends_with(&format!(
+            "\nattempts\nTASK  TRY  STARTED                   FINISHED                  OUTCOME   ERROR\n1     1    {started}  {at}  complete\n"
+        )),
+        "{text}"
+    );
     for section in [
         "columns",
         "entitlements",

@@ -83,7 +83,8 @@ struct Run {
     /// What the task keeps from `TASK.PROVISIONINGCOMMENTS`.
     comments: Option<&'static str>,
     /// The `provisioned` entries of the account's history for this task: column, old value, new
-    /// value, sorted by column.
+    /// value, sorted by column. The shipped package maps no lock column, so a disable takes the
+    /// lock from unknown to `yes`, and the enable after it back to `no`.
     changes: &'static [(&'static str, Option<&'static str>, &'static str)],
     /// The simulated user's status afterwards.
     sim_status: &'static str,
@@ -130,7 +131,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -144,7 +148,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -168,7 +175,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -182,7 +192,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -214,7 +227,10 @@ const CASES: &[Case] = &[
             ],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -232,7 +248,10 @@ const CASES: &[Case] = &[
             ],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -250,7 +269,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -261,7 +283,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -284,7 +309,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: Some("User party.parrot locked"),
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -298,7 +326,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: Some("User party.parrot unlocked"),
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -331,6 +362,7 @@ const CASES: &[Case] = &[
             changes: &[
                 ("customproperty2", Some("Active"), "Locked"),
                 ("customproperty5", None, "User user000008 locked"),
+                ("locked", None, "yes"),
                 ("status", Some("active"), "inactive"),
             ],
             sim_status: "Locked",
@@ -356,6 +388,7 @@ const CASES: &[Case] = &[
                     Some("User user000008 locked"),
                     "User user000008 unlocked",
                 ),
+                ("locked", Some("yes"), "no"),
                 ("status", Some("inactive"), "active"),
             ],
             sim_status: "Active",
@@ -388,7 +421,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         // Its enable plan binds `${user.email}` too, but once disabled the account is inactive
@@ -421,7 +457,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -440,7 +479,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -468,7 +510,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -490,7 +535,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -519,7 +567,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -542,7 +593,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -565,7 +619,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: None,
@@ -586,7 +643,10 @@ const CASES: &[Case] = &[
             requests: &[soap(&[LOGIN, CLOSE])],
             skipped: &[2],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -597,7 +657,10 @@ const CASES: &[Case] = &[
             ])],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -631,7 +694,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -654,7 +720,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: None,
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -684,6 +753,7 @@ const CASES: &[Case] = &[
             comments: Some("User user000010 locked"),
             changes: &[
                 ("customproperty5", None, "Success"),
+                ("locked", None, "yes"),
                 ("status", Some("active"), "inactive"),
             ],
             sim_status: "Locked",
@@ -704,7 +774,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: Some("User user000010 unlocked"),
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -749,7 +822,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: Some("User user000007 locked"),
-            changes: &[("status", Some("active"), "inactive")],
+            changes: &[
+                ("locked", None, "yes"),
+                ("status", Some("active"), "inactive"),
+            ],
             sim_status: "Locked",
         },
         enable: Some(Run {
@@ -768,7 +844,10 @@ const CASES: &[Case] = &[
             }],
             skipped: &[],
             comments: Some("User user000007 unlocked"),
-            changes: &[("status", Some("inactive"), "active")],
+            changes: &[
+                ("locked", Some("yes"), "no"),
+                ("status", Some("inactive"), "active"),
+            ],
             sim_status: "Active",
         }),
     },
@@ -791,7 +870,10 @@ const OWNER_ENABLE: Run = Run {
     ])],
     skipped: &[],
     comments: None,
-    changes: &[("status", Some("inactive"), "active")],
+    changes: &[
+        ("locked", Some("yes"), "no"),
+        ("status", Some("inactive"), "active"),
+    ],
     sim_status: "Active",
 };
 
@@ -1096,7 +1178,7 @@ fn provision(harness: &Harness, case: &Case, path: &Path, kind: &str, expected: 
         "{file}: {kind}: the account's history"
     );
     for (column, _, new) in expected.changes {
-        if *column != "status" {
+        if !matches!(*column, "status" | "locked") {
             assert_eq!(
                 account["columns"][column].as_str(),
                 Some(*new),

@@ -182,6 +182,16 @@ fn every_listing_matches_its_schema_and_its_csv_names_the_same_fields() {
     assert!(history.iter().any(|h| h["change"] == "provisioned"));
     assert!(history.iter().any(|h| h["run"] == 2), "{shown:#}");
 
+    let check = json_of(&harness.dcconn(&["db", "check", "--format", "json"]), 0);
+    assert_matches("db-check", &check);
+    assert_camel_case("db-check", &check);
+    let prune = harness.dcconn(&["db", "prune", "--keep-runs", "1", "--format", "json"]);
+    let prune = json_of(&prune, 0);
+    assert_matches("db-prune", &prune);
+    assert_eq!(prune["runs"].as_array().unwrap().len(), 1, "{prune}");
+    let runs = json_of(&harness.dcconn(&["runs", "--format", "json"]), 0);
+    assert_matches("runs", &runs);
+
     let mut validate = vec!["validate".to_string()];
     validate.extend(harness.connection_args(SOAP_PACKAGE));
     validate.extend(["--set".into(), "SOAP_OR_XML=SOAP?".into()]);

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const CONFIGURATION: i32 = 3;
-const REMOTE: i32 = 5;
+pub(crate) const REMOTE: i32 = 5;
 
 /// `dcconn <enable|disable|retry> <connection> <extra>` with a short backoff.
-fn run(
+pub(crate) fn run(
     harness: &Harness,
     command: &str,
     package_file: &str,
@@ -25,11 +25,11 @@ fn run(
     harness.dcconn(&args)
 }
 
-fn shipped() -> String {
+pub(crate) fn shipped() -> String {
     package(SOAP_PACKAGE).display().to_string()
 }
 
-fn imported(users: usize) -> Harness {
+pub(crate) fn imported(users: usize) -> Harness {
     let harness = Harness::new(users);
     assert_success(&harness.import(SOAP_PACKAGE));
     harness.sim.clear_requests();
@@ -43,11 +43,11 @@ fn stored<'a>(accounts: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{name} stored"))
 }
 
-fn sim_status(harness: &Harness, name: &str) -> String {
+pub(crate) fn sim_status(harness: &Harness, name: &str) -> String {
     harness.sim.dataset().user(name).unwrap().status.clone()
 }
 
-fn lock_requests(harness: &Harness, operation: &str) -> Vec<Vec<(String, String)>> {
+pub(crate) fn lock_requests(harness: &Harness, operation: &str) -> Vec<Vec<(String, String)>> {
     harness
         .sim
         .requests()
@@ -174,7 +174,9 @@ fn a_task_that_fails_twice_then_succeeds_ends_complete_with_three_tries() {
     let output = run(&harness, "retry", &shipped(), &[]);
     assert_success(&output);
     assert!(
-        stdout(&output).contains("2 attempts, 1 tasks completed, 0 failed for good"),
+        stdout(&output).contains(
+            "2 attempts, 1 task completed, 0 failed for good, 1 failed try rescheduled\n"
+        ),
         "{}",
         stdout(&output)
     );
@@ -287,7 +289,7 @@ fn a_killed_retry_run_loses_no_task_and_duplicates_none() {
 }
 
 /// The operation a disable sends.
-const LOCK: &str = "Security.lockUserAccountRq";
+pub(crate) const LOCK: &str = "Security.lockUserAccountRq";
 
 /// Timeouts that make a request's deadline 5 s (1 + 1 + 3), for tests that wait out a lease.
 const SHORT_TIMEOUTS: [&str; 6] = [
@@ -303,7 +305,7 @@ const SHORT_TIMEOUTS: [&str; 6] = [
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Queues a disable task for each of `names`, in order (task ids 1, 2, ...).
-fn queue(harness: &Harness, names: &[&str]) {
+pub(crate) fn queue(harness: &Harness, names: &[&str]) {
     for name in names {
         assert_success(&run(
             harness,
@@ -315,7 +317,7 @@ fn queue(harness: &Harness, names: &[&str]) {
 }
 
 /// `dcconn retry` of the shipped package with `extra` arguments, started in the background.
-fn spawn_retry(harness: &Harness, extra: &[&str]) -> std::process::Child {
+pub(crate) fn spawn_retry(harness: &Harness, extra: &[&str]) -> std::process::Child {
     spawn_retry_of(harness, &shipped(), extra)
 }
 
@@ -329,7 +331,7 @@ fn spawn_retry_of(harness: &Harness, package_file: &str, extra: &[&str]) -> std:
 }
 
 /// How many lock requests the simulator received for each account.
-fn locks_per_account(harness: &Harness) -> BTreeMap<String, usize> {
+pub(crate) fn locks_per_account(harness: &Harness) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for attributes in lock_requests(harness, LOCK) {
         if let Some((_, name)) = attributes.into_iter().find(|(name, _)| name == "userName") {
@@ -340,7 +342,7 @@ fn locks_per_account(harness: &Harness) -> BTreeMap<String, usize> {
 }
 
 /// Polls `condition` until it holds, failing the test with `what` after [`PATIENCE`].
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + PATIENCE;
     while !condition() {
         assert!(std::time::Instant::now() < deadline, "never: {what}");
@@ -349,7 +351,7 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 /// Whether `sql` (one boolean) holds in the store, by the store's clock.
-fn store_says(harness: &Harness, sql: &str, task: i64) -> bool {
+pub(crate) fn store_says(harness: &Harness, sql: &str, task: i64) -> bool {
     let connection = rusqlite::Connection::open(harness.db()).expect("the store opens");
     connection
         .query_row(sql, [task], |row| row.get::<_, Option<bool>>(0))
@@ -358,7 +360,7 @@ fn store_says(harness: &Harness, sql: &str, task: i64) -> bool {
 }
 
 /// The store's clock, as SQL.
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// Waits until the task's lease has expired by the store's clock.
 fn wait_for_lease_expiry(harness: &Harness, task: i64) {
@@ -382,14 +384,14 @@ fn wait_for_attempt_older_than(harness: &Harness, task: i64, millis: u64) {
 }
 
 /// Waits until `n` responses are held at their pause.
-fn wait_for_held(harness: &Harness, n: usize) {
+pub(crate) fn wait_for_held(harness: &Harness, n: usize) {
     wait_for(&format!("{n} responses paused"), || {
         harness.sim.held_stalls() >= n
     });
 }
 
 /// The tasks by id: (account, status, tries).
-fn task_states(harness: &Harness) -> BTreeMap<i64, (String, String, u64)> {
+pub(crate) fn task_states(harness: &Harness) -> BTreeMap<i64, (String, String, u64)> {
     harness
         .list("tasks")
         .into_iter()
@@ -407,7 +409,7 @@ fn task_states(harness: &Harness) -> BTreeMap<i64, (String, String, u64)> {
 }
 
 /// Counts per account, for comparing with [`locks_per_account`].
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+pub(crate) fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs
         .iter()
         .map(|(name, count)| (name.to_string(), *count))
@@ -439,7 +441,7 @@ fn a_lock_held_past_the_lease_is_not_sent_again_by_another_process() {
     let first = first.wait_with_output().unwrap();
     assert_success(&first);
     assert!(
-        stdout(&first).contains("1 attempts, 1 tasks completed, 0 failed for good\n"),
+        stdout(&first).contains("1 attempt, 1 task completed, 0 failed for good\n"),
         "{}",
         stdout(&first)
     );
@@ -486,7 +488,9 @@ fn the_workers_of_one_process_never_send_one_lock_twice() {
     let output = process.wait_with_output().unwrap();
     assert_success(&output);
     assert!(
-        stdout(&output).contains("3 attempts, 2 tasks completed, 0 failed for good\n"),
+        stdout(&output).contains(
+            "3 attempts, 2 tasks completed, 0 failed for good, 1 failed try rescheduled\n"
+        ),
         "{}",
         stdout(&output)
     );
@@ -578,7 +582,7 @@ fn a_process_resumed_after_sigstop_sends_nothing_for_a_task_another_took_over() 
         .unwrap();
     assert_success(&other);
     assert!(
-        stdout(&other).contains("1 attempts, 1 tasks completed, 0 failed for good\n"),
+        stdout(&other).contains("1 attempt, 1 task completed, 0 failed for good\n"),
         "{}",
         stdout(&other)
     );
@@ -588,15 +592,15 @@ fn a_process_resumed_after_sigstop_sends_nothing_for_a_task_another_took_over() 
     assert_success(&resumed);
     assert!(
         stdout(&resumed).contains(
-            "1 attempts, 0 tasks completed, 0 failed for good, 1 leases lost to other workers"
+            "1 attempt, 0 tasks completed, 0 failed for good, 1 lease lost to other workers"
         ),
         "{}",
         stdout(&resumed)
     );
     assert!(
-        stderr(&resumed).contains("lease lost for task 1 (disable no.access, try 1)"),
+        stdout(&resumed).contains("lease lost for task 1 (disable no.access, try 1)"),
         "{}",
-        stderr(&resumed)
+        stdout(&resumed)
     );
     assert_eq!(locks_per_account(&harness), counts(&[("no.access", 1)]));
     assert_eq!(
@@ -626,12 +630,19 @@ fn retry_runs_started_together_share_the_queue_and_end_when_it_is_done() {
         let output = child.wait_with_output().unwrap();
         assert_success(&output);
         let text = stdout(&output);
-        let (done, rest) = text
-            .split_once(" attempts, ")
-            .and_then(|(head, rest)| Some((head.rsplit(' ').next()?.parse::<usize>().ok()?, rest)))
+        let done: usize = text
+            .lines()
+            .last()
+            .and_then(|summary| summary.strip_prefix("retry of DuckCreek: "))
+            .and_then(|counts| counts.split(' ').next()?.parse().ok())
             .unwrap_or_else(|| panic!("no summary: {text}"));
+        let plural = |count: usize| if count == 1 { "" } else { "s" };
         assert!(
-            rest.starts_with(&format!("{done} tasks completed, 0 failed for good\n")),
+            text.ends_with(&format!(
+                "retry of DuckCreek: {done} attempt{}, {done} task{} completed, 0 failed for good\n",
+                plural(done),
+                plural(done)
+            )),
             "{text}"
         );
         attempts += done;

@@ -79,7 +79,8 @@ fn round(runtime: &Runtime, store: &mut Store, connection: &Connection) {
             },
             &policy,
         )
-        .unwrap_or_else(|error| panic!("provisioning failed: {error}"));
+        .unwrap_or_else(|error| panic!("provisioning failed: {error}"))
+        .into_task();
         assert_eq!(task.status, dcconn::store::TaskStatus::Complete);
     }
 }

@@ -16,7 +16,7 @@ const INTERNAL: i32 = 1;
 const USAGE: i32 = 2;
 
 /// The schema version this dcconn writes.
-const VERSION: i64 = 8;
+const VERSION: i64 = 9;
 
 /// dcconn run in `dir` with the given arguments (no `--db` unless they give one), the
 /// harness's component and cache.
@@ -251,7 +251,7 @@ fn an_older_store_is_copied_before_a_command_that_writes_migrates_it() {
         &output,
         USAGE,
         &[&format!(
-            "error: the store at {} has schema version 7, older than version 8 that this dcconn reads; migrate it with dcconn db migrate (it backs the store up first), or let the next import do it",
+            "error: the store at {} has schema version 7, older than version {VERSION} that this dcconn reads; migrate it with dcconn db migrate (it backs the store up first), or let the next import do it",
             db.display()
         )],
     );
@@ -266,7 +266,7 @@ fn an_older_store_is_copied_before_a_command_that_writes_migrates_it() {
         &output,
         INTERNAL,
         &[&format!(
-            "error: the store at {} has schema version 7 and was not migrated to version 8, because its copy to {} could not be taken first: cannot rename ",
+            "error: the store at {} has schema version 7 and was not migrated to version {VERSION}, because its copy to {} could not be taken first: cannot rename ",
             db.display(),
             backup.display()
         )],
@@ -286,7 +286,7 @@ fn an_older_store_is_copied_before_a_command_that_writes_migrates_it() {
     assert_eq!(
         stderr(&output),
         format!(
-            "note: the store had schema version 7: copied it to {} before migrating it to version 8\n",
+            "note: the store had schema version 7: copied it to {} before migrating it to version {VERSION}\n",
             backup.display()
         )
     );
@@ -335,7 +335,7 @@ fn db_migrate_copies_then_migrates_and_says_so() {
     assert_eq!(
         stdout(&output),
         format!(
-            "migrated {db} from schema version 7 to 8; the copy from before is {db}.v7.bak\n",
+            "migrated {db} from schema version 7 to {VERSION}; the copy from before is {db}.v7.bak\n",
             db = db.display()
         )
     );
@@ -347,7 +347,7 @@ fn db_migrate_copies_then_migrates_and_says_so() {
     assert_eq!(
         stdout(&output),
         format!(
-            "{} is at this dcconn's schema version (8) already\n",
+            "{} is at this dcconn's schema version ({VERSION}) already\n",
             db.display()
         )
     );
@@ -389,7 +389,7 @@ fn a_backup_taken_during_an_import_is_the_store_as_it_was_before_it() {
     assert_eq!(
         stdout(&output),
         format!(
-            "backed up {} (schema version 8) to {}: {} bytes\n",
+            "backed up {} (schema version {VERSION}) to {}: {} bytes\n",
             harness.db().display(),
             copy.display(),
             dcconn::report::grouped(bytes)
@@ -719,7 +719,7 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
         stdout(&output),
         format!(
             "store           {}\n\
-             schema version  8 (this dcconn's)\n\
+             schema version  {VERSION} (this dcconn's)\n\
              integrity       ok\n\
              foreign keys    ok\n\
              verdict         sound\n\
@@ -735,8 +735,8 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
         json!({
             "store": db.display().to_string(),
             "sound": true,
-            "schemaVersion": 8,
-            "currentSchemaVersion": 8,
+            "schemaVersion": VERSION,
+            "currentSchemaVersion": VERSION,
             "integrityProblems": [],
             "foreignKeyProblems": [],
             "endpoints": [{"endpoint": "DuckCreek", "runs": 1, "prunedRuns": 0, "accounts": 20,

@@ -14,9 +14,10 @@ Exit codes:
   0  success
   1  internal failure: the store, the component or the host itself; db check: the store
      is damaged
-  2  usage: wrong arguments, or no endpoint to choose; no store at --db for a command that
-     does not create one, a file that is not a dcconn store, or an older store a command
-     that reads does not migrate (dcconn db migrate)
+  2  usage: wrong arguments, or no endpoint to choose; a task that has ended (tasks
+     cancel); no store at --db for a command that does not create one, a file that is not
+     a dcconn store, or an older store a command that reads does not migrate (dcconn db
+     migrate)
   3  configuration: the connection file or its attributes are invalid
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
@@ -25,8 +26,8 @@ Exit codes:
   6  withheld: the import completed, but a threshold (STATUS_THRESHOLD_CONFIG) withheld its
      removals; nothing was removed
   7  busy: another import of the endpoint is running (import --wait waits for it), the
-     import lost its lease to another, or another process held the store's write lock
-     longer than 5 s
+     import lost its lease to another, another process held the store's write lock
+     longer than 5 s, or a worker holds a task to cancel
 
 Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE or
 --set-file PASSWORD=PATH so it never appears on a command line.";
@@ -132,10 +133,11 @@ pub enum Command {
     /// Disable (lock) an account: a task, run at once unless --queue.
     Disable(ProvisionArgs),
     /// The retry job: run every pending provisioning task of the endpoint, with backoff
-    /// between tries, until each is COMPLETE or PROVISIONING FAILED.
+    /// between tries, until each is COMPLETE or PROVISIONING FAILED (--due-only: what is due
+    /// now, once, then exit).
     Retry(RetryArgs),
-    /// List the provisioning tasks.
-    Tasks(ListArgs),
+    /// List the provisioning tasks (--status, --account), or cancel some.
+    Tasks(super::tasks::TasksArgs),
     /// Manage the identities (the platform's users) accounts are correlated to.
     #[command(subcommand)]
     Identities(IdentitiesCommand),
@@ -289,6 +291,10 @@ pub struct RetryArgs {
     /// connection, and tasks are claimed with leases, so none is attempted twice.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Attempt only the tasks due now, each once, then exit: a task that fails again is
+    /// rescheduled for a later run, not waited for (for cron or a systemd timer).
+    #[arg(long)]
+    pub due_only: bool,
     /// Tries and backoff.
     #[command(flatten)]
     pub retry: RetryOptions,

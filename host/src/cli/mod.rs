@@ -5,6 +5,7 @@ mod args;
 mod db;
 mod logs;
 mod output;
+mod tasks;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use crate::connection::{self, Connection};
 use crate::jobs::exit_code as exit;
 use crate::jobs::{self, JobError, check, import, provision};
 use crate::runtime::{Runtime, default_cache_dir};
-use crate::store::{OpenMode, RunLease, Store, TaskKind, TaskStatus};
+use crate::store::{OpenMode, Requested, RunLease, Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
@@ -197,12 +198,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Enable(args) => provision(cli, args, TaskKind::Enable),
         Command::Disable(args) => provision(cli, args, TaskKind::Disable),
         Command::Retry(args) => retry(cli, args),
-        Command::Tasks(args) => list(
-            cli,
-            args.endpoint.as_deref(),
-            |store, endpoint| store.tasks(endpoint),
-            |out, tasks| output::tasks(out, tasks, args.format),
-        ),
+        Command::Tasks(args) => tasks::run(cli, args),
         Command::Changes(args) => {
             let store = db::open(cli, OpenMode::ReadOnly)?;
             let Some(run) = store.run(args.run).map_err(store_failure)? else {
@@ -579,12 +575,20 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
         return print(|out| output::rendered_requests(out, &rendered));
     }
     let policy = retry_policy(&args.retry, args.max_tries);
-    let task = provision::request(&runtime, &mut store, &request, &policy)
+    let requested = provision::request(&runtime, &mut store, &request, &policy)
         .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+    if let Requested::Pending(task) = &requested {
+        note(output::pending_task_note(task, args.queue));
+    }
+    let task = requested.into_task();
     print(|out| writeln!(out, "{}", output::task_line(&task)))?;
-    Ok(match task.status {
-        TaskStatus::Complete | TaskStatus::New => exit::OK,
-        _ => exit::REMOTE,
+    // Queued, nothing was attempted; else the attempt (if any) decides.
+    let attempted_and_failed =
+        !args.queue && !matches!(task.status, TaskStatus::Complete | TaskStatus::New);
+    Ok(if attempted_and_failed {
+        exit::REMOTE
+    } else {
+        exit::OK
     })
 }
 
@@ -597,35 +601,21 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
     drop(store);
     let policy = retry_policy(&args.retry, provision::MAX_TRIES);
+    let scope = provision::RetryScope {
+        endpoint: &endpoint,
+        due_only: args.due_only,
+    };
     let summary = provision::retry_concurrently(
         &runtime,
         &|| Store::open(&cli.db),
         &connection,
-        &endpoint,
+        scope,
         &policy,
         usize::from(args.concurrency),
-        &|report| {
-            note(match report {
-                provision::AttemptReport::Recorded(task) => output::task_line(task),
-                provision::AttemptReport::LeaseLost(task) => output::lease_lost_line(task),
-            });
-        },
+        &tasks::retry_printer(cli.verbose),
     )
-    .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
-    let lost = match summary.lost {
-        0 => String::new(),
-        lost => format!(", {lost} leases lost to other workers"),
-    };
-    print(|out| {
-        writeln!(
-            out,
-            "retry of {}: {} attempts, {} tasks completed, {} failed for good{lost}",
-            output::printable(&endpoint),
-            summary.attempts,
-            summary.completed,
-            summary.failed,
-        )
-    })?;
+    .map_err(|error| tasks::retry_failure(&error, &connection))?;
+    print(|out| writeln!(out, "{}", output::retry_summary(&endpoint, &summary)))?;
     Ok(if summary.failed == 0 {
         exit::OK
     } else {

@@ -3,6 +3,7 @@
 pub(super) use crate::printable::{printable, printable_lines};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use unicode_width::UnicodeWidthStr;
@@ -11,9 +12,11 @@ use super::args::{Format, ShowFormat};
 use crate::connection::Connection;
 use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport};
+use crate::jobs::provision::RetrySummary;
 use crate::runtime::wit;
 use crate::store::{
-    AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskStatus,
+    AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskAttempt, TaskId,
+    TaskStatus,
 };
 
 /// The fields every row of a listing has, in the order CSV headers start with (the JSON Schemas
@@ -68,7 +71,7 @@ const TASK_KEYS: &[&str] = &[
     "lastError",
     "createdAt",
     "updatedAt",
-    "nextAttemptAt",
+    "nextTryAt",
     "leaseOwner",
     "leaseUntil",
     "completedAt",
@@ -494,7 +497,12 @@ pub fn account_record(
         value["tasks"] = record
             .tasks
             .iter()
-            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .zip(&record.attempts)
+            .map(|(task, (_, attempts))| {
+                let mut task = serde_json::to_value(task).unwrap_or(Value::Null);
+                task["attempts"] = serde_json::to_value(attempts).unwrap_or(Value::Null);
+                task
+            })
             .collect();
         serde_json::to_writer_pretty(&mut *out, &value)?;
         return writeln!(out);
@@ -576,7 +584,41 @@ pub fn account_record(
     }
     .write_table(out)?;
     writeln!(out, "\ntasks")?;
-    tasks(out, &record.tasks, Format::Table)
+    tasks(out, &record.tasks, Format::Table)?;
+    writeln!(out, "\nattempts")?;
+    task_attempts(out, &record.attempts)
+}
+
+/// The attempts of `show account`'s tasks, a row each: what every try came to, the errors of
+/// tasks that completed later included.
+fn task_attempts(out: &mut dyn Write, attempts: &[(i64, Vec<TaskAttempt>)]) -> io::Result<()> {
+    let header = ["TASK", "TRY", "STARTED", "FINISHED", "OUTCOME", "ERROR"]
+        .map(String::from)
+        .to_vec();
+    let rows = attempts
+        .iter()
+        .flat_map(|(task, attempts)| {
+            attempts.iter().map(move |attempt| {
+                vec![
+                    task.to_string(),
+                    attempt.try_number.to_string(),
+                    attempt.started_at.clone(),
+                    attempt.finished_at.clone().unwrap_or_default(),
+                    attempt
+                        .outcome
+                        .map(|outcome| outcome.to_string())
+                        .unwrap_or_else(|| "in progress".to_owned()),
+                    attempt
+                        .error
+                        .as_deref()
+                        .and_then(|error| error.lines().next())
+                        .unwrap_or_default()
+                        .to_owned(),
+                ]
+            })
+        })
+        .collect();
+    Rows { header, rows }.write_table(out)
 }
 
 /// The line of an attempt that lost its lease on `task` (as claimed): another worker took the
@@ -602,7 +644,7 @@ pub fn task_line(task: &Task) -> String {
         task.status,
         task.tries
     );
-    if task.status != TaskStatus::Complete
+    if !matches!(task.status, TaskStatus::Complete | TaskStatus::Cancelled)
         && let Some(error) = &task.last_error
     {
         line.push_str(&format!(": {}", printable(error)));
@@ -623,10 +665,67 @@ pub fn task_line(task: &Task) -> String {
             calls.join(", ")
         ));
     }
-    if task.status == TaskStatus::PendingProvisioning {
+    if task.status == TaskStatus::PendingProvisioning
+        && let Some(next) = &task.next_attempt_at
+    {
+        line.push_str(&format!(" (next try at {next}; `dcconn retry` runs it)"));
+    }
+    line
+}
+
+/// The note of `enable`/`disable` that found the account's pending task of that kind and
+/// created no other (`queued`: with `--queue`, so it was left for the retry job).
+pub fn pending_task_note(task: &Task, queued: bool) -> String {
+    let then = if queued {
+        "it stays queued for `dcconn retry`"
+    } else {
+        "attempting it now"
+    };
+    format!(
+        "account {} already had a pending {} task, task {}: no second task was created; {then}",
+        printable(&task.account),
+        task.kind,
+        task.id
+    )
+}
+
+/// `1 attempt`, `2 attempts`: a count and its noun.
+fn counted(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// The note of a retry run that waits: `waiting 45 s for task 3 (next try at ...)`.
+pub fn waiting_line(task: TaskId, at: &str, wait: Duration) -> String {
+    let seconds = wait.as_secs_f64();
+    let shown = if seconds < 10.0 {
+        format!("{seconds:.1}")
+    } else {
+        format!("{seconds:.0}")
+    };
+    format!(
+        "waiting {shown} s for task {task} (next try at {at}); `dcconn retry --due-only` runs only what is due and exits"
+    )
+}
+
+/// The last line of `dcconn retry`: what the run did.
+pub fn retry_summary(endpoint: &str, summary: &RetrySummary) -> String {
+    let mut line = format!(
+        "retry of {}: {}, {} completed, {} failed for good",
+        printable(endpoint),
+        counted(summary.attempts, "attempt", "attempts"),
+        counted(summary.completed, "task", "tasks"),
+        summary.failed,
+    );
+    if summary.rescheduled > 0 {
         line.push_str(&format!(
-            " (next try at {}; `dcconn retry` runs it)",
-            task.next_attempt_at
+            ", {} rescheduled",
+            counted(summary.rescheduled, "failed try", "failed tries")
+        ));
+    }
+    if summary.lost > 0 {
+        line.push_str(&format!(
+            ", {} to other workers",
+            counted(summary.lost, "lease lost", "leases lost")
         ));
     }
     line
@@ -666,9 +765,10 @@ pub fn rendered_requests(out: &mut dyn Write, requests: &[wit::RenderedRequest])
     Ok(())
 }
 
-/// `dcconn tasks`.
+/// `dcconn tasks`. JSON and CSV give every field of the task under the same camelCase names (the
+/// CSV header row is the JSON keys); the table, for people, the main ones.
 pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<()> {
-    let json_rows = tasks
+    let json_rows: Vec<Value> = tasks
         .iter()
         .map(|task| serde_json::to_value(task).unwrap_or(Value::Null))
         .collect();
@@ -699,7 +799,7 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
                 task.account.clone(),
                 task.status.to_string(),
                 format!("{}/{}", task.tries, task.max_tries),
-                task.next_attempt_at.clone(),
+                task.next_attempt_at.clone().unwrap_or_default(),
                 first_line(&task.last_error),
                 first_line(&task.comments),
             ]
@@ -883,6 +983,117 @@ mod tests {
         assert_eq!(
             printable_lines("first\u{1b}[2J\nsecond\r\n\u{202e}third"),
             "first\\u{1b}[2J\nsecond\\r\n\\u{202e}third"
+        );
+    }
+
+    /// A task with every field set, as `dcconn tasks` might list it.
+    fn listed_task() -> Task {
+        Task {
+            id: 3,
+            endpoint: "prod".into(),
+            account: "o'brien&co".into(),
+            kind: crate::store::TaskKind::Disable,
+            status: TaskStatus::PendingProvisioning,
+            tries: 1,
+            max_tries: 10,
+            last_error: Some("HTTP 503\nService Unavailable".into()),
+            created_at: "t0".into(),
+            updated_at: "t1".into(),
+            next_attempt_at: Some("t2".into()),
+            lease_owner: None,
+            lease_until: None,
+            completed_at: None,
+            comments: Some("=cmd".into()),
+            skipped_calls: vec![1, 2],
+        }
+    }
+
+    #[test]
+    fn the_tasks_csv_header_is_the_json_keys_and_its_cells_their_values() {
+        let task = listed_task();
+        let json = serde_json::to_value(&task).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, TASK_KEYS);
+        let mut out = Vec::new();
+        tasks(&mut out, &[task], Format::Csv).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "id,endpoint,account,kind,status,tries,maxTries,lastError,createdAt,updatedAt,nextTryAt,leaseOwner,leaseUntil,completedAt,comments,skippedCalls\n\
+             3,prod,o'brien&co,disable,PENDING PROVISIONING,1,10,\"HTTP 503\\nService Unavailable\",t0,t1,t2,,,,\"'=cmd\",1;2\n"
+        );
+        let mut out = Vec::new();
+        tasks(&mut out, &[], Format::Csv).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap().lines().next(),
+            Some(TASK_KEYS.join(",").as_str())
+        );
+    }
+
+    #[test]
+    fn an_ended_task_shows_no_next_try_and_a_cancelled_one_no_error() {
+        let task = Task {
+            status: TaskStatus::Cancelled,
+            next_attempt_at: None,
+            ..listed_task()
+        };
+        assert_eq!(
+            task_line(&task),
+            "task 3: disable o'brien&co: CANCELLED after 1 try"
+        );
+        let mut out = Vec::new();
+        tasks(&mut out, &[task], Format::Table).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "TASK  KIND     ACCOUNT     STATUS     TRIES  NEXT TRY  LAST ERROR  COMMENTS\n\
+             3     disable  o'brien&co  CANCELLED  1/10             HTTP 503    =cmd\n"
+        );
+    }
+
+    #[test]
+    fn retry_summaries_count_in_words() {
+        let summary = |attempts, completed, failed, rescheduled, lost| RetrySummary {
+            attempts,
+            completed,
+            failed,
+            rescheduled,
+            lost,
+        };
+        for (counts, line) in [
+            (
+                summary(0, 0, 0, 0, 0),
+                "retry of prod: 0 attempts, 0 tasks completed, 0 failed for good",
+            ),
+            (
+                summary(1, 1, 0, 0, 0),
+                "retry of prod: 1 attempt, 1 task completed, 0 failed for good",
+            ),
+            (
+                summary(3, 1, 1, 1, 0),
+                "retry of prod: 3 attempts, 1 task completed, 1 failed for good, 1 failed try rescheduled",
+            ),
+            (
+                summary(5, 2, 0, 2, 1),
+                "retry of prod: 5 attempts, 2 tasks completed, 0 failed for good, 2 failed tries rescheduled, 1 lease lost to other workers",
+            ),
+            (
+                summary(2, 0, 0, 0, 2),
+                "retry of prod: 2 attempts, 0 tasks completed, 0 failed for good, 2 leases lost to other workers",
+            ),
+        ] {
+            assert_eq!(retry_summary("prod", &counts), line);
+        }
+        assert_eq!(
+            waiting_line(TaskId(3), "t2", Duration::from_millis(45_400)),
+            "waiting 45 s for task 3 (next try at t2); `dcconn retry --due-only` runs only what is due and exits"
+        );
+        assert!(
+            waiting_line(TaskId(3), "t2", Duration::from_millis(1_250))
+                .starts_with("waiting 1.2 s for task 3")
         );
     }
 

@@ -80,8 +80,9 @@ pub mod exit_code {
     pub const REMOTE: u8 = 5;
     /// The import completed but a threshold withheld its removals.
     pub const WITHHELD: u8 = 6;
-    /// Another import of the endpoint is running (its run holds the endpoint's lease), or
-    /// another process held the store's write lock longer than the busy timeout.
+    /// Another import of the endpoint is running (its run holds the endpoint's lease), another
+    /// process held the store's write lock longer than the busy timeout, or a worker holds the
+    /// task to be cancelled.
     pub const BUSY: u8 = 7;
 }
 
@@ -102,12 +103,15 @@ impl JobError {
                 | StoreError::Empty { .. }
                 | StoreError::NotAStore { .. }
                 | StoreError::NeedsMigration { .. }
-                | StoreError::BackupRefused { .. },
+                | StoreError::BackupRefused { .. }
+                | StoreError::UnknownTask { .. }
+                | StoreError::TaskEnded { .. },
             ) => exit_code::USAGE,
             JobError::Store(
                 StoreError::EndpointBusy(_)
                 | StoreError::Busy { .. }
-                | StoreError::RunInterrupted { .. },
+                | StoreError::RunInterrupted { .. }
+                | StoreError::TaskHeld { .. },
             )
             | JobError::WaitedTooLong { .. } => exit_code::BUSY,
             JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {

@@ -10,6 +10,7 @@
 //! attempt was cut short by a crash becomes claimable again when the lease expires.
 
 mod lease;
+mod stop;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,12 +19,13 @@ use crate::identities::Identity;
 use crate::model::EntitlementRef;
 use crate::runtime::{ConnectorInstance, Runtime, RuntimeError, wit};
 use crate::store::{
-    Completion, Store, StoreError, StoredAccount, Task, TaskId, TaskKind, TaskStatus,
+    Completion, Requested, Store, StoreError, StoredAccount, Task, TaskId, TaskKind, TaskStatus,
 };
 
 use super::error::redact;
 use super::{JobError, attributes, validated_instance};
 use lease::Gate;
+use stop::Stop;
 
 /// The most tries a task may be given (the platform's limit).
 pub const MAX_TRIES: u32 = 20;
@@ -88,36 +90,60 @@ pub struct ProvisionRequest<'a> {
     pub queue: bool,
 }
 
-/// Creates a task and, unless queued, attempts it once. Configuration errors stop it before
-/// the task is created. When another run takes the task over, the task is returned as it
-/// stands.
+/// Creates a task, or takes the account's pending task of the same kind when its latest open
+/// task is one ([`Store::request_task`]), and, unless queued, attempts it once, whatever its
+/// due time. Configuration errors stop it before any task is created. Returns the task as it
+/// stands, as [`Requested::Pending`] when it was already there. When another run takes the
+/// task over, the task is returned as it stands.
 pub fn request(
     runtime: &Runtime,
     store: &mut Store,
     request: &ProvisionRequest<'_>,
     policy: &RetryPolicy,
-) -> Result<Task, JobError> {
+) -> Result<Requested, JobError> {
     let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
     // A plan that cannot be rendered for this account (absent, empty, or an expression that
     // fails on its data) is a configuration error: refused before any task exists.
     render(&mut instance, store, request)?;
-    let task = store.create_task(
+    let requested = store.request_task(
         request.endpoint,
         request.account,
         request.kind,
         policy.max_tries,
     )?;
     if request.queue {
-        return Ok(task);
+        return Ok(requested);
     }
+    let task = attempt_now(
+        store,
+        instance,
+        request.connection,
+        requested.task(),
+        policy,
+    )?;
+    Ok(match requested {
+        Requested::Created(_) => Requested::Created(task),
+        Requested::Pending(_) => Requested::Pending(task),
+    })
+}
+
+/// Claims `task` and attempts it once on `instance`; the task as it stands afterwards.
+fn attempt_now(
+    store: &mut Store,
+    instance: ConnectorInstance,
+    connection: &Connection,
+    task: &Task,
+    policy: &RetryPolicy,
+) -> Result<Task, JobError> {
     let id = TaskId(task.id);
     let gate = Gate::new(store.reopen()?, lease::owners()(0), policy.lease);
     let mut worker = Worker::with_instance(instance, gate);
     let Some(claimed) = store.claim_task(id, worker.owner(), policy.lease)? else {
-        // Another run took it between creation and claim: it is in good hands.
-        return Ok(store.task(id)?.unwrap_or(task));
+        // Another run holds it (or it waits for an earlier task of its account): it is in
+        // good hands.
+        return Ok(store.task(id)?.unwrap_or_else(|| task.clone()));
     };
-    let attempted = worker.attempt(store, request.connection, &claimed, policy)?;
+    let attempted = worker.attempt(store, connection, &claimed, policy)?;
     if attempted.lost {
         return Ok(store.task(id)?.unwrap_or(attempted.task));
     }
@@ -186,6 +212,8 @@ pub struct RetrySummary {
     pub completed: u64,
     /// Tasks that ended PROVISIONING FAILED in this run.
     pub failed: u64,
+    /// Attempts that failed and left their task PENDING PROVISIONING for a later try.
+    pub rescheduled: u64,
     /// Attempts that lost their lease: another worker took the task over and finishes it.
     pub lost: u64,
 }
@@ -201,6 +229,7 @@ impl RetrySummary {
         match attempted.task.status {
             TaskStatus::Complete => self.completed += 1,
             TaskStatus::ProvisioningFailed => self.failed += 1,
+            TaskStatus::PendingProvisioning => self.rescheduled += 1,
             _ => {}
         }
     }
@@ -210,46 +239,93 @@ impl RetrySummary {
         self.attempts += other.attempts;
         self.completed += other.completed;
         self.failed += other.failed;
+        self.rescheduled += other.rescheduled;
         self.lost += other.lost;
     }
 }
 
-/// How one attempt of the retry job ended, as it is told to the caller.
+/// What the retry job tells its caller as it goes.
 #[derive(Debug, Clone, Copy)]
-pub enum AttemptReport<'a> {
-    /// The attempt recorded its outcome: the task as it left it.
+pub enum RetryEvent<'a> {
+    /// An attempt recorded its outcome: the task as it left it.
     Recorded(&'a Task),
-    /// The attempt lost its lease on the task (shown as claimed): another worker took it over,
+    /// An attempt lost its lease on the task (shown as claimed): another worker took it over,
     /// and this attempt sent nothing more and recorded nothing.
     LeaseLost(&'a Task),
+    /// Nothing is due: the worker waits for the next task that becomes due (at most a minute
+    /// at a time, then it looks again).
+    Waiting {
+        /// The task it waits for.
+        task: TaskId,
+        /// When that task is due, by the store's clock.
+        at: &'a str,
+        /// How long until then.
+        wait: Duration,
+    },
+}
+
+/// Which tasks a retry run attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryScope<'a> {
+    /// The endpoint whose tasks it attempts.
+    pub endpoint: &'a str,
+    /// Only the tasks due when the run starts, each at most once (`retry --due-only`): a task
+    /// that fails again is rescheduled and left for a later run, and the run ends without
+    /// waiting for anything.
+    pub due_only: bool,
 }
 
 /// The retry job: attempts every due task of the endpoint that nobody holds, waiting out
-/// backoffs, until none is left to try. Tasks other workers hold are theirs to finish (or, once
-/// their lease has expired, a later run's): the run neither attempts nor waits for them.
+/// backoffs, until none is left to try (with [`RetryScope::due_only`], until none of the tasks
+/// due when it started is left). Tasks other workers hold are theirs to finish (or, once their
+/// lease has expired, a later run's): the run neither attempts nor waits for them.
 pub fn retry(
     runtime: &Runtime,
     store: &mut Store,
     connection: &Connection,
-    endpoint: &str,
+    scope: RetryScope<'_>,
     policy: &RetryPolicy,
-    progress: &mut dyn FnMut(AttemptReport<'_>),
+    progress: &mut dyn FnMut(RetryEvent<'_>),
 ) -> Result<RetrySummary, JobError> {
-    let target = RetryTarget {
-        connection,
-        endpoint,
-        policy,
-    };
+    let target = RetryTarget::new(connection, scope, policy, || store.now())?;
     let gate = Gate::new(store.reopen()?, lease::owners()(0), policy.lease);
     let worker = Worker::start(runtime, connection, gate)?;
     retry_as(runtime, store, worker, &target, progress)
 }
 
-/// What a retry run works on.
+/// What a retry run works on, shared by its workers.
 struct RetryTarget<'a> {
     connection: &'a Connection,
     endpoint: &'a str,
     policy: &'a RetryPolicy,
+    /// With `--due-only`: the run's start by the store's clock; only what was due then is
+    /// claimed.
+    due_by: Option<String>,
+    /// Raised when a worker met refused credentials: every worker stops.
+    stop: Stop,
+}
+
+impl<'a> RetryTarget<'a> {
+    /// The target of a run of `scope`, which starts at the store's time `now` gives (asked
+    /// only for `--due-only`).
+    fn new(
+        connection: &'a Connection,
+        scope: RetryScope<'a>,
+        policy: &'a RetryPolicy,
+        now: impl FnOnce() -> Result<String, StoreError>,
+    ) -> Result<RetryTarget<'a>, JobError> {
+        let due_by = match scope.due_only {
+            true => Some(now()?),
+            false => None,
+        };
+        Ok(RetryTarget {
+            connection,
+            endpoint: scope.endpoint,
+            policy,
+            due_by,
+            stop: Stop::default(),
+        })
+    }
 }
 
 /// The retry job, run by `worker`.
@@ -258,20 +334,26 @@ fn retry_as(
     store: &mut Store,
     mut worker: Worker,
     target: &RetryTarget<'_>,
-    progress: &mut dyn FnMut(AttemptReport<'_>),
+    progress: &mut dyn FnMut(RetryEvent<'_>),
 ) -> Result<RetrySummary, JobError> {
     let RetryTarget {
         connection,
         endpoint,
         policy,
+        ..
     } = *target;
     let mut summary = RetrySummary::default();
-    loop {
-        let due = store.claim_due(endpoint, worker.owner(), policy.lease, CLAIM_BATCH)?;
+    while !target.stop.is_raised() {
+        let due = store.claim_due_by(
+            endpoint,
+            worker.owner(),
+            policy.lease,
+            CLAIM_BATCH,
+            target.due_by.as_deref(),
+        )?;
         if due.is_empty() {
-            match store.next_unheld_due(endpoint)? {
-                Some(at) => wait_until(store, &at)?,
-                None => return Ok(summary),
+            if target.due_by.is_some() || !wait_for_next(store, target, progress)? {
+                break;
             }
             continue;
         }
@@ -283,31 +365,57 @@ fn retry_as(
                 // A trapped instance cannot be entered again: the next task gets a fresh one.
                 worker.restart(runtime, connection)?;
             }
+            if attempted.refused.is_some() {
+                target.stop.raise();
+            }
             attempted.into_result()?;
         }
     }
+    Ok(summary)
+}
+
+/// Waits until the endpoint's next unheld task is due (at most [`MAX_IDLE`], or until the run
+/// stops), saying so; false when there is nothing left to wait for.
+fn wait_for_next(
+    store: &Store,
+    target: &RetryTarget<'_>,
+    progress: &mut dyn FnMut(RetryEvent<'_>),
+) -> Result<bool, JobError> {
+    let Some(next) = store.next_unheld_due(target.endpoint)? else {
+        return Ok(false);
+    };
+    let seconds = store.seconds_until(&next.at)?;
+    if seconds > 0.0 {
+        // A time too far to be a number of seconds is waited for a minute at a time anyway.
+        let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        tracing::info!(task = next.task.0, next_try_at = %next.at, wait_ms = wait.as_millis() as u64, "waiting for the next task to become due");
+        progress(RetryEvent::Waiting {
+            task: next.task,
+            at: &next.at,
+            wait,
+        });
+        target.stop.wait(wait.min(MAX_IDLE));
+    }
+    Ok(true)
 }
 
 /// The retry job with up to `workers` attempts in flight at once. Each worker is a retry run of
 /// its own, with its own instance, its own store connections (from `open_store`) and its own
 /// name in leases: tasks are claimed and held exactly as by separate processes, so none is
-/// attempted by two at once. Every worker runs to its end; the first error any of them stopped
-/// with is returned.
+/// attempted by two at once. Every worker runs to its end, except that refused credentials stop
+/// them all (attempts in flight end first); the first error any of them stopped with is
+/// returned.
 pub fn retry_concurrently(
     runtime: &Runtime,
     open_store: &(dyn Fn() -> Result<Store, StoreError> + Sync),
     connection: &Connection,
-    endpoint: &str,
+    scope: RetryScope<'_>,
     policy: &RetryPolicy,
     workers: usize,
-    progress: &(dyn Fn(AttemptReport<'_>) + Sync),
+    progress: &(dyn Fn(RetryEvent<'_>) + Sync),
 ) -> Result<RetrySummary, JobError> {
     let owners = lease::owners();
-    let target = RetryTarget {
-        connection,
-        endpoint,
-        policy,
-    };
+    let target = RetryTarget::new(connection, scope, policy, || open_store()?.now())?;
     let worker = |number: usize| -> Result<RetrySummary, JobError> {
         let mut store = open_store()?;
         let gate = Gate::new(open_store()?, owners(number), policy.lease);
@@ -351,16 +459,6 @@ pub fn retry_concurrently(
 /// Tasks claimed at once by the retry job: one, so that a claim is an attempt (a try is
 /// counted when claimed) and a long run leaves the rest of the queue to other runs.
 const CLAIM_BATCH: usize = 1;
-
-/// Sleeps until the store's clock reaches `at` (an RFC 3339 time from the store): the retry
-/// job's backoff. This is the job's schedule, not a test's wait.
-fn wait_until(store: &Store, at: &str) -> Result<(), JobError> {
-    let wait = store.seconds_until(at)?;
-    if wait > 0.0 {
-        std::thread::sleep(Duration::from_secs_f64(wait.min(MAX_IDLE.as_secs_f64())));
-    }
-    Ok(())
-}
 
 /// The longest the retry job sleeps at once, so that it notices tasks other runs add.
 const MAX_IDLE: Duration = Duration::from_secs(60);
@@ -537,11 +635,11 @@ impl Attempted {
     }
 
     /// What the caller is told.
-    fn report(&self) -> AttemptReport<'_> {
+    fn report(&self) -> RetryEvent<'_> {
         if self.lost {
-            AttemptReport::LeaseLost(&self.task)
+            RetryEvent::LeaseLost(&self.task)
         } else {
-            AttemptReport::Recorded(&self.task)
+            RetryEvent::Recorded(&self.task)
         }
     }
 

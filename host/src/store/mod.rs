@@ -71,8 +71,8 @@ pub use open::{Migrated, OpenMode};
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
 pub use tasks::{
-    AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, ParseTaskKindError, Task,
-    TaskAttempt, TaskChange, TaskId, TaskKind, TaskStatus,
+    AttemptOutcome, Completion, EXPIRED, MAX_DELAY, MAX_TRIES, NextDue, ParseTaskKindError,
+    Requested, Task, TaskAttempt, TaskChange, TaskFilter, TaskId, TaskKind, TaskStatus,
 };
 
 /// How long a statement waits for another connection's lock before failing: long enough to ride
@@ -187,8 +187,10 @@ pub struct AccountRecord {
     pub history: Vec<(String, Change)>,
     /// The changes completed provisioning tasks made to it (status, columns), oldest first.
     pub provisioned: Vec<TaskChange>,
-    /// Its provisioning tasks, oldest first.
+    /// Its provisioning tasks, newest first.
     pub tasks: Vec<Task>,
+    /// The attempts of each of its tasks, in the order of `tasks`: (task id, attempts in order).
+    pub attempts: Vec<(i64, Vec<TaskAttempt>)>,
 }
 
 /// An entitlement as the store holds it.
@@ -551,6 +553,26 @@ pub enum StoreError {
     UnknownTask {
         /// The task id.
         task: i64,
+    },
+    /// A worker holds the task: its attempt may be sending a request now.
+    #[error(
+        "task {task} is IN PROGRESS: worker {owner} holds it until {until}, and its attempt may be sending its request now; wait until the attempt has ended (see `dcconn tasks`), then try again"
+    )]
+    TaskHeld {
+        /// The task id.
+        task: i64,
+        /// The worker holding its lease.
+        owner: String,
+        /// Until when the lease holds.
+        until: String,
+    },
+    /// The task has ended: nothing more can be done to it.
+    #[error("task {task} has already ended ({status}): there is nothing left to cancel")]
+    TaskEnded {
+        /// The task id.
+        task: i64,
+        /// How it ended.
+        status: TaskStatus,
     },
     /// The attempt's owner no longer holds the task's lease: the lease expired and the task was
     /// claimed again (or ended), or the owner never claimed it.
@@ -942,8 +964,8 @@ impl Store {
     }
 
     /// Everything the store knows of one account: as stored, the changes every run made to it
-    /// and its links (each with when its run started), and its provisioning tasks. `None` when
-    /// the endpoint has no such account.
+    /// and its links (each with when its run started), what its completed provisioning tasks
+    /// changed, and its tasks with their attempts. `None` when the endpoint has no such account.
     pub fn account_record(
         &self,
         endpoint: &str,
@@ -958,17 +980,24 @@ impl Store {
             .unwrap_or_default();
         let history =
             audit::expand_paired(audit::account_changes(&self.conn, id, name).doing(action)?)?;
-        let tasks = self
-            .tasks(endpoint)?
-            .into_iter()
-            .filter(|task| task.account == name)
-            .collect();
+        let tasks = self.tasks_matching(
+            endpoint,
+            &TaskFilter {
+                account: Some(name.to_owned()),
+                ..TaskFilter::default()
+            },
+        )?;
+        let attempts = tasks
+            .iter()
+            .map(|task| Ok((task.id, self.task_attempts(TaskId(task.id))?)))
+            .collect::<Result<_, StoreError>>()?;
         let provisioned = self.task_changes(endpoint, name)?;
         Ok(Some(AccountRecord {
             account,
             history,
             provisioned,
             tasks,
+            attempts,
         }))
     }
 

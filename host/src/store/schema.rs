@@ -75,6 +75,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 ///   `changes` rows, and how many changes (as `dcconn changes` lists them) went; the run's row
 ///   and its totals stay.
 ///
+/// Version 9, tasks an operator cancels:
+/// - `tasks` is rebuilt (SQLite cannot alter a CHECK) so that `status` may be `CANCELLED`, an
+///   end state like `COMPLETE` and `PROVISIONING FAILED`; its indexes are made again.
+/// - a `COMPLETE` task no longer keeps the error of an earlier failed attempt in `last_error`
+///   (its `task_attempts` keep every error): the copy leaves it out.
+///
 /// Since version 6, an import writes only what changed: an account it reports unchanged is not
 /// written at all, so `last_seen_run` is the last run that applied the row, not the last that
 /// reported it; removals are found against what the run reported (`temp.missing_accounts`). A
@@ -307,6 +313,45 @@ CREATE INDEX tasks_by_account ON tasks (endpoint_id, account, id);
     "
 ALTER TABLE runs ADD COLUMN pruned_at TEXT;
 ALTER TABLE runs ADD COLUMN changes_pruned INTEGER NOT NULL DEFAULT 0;
+",
+    "
+CREATE TABLE tasks_v9 (
+    id              INTEGER PRIMARY KEY,
+    endpoint_id     INTEGER NOT NULL REFERENCES endpoints (id),
+    account         TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('enable', 'disable')),
+    status          TEXT NOT NULL
+                    CHECK (status IN ('NEW', 'IN PROGRESS', 'PENDING PROVISIONING', 'COMPLETE',
+                                      'PROVISIONING FAILED', 'CANCELLED')),
+    tries           INTEGER NOT NULL DEFAULT 0,
+    max_tries       INTEGER NOT NULL CHECK (max_tries BETWEEN 1 AND 20),
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TEXT,
+    completed_at    TEXT,
+    comments        TEXT,
+    CHECK (tries BETWEEN 0 AND max_tries),
+    CHECK ((status = 'IN PROGRESS') = (lease_owner IS NOT NULL)),
+    CHECK ((lease_owner IS NULL) = (lease_until IS NULL)),
+    CHECK ((status = 'COMPLETE') = (completed_at IS NOT NULL)),
+    FOREIGN KEY (endpoint_id, account) REFERENCES accounts (endpoint_id, name)
+);
+INSERT INTO tasks_v9 (id, endpoint_id, account, kind, status, tries, max_tries, last_error,
+                      created_at, updated_at, next_attempt_at, lease_owner, lease_until,
+                      completed_at, comments)
+SELECT id, endpoint_id, account, kind, status, tries, max_tries,
+       CASE WHEN status = 'COMPLETE' THEN NULL ELSE last_error END,
+       created_at, updated_at, next_attempt_at, lease_owner, lease_until, completed_at, comments
+FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_v9 RENAME TO tasks;
+CREATE INDEX tasks_by_endpoint ON tasks (endpoint_id, id);
+CREATE INDEX tasks_due ON tasks (endpoint_id, status, next_attempt_at);
+CREATE INDEX tasks_claimable ON tasks (endpoint_id, status, id);
+CREATE INDEX tasks_by_account ON tasks (endpoint_id, account, id);
 ",
 ];
 

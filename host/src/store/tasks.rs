@@ -1,7 +1,8 @@
 //! Provisioning tasks: enabling or disabling an account, kept durably in the store and never
 //! attempted by two workers at once.
 //!
-//! A task is created `NEW` for an account the store holds ([`Store::create_task`]). A worker
+//! A task is created `NEW` for an account the store holds ([`Store::create_task`], or
+//! [`Store::request_task`], which reuses a pending task of the same kind). A worker
 //! *claims* it for one attempt ([`Store::claim_task`], [`Store::claim_due`]): in one
 //! `BEGIN IMMEDIATE` transaction the task becomes `IN PROGRESS` under a lease (the worker's name
 //! and a time until which the attempt is the worker's), its try count goes up and the attempt is
@@ -13,7 +14,8 @@
 //! follow in the same transaction) or [`Store::fail_attempt`] (`PENDING PROVISIONING` until a
 //! later time when a retry is wanted and tries remain, else `PROVISIONING FAILED`). Only the
 //! lease owner may report or renew, and it still may past `lease_until`, provided nobody claimed
-//! the task again.
+//! the task again. A task nobody holds may be cancelled ([`Store::cancel_task`]): it ends
+//! `CANCELLED` and is never attempted again.
 //!
 //! A worker that stops mid-attempt leaves its task `IN PROGRESS`. Once the lease has expired,
 //! the task is claimable again: the abandoned attempt is closed as `expired` (it counts as a
@@ -36,6 +38,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{ACTIVE, Doing, INACTIVE, Store, StoreError, sql};
+
+mod manage;
+pub use manage::{Requested, TaskFilter};
 
 /// The most tries a task may be given (the retry job of Saviynt allows up to 20).
 pub const MAX_TRIES: u32 = 20;
@@ -122,16 +127,20 @@ pub enum TaskStatus {
     /// Given up: an attempt failed with no retry wanted, or no tries were left. An end state.
     #[serde(rename = "PROVISIONING FAILED")]
     ProvisioningFailed,
+    /// Cancelled by an operator before it completed ([`Store::cancel_task`]). An end state.
+    #[serde(rename = "CANCELLED")]
+    Cancelled,
 }
 
 impl TaskStatus {
     /// Every status.
-    const ALL: [TaskStatus; 5] = [
+    const ALL: [TaskStatus; 6] = [
         TaskStatus::New,
         TaskStatus::InProgress,
         TaskStatus::PendingProvisioning,
         TaskStatus::Complete,
         TaskStatus::ProvisioningFailed,
+        TaskStatus::Cancelled,
     ];
 
     /// The status as stored and displayed, such as `PENDING PROVISIONING`.
@@ -142,13 +151,17 @@ impl TaskStatus {
             TaskStatus::PendingProvisioning => "PENDING PROVISIONING",
             TaskStatus::Complete => "COMPLETE",
             TaskStatus::ProvisioningFailed => "PROVISIONING FAILED",
+            TaskStatus::Cancelled => "CANCELLED",
         }
     }
 
-    /// Whether the task has ended (`COMPLETE` or `PROVISIONING FAILED`): nothing more happens to
-    /// it.
+    /// Whether the task has ended (`COMPLETE`, `PROVISIONING FAILED` or `CANCELLED`): nothing
+    /// more happens to it.
     pub fn is_final(self) -> bool {
-        matches!(self, TaskStatus::Complete | TaskStatus::ProvisioningFailed)
+        matches!(
+            self,
+            TaskStatus::Complete | TaskStatus::ProvisioningFailed | TaskStatus::Cancelled
+        )
     }
 }
 
@@ -195,7 +208,8 @@ impl fmt::Display for AttemptOutcome {
     }
 }
 
-/// A provisioning task as stored.
+/// A provisioning task as stored. Serialized with camelCase names, as `dcconn tasks --format
+/// json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
@@ -213,14 +227,17 @@ pub struct Task {
     pub tries: u32,
     /// The most attempts it may have, 1 to [`MAX_TRIES`].
     pub max_tries: u32,
-    /// The error of the latest attempt that failed or expired; kept once the task completes.
+    /// The error of the latest attempt that failed or expired; cleared when the task completes
+    /// (its attempts keep their errors, [`Store::task_attempts`]).
     pub last_error: Option<String>,
     /// When it was created.
     pub created_at: String,
     /// When it last changed.
     pub updated_at: String,
-    /// When it is (or was) due: its creation for a new task, the retry time after a failure.
-    pub next_attempt_at: String,
+    /// When it is due: its creation for a new task, the retry time after a failure; `None` once
+    /// it has ended.
+    #[serde(rename = "nextTryAt")]
+    pub next_attempt_at: Option<String>,
     /// Who holds the lease, while `IN PROGRESS`.
     pub lease_owner: Option<String>,
     /// Until when the lease holds, while `IN PROGRESS`; after it the task may be claimed again.
@@ -233,7 +250,7 @@ pub struct Task {
     pub skipped_calls: Vec<u32>,
 }
 
-/// One attempt at a task, as logged.
+/// One attempt at a task, as logged. Serialized with camelCase names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskAttempt {
@@ -373,6 +390,9 @@ impl TaskRow {
             task.skipped_calls = serde_json::from_str(&skipped)
                 .map_err(|e| corrupt("skipped calls", e.to_string()))?;
         }
+        if task.status.is_final() {
+            task.next_attempt_at = None;
+        }
         Ok(task)
     }
 }
@@ -404,12 +424,17 @@ fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
     })
 }
 
-/// Tasks, newest first: of one endpoint, or the one task.
+/// Tasks, newest first: of one endpoint (those `filter` lets through), or the one task.
 fn task_rows(
     conn: &Connection,
     endpoint: Option<&str>,
     task: Option<i64>,
+    filter: &TaskFilter,
 ) -> rusqlite::Result<Vec<TaskRow>> {
+    let statuses = (!filter.statuses.is_empty()).then(|| {
+        serde_json::Value::from_iter(filter.statuses.iter().map(|status| status.as_str()))
+            .to_string()
+    });
     conn.prepare_cached(
         "SELECT t.id, e.name, t.account, t.kind, t.status, t.tries, t.max_tries, t.last_error,
                 t.created_at, t.updated_at, t.next_attempt_at, t.lease_owner, t.lease_until,
@@ -418,9 +443,11 @@ fn task_rows(
                  WHERE a.task_id = t.id AND a.outcome = 'complete' ORDER BY a.try DESC LIMIT 1)
          FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
          WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR t.id = ?2)
+           AND (?3 IS NULL OR t.account = ?3)
+           AND (?4 IS NULL OR t.status IN (SELECT value FROM json_each(?4)))
          ORDER BY t.id DESC",
     )?
-    .query_map(params![endpoint, task], task_row)?
+    .query_map(params![endpoint, task, filter.account, statuses], task_row)?
     .collect()
 }
 
@@ -430,12 +457,57 @@ fn read_task(
     task: TaskId,
     action: &dyn Fn() -> String,
 ) -> Result<Task, StoreError> {
-    task_rows(conn, None, Some(task.0))
+    task_rows(conn, None, Some(task.0), &TaskFilter::default())
         .doing(action)?
         .into_iter()
         .next()
         .ok_or(StoreError::UnknownTask { task: task.0 })?
         .into_task()
+}
+
+/// A task may be tried 1 to [`MAX_TRIES`] times.
+fn check_max_tries(max_tries: u32) -> Result<(), StoreError> {
+    if !(1..=MAX_TRIES).contains(&max_tries) {
+        return Err(StoreError::MaxTriesOutOfRange { max_tries });
+    }
+    Ok(())
+}
+
+/// Inserts a `NEW` task to `kind` `account` of `endpoint`, due now, and reads it back;
+/// [`StoreError::UnknownAccount`] unless the store holds the account.
+fn insert_task(
+    conn: &Connection,
+    endpoint: &str,
+    account: &str,
+    kind: TaskKind,
+    max_tries: u32,
+    action: &dyn Fn() -> String,
+) -> Result<Task, StoreError> {
+    let now = sql::now(conn).doing(action)?;
+    let id: Option<i64> = conn
+        .prepare_cached(
+            "INSERT INTO tasks (endpoint_id, account, kind, status, max_tries, created_at,
+                                updated_at, next_attempt_at)
+             SELECT a.endpoint_id, a.name, ?3, 'NEW', ?4, ?5, ?5, ?5
+             FROM accounts AS a JOIN endpoints AS e ON e.id = a.endpoint_id
+             WHERE e.name = ?1 AND a.name = ?2
+             RETURNING id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![endpoint, account, kind.as_str(), max_tries, now],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .doing(action)?;
+    let Some(id) = id else {
+        return Err(StoreError::UnknownAccount {
+            endpoint: endpoint.to_owned(),
+            account: account.to_owned(),
+        });
+    };
+    read_task(conn, TaskId(id), action)
 }
 
 /// Ends `IN PROGRESS` tasks whose lease expired with no tries left as `PROVISIONING FAILED`
@@ -612,37 +684,11 @@ impl Store {
         kind: TaskKind,
         max_tries: u32,
     ) -> Result<Task, StoreError> {
-        if !(1..=MAX_TRIES).contains(&max_tries) {
-            return Err(StoreError::MaxTriesOutOfRange { max_tries });
-        }
+        check_max_tries(max_tries)?;
         let action =
             || format!("creating a task to {kind} account {account} of endpoint {endpoint}");
         let tx = self.write(&action)?;
-        let now = sql::now(&tx).doing(action)?;
-        let id: Option<i64> = tx
-            .prepare_cached(
-                "INSERT INTO tasks (endpoint_id, account, kind, status, max_tries, created_at,
-                                    updated_at, next_attempt_at)
-                 SELECT a.endpoint_id, a.name, ?3, 'NEW', ?4, ?5, ?5, ?5
-                 FROM accounts AS a JOIN endpoints AS e ON e.id = a.endpoint_id
-                 WHERE e.name = ?1 AND a.name = ?2
-                 RETURNING id",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![endpoint, account, kind.as_str(), max_tries, now],
-                    |row| row.get(0),
-                )
-                .optional()
-            })
-            .doing(action)?;
-        let Some(id) = id else {
-            return Err(StoreError::UnknownAccount {
-                endpoint: endpoint.to_owned(),
-                account: account.to_owned(),
-            });
-        };
-        let task = read_task(&tx, TaskId(id), &action)?;
+        let task = insert_task(&tx, endpoint, account, kind, max_tries, &action)?;
         tx.commit().doing(action)?;
         Ok(task)
     }
@@ -695,6 +741,21 @@ impl Store {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Task>, StoreError> {
+        self.claim_due_by(endpoint, owner, lease, limit, None)
+    }
+
+    /// [`Store::claim_due`], counting as due only what was due by `due_by` (a time of the
+    /// store's clock, [`Store::now`]) when it is given: a run that claims only what was due
+    /// when it started (`retry --due-only`) passes its start, so a task it failed and
+    /// rescheduled, or one created since, waits for a later run.
+    pub fn claim_due_by(
+        &mut self,
+        endpoint: &str,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+        due_by: Option<&str>,
+    ) -> Result<Vec<Task>, StoreError> {
         check_delay("lease", lease, true)?;
         let action = || format!("claiming due tasks of endpoint {endpoint}");
         let tx = self.write(&action)?;
@@ -704,6 +765,10 @@ impl Store {
         let now = sql::now(&tx).doing(action)?;
         let until = sql::later(&tx, &now, lease).doing(action)?;
         give_up_expired(&tx, None, Some(endpoint_id), &now).doing(action)?;
+        // Times of the store's clock have one format, so they compare as text.
+        let cutoff = due_by
+            .filter(|due_by| *due_by < now.as_str())
+            .unwrap_or(&now);
         let due: Vec<i64> = tx
             .prepare_cached(
                 // Each status walks the index on (endpoint, status, id) from its oldest task, so
@@ -746,7 +811,11 @@ impl Store {
             )
             .and_then(|mut stmt| {
                 stmt.query_map(
-                    params![endpoint_id, now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    params![
+                        endpoint_id,
+                        cutoff,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
                     |row| row.get(0),
                 )?
                 .collect()
@@ -762,8 +831,8 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records that `owner`'s attempt succeeded: the task becomes `COMPLETE` and its lease is
-    /// released, the attempt is closed as [`AttemptOutcome::Complete`], and the account follows
+    /// Records that `owner`'s attempt succeeded: the task becomes `COMPLETE`, its lease is
+    /// released and its last error cleared (the failed attempts keep theirs), the attempt is closed as [`AttemptOutcome::Complete`], and the account follows
     /// in the same transaction: disabled, it is `inactive` and locked; enabled, `active` and not
     /// locked. The attempt row keeps the account's status and lock before and after.
     ///
@@ -867,7 +936,7 @@ impl Store {
         }
         tx.prepare_cached(
             "UPDATE tasks SET status = 'COMPLETE', completed_at = ?2, updated_at = ?2,
-                 lease_owner = NULL, lease_until = NULL, comments = ?3
+                 lease_owner = NULL, lease_until = NULL, comments = ?3, last_error = NULL
              WHERE id = ?1",
         )
         .and_then(|mut stmt| stmt.execute(params![task.0, now, completion.comments]))
@@ -966,7 +1035,8 @@ impl Store {
     }
 
     /// What completed provisioning attempts changed on one account, oldest first: its status
-    /// (column `status`) and the columns `ACCOUNT.<column>` targets updated.
+    /// (column `status`), its lock (column `locked`: `yes`, `no`, or `None` for unknown) and the
+    /// columns `ACCOUNT.<column>` targets updated, in that order within an attempt.
     pub fn task_changes(
         &self,
         endpoint: &str,
@@ -976,19 +1046,22 @@ impl Store {
             || format!("reading what tasks changed on account {account} of endpoint {endpoint}");
         self.conn
             .prepare_cached(
-                "SELECT a.task_id, a.try, a.finished_at, 'status', a.old_status, a.new_status
-                 FROM task_attempts AS a JOIN tasks AS t ON t.id = a.task_id
-                 JOIN endpoints AS e ON e.id = t.endpoint_id
-                 WHERE e.name = ?1 AND t.account = ?2 AND a.outcome = 'complete'
-                   AND a.old_status IS NOT a.new_status
+                "WITH completed AS (
+                     SELECT a.* FROM task_attempts AS a JOIN tasks AS t ON t.id = a.task_id
+                     JOIN endpoints AS e ON e.id = t.endpoint_id
+                     WHERE e.name = ?1 AND t.account = ?2 AND a.outcome = 'complete')
+                 SELECT task_id, try, finished_at, 'status', old_status, new_status, 0
+                 FROM completed WHERE old_status IS NOT new_status
                  UNION ALL
-                 SELECT c.task_id, c.try, a.finished_at, c.column_name, c.old, c.new
+                 SELECT task_id, try, finished_at, 'locked',
+                        CASE old_locked WHEN 1 THEN 'yes' WHEN 0 THEN 'no' END,
+                        CASE new_locked WHEN 1 THEN 'yes' ELSE 'no' END, 1
+                 FROM completed WHERE old_locked IS NOT new_locked
+                 UNION ALL
+                 SELECT c.task_id, c.try, a.finished_at, c.column_name, c.old, c.new, 2
                  FROM task_changes AS c
-                 JOIN task_attempts AS a ON a.task_id = c.task_id AND a.try = c.try
-                 JOIN tasks AS t ON t.id = c.task_id
-                 JOIN endpoints AS e ON e.id = t.endpoint_id
-                 WHERE e.name = ?1 AND t.account = ?2
-                 ORDER BY 3, 1, 2",
+                 JOIN completed AS a ON a.task_id = c.task_id AND a.try = c.try
+                 ORDER BY 3, 1, 2, 7, 4",
             )
             .and_then(|mut stmt| {
                 stmt.query_map(params![endpoint, account], |row| {
@@ -1008,8 +1081,17 @@ impl Store {
 
     /// The endpoint's tasks, newest first. An unknown endpoint has none.
     pub fn tasks(&self, endpoint: &str) -> Result<Vec<Task>, StoreError> {
+        self.tasks_matching(endpoint, &TaskFilter::default())
+    }
+
+    /// The endpoint's tasks that `filter` lets through, newest first.
+    pub fn tasks_matching(
+        &self,
+        endpoint: &str,
+        filter: &TaskFilter,
+    ) -> Result<Vec<Task>, StoreError> {
         let action = || format!("reading the tasks of endpoint {endpoint}");
-        task_rows(&self.conn, Some(endpoint), None)
+        task_rows(&self.conn, Some(endpoint), None, filter)
             .doing(action)?
             .into_iter()
             .map(TaskRow::into_task)
@@ -1019,7 +1101,7 @@ impl Store {
     /// One task, `None` if the store does not have it.
     pub fn task(&self, task: TaskId) -> Result<Option<Task>, StoreError> {
         let action = || format!("reading task {task}");
-        task_rows(&self.conn, None, Some(task.0))
+        task_rows(&self.conn, None, Some(task.0), &TaskFilter::default())
             .doing(action)?
             .into_iter()
             .next()
@@ -1132,15 +1214,17 @@ impl Store {
             .doing(action)
     }
 
-    /// When the endpoint's next task that nobody holds becomes due, for a retry run to wait
-    /// until: the earliest `next_attempt_at` of its `NEW` and `PENDING PROVISIONING` tasks with
-    /// tries left (possibly already past). `IN PROGRESS` tasks are left out: their workers finish
-    /// them, and a task whose lease has expired is claimable at once. `None` when there is none.
-    pub fn next_unheld_due(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
+    /// The endpoint's next task that nobody holds, and when it becomes due, for a retry run to
+    /// wait for: of its `NEW` and `PENDING PROVISIONING` tasks with tries left and no earlier
+    /// task of their account still open, the one with the earliest `next_attempt_at` (possibly
+    /// already past; the oldest task among equals). `IN PROGRESS` tasks are left out: their
+    /// workers finish them, and a task whose lease has expired is claimable at once. `None`
+    /// when there is none.
+    pub fn next_unheld_due(&self, endpoint: &str) -> Result<Option<NextDue>, StoreError> {
         let action = || format!("finding the next due task of endpoint {endpoint}");
         self.conn
             .prepare_cached(
-                "SELECT min(t.next_attempt_at)
+                "SELECT t.id, t.next_attempt_at
                  FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
                  WHERE e.name = ?1 AND t.status IN ('NEW', 'PENDING PROVISIONING')
                    AND t.tries < t.max_tries
@@ -1148,11 +1232,29 @@ impl Store {
                                    WHERE earlier.endpoint_id = t.endpoint_id
                                      AND earlier.account = t.account AND earlier.id < t.id
                                      AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
-                                                            'IN PROGRESS'))",
+                                                            'IN PROGRESS'))
+                 ORDER BY t.next_attempt_at, t.id LIMIT 1",
             )
-            .and_then(|mut stmt| stmt.query_row([endpoint], |row| row.get(0)))
+            .and_then(|mut stmt| {
+                stmt.query_row([endpoint], |row| {
+                    Ok(NextDue {
+                        task: TaskId(row.get(0)?),
+                        at: row.get(1)?,
+                    })
+                })
+                .optional()
+            })
             .doing(action)
     }
+}
+
+/// The task a retry run waits for ([`Store::next_unheld_due`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextDue {
+    /// The task.
+    pub task: TaskId,
+    /// When it becomes due (RFC 3339, the store's clock); possibly already past.
+    pub at: String,
 }
 
 #[cfg(test)]

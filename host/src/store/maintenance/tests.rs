@@ -52,7 +52,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_older_store_is_copied_before_it_is_migrated() {
-    assert_eq!(schema::VERSION, 8);
+    assert_eq!(schema::VERSION, 9);
     let (dir, path) = store_at_version(7);
     let store = Store::open(&path).unwrap();
     let backup = dir.path().join("old.db.v7.bak");
@@ -60,11 +60,11 @@ fn an_older_store_is_copied_before_it_is_migrated() {
         store.migrated(),
         Some(&Migrated {
             from: 7,
-            to: 8,
+            to: 9,
             backup: backup.clone(),
         })
     );
-    assert_eq!(user_version(&path), 8);
+    assert_eq!(user_version(&path), 9);
     assert!(has_pruned_at(&path));
     // The copy is the store as version 7 left it.
     assert_eq!(user_version(&backup), 7);
@@ -106,7 +106,7 @@ fn a_command_that_reads_does_not_migrate_an_older_store() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the store at {} has schema version 7, older than version 8 that this dcconn reads; migrate it with dcconn db migrate (it backs the store up first), or let the next import do it",
+            "the store at {} has schema version 7, older than version 9 that this dcconn reads; migrate it with dcconn db migrate (it backs the store up first), or let the next import do it",
             path.display()
         )
     );
@@ -131,7 +131,7 @@ fn a_failed_copy_stops_the_migration() {
             err,
             StoreError::MigrationBackup {
                 found: 7,
-                current: 8,
+                current: 9,
                 ..
             }
         ),
@@ -140,7 +140,7 @@ fn a_failed_copy_stops_the_migration() {
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
-            "the store at {} has schema version 7 and was not migrated to version 8, because its copy to {} could not be taken first: cannot rename ",
+            "the store at {} has schema version 7 and was not migrated to version 9, because its copy to {} could not be taken first: cannot rename ",
             path.display(),
             backup.display()
         )),

@@ -178,7 +178,7 @@ fn create_task_exact_and_refusals() {
             last_error: None,
             created_at: at.clone(),
             updated_at: at.clone(),
-            next_attempt_at: at.clone(),
+            next_attempt_at: Some(at.clone()),
             lease_owner: None,
             lease_until: None,
             completed_at: None,
@@ -543,6 +543,7 @@ fn an_expired_lease_is_claimable_again_and_counted() {
             tries: 3,
             last_error: Some(s(EXPIRED)),
             updated_at: ended.updated_at.clone(),
+            next_attempt_at: None,
             lease_owner: None,
             lease_until: None,
             ..third.clone()
@@ -663,6 +664,7 @@ fn a_completion_keeps_comments_skipped_calls_and_column_updates_in_the_history()
         store.task_changes("prod", "jdoe").unwrap(),
         vec![
             change("status", Some(ACTIVE), INACTIVE),
+            change("locked", None, "yes"),
             change("accountID", None, "42"),
             change("customproperty5", None, "x"),
         ]
@@ -694,6 +696,7 @@ fn complete_updates_the_account() {
         Task {
             status: TaskStatus::Complete,
             updated_at: at.clone(),
+            next_attempt_at: None,
             lease_owner: None,
             lease_until: None,
             completed_at: Some(at.clone()),
@@ -778,16 +781,14 @@ fn fail_with_retry_is_pending_and_not_due_until_next_attempt() {
             status: TaskStatus::PendingProvisioning,
             last_error: Some(s("HTTP 503 from Duck Creek")),
             updated_at: at.clone(),
-            next_attempt_at: plus(&store, &at, delay),
+            next_attempt_at: Some(plus(&store, &at, delay)),
             lease_owner: None,
             lease_until: None,
             ..claimed.clone()
         }
     );
-    assert_eq!(
-        millis_between(&store, &at, &failed.next_attempt_at),
-        600_000
-    );
+    let next = failed.next_attempt_at.clone().unwrap();
+    assert_eq!(millis_between(&store, &at, &next), 600_000);
     assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
 
     // Not due until its time.
@@ -795,11 +796,8 @@ fn fail_with_retry_is_pending_and_not_due_until_next_attempt() {
         store.claim_due("prod", "worker", MINUTE, 10).unwrap(),
         vec![]
     );
-    assert_eq!(
-        store.next_due("prod").unwrap(),
-        Some(failed.next_attempt_at.clone())
-    );
-    let wait = store.seconds_until(&failed.next_attempt_at).unwrap();
+    assert_eq!(store.next_due("prod").unwrap(), Some(next.clone()));
+    let wait = store.seconds_until(&next).unwrap();
     assert!(wait > 590.0 && wait <= 600.0, "{wait}");
     assert_eq!(store.task(id).unwrap(), Some(failed.clone()));
 
@@ -863,12 +861,14 @@ fn the_last_try_fails_for_good_even_with_retry_after() {
             status: TaskStatus::ProvisioningFailed,
             last_error: Some(s("second")),
             updated_at: ended.updated_at.clone(),
+            next_attempt_at: None,
             lease_owner: None,
             lease_until: None,
             ..second.clone()
         }
     );
-    assert_eq!(ended.next_attempt_at, PAST);
+    // An ended task is due never again.
+    assert_eq!(ended.next_attempt_at, None);
     assert_eq!(
         store.task_attempts(id).unwrap(),
         vec![
@@ -907,7 +907,7 @@ fn the_last_try_fails_for_good_even_with_retry_after() {
     let ended = store.fail_attempt(id, "worker", "refused", None).unwrap();
     assert_eq!(
         (ended.status, ended.tries, ended.next_attempt_at),
-        (TaskStatus::ProvisioningFailed, 1, task.next_attempt_at)
+        (TaskStatus::ProvisioningFailed, 1, None)
     );
 }
 
@@ -1031,17 +1031,14 @@ fn listing_and_next_due() {
     assert_eq!(store.tasks("nowhere").unwrap(), vec![]);
     assert_eq!(store.next_due("nowhere").unwrap(), None);
 
-    assert_eq!(
-        store.next_due("prod").unwrap(),
-        Some(one.next_attempt_at.clone())
-    );
+    assert_eq!(store.next_due("prod").unwrap(), one.next_attempt_at.clone());
     let one = store
         .claim_task(TaskId(one.id), "w", MINUTE)
         .unwrap()
         .unwrap();
     assert_eq!(
         store.next_due("prod").unwrap(),
-        Some(three.next_attempt_at.clone())
+        three.next_attempt_at.clone()
     );
     store
         .claim_task(TaskId(three.id), "w", Duration::from_secs(120))
@@ -1053,7 +1050,7 @@ fn listing_and_next_due() {
         .fail_attempt(TaskId(three.id), "w", "no", None)
         .unwrap();
     assert_eq!(store.next_due("prod").unwrap(), None);
-    assert_eq!(store.next_due("test").unwrap(), Some(two.next_attempt_at));
+    assert_eq!(store.next_due("test").unwrap(), two.next_attempt_at);
 }
 
 #[test]
@@ -1103,6 +1100,7 @@ fn names_and_json() {
         (TaskStatus::PendingProvisioning, "PENDING PROVISIONING"),
         (TaskStatus::Complete, "COMPLETE"),
         (TaskStatus::ProvisioningFailed, "PROVISIONING FAILED"),
+        (TaskStatus::Cancelled, "CANCELLED"),
     ] {
         assert_eq!(status.to_string(), text);
         assert_eq!(
@@ -1111,7 +1109,7 @@ fn names_and_json() {
         );
         assert_eq!(
             status.is_final(),
-            matches!(text, "COMPLETE" | "PROVISIONING FAILED")
+            matches!(text, "COMPLETE" | "PROVISIONING FAILED" | "CANCELLED")
         );
     }
     for (outcome, text) in [
@@ -1137,7 +1135,7 @@ fn names_and_json() {
         last_error: Some(s("boom")),
         created_at: s("t0"),
         updated_at: s("t1"),
-        next_attempt_at: s("t2"),
+        next_attempt_at: Some(s("t2")),
         lease_owner: None,
         lease_until: None,
         completed_at: None,
@@ -1146,7 +1144,7 @@ fn names_and_json() {
     };
     assert_eq!(
         serde_json::to_string(&task).unwrap(),
-        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"max_tries":3,"last_error":"boom","created_at":"t0","updated_at":"t1","next_attempt_at":"t2","lease_owner":null,"lease_until":null,"completed_at":null,"comments":null,"skipped_calls":[]}"#
+        r#"{"id":7,"endpoint":"prod","account":"jdoe","kind":"disable","status":"PENDING PROVISIONING","tries":1,"maxTries":3,"lastError":"boom","createdAt":"t0","updatedAt":"t1","nextTryAt":"t2","leaseOwner":null,"leaseUntil":null,"completedAt":null,"comments":null,"skippedCalls":[]}"#
     );
 }
 
@@ -1174,7 +1172,7 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
 
 #[test]
 fn a_version_2_store_is_migrated() {
-    assert_eq!(schema::VERSION, 8);
+    assert_eq!(schema::VERSION, 9);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -1335,18 +1333,17 @@ fn next_unheld_due_leaves_out_the_tasks_workers_hold() {
     let two = store
         .create_task("prod", "asmith", TaskKind::Disable, 1)
         .unwrap();
-    assert_eq!(
-        store.next_unheld_due("prod").unwrap(),
-        Some(one.next_attempt_at.clone())
-    );
+    // The task waited for, and when.
+    let next = |task: &Task| NextDue {
+        task: TaskId(task.id),
+        at: task.next_attempt_at.clone().unwrap(),
+    };
+    assert_eq!(store.next_unheld_due("prod").unwrap(), Some(next(&one)));
     store
         .claim_task(TaskId(one.id), "w", MINUTE)
         .unwrap()
         .unwrap();
-    assert_eq!(
-        store.next_unheld_due("prod").unwrap(),
-        Some(two.next_attempt_at.clone())
-    );
+    assert_eq!(store.next_unheld_due("prod").unwrap(), Some(next(&two)));
     store
         .claim_task(TaskId(two.id), "v", MINUTE)
         .unwrap()
@@ -1357,10 +1354,7 @@ fn next_unheld_due_leaves_out_the_tasks_workers_hold() {
     let pending = store
         .fail_attempt(TaskId(one.id), "w", "down", Some(MINUTE))
         .unwrap();
-    assert_eq!(
-        store.next_unheld_due("prod").unwrap(),
-        Some(pending.next_attempt_at)
-    );
+    assert_eq!(store.next_unheld_due("prod").unwrap(), Some(next(&pending)));
     assert_eq!(store.next_unheld_due("nowhere").unwrap(), None);
 }
 
@@ -1481,5 +1475,462 @@ fn an_attempt_that_sent_nothing_before_its_lease_ran_out_gives_its_try_back() {
     assert_eq!(
         store.task(id).unwrap().unwrap().status,
         TaskStatus::ProvisioningFailed
+    );
+}
+
+/// What `request_task` did, for comparisons: created or reused, and the task's id.
+fn requested(store: &mut Store, account: &str, kind: TaskKind) -> (&'static str, i64) {
+    match store.request_task("prod", account, kind, 3).unwrap() {
+        Requested::Created(task) => ("created", task.id),
+        Requested::Pending(task) => ("pending", task.id),
+    }
+}
+
+#[test]
+fn a_request_reuses_the_accounts_pending_task_of_its_kind_and_nothing_else() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    assert_eq!(
+        requested(&mut store, "jdoe", TaskKind::Disable),
+        ("created", 1)
+    );
+    // NEW, then PENDING PROVISIONING: the same task, as it stands.
+    assert_eq!(
+        store
+            .request_task("prod", "jdoe", TaskKind::Disable, 5)
+            .unwrap(),
+        Requested::Pending(store.task(TaskId(1)).unwrap().unwrap())
+    );
+    store.claim_task(TaskId(1), "w", MINUTE).unwrap().unwrap();
+    let pending = store
+        .fail_attempt(TaskId(1), "w", "busy", Some(MINUTE))
+        .unwrap();
+    assert_eq!(
+        store
+            .request_task("prod", "jdoe", TaskKind::Disable, 3)
+            .unwrap(),
+        Requested::Pending(pending)
+    );
+    // Another kind is a task of its own, and then the latest: a disable after it is a task
+    // too, so that the account ends disabled.
+    assert_eq!(
+        requested(&mut store, "jdoe", TaskKind::Enable),
+        ("created", 2)
+    );
+    assert_eq!(
+        requested(&mut store, "jdoe", TaskKind::Disable),
+        ("created", 3)
+    );
+    assert_eq!(
+        requested(&mut store, "jdoe", TaskKind::Disable),
+        ("pending", 3)
+    );
+    // Other accounts are not looked at.
+    assert_eq!(
+        requested(&mut store, "asmith", TaskKind::Disable),
+        ("created", 4)
+    );
+    // A task a worker holds may be past the point that matters: the request is a new task.
+    store.claim_task(TaskId(4), "w", MINUTE).unwrap().unwrap();
+    assert_eq!(
+        requested(&mut store, "asmith", TaskKind::Disable),
+        ("created", 5)
+    );
+    // Ended tasks are not reused.
+    store.complete_task(TaskId(4), "w").unwrap();
+    store.cancel_task(TaskId(5)).unwrap();
+    assert_eq!(
+        requested(&mut store, "asmith", TaskKind::Disable),
+        ("created", 6)
+    );
+    let ids: Vec<i64> = store.tasks("prod").unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![6, 5, 4, 3, 2, 1], "nothing else was created");
+    let err = store
+        .request_task("prod", "nobody", TaskKind::Enable, 3)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownAccount { .. }), "{err:?}");
+    let err = store
+        .request_task("prod", "jdoe", TaskKind::Enable, 0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MaxTriesOutOfRange { max_tries: 0 }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_task_ends_and_lets_its_accounts_later_tasks_go() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let disable = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let enable = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    assert_eq!(
+        store.claim_task(TaskId(enable.id), "w", MINUTE).unwrap(),
+        None,
+        "the enable waits for the disable"
+    );
+    let cancelled = store.cancel_task(TaskId(disable.id)).unwrap();
+    assert_eq!(
+        cancelled,
+        Task {
+            status: TaskStatus::Cancelled,
+            updated_at: cancelled.updated_at.clone(),
+            next_attempt_at: None,
+            ..disable.clone()
+        }
+    );
+    assert_eq!(store.task(TaskId(disable.id)).unwrap(), Some(cancelled));
+    assert_eq!(
+        store.claim_task(TaskId(disable.id), "w", MINUTE).unwrap(),
+        None
+    );
+    let claimed = store.claim_due("prod", "w", MINUTE, 10).unwrap();
+    assert_eq!(
+        claimed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![enable.id]
+    );
+    assert_eq!(account_state(&store, "jdoe"), (s(ACTIVE), None));
+
+    // A pending task keeps its attempts and last error.
+    store
+        .fail_attempt(TaskId(enable.id), "w", "busy", Some(MINUTE))
+        .unwrap();
+    let cancelled = store.cancel_task(TaskId(enable.id)).unwrap();
+    assert_eq!(
+        (
+            cancelled.status,
+            cancelled.tries,
+            cancelled.last_error.as_deref()
+        ),
+        (TaskStatus::Cancelled, 1, Some("busy"))
+    );
+    assert_eq!(store.task_attempts(TaskId(enable.id)).unwrap().len(), 1);
+    assert_eq!(store.next_unheld_due("prod").unwrap(), None);
+    assert_eq!(store.next_due("prod").unwrap(), None);
+}
+
+#[test]
+fn a_task_a_worker_holds_or_that_has_ended_is_not_cancelled() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let task = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(task.id);
+    let held = store.claim_task(id, "w", MINUTE).unwrap().unwrap();
+    let err = store.cancel_task(id).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::TaskHeld { task: 1, owner, until }
+                 if owner == "w" && Some(until) == held.lease_until.as_ref()),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "task 1 is IN PROGRESS: worker w holds it until {}, and its attempt may be sending its request now; wait until the attempt has ended (see `dcconn tasks`), then try again",
+            held.lease_until.unwrap()
+        )
+    );
+    assert_eq!(
+        store.task(id).unwrap().unwrap().status,
+        TaskStatus::InProgress
+    );
+
+    // Its worker stopped after sending: once the lease has expired, nothing of the attempt can
+    // be in flight; it is closed as expired.
+    mark_sent(&mut store, id, "w");
+    set(&store, id.0, "lease_until", PAST);
+    let cancelled = store.cancel_task(id).unwrap();
+    assert_eq!(
+        (cancelled.status, cancelled.tries, cancelled.lease_owner),
+        (TaskStatus::Cancelled, 1, None)
+    );
+    let attempts = store.task_attempts(id).unwrap();
+    assert_eq!(
+        (
+            attempts.len(),
+            attempts[0].outcome,
+            attempts[0].error.as_deref()
+        ),
+        (1, Some(AttemptOutcome::Expired), Some(EXPIRED))
+    );
+    // A worker that stopped before sending: its attempt is not history.
+    let task = store
+        .create_task("prod", "asmith", TaskKind::Disable, 3)
+        .unwrap();
+    store.claim_task(TaskId(task.id), "v", MINUTE).unwrap();
+    set(&store, task.id, "lease_until", PAST);
+    let cancelled = store.cancel_task(TaskId(task.id)).unwrap();
+    assert_eq!(
+        (cancelled.status, cancelled.tries),
+        (TaskStatus::Cancelled, 0)
+    );
+    assert_eq!(store.task_attempts(TaskId(task.id)).unwrap(), vec![]);
+
+    // Ended, or unknown: refused.
+    for (id, status) in [(1, TaskStatus::Cancelled), (task.id, TaskStatus::Cancelled)] {
+        let err = store.cancel_task(TaskId(id)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("task {id} has already ended ({status}): there is nothing left to cancel")
+        );
+    }
+    let done = store
+        .create_task("prod", "asmith", TaskKind::Enable, 3)
+        .unwrap();
+    store.claim_task(TaskId(done.id), "w", MINUTE).unwrap();
+    store.complete_task(TaskId(done.id), "w").unwrap();
+    let err = store.cancel_task(TaskId(done.id)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TaskEnded { task, status: TaskStatus::Complete } if task == done.id),
+        "{err:?}"
+    );
+    let err = store.cancel_task(TaskId(99)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnknownTask { task: 99 }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tasks_are_listed_by_status_and_account() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    import_accounts(&mut store, "test", &["jdoe"]);
+    let new = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let other = store
+        .create_task("prod", "asmith", TaskKind::Disable, 3)
+        .unwrap();
+    store
+        .create_task("test", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    store.cancel_task(TaskId(other.id)).unwrap();
+    let listed = |store: &Store, statuses: &[TaskStatus], account: Option<&str>| -> Vec<i64> {
+        let filter = TaskFilter {
+            statuses: statuses.to_vec(),
+            account: account.map(s),
+        };
+        store
+            .tasks_matching("prod", &filter)
+            .unwrap()
+            .iter()
+            .map(|task| task.id)
+            .collect()
+    };
+    assert_eq!(listed(&store, &[], None), vec![other.id, new.id]);
+    assert_eq!(listed(&store, &[TaskStatus::New], None), vec![new.id]);
+    assert_eq!(
+        listed(&store, &[TaskStatus::Cancelled, TaskStatus::New], None),
+        vec![other.id, new.id]
+    );
+    assert_eq!(
+        listed(&store, &[TaskStatus::Complete], None),
+        Vec::<i64>::new()
+    );
+    assert_eq!(listed(&store, &[], Some("jdoe")), vec![new.id]);
+    assert_eq!(
+        listed(&store, &[TaskStatus::Cancelled], Some("jdoe")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(listed(&store, &[], Some("nobody")), Vec::<i64>::new());
+    assert_eq!(store.tasks("prod").unwrap().len(), 2);
+}
+
+#[test]
+fn a_run_that_claims_what_was_due_at_its_start_leaves_what_became_due_later() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let due = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let start = now(&store);
+    wait_past(&store, &start);
+    let later = store
+        .create_task("prod", "asmith", TaskKind::Disable, 3)
+        .unwrap();
+    let claim = |store: &mut Store, due_by: Option<&str>| -> Vec<i64> {
+        store
+            .claim_due_by("prod", "w", MINUTE, 10, due_by)
+            .unwrap()
+            .iter()
+            .map(|task| task.id)
+            .collect()
+    };
+    assert_eq!(claim(&mut store, Some(&start)), vec![due.id]);
+    // Failed and due again at once, it is still past the run's start.
+    store
+        .fail_attempt(TaskId(due.id), "w", "busy", Some(Duration::ZERO))
+        .unwrap();
+    assert_eq!(claim(&mut store, Some(&start)), Vec::<i64>::new());
+    // A time still to come counts as now.
+    let future = plus(&store, &now(&store), MINUTE);
+    assert_eq!(claim(&mut store, Some(&future)), vec![due.id, later.id]);
+}
+
+#[test]
+fn a_completed_task_drops_its_last_error_and_its_history_shows_the_lock() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let disable = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let id = TaskId(disable.id);
+    store.claim_task(id, "w", MINUTE).unwrap().unwrap();
+    store
+        .fail_attempt(id, "w", "HTTP 503", Some(Duration::ZERO))
+        .unwrap();
+    store.claim_task(id, "w", MINUTE).unwrap().unwrap();
+    let done = store.complete_task(id, "w").unwrap();
+    assert_eq!(
+        (done.status, done.last_error.as_deref()),
+        (TaskStatus::Complete, None)
+    );
+    assert_eq!(
+        store
+            .task_attempts(id)
+            .unwrap()
+            .iter()
+            .map(|attempt| attempt.error.as_deref())
+            .collect::<Vec<_>>(),
+        vec![Some("HTTP 503"), None],
+        "the failed attempt keeps its error"
+    );
+    // An inactive account that only gets its lock: the lock alone is its history.
+    store
+        .conn
+        .execute("UPDATE accounts SET locked = 0 WHERE name = 'jdoe'", [])
+        .unwrap();
+    let again = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    store
+        .claim_task(TaskId(again.id), "w", MINUTE)
+        .unwrap()
+        .unwrap();
+    let again = store.complete_task(TaskId(again.id), "w").unwrap();
+    let enable = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    store
+        .claim_task(TaskId(enable.id), "w", MINUTE)
+        .unwrap()
+        .unwrap();
+    let enable = store.complete_task(TaskId(enable.id), "w").unwrap();
+    let change = |task: &Task, column: &str, old: Option<&str>, new: &str| TaskChange {
+        task_id: task.id,
+        try_number: task.tries,
+        at: task.completed_at.clone().unwrap(),
+        column: s(column),
+        old: old.map(s),
+        new: s(new),
+    };
+    assert_eq!(
+        store.task_changes("prod", "jdoe").unwrap(),
+        vec![
+            change(&done, "status", Some(ACTIVE), INACTIVE),
+            change(&done, "locked", None, "yes"),
+            change(&again, "locked", Some("no"), "yes"),
+            change(&enable, "status", Some(INACTIVE), ACTIVE),
+            change(&enable, "locked", Some("yes"), "no"),
+        ]
+    );
+}
+
+#[test]
+fn a_version_7_store_keeps_its_tasks_and_can_cancel_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        assert!(matches!(
+            schema::migrate_to(&mut conn, 7).unwrap(),
+            schema::Migration::Current
+        ));
+        conn.execute_batch(
+            r#"
+            INSERT INTO endpoints (id, name) VALUES (1, 'prod');
+            INSERT INTO runs (id, endpoint_id, kind, scope, started_at, finished_at, outcome)
+            VALUES (1, 1, 'import', 'accounts', 't0', 't1', 'succeeded');
+            INSERT INTO accounts (endpoint_id, name, columns, status, first_seen_run,
+                                  last_seen_run, updated_at, present, locked)
+            VALUES (1, 'jdoe', '[["name","jdoe"]]', 'inactive', 1, 1, 't1', 1, 1),
+                   (1, 'asmith', '[["name","asmith"]]', 'active', 1, 1, 't1', 1, NULL);
+            INSERT INTO tasks (id, endpoint_id, account, kind, status, tries, max_tries,
+                               last_error, created_at, updated_at, next_attempt_at,
+                               completed_at, comments)
+            VALUES (1, 1, 'jdoe', 'disable', 'COMPLETE', 2, 3, 'HTTP 503', 't2', 't4', 't3',
+                    't4', 'locked'),
+                   (2, 1, 'asmith', 'disable', 'PENDING PROVISIONING', 1, 3, 'HTTP 503', 't5',
+                    't6', '2000-01-01T00:00:00.000Z', NULL, NULL);
+            INSERT INTO task_attempts (task_id, try, owner, started_at, finished_at, outcome,
+                                       error)
+            VALUES (1, 1, 'w', 't2', 't3', 'failed', 'HTTP 503'),
+                   (2, 1, 'w', 't5', 't6', 'failed', 'HTTP 503');
+            INSERT INTO task_attempts (task_id, try, owner, started_at, finished_at, outcome,
+                                       old_status, new_status, old_locked, new_locked)
+            VALUES (1, 2, 'w', 't3', 't4', 'complete', 'active', 'inactive', NULL, 1);
+            "#,
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 9);
+    let complete = store.task(TaskId(1)).unwrap().unwrap();
+    assert_eq!(
+        (
+            complete.status,
+            complete.tries,
+            complete.last_error,
+            complete.comments.as_deref(),
+            complete.completed_at.as_deref()
+        ),
+        (TaskStatus::Complete, 2, None, Some("locked"), Some("t4"))
+    );
+    assert_eq!(store.task_attempts(TaskId(1)).unwrap().len(), 2);
+    let pending = store.task(TaskId(2)).unwrap().unwrap();
+    assert_eq!(
+        (pending.status, pending.last_error.as_deref()),
+        (TaskStatus::PendingProvisioning, Some("HTTP 503"))
+    );
+    // The rebuilt table keeps its references and indexes, and takes the new status.
+    let indexes: Vec<String> = store
+        .conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tasks' ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        vec![
+            s("tasks_by_account"),
+            s("tasks_by_endpoint"),
+            s("tasks_claimable"),
+            s("tasks_due")
+        ]
+    );
+    let broken: Option<String> = store
+        .conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()
+        .unwrap();
+    assert_eq!(broken, None);
+    assert_eq!(
+        store.cancel_task(TaskId(2)).unwrap().status,
+        TaskStatus::Cancelled
+    );
+    assert!(
+        store
+            .conn
+            .execute("UPDATE tasks SET status = 'DISCONTINUE' WHERE id = 2", [])
+            .is_err()
     );
 }
