@@ -188,6 +188,40 @@ mod echoes {
         stdout(&output) + &stderr(&output)
     }
 
+    /// JSON logs mask like text logs: with `--log-format json -vv`, no line on stderr holds the
+    /// echoed password, neither as written nor once its JSON string escapes are decoded.
+    #[test]
+    fn echoed_secrets_stay_masked_in_json_logs() {
+        let secret = "pw-Ech0&<\"json\">\\x";
+        for shape in EchoShape::ALL {
+            let harness = imported(secret);
+            harness.sim.inject_fault(Fault {
+                count: 100,
+                ..Fault::echo(shape)
+            });
+            let mut args = vec!["-vv".to_string(), "--log-format".into(), "json".into()];
+            args.push("import".into());
+            args.extend(harness.connection_args(SOAP_PACKAGE));
+            let output = harness.dcconn(&args);
+            assert!(!output.status.success(), "{shape:?}: the echo failed the import");
+            let text = stderr(&output);
+            assert!(text.contains("********"), "{shape:?}: nothing echoed\n{text}");
+            for line in text.lines() {
+                let value: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|error| panic!("{shape:?}: {error}: {line}"));
+                let decoded = value.to_string();
+                for haystack in [line, decoded.as_str()] {
+                    assert!(!haystack.contains("Ech0"), "{shape:?}: {line}");
+                }
+                for field in value.as_object().unwrap().values() {
+                    if let Some(field) = field.as_str() {
+                        assert!(!field.contains("Ech0"), "{shape:?}: {line}");
+                    }
+                }
+            }
+        }
+    }
+
     /// What dcconn shows of the store afterwards, and the store's files themselves.
     fn stored(harness: &Harness) -> Vec<String> {
         let mut texts: Vec<String> = ["runs", "tasks"]
