@@ -71,7 +71,7 @@ def main():
     counts = dict(accounts=0, links=0, entitlements=0, bytes=0)
     db = sqlite3.connect(database)
     db.executescript("""
-        CREATE TABLE accounts (name TEXT PRIMARY KEY, columns TEXT);
+        CREATE TABLE accounts (name TEXT PRIMARY KEY, columns TEXT, status TEXT, locked INTEGER);
         CREATE TABLE links (account TEXT, type TEXT, value TEXT, PRIMARY KEY (account, type, value));
         CREATE TABLE entitlements (type TEXT, value TEXT, columns TEXT, PRIMARY KEY (type, value));
     """)
@@ -79,7 +79,11 @@ def main():
         raw = post(session, endpoint, username, password, USERS)
         for user in elements(raw, "{*}User"):
             name = user.get("name", "")
-            db.execute("INSERT INTO accounts VALUES (?, ?)", (name, columns(user, ACCOUNT)))
+            # The shipped package's STATUS_THRESHOLD_CONFIG: only Active is active, Locked is locked.
+            status = user.get("status", "")
+            db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?)",
+                       (name, columns(user, ACCOUNT), "active" if status == "Active" else "inactive",
+                        status == "Locked"))
             links = [(name, "Entity", e.get("entityName")) for e in user.iter("{*}UserEntityMembership")]
             links += [(name, "Role", role.get("name")) for role in user.iter("{*}Role")]
             inserted = db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?)",

@@ -81,9 +81,9 @@ impl<'c> Rows<'c> {
     fn prepare(conn: &'c Connection) -> Result<Rows<'c>> {
         Ok(Rows {
             account: conn.prepare(
-                "INSERT INTO accounts (endpoint_id, name, columns, status, first_seen_run,
-                                       last_seen_run, updated_at)
-                 VALUES (1, ?1, ?2, 'active', 1, 1, ?3)",
+                "INSERT INTO accounts (endpoint_id, name, columns, status, locked,
+                                       first_seen_run, last_seen_run, updated_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, 1, 1, ?5)",
             )?,
             link: conn.prepare(
                 "INSERT OR IGNORE INTO links (endpoint_id, account_name, type, value,
@@ -174,15 +174,31 @@ fn read_users(body: Body, rows: &mut Rows<'_>, counts: &mut FloorCounts) -> Resu
                         Ok(attribute(element, name)?.unwrap_or_default())
                     };
                     let name = get("name")?;
+                    let status = get("status")?;
+                    // The shipped package's STATUS_THRESHOLD_CONFIG: only `Active` is active,
+                    // and `Locked` is locked.
+                    let (derived, locked) = (
+                        if status == "Active" {
+                            "active"
+                        } else {
+                            "inactive"
+                        },
+                        status == "Locked",
+                    );
                     let columns = [
                         ("name", name.clone()),
                         ("accountID", get("id")?),
                         ("customproperty1", get("email")?),
-                        ("customproperty2", get("status")?),
+                        ("customproperty2", status),
                         ("displayname", get("fullName")?),
                     ];
-                    rows.account
-                        .execute(params![name, encode(&columns), rows.now])?;
+                    rows.account.execute(params![
+                        name,
+                        encode(&columns),
+                        derived,
+                        locked,
+                        rows.now
+                    ])?;
                     counts.accounts += 1;
                     user = matches!(event, Event::Start(_)).then_some(name);
                 }

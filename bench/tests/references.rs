@@ -56,20 +56,19 @@ fn rows(db: &Path) -> Vec<String> {
     rows_of(
         db,
         [
-            "SELECT 'account', name, columns, status FROM accounts ORDER BY name",
+            "SELECT 'account', name, columns, status || ' ' || coalesce(locked, 'unknown') FROM accounts ORDER BY name",
             "SELECT 'link', account_name, type, value FROM links ORDER BY account_name, type, value",
             "SELECT 'entitlement', type, value, columns FROM entitlements ORDER BY type, value",
         ],
     )
 }
 
-/// The rows the script reference wrote into its own tables, as [`rows`] gives the store's (its
-/// accounts have no status: all are active).
+/// The rows the script reference wrote into its own tables, as [`rows`] gives the store's.
 fn script_rows(db: &Path) -> Vec<String> {
     rows_of(
         db,
         [
-            "SELECT 'account', name, columns, 'active' FROM accounts ORDER BY name",
+            "SELECT 'account', name, columns, status || ' ' || locked FROM accounts ORDER BY name",
             "SELECT 'link', account, type, value FROM links ORDER BY account, type, value",
             "SELECT 'entitlement', type, value, columns FROM entitlements ORDER BY type, value",
         ],

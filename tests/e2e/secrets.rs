@@ -203,9 +203,15 @@ mod echoes {
             args.push("import".into());
             args.extend(harness.connection_args(SOAP_PACKAGE));
             let output = harness.dcconn(&args);
-            assert!(!output.status.success(), "{shape:?}: the echo failed the import");
+            assert!(
+                !output.status.success(),
+                "{shape:?}: the echo failed the import"
+            );
             let text = stderr(&output);
-            assert!(text.contains("********"), "{shape:?}: nothing echoed\n{text}");
+            assert!(
+                text.contains("********"),
+                "{shape:?}: nothing echoed\n{text}"
+            );
             for line in text.lines() {
                 let value: serde_json::Value = serde_json::from_str(line)
                     .unwrap_or_else(|error| panic!("{shape:?}: {error}: {line}"));
