@@ -38,6 +38,11 @@ pub(crate) fn shipped_config(overrides: &[(&str, &str)]) -> Config {
 
 fn with(overrides: &[(&str, &str)]) -> Connection {
     let mut pairs = shipped_package();
+    // The shipped status mapping reads the shipped plan's `customproperty2`: another plan
+    // brings its own, or none.
+    if overrides.iter().any(|(name, _)| *name == "ACCOUNTS_IMPORT_JSON") {
+        pairs.retain(|(existing, _)| existing != "STATUS_THRESHOLD_CONFIG");
+    }
     for (name, value) in overrides {
         pairs.retain(|(existing, _)| existing != name);
         pairs.push((name.to_string(), value.to_string()));
