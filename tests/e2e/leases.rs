@@ -9,6 +9,7 @@ use std::time::Duration;
 use dcsim::Fault;
 use serde_json::Value;
 
+use crate::provision::wait_for_held;
 use crate::support::*;
 
 /// Exit code of an import refused because another import of its endpoint is running.
@@ -38,18 +39,6 @@ fn pause_user_lists(harness: &Harness, count: u32) {
             .for_operation("OnlineData.listEntityUsersRq")
             .times(count),
     );
-}
-
-/// Waits until `n` responses are held at their pause.
-fn wait_for_held(harness: &Harness, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while harness.sim.held_stalls() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{n} responses never paused"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

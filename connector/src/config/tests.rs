@@ -40,7 +40,10 @@ fn with(overrides: &[(&str, &str)]) -> Connection {
     let mut pairs = shipped_package();
     // The shipped status mapping reads the shipped plan's `customproperty2`: another plan
     // brings its own, or none.
-    if overrides.iter().any(|(name, _)| *name == "ACCOUNTS_IMPORT_JSON") {
+    if overrides
+        .iter()
+        .any(|(name, _)| *name == "ACCOUNTS_IMPORT_JSON")
+    {
         pairs.retain(|(existing, _)| existing != "STATUS_THRESHOLD_CONFIG");
     }
     for (name, value) in overrides {
