@@ -6,6 +6,7 @@ mod contract;
 mod corpus;
 mod escapes;
 mod failures;
+mod files;
 mod hostile;
 mod import;
 mod interop;

@@ -3,6 +3,7 @@
 
 mod args;
 mod db;
+mod files;
 mod logs;
 mod output;
 mod tasks;
@@ -233,7 +234,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Report(args) => report(cli, args),
         Command::Db(command) => db::run(cli, command),
         Command::Package(PackageCommand::Export { connection, output }) => {
-            export_package(connection, output)
+            export_package(cli, connection, output)
         }
         Command::Completions { shell } => {
             let mut command = <args::Cli as clap::CommandFactory>::command();
@@ -465,7 +466,11 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         runtime,
         mut store,
         endpoint,
-    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
+    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref()).inspect_err(|failure| {
+        if args.json {
+            let _ = print(|out| output::import_refused(out, args.endpoint.as_deref(), failure));
+        }
+    })?;
     let request = import::ImportRequest {
         connection: &connection,
         endpoint: &endpoint,
@@ -644,7 +649,7 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
         return Err(unknown_run(cli, args.run));
     };
     let page = crate::report::html(&report);
-    write_output(&args.html, &page)?;
+    files::write_output(&cli.db, &args.html, &page)?;
     if args.html != std::path::Path::new("-") {
         note(format!(
             "wrote the report of run {} to {}",
@@ -655,28 +660,17 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
-/// Writes `text` to `path`, or to standard output for `-`.
-fn write_output(path: &std::path::Path, text: &str) -> Result<u8, Failure> {
-    if path == std::path::Path::new("-") {
-        return print(|out| out.write_all(text.as_bytes()));
-    }
-    std::fs::write(path, text).map_err(|error| Failure {
-        message: format!(
-            "cannot write {}: {error}; check the folder and its permissions",
-            path.display()
-        ),
-        code: exit::INTERNAL,
-    })?;
-    Ok(exit::OK)
-}
-
 /// `dcconn package export`.
-fn export_package(args: &ConnectionArgs, output: &std::path::Path) -> Result<u8, Failure> {
+fn export_package(
+    cli: &Cli,
+    args: &ConnectionArgs,
+    output: &std::path::Path,
+) -> Result<u8, Failure> {
     let connection = load_connection(args)?;
     let (package, omitted) = connection.to_transport_package();
     let mut text = serde_json::to_string_pretty(&package).unwrap_or_default();
     text.push('\n');
-    write_output(output, &text)?;
+    files::write_output(&cli.db, output, &text)?;
     if output != std::path::Path::new("-") {
         note(format!("wrote {} ({})", output.display(), connection.name));
     }

@@ -932,6 +932,24 @@ pub fn import_summary(
     Ok(())
 }
 
+/// An import that failed before it began (its connection, component or store), as JSON (with
+/// `--json`): no run, and the endpoint only when `--endpoint` named it.
+pub(super) fn import_refused(
+    out: &mut dyn Write,
+    endpoint: Option<&str>,
+    failure: &super::Failure,
+) -> io::Result<()> {
+    let value = json!({
+        "outcome": "failed",
+        "endpoint": endpoint,
+        "run": null,
+        "exitCode": failure.code,
+        "error": failure.message,
+    });
+    serde_json::to_writer_pretty(&mut *out, &value)?;
+    writeln!(out)
+}
+
 /// A failed import as JSON (with `--json`).
 pub fn import_failure(
     out: &mut dyn Write,

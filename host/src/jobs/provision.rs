@@ -515,7 +515,7 @@ impl Worker {
             return Attempted::recorded(task, recorded, false, None);
         };
         let request = provisioning_request(store, &task.endpoint, &account)?;
-        tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, try_number = task.tries, owner = %self.owner, "attempt started");
+        tracing::debug!(task = task.id, account = %task.account, kind = %task.kind, "tryNumber" = task.tries, owner = %self.owner, "attempt started");
         let (outcome, lost) = self.provision(connection, task, &request);
         let trapped = outcome.is_err();
         if lost {
@@ -609,7 +609,7 @@ impl Attempted {
         };
         match task.status {
             TaskStatus::Complete => {
-                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, skipped_calls = ?task.skipped_calls, "task complete");
+                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "skippedCalls" = ?task.skipped_calls, "task complete");
             }
             _ => {
                 tracing::info!(task = task.id, account = %task.account, kind = %task.kind, status = %task.status, tries = task.tries, error = %task.last_error.as_deref().unwrap_or_default(), "attempt failed");
@@ -625,7 +625,7 @@ impl Attempted {
 
     /// The attempt of `claimed` that lost its lease.
     fn lost(claimed: &Task, trapped: bool, refused: Option<JobError>) -> Attempted {
-        tracing::warn!(task = claimed.id, account = %claimed.account, try_number = claimed.tries, "lease lost: another worker took the task over; this attempt recorded nothing");
+        tracing::warn!(task = claimed.id, account = %claimed.account, "tryNumber" = claimed.tries, "lease lost: another worker took the task over; this attempt recorded nothing");
         Attempted {
             task: claimed.clone(),
             lost: true,
