@@ -295,7 +295,8 @@ fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Fai
 fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
     let failure =
         |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
-    let mut connection = connection::load(&args.connection).map_err(failure)?;
+    let (mut connection, shape) = connection::load_with_shape(&args.connection).map_err(failure)?;
+    warn_of_exposed_secrets(&connection, shape, args);
     for spec in &args.set {
         connection.apply_override(spec).map_err(failure)?;
     }
@@ -317,6 +318,18 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
             })?;
     }
     Ok(connection)
+}
+
+/// Warns of each secret the connection file or a `--set` exposes (unless `--quiet`).
+fn warn_of_exposed_secrets(file: &Connection, shape: connection::FileShape, args: &ConnectionArgs) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let elsewhere: Vec<String> = args.set_env.iter().chain(&args.set_file).cloned().collect();
+    for exposed in connection::exposed_secrets(file, shape, &args.connection, &args.set, &elsewhere)
+    {
+        message_to_stderr("WARN", &format!("warning: {exposed}"), None);
+    }
 }
 
 fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
