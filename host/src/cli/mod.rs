@@ -123,6 +123,7 @@ fn to_stderr(text: &str) {
 /// and attempt with `-vv`, as text or JSON lines.
 fn init_logs(cli: &Cli) {
     use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     JSON_MESSAGES.store(
         cli.log_format == args::LogFormat::Json,
@@ -144,10 +145,15 @@ fn init_logs(cli: &Cli) {
         // `eprintln!`, which panics there.
         .log_internal_errors(false)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()));
+    let filter = logs::own_events(level);
     // A second initialisation (tests running `run` twice in one process) keeps the first.
     let _ = match cli.log_format {
-        args::LogFormat::Text => logs.try_init(),
-        args::LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        args::LogFormat::Text => {
+            tracing::subscriber::set_global_default(logs.finish().with(filter))
+        }
+        args::LogFormat::Json => tracing::subscriber::set_global_default(
+            logs.json().flatten_event(true).finish().with(filter),
+        ),
     };
 }
 

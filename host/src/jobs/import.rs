@@ -183,7 +183,7 @@ pub fn run_with<C: Connector>(
     }
     tracing::info!(
         endpoint = request.endpoint,
-        scope = ?request.scope,
+        scope = %request.scope,
         "dryRun" = request.dry_run,
         "import started"
     );
