@@ -22,6 +22,10 @@ use serde_json::{Map, Value};
 
 use crate::policy::{Origin, UrlProblem};
 
+mod exposed;
+
+pub use exposed::{ExposedSecret, exposed_secrets};
+
 /// The largest file, or zip entry once uncompressed, that is read. Real connections are a few
 /// hundred kilobytes; the bound keeps a wrong path or a zip bomb from exhausting memory.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -161,6 +165,14 @@ impl Connection {
             attribute: name.to_owned(),
             variable: variable.to_owned(),
         })?;
+        if value.trim().is_empty() {
+            // Told apart from an unset variable: the variable is right, its value is not.
+            return Err(ConnectionError::EmptyEnv {
+                attribute: name.to_owned(),
+                variable: variable.to_owned(),
+                blank: Blank::of(&value),
+            });
+        }
         self.set(name, value);
         Ok(())
     }
@@ -207,6 +219,13 @@ impl Connection {
         })?;
         let value = value.strip_suffix('\n').unwrap_or(&value);
         let value = value.strip_suffix('\r').unwrap_or(value);
+        if value.trim().is_empty() {
+            return Err(ConnectionError::EmptySecretFile {
+                attribute: name.to_owned(),
+                path: path.to_path_buf(),
+                blank: Blank::of(value),
+            });
+        }
         self.set(name, value);
         Ok(())
     }
@@ -338,6 +357,21 @@ fn split_override<'a>(
 
 /// Reads a connection from a file in any of the three shapes the module describes.
 pub fn load(path: &Path) -> Result<Connection, ConnectionError> {
+    load_with_shape(path).map(|(connection, _)| connection)
+}
+
+/// Which shape a connection file has: it tells how its attribute values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileShape {
+    /// A JSON object of attributes (shape 1): values are written as they are.
+    Attributes,
+    /// A Saviynt transport package (shape 2, or in a zip: shape 3): values are Saviynt's
+    /// `encryptedattributevalue`, which Saviynt may have encrypted with its own key.
+    TransportPackage,
+}
+
+/// Reads a connection from a file, as [`load`], with the shape it was written in.
+pub fn load_with_shape(path: &Path) -> Result<(Connection, FileShape), ConnectionError> {
     let bytes = read_bounded(path)?;
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return load_zip(path, bytes);
@@ -377,7 +411,7 @@ fn is_connection_entry(entry_name: &str) -> bool {
 }
 
 /// Finds the one `Connection_*.json` in a zip archive and parses it.
-fn load_zip(path: &Path, bytes: Vec<u8>) -> Result<Connection, ConnectionError> {
+fn load_zip(path: &Path, bytes: Vec<u8>) -> Result<(Connection, FileShape), ConnectionError> {
     let zip_error = |source| ConnectionError::Zip {
         path: path.to_owned(),
         source,
@@ -436,7 +470,11 @@ fn load_zip(path: &Path, bytes: Vec<u8>) -> Result<Connection, ConnectionError> 
 }
 
 /// Parses JSON text in shape 1 or 2; `location` names it in errors, `stem` is the fallback name.
-fn parse_json(bytes: &[u8], location: &str, stem: &str) -> Result<Connection, ConnectionError> {
+fn parse_json(
+    bytes: &[u8],
+    location: &str,
+    stem: &str,
+) -> Result<(Connection, FileShape), ConnectionError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(location, &e))?;
     let Value::Object(top) = value else {
@@ -447,10 +485,11 @@ fn parse_json(bytes: &[u8], location: &str, stem: &str) -> Result<Connection, Co
         .filter_map(|(k, v)| v.as_object().map(|o| (k, o)))
         .filter(|(_, o)| o.contains_key(ATTRS_KEY))
         .collect();
+    let package = |connection| (connection, FileShape::TransportPackage);
     match packaged.as_slice() {
-        [] if top.contains_key(ATTRS_KEY) => from_package(&top, location, stem),
-        [] => from_plain(&top, location, stem),
-        [(key, inner)] if top.len() == 1 => from_package(inner, location, key),
+        [] if top.contains_key(ATTRS_KEY) => from_package(&top, location, stem).map(package),
+        [] => from_plain(&top, location, stem).map(|c| (c, FileShape::Attributes)),
+        [(key, inner)] if top.len() == 1 => from_package(inner, location, key).map(package),
         [(key, _)] => Err(shape(
             location,
             ShapeProblem::PackageWithOtherKeys((*key).clone()),
@@ -649,6 +688,32 @@ pub enum ConnectionError {
         /// The environment variable it was to be read from.
         variable: String,
     },
+    /// A `--set-env` names an environment variable that is set but empty (or blank).
+    #[error(
+        "cannot set {attribute}: the environment variable {variable} {blank}; give it the value, or name the variable that holds it"
+    )]
+    EmptyEnv {
+        /// The attribute being set.
+        attribute: String,
+        /// The environment variable it was to be read from.
+        variable: String,
+        /// Whether it is empty or holds only whitespace.
+        blank: Blank,
+    },
+    /// A `--set-file` names a file that is empty (or blank) once its trailing line break is
+    /// dropped.
+    #[error(
+        "cannot set {attribute} from the file {}: the file {blank}; write the value into it, or name the file that holds it",
+        path.display()
+    )]
+    EmptySecretFile {
+        /// The attribute being set.
+        attribute: String,
+        /// The file.
+        path: PathBuf,
+        /// Whether it is empty or holds only whitespace.
+        blank: Blank,
+    },
     /// A `--set-file` names a file that cannot be read.
     #[error("cannot set {attribute} from the file {}: {source}", path.display())]
     SecretFile {
@@ -743,6 +808,29 @@ pub enum OverrideProblem {
     /// `--set-file NAME=` names no file.
     #[error("the file name after '=' is empty")]
     EmptyPath,
+}
+
+/// How a value from `--set-env` or `--set-file` is unusable: nothing in it, or only
+/// whitespace (which the connector reads as no value at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Blank {
+    /// Nothing at all.
+    #[error("is empty")]
+    Empty,
+    /// Spaces, tabs or line breaks only.
+    #[error("holds only whitespace")]
+    Whitespace,
+}
+
+impl Blank {
+    /// How `value`, known to be blank, is blank.
+    fn of(value: &str) -> Blank {
+        if value.is_empty() {
+            Blank::Empty
+        } else {
+            Blank::Whitespace
+        }
+    }
 }
 
 /// What is wrong with `SOAP_ENDPOINT`. Never quotes the URL (it may carry credentials).
@@ -1201,7 +1289,12 @@ mod tests {
 
     #[test]
     fn env_overrides() {
-        let env = |name: &str| (name == "DC_PASSWORD").then(|| "hunter2".to_owned());
+        let env = |name: &str| match name {
+            "DC_PASSWORD" => Some("hunter2".to_owned()),
+            "DC_EMPTY" => Some(String::new()),
+            "DC_BLANK" => Some(" \n".to_owned()),
+            _ => None,
+        };
         let mut connection = Connection::new("c");
         connection
             .apply_env_override("PASSWORD=DC_PASSWORD", env)
@@ -1212,6 +1305,14 @@ mod tests {
             (
                 "PASSWORD=DC_NOPE",
                 "cannot set PASSWORD: the environment variable DC_NOPE is not set (or not valid UTF-8)",
+            ),
+            (
+                "PASSWORD=DC_EMPTY",
+                "cannot set PASSWORD: the environment variable DC_EMPTY is empty; give it the value, or name the variable that holds it",
+            ),
+            (
+                "PASSWORD=DC_BLANK",
+                "cannot set PASSWORD: the environment variable DC_BLANK holds only whitespace; give it the value, or name the variable that holds it",
             ),
             (
                 "PASSWORD",
@@ -1241,6 +1342,8 @@ mod tests {
             Some("/run/secrets/full") => Ok(Cursor::new(vec![b'k'; limit])),
             Some("/run/secrets/over") => Ok(Cursor::new(vec![b'k'; limit + 1])),
             Some("/run/secrets/latin1") => Ok(Cursor::new(b"caf\xe9".to_vec())),
+            Some("/run/secrets/empty") => Ok(Cursor::new(b"\n".to_vec())),
+            Some("/run/secrets/blank") => Ok(Cursor::new(b" \t\n".to_vec())),
             _ => Err(io::Error::new(io::ErrorKind::NotFound, "No such file")),
         };
         let mut connection = Connection::new("c");
@@ -1269,6 +1372,14 @@ mod tests {
             (
                 "PASSWORD=/nope",
                 "cannot set PASSWORD from the file /nope: No such file",
+            ),
+            (
+                "PASSWORD=/run/secrets/empty",
+                "cannot set PASSWORD from the file /run/secrets/empty: the file is empty; write the value into it, or name the file that holds it",
+            ),
+            (
+                "PASSWORD=/run/secrets/blank",
+                "cannot set PASSWORD from the file /run/secrets/blank: the file holds only whitespace; write the value into it, or name the file that holds it",
             ),
             (
                 "PASSWORD=",
@@ -1371,6 +1482,20 @@ mod tests {
                 "{url:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_shape_of_a_file_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = write(dir.path(), "c.json", br#"{"PASSWORD": "p"}"#);
+        let package = write(
+            dir.path(),
+            "Connection_1.json",
+            br#"{"A": {"EXTERNAL_ATTR": [{"attributename": "PASSWORD", "encryptedattributevalue": "p"}]}}"#,
+        );
+        let shape = |path: &Path| load_with_shape(path).unwrap().1;
+        assert_eq!(shape(&plain), FileShape::Attributes);
+        assert_eq!(shape(&package), FileShape::TransportPackage);
     }
 
     #[test]

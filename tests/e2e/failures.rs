@@ -206,3 +206,76 @@ fn a_truncated_response_fails_the_import() {
         ],
     );
 }
+
+/// A port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// A text log line without its timestamp: `WARN message`.
+fn without_timestamp(line: &str) -> &str {
+    match line.split_once("Z  ") {
+        Some((stamp, rest)) if stamp.starts_with(|c: char| c.is_ascii_digit()) => rest,
+        _ => line,
+    }
+}
+
+/// A refused connection is told in words with where it went, in the warnings of each try and
+/// in the error, in text and in JSON logs: no Rust debug text.
+#[test]
+fn a_refused_connection_names_the_address_and_url_in_words() {
+    let (harness, before) = imported(5);
+    let port = closed_port();
+    let failure = format!(
+        "cannot connect to 127.0.0.1:{port} (http://127.0.0.1:{port}/dc/services): connection refused"
+    );
+    let endpoint = format!("SOAP_ENDPOINT=http://127.0.0.1:{port}/dc/services?key=k");
+    let output = harness.with_connection("import", SOAP_PACKAGE, &["--set", &endpoint]);
+    assert_eq!(output.status.code(), Some(REMOTE), "{}", stderr(&output));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().map(without_timestamp).collect();
+    let warning = format!("WARN {failure}");
+    assert_eq!(
+        lines,
+        [
+            warning.as_str(),
+            &warning,
+            &warning,
+            &format!("error: ACCOUNTS_IMPORT_JSON call 1: transport failure: {failure}"),
+            "  run 2 is recorded as failed; the stored data is unchanged",
+        ]
+    );
+    assert_unchanged_with_failed_run(&harness, &before, &failure);
+
+    let mut args: Vec<String> = vec!["--log-format".into(), "json".into(), "import".into()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    args.extend(["--set".into(), endpoint]);
+    let output = harness.dcconn(&args);
+    assert_eq!(output.status.code(), Some(REMOTE));
+    let logs: Vec<(String, String)> = stderr(&output)
+        .lines()
+        .map(|line| {
+            let log: Value = serde_json::from_str(line).unwrap();
+            (
+                log["level"].as_str().unwrap().to_owned(),
+                log["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let warning = ("WARN".to_string(), failure.clone());
+    assert_eq!(
+        logs,
+        [
+            warning.clone(),
+            warning.clone(),
+            warning,
+            (
+                "ERROR".into(),
+                format!(
+                    "ACCOUNTS_IMPORT_JSON call 1: transport failure: {failure}\nrun 3 is recorded as failed; the stored data is unchanged"
+                )
+            ),
+        ]
+    );
+}

@@ -312,12 +312,18 @@ fn a_refused_connection_is_a_typed_failure_for_an_import_and_a_task() {
     let harness = Harness::new(10);
     assert_success(&harness.import(SOAP_PACKAGE));
     let before = harness.snapshot();
-    let endpoint = format!("SOAP_ENDPOINT={}", closed_port_url());
+    let url = closed_port_url();
+    let endpoint = format!("SOAP_ENDPOINT={url}");
     let output = harness.with_connection("import", SOAP_PACKAGE, &["--set", &endpoint]);
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/dc/services");
     assert_failure(
         &output,
         REMOTE,
-        &["ACCOUNTS_IMPORT_JSON call 1: transport failure: connection refused"],
+        &[&format!(
+            "ACCOUNTS_IMPORT_JSON call 1: transport failure: cannot connect to {address} ({url}): connection refused"
+        )],
     );
     assert_eq!(harness.snapshot(), before);
     let output = harness.with_connection(

@@ -604,3 +604,252 @@ fn a_secret_in_imported_data_is_stored_masked() {
     let db = String::from_utf8_lossy(&std::fs::read(harness.db()).unwrap()).into_owned();
     assert!(!db.contains(PASSWORD) && !db.contains(PASSWORD_ESCAPED));
 }
+
+/// Where a secret is given: the command line and the connection file are warned of (the value
+/// never printed), an empty variable or file is refused as such, and a missing attribute's hint
+/// is worded for its kind.
+mod given {
+    use std::process::Output;
+
+    use serde_json::{Value, json};
+
+    use crate::support::*;
+
+    const CONFIGURATION: i32 = 3;
+    const AUTHENTICATION: i32 = 4;
+
+    /// `dcconn <command> -c <file> --set SOAP_ENDPOINT=... <extra>`: the password only as
+    /// `extra` gives it.
+    fn run(harness: &Harness, command: &str, file: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            command.to_string(),
+            "-c".into(),
+            file.into(),
+            "--set".into(),
+            format!("SOAP_ENDPOINT={}", harness.sim.endpoint_url()),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        harness.dcconn(&args)
+    }
+
+    /// Neither output holds the password, as written or escaped.
+    #[track_caller]
+    fn assert_never_printed(output: &Output, secret: &str) {
+        for text in [stdout(output), stderr(output)] {
+            assert!(!text.contains(secret), "the secret was printed:\n{text}");
+            assert!(
+                !text.contains(PASSWORD_ESCAPED),
+                "the secret was printed:\n{text}"
+            );
+        }
+    }
+
+    /// The shipped package with `attributes` added, written next to the store as `name`.
+    fn package_with(harness: &Harness, name: &str, attributes: Value) -> String {
+        let mut package: Value =
+            serde_json::from_str(&std::fs::read_to_string(package(SOAP_PACKAGE)).unwrap()).unwrap();
+        for (key, value) in attributes.as_object().unwrap() {
+            package[key] = value.clone();
+        }
+        let path = harness.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(&package).unwrap()).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_secret_given_with_set_is_warned_of_and_still_works() {
+        let harness = Harness::new(5);
+        let set_password = format!("PASSWORD={PASSWORD}");
+        let output = run(
+            &harness,
+            "test",
+            &package(SOAP_PACKAGE).display().to_string(),
+            &["--set", "USERNAME=dcadmin", "--set", &set_password],
+        );
+        assert_success(&output);
+        assert_eq!(
+            stderr(&output),
+            "warning: --set PASSWORD=... puts a secret on the command line, where the process list and the shell history show it: give it with --set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH instead\n"
+        );
+        assert_never_printed(&output, PASSWORD);
+
+        // As a JSON line, and not at all with --quiet.
+        let mut args = vec!["--log-format", "json", "test", "-c"];
+        let file = package(SOAP_PACKAGE).display().to_string();
+        let endpoint = format!("SOAP_ENDPOINT={}", harness.sim.endpoint_url());
+        args.extend([
+            file.as_str(),
+            "--set",
+            &endpoint,
+            "--set",
+            "USERNAME=dcadmin",
+        ]);
+        args.extend(["--set", &set_password]);
+        let output = harness.dcconn(&args);
+        assert_success(&output);
+        let line: Value = serde_json::from_str(stderr(&output).trim_end()).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert!(
+            line["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("warning: --set PASSWORD=... puts a secret on the command line"),
+            "{line}"
+        );
+        assert_never_printed(&output, PASSWORD);
+        args[0] = "-q";
+        args.remove(1);
+        let output = harness.dcconn(&args);
+        assert_success(&output);
+        assert_eq!(stderr(&output), "");
+    }
+
+    #[test]
+    fn a_secret_in_clear_in_the_connection_file_is_warned_of_with_the_file() {
+        let harness = Harness::new(5);
+        let file = package_with(
+            &harness,
+            "with-password.json",
+            json!({"USERNAME": USERNAME, "PASSWORD": PASSWORD}),
+        );
+        let output = run(&harness, "test", &file, &[]);
+        assert_success(&output);
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "warning: PASSWORD is stored in clear in {file}, where anyone who can read the file can read it: remove it from the file and give it with --set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH\n"
+            )
+        );
+        assert_never_printed(&output, PASSWORD);
+
+        // Replaced from the environment, it is still in clear in the file.
+        let variable = format!("PASSWORD={PASSWORD_VARIABLE}");
+        let output = run(&harness, "test", &file, &["--set-env", &variable]);
+        assert_success(&output);
+        assert!(
+            stderr(&output).starts_with("warning: PASSWORD is stored in clear in "),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    /// A transport package's values are Saviynt's `encryptedattributevalue`: its secret is not
+    /// called clear text, and is warned of only when it is the value used.
+    #[test]
+    fn a_transport_package_secret_is_warned_of_only_when_its_value_is_sent() {
+        let harness = Harness::new(5);
+        let mut attributes: Vec<Value> = [("USERNAME", USERNAME), ("PASSWORD", "ENC(9f8a2c==)")]
+            .iter()
+            .map(|(name, value)| json!({"attributename": name, "encryptedattributevalue": value}))
+            .collect();
+        let shipped: Value =
+            serde_json::from_str(&std::fs::read_to_string(package(SOAP_PACKAGE)).unwrap()).unwrap();
+        for (name, value) in shipped.as_object().unwrap() {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            attributes.push(json!({"attributename": name, "encryptedattributevalue": text}));
+        }
+        let export = json!({"DuckCreekProd": {"connectionname": "DuckCreekProd", "EXTERNAL_ATTR": attributes}});
+        let path = harness.dir.path().join("Connection_20261126101500.json");
+        std::fs::write(&path, export.to_string()).unwrap();
+        let file = path.display().to_string();
+
+        let variable = format!("PASSWORD={PASSWORD_VARIABLE}");
+        let output = run(&harness, "test", &file, &["--set-env", &variable]);
+        assert_success(&output);
+        assert_eq!(stderr(&output), "", "the package's value is not used");
+
+        let output = run(&harness, "test", &file, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(AUTHENTICATION),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "warning: PASSWORD is taken from the transport package {file} as written: dcconn cannot decrypt a value Saviynt exported encrypted, and would send it as it is; give it with --set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH\n\
+                 error: SOAP_ENDPOINT call 1: authentication failed: Session.loginRs answered Failure: Invalid user name or password\n"
+            )
+        );
+        assert!(!stderr(&output).contains("in clear"));
+    }
+
+    #[test]
+    fn an_empty_variable_or_file_is_refused_as_empty_not_as_unset() {
+        let harness = Harness::new(5);
+        let file = package(SOAP_PACKAGE).display().to_string();
+        let empty_file = harness.dir.path().join("empty-secret");
+        std::fs::write(&empty_file, "\n").unwrap();
+        let from_file = format!("PASSWORD={}", empty_file.display());
+        let cases: [(&[&str], String); 3] = [
+            (
+                &["--set-env", "PASSWORD=DC_E2E_EMPTY"],
+                "error: cannot set PASSWORD: the environment variable DC_E2E_EMPTY is empty; give it the value, or name the variable that holds it\n".to_string(),
+            ),
+            (
+                &["--set-env", "PASSWORD=DC_E2E_UNSET"],
+                "error: cannot set PASSWORD: the environment variable DC_E2E_UNSET is not set (or not valid UTF-8)\n".to_string(),
+            ),
+            (
+                &["--set-file", &from_file],
+                format!(
+                    "error: cannot set PASSWORD from the file {}: the file is empty; write the value into it, or name the file that holds it\n",
+                    empty_file.display()
+                ),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut args = vec!["import", "-c", &file, "--set", "USERNAME=dcadmin"];
+            args.extend(extra);
+            let output = harness
+                .command(&args)
+                .env("DC_E2E_EMPTY", "")
+                .env_remove("DC_E2E_UNSET")
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(CONFIGURATION), "{extra:?}");
+            assert_eq!(stderr(&output), expected, "{extra:?}");
+            assert_eq!(stdout(&output), "", "{extra:?}");
+        }
+        assert!(harness.sim.requests().is_empty(), "nothing was sent");
+        assert!(!harness.db().exists(), "nothing was stored");
+    }
+
+    /// USERNAME is not a secret: its hint says `--set`; a secret's says the environment or a
+    /// file; an attribute given empty is called empty.
+    #[test]
+    fn a_missing_attributes_hint_is_worded_for_its_kind() {
+        let harness = Harness::new(5);
+        let file = package(SOAP_PACKAGE).display().to_string();
+        let output = run(&harness, "validate", &file, &["--set", "PASSWORD="]);
+        assert_eq!(output.status.code(), Some(CONFIGURATION));
+        let problems = stdout(&output);
+        let lines: Vec<&str> = problems
+            .lines()
+            .filter(|line| line.contains("REQUESTXML1,"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "error: ACCOUNTS_IMPORT_JSON (REQUESTXML1, line 1, column 136): `${USERNAME}` is used but the connection has no USERNAME: set it in the connection, or with --set USERNAME=VALUE",
+                "error: ACCOUNTS_IMPORT_JSON (REQUESTXML1, line 1, column 159): `${PASSWORD}` is used but the connection's PASSWORD is empty: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH)",
+            ]
+        );
+        assert_eq!(
+            stderr(&output),
+            "",
+            "an empty value is no secret on the command line"
+        );
+        let output = run(&harness, "validate", &file, &["--set", "USERNAME=dcadmin"]);
+        assert!(
+            stdout(&output).contains(
+                "`${PASSWORD}` is used but the connection has no PASSWORD: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH)"
+            ),
+            "{}",
+            stdout(&output)
+        );
+    }
+}

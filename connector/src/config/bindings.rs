@@ -196,9 +196,7 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
         ));
     }
     if path.len() == 1 && (root == "USERNAME" || is_secret_attribute(root)) {
-        return Some(format!(
-            "`${{{root}}}` is used but the connection has no {root}: set it (a secret from an environment variable or a file: --set-env {root}=VARIABLE, --set-file {root}=PATH)"
-        ));
+        return Some(missing_attribute(root, connection));
     }
     Some(format!(
         "`${{{written}}}` names nothing: bound are connection attributes (`USERNAME`, `PASSWORD`, ...){}",
@@ -208,6 +206,25 @@ fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Op
             ScopeKind::Provisioning { .. } => ", `account.*`, `user.*` and captured values",
         }
     ))
+}
+
+/// Why `${NAME}` of a connection attribute the connector knows (USERNAME, a secret) binds
+/// nothing, and how to give it: a secret from the environment or a file, never on the command
+/// line; an ordinary attribute in the connection or with `--set`.
+fn missing_attribute(name: &str, connection: &Connection) -> String {
+    let what = if connection.is_blank(name) {
+        format!("the connection's {name} is empty")
+    } else {
+        format!("the connection has no {name}")
+    };
+    let how = if is_secret_attribute(name) {
+        format!(
+            "give it from an environment variable or a file (--set-env {name}=VARIABLE or --set-file {name}=PATH)"
+        )
+    } else {
+        format!("set it in the connection, or with --set {name}=VALUE")
+    };
+    format!("`${{{name}}}` is used but {what}: {how}")
 }
 
 /// The values bound when a request is built.

@@ -142,6 +142,21 @@ impl Endpoint {
             self.scheme, self.authority, self.path_and_query
         )
     }
+
+    /// `host:port`, the port always written: where a connection is made.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host(), self.port())
+    }
+
+    /// The URL as a message shows it: `scheme://host:port/path`, without the query, which may
+    /// carry a key or a token.
+    pub fn shown_url(&self) -> String {
+        let path = self
+            .path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query.as_str(), |(path, _)| path);
+        format!("{}://{}{path}", self.scheme, self.address())
+    }
 }
 
 /// A mistake at a byte offset of the part being checked.
@@ -315,6 +330,37 @@ mod tests {
     use std::str::FromStr;
 
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_with_its_port_and_without_its_query() {
+        let cases = [
+            (
+                "http://127.0.0.1:9/dc/services",
+                "127.0.0.1:9",
+                "http://127.0.0.1:9/dc/services",
+            ),
+            (
+                "https://DC.example.com/Server.svc?apikey=k",
+                "dc.example.com:443",
+                "https://dc.example.com:443/Server.svc",
+            ),
+            (
+                "http://[::1]:8080/x?y=1#frag",
+                "[::1]:8080",
+                "http://[::1]:8080/x",
+            ),
+            ("http://h:/a", "h:80", "http://h:80/a"),
+            ("http://h?q", "h:80", "http://h:80/"),
+        ];
+        for (url, address, shown) in cases {
+            let endpoint = Endpoint::parse(url).unwrap();
+            assert_eq!(
+                (endpoint.address().as_str(), endpoint.shown_url().as_str()),
+                (address, shown),
+                "{url}"
+            );
+        }
+    }
 
     #[test]
     fn splits_urls() {

@@ -101,6 +101,13 @@ impl Connection {
             .map(String::as_str)
             .filter(|value| !value.trim().is_empty())
     }
+
+    /// Whether an attribute is given but empty (or only whitespace), which counts as absent.
+    pub fn is_blank(&self, name: &str) -> bool {
+        self.attributes
+            .get(name)
+            .is_some_and(|value| value.trim().is_empty())
+    }
 }
 
 /// A checked configuration, ready to run.

@@ -7,8 +7,8 @@ use std::io::{self, BufReader, Read};
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    Scheme,
+    ErrorCode, Fields, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, Scheme,
 };
 use wasip2::io::streams::{InputStream, StreamError};
 
@@ -94,7 +94,12 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
                 || "a request header".to_string(),
                 |(name, _)| format!("the request header `{name}`"),
             );
-        TransportError::lasting(format!("{refused} was refused by the host: {error:?}"))
+        let why = match error {
+            HeaderError::InvalidSyntax => "it is not a valid header",
+            HeaderError::Forbidden => "a component may not set it",
+            HeaderError::Immutable => "the headers can no longer change",
+        };
+        TransportError::lasting(format!("{refused} was refused by the host: {why}"))
     })?;
     let outgoing = OutgoingRequest::new(headers);
     let scheme = if endpoint.scheme == "https" {
@@ -121,15 +126,15 @@ fn send(endpoint: &Endpoint, request: &HttpRequest) -> Result<IncomingResponse, 
         .map_err(|()| TransportError::lasting("the request body was already taken"))?;
     // No timeouts are asked for: the host's limits apply (it knows its network and its users'
     // Duck Creek; a component could not lengthen them anyway).
-    let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(&code))?;
+    let future = outgoing_handler::handle(outgoing, None).map_err(|code| error(&code, endpoint))?;
     // When the host refuses the request, writing fails with a closed stream; the response
     // future then says why, which is the error worth reporting.
     let written = write_body(&outgoing_body, body);
-    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|code| error(&code));
+    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|code| error(&code, endpoint));
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(error(&code)),
+        Some(Ok(Err(code))) => return Err(error(&code, endpoint)),
         Some(Err(())) | None => {
             return Err(TransportError::lasting("the response was already taken"));
         }
@@ -160,8 +165,8 @@ fn stream_error(error: StreamError) -> String {
 
 /// The host's error code as a transport error: a denial by the host's policy, a malformed
 /// request or a refused TLS certificate will not pass by sending again; the rest may.
-fn error(code: &ErrorCode) -> TransportError {
-    let message = describe(code);
+fn error(code: &ErrorCode, endpoint: &Endpoint) -> TransportError {
+    let message = describe(code, endpoint);
     match code {
         ErrorCode::HttpRequestDenied
         | ErrorCode::HttpRequestMethodInvalid
@@ -176,27 +181,79 @@ fn error(code: &ErrorCode) -> TransportError {
     }
 }
 
-/// The host's error code in plain words. A denial by the host's egress policy reads as such.
-fn describe(code: &ErrorCode) -> String {
+/// The host's error code in plain words, naming where the request went (`host:port` and the
+/// URL without its query): `cannot connect to 127.0.0.1:9 (http://127.0.0.1:9/dc/services):
+/// connection refused`. A denial by the host's egress policy reads as such.
+fn describe(code: &ErrorCode, endpoint: &Endpoint) -> String {
+    let url = endpoint.shown_url();
     match code {
         ErrorCode::HttpRequestDenied => {
             "the host's policy denied the request (only SOAP_ENDPOINT and the token URLs of CONNECTIONJSON may be reached)".into()
         }
+        ErrorCode::InternalError(Some(message)) => format!("the host refused the request: {message}"),
+        code => match connect_failure(code) {
+            Some(reason) => format!("cannot connect to {} ({url}): {reason}", endpoint.address()),
+            None => format!("the request to {url} failed: {}", exchange_failure(code)),
+        },
+    }
+}
+
+/// Why no connection could be made, when `code` says so.
+fn connect_failure(code: &ErrorCode) -> Option<String> {
+    Some(match code {
+        ErrorCode::DnsTimeout => "the host name lookup timed out".into(),
+        ErrorCode::DnsError(payload) => match &payload.rcode {
+            Some(rcode) => format!("the host name could not be resolved ({rcode})"),
+            None => "the host name could not be resolved".into(),
+        },
+        ErrorCode::DestinationNotFound => "no such host".into(),
+        ErrorCode::DestinationUnavailable => "the host is unreachable".into(),
+        ErrorCode::DestinationIpProhibited => "the address is prohibited".into(),
+        ErrorCode::DestinationIpUnroutable => "the address is unroutable".into(),
         ErrorCode::ConnectionRefused => "connection refused".into(),
         ErrorCode::ConnectionTimeout => "connection timed out".into(),
-        ErrorCode::ConnectionReadTimeout => "timed out waiting for the response".into(),
-        ErrorCode::DnsError(_) => "the endpoint's host name could not be resolved".into(),
+        ErrorCode::ConnectionLimitReached => "the host's connection limit is reached".into(),
+        ErrorCode::TlsProtocolError => "the TLS handshake failed".into(),
+        ErrorCode::TlsCertificateError => "the server's TLS certificate is not trusted".into(),
+        ErrorCode::TlsAlertReceived(alert) => match &alert.alert_message {
+            Some(message) => format!("the server sent a TLS alert: {message}"),
+            None => "the server sent a TLS alert".into(),
+        },
+        _ => return None,
+    })
+}
+
+/// What went wrong once connected, in plain words.
+fn exchange_failure(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::ConnectionTerminated => "the connection was closed".into(),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            "timed out waiting for the response".into()
+        }
+        ErrorCode::ConnectionWriteTimeout => "timed out sending the request".into(),
         ErrorCode::HttpResponseBodySize(limit) => format!(
             "the response is larger than the host allows ({} bytes)",
             limit.map_or_else(|| "its limit".to_string(), |l| l.to_string())
         ),
-        ErrorCode::InternalError(Some(message)) => format!("the host refused the request: {message}"),
-        ErrorCode::TlsCertificateError
-        | ErrorCode::TlsAlertReceived(_)
-        | ErrorCode::TlsProtocolError => {
-            format!("TLS failure: {code:?}")
+        ErrorCode::HttpResponseIncomplete => "the response ended early".into(),
+        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
+            "the response headers are too large".into()
         }
-        other => format!("{other:?}"),
+        ErrorCode::HttpResponseTransferCoding(_) => {
+            "the response's transfer coding is not supported".into()
+        }
+        ErrorCode::HttpResponseContentCoding(_) => {
+            "the response's content coding is not supported".into()
+        }
+        ErrorCode::HttpRequestBodySize(_) => "the request is larger than the host allows".into(),
+        ErrorCode::HttpRequestUriInvalid | ErrorCode::HttpRequestUriTooLong => {
+            "the host refused its URL".into()
+        }
+        ErrorCode::HttpProtocolError => "the server broke the HTTP protocol".into(),
+        ErrorCode::HttpUpgradeFailed => "an HTTP upgrade failed".into(),
+        ErrorCode::LoopDetected => "a loop was detected".into(),
+        ErrorCode::InternalError(None) => "the host failed".into(),
+        _ => "the host refused the request".into(),
     }
 }
 

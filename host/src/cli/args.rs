@@ -317,7 +317,8 @@ pub struct ConnectionArgs {
     /// (Connection_*.json) or the zip holding it.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub connection: PathBuf,
-    /// Set an attribute, e.g. --set SOAP_ENDPOINT=https://dc.example.com/Server.svc
+    /// Set an attribute, e.g. --set SOAP_ENDPOINT=https://dc.example.com/Server.svc (not a
+    /// secret: the process list shows it; use --set-env or --set-file)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
     /// Set an attribute from an environment variable, e.g. --set-env PASSWORD=DC_PASSWORD

@@ -9,12 +9,28 @@
 use std::fmt;
 
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::field::{RecordFields, VisitOutput};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 
 use super::output::printable;
 use crate::secrets;
+
+/// The events logged at `level`, but wasmtime-wasi-http's own below TRACE: it logs failed
+/// requests as Rust debug text without saying where they went, and the host logs each of them
+/// in words with its URL (`runtime::http_failure`).
+pub(super) fn own_events(level: LevelFilter) -> Targets {
+    let wasmtime_http = if level == LevelFilter::TRACE {
+        LevelFilter::TRACE
+    } else {
+        LevelFilter::OFF
+    };
+    Targets::new()
+        .with_default(level)
+        .with_target("wasmtime_wasi_http", wasmtime_http)
+}
 
 /// The text logs' field formatter: [`DefaultVisitor`]'s layout with every value escaped.
 #[derive(Debug, Clone, Copy, Default)]

@@ -124,6 +124,7 @@ fn to_stderr(text: &str) {
 /// and attempt with `-vv`, as text or JSON lines.
 fn init_logs(cli: &Cli) {
     use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     JSON_MESSAGES.store(
         cli.log_format == args::LogFormat::Json,
@@ -145,10 +146,15 @@ fn init_logs(cli: &Cli) {
         // `eprintln!`, which panics there.
         .log_internal_errors(false)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()));
+    let filter = logs::own_events(level);
     // A second initialisation (tests running `run` twice in one process) keeps the first.
     let _ = match cli.log_format {
-        args::LogFormat::Text => logs.try_init(),
-        args::LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        args::LogFormat::Text => {
+            tracing::subscriber::set_global_default(logs.finish().with(filter))
+        }
+        args::LogFormat::Json => tracing::subscriber::set_global_default(
+            logs.json().flatten_event(true).finish().with(filter),
+        ),
     };
 }
 
@@ -296,7 +302,8 @@ fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Fai
 fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
     let failure =
         |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
-    let mut connection = connection::load(&args.connection).map_err(failure)?;
+    let (mut connection, shape) = connection::load_with_shape(&args.connection).map_err(failure)?;
+    warn_of_exposed_secrets(&connection, shape, args);
     for spec in &args.set {
         connection.apply_override(spec).map_err(failure)?;
     }
@@ -318,6 +325,18 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
             })?;
     }
     Ok(connection)
+}
+
+/// Warns of each secret the connection file or a `--set` exposes (unless `--quiet`).
+fn warn_of_exposed_secrets(file: &Connection, shape: connection::FileShape, args: &ConnectionArgs) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let elsewhere: Vec<String> = args.set_env.iter().chain(&args.set_file).cloned().collect();
+    for exposed in connection::exposed_secrets(file, shape, &args.connection, &args.set, &elsewhere)
+    {
+        message_to_stderr("WARN", &format!("warning: {exposed}"), None);
+    }
 }
 
 fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {

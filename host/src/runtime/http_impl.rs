@@ -15,10 +15,12 @@ use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_hooks,
 };
 
+use super::http_failure::{Target, connect_error_code};
 use crate::policy::AllowList;
 use crate::runtime::Limits;
 use crate::secrets::{self, Secrets, TokenAnswer};
@@ -173,10 +175,13 @@ impl WasiHttpHooks for EgressHooks {
         let token_answer = secrets
             .token_request(request.uri())
             .map(|path| path.map(str::to_string));
+        let target = Target::of(request.uri());
         let exchange = async move {
             let request = with_secrets(request, &secrets).await?;
             let (response, io) =
-                Box::into_pin(default_hooks().send_request(request, Some(options), fut)).await?;
+                Box::into_pin(default_hooks().send_request(request, Some(options), fut))
+                    .await
+                    .inspect_err(|error| target.log_failure(error))?;
             let response = response.map(|body| {
                 let body = limited(body, max_response);
                 match &token_answer {
@@ -192,6 +197,16 @@ impl WasiHttpHooks for EgressHooks {
             Some(deadline) => Box::new(until(deadline, exchange)),
             None => Box::new(exchange),
         }
+    }
+
+    // The failure was logged in words where the request is known (`Target::log_failure`);
+    // wasmtime's defaults would log it again as debug text.
+    fn p2_error_from_connect(&mut self, error: &std::io::Error) -> ErrorCode {
+        connect_error_code(error)
+    }
+
+    fn p2_error_from_tls(&mut self, _error: &std::io::Error) -> ErrorCode {
+        ErrorCode::TlsProtocolError
     }
 }
 

@@ -6,6 +6,7 @@
 //! egress [`AllowList`]: no filesystem, no environment, no sockets, no stdio.
 
 mod cache;
+mod http_failure;
 mod http_impl;
 mod limits;
 mod timing;

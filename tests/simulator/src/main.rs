@@ -26,9 +26,45 @@ use std::time::Duration;
 
 use dcsim::{ExpiredAnswer, SimConfig, Simulator, TokenMode};
 
+/// What `dcsim --help` says after the options: where things are and how to drive it.
+const AFTER_HELP: &str = "\
+Endpoint:
+  POST http://127.0.0.1:PORT/dc/services   the Duck Creek XML/SOAP endpoint (SOAP 1.1 or a bare
+                                           <server> document); point dcconn at it with
+                                           --set SOAP_ENDPOINT=http://127.0.0.1:PORT/dc/services
+
+Credentials (what Session.loginRq accepts):
+  user name   --username (default dcadmin)
+  password    the environment variable DCSIM_PASSWORD (default dcadmin-secret); never printed
+
+Admin API (JSON, on the same port; the README's \"Try it by hand\" shows it in use):
+  GET|PUT|DELETE /admin/users/NAME          a user; a PUT body is the whole user as GET
+                                            returns it (fields left out take their defaults)
+  GET|PUT|DELETE /admin/roles/NAME, /admin/privileges/NAME, /admin/entities/NAME
+  POST /admin/faults                        make the next matching requests misbehave, e.g.
+                                            {\"kind\": \"http-status\", \"status\": 503, \"count\": 1}
+                                            (also soap-fault, failure-status, reset, truncate,
+                                            stall, pause, ...); GET lists, DELETE clears them
+  DELETE /admin/stalls                      release stalled and paused responses
+  GET|DELETE /admin/requests                the Duck Creek operations received (with the
+                                            request bodies as they came, credentials included)
+  GET /admin/state                          counts of users, roles, privileges, entities, requests
+  The full table: tests/simulator/src/admin.rs; every fault: tests/simulator/src/fault.rs.
+
+Token gateway:
+  --token-lifetime-ms N turns it on: POST http://127.0.0.1:PORT/oauth/token issues tokens
+  (grant_type=client_credentials with --client-id and --client-secret, defaults dcconn and
+  gateway-secret; or grant_type=password with the credentials above), and the endpoint then
+  wants `Authorization: Bearer TOKEN`; GET /admin/tokens counts them.
+
+Example:
+  DCSIM_PASSWORD=demo-secret dcsim --users 20 --port 8099
+  curl -s -X POST http://127.0.0.1:8099/admin/faults -d '{\"kind\": \"http-status\", \"status\": 503}'
+";
+
 /// A Duck Creek simulator (loopback only).
 #[derive(Parser, Debug)]
-#[command(name = "dcsim", version, about)]
+#[command(name = "dcsim", version, about, after_help = AFTER_HELP)]
 struct Args {
     /// Number of users to generate.
     #[arg(long, default_value_t = 50)]

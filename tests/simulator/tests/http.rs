@@ -1780,3 +1780,34 @@ fn rust_api_roles_privileges_entities() {
     );
     assert_eq!(list_users(&sim, "70").attr("status"), Some("Failure"));
 }
+
+/// `dcsim --help` says where the endpoint is, how credentials are set, the admin API with a
+/// pointer to the README, the token gateway, and an example.
+#[test]
+fn help_names_the_endpoint_credentials_admin_api_and_token_gateway() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcsim"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = help.lines().map(str::trim_end).collect();
+    for expected in [
+        "  POST http://127.0.0.1:PORT/dc/services   the Duck Creek XML/SOAP endpoint (SOAP 1.1 or a bare",
+        "                                           --set SOAP_ENDPOINT=http://127.0.0.1:PORT/dc/services",
+        "  user name   --username (default dcadmin)",
+        "  password    the environment variable DCSIM_PASSWORD (default dcadmin-secret); never printed",
+        "Admin API (JSON, on the same port; the README's \"Try it by hand\" shows it in use):",
+        "  GET|PUT|DELETE /admin/users/NAME          a user; a PUT body is the whole user as GET",
+        "  POST /admin/faults                        make the next matching requests misbehave, e.g.",
+        "  DELETE /admin/stalls                      release stalled and paused responses",
+        "  The full table: tests/simulator/src/admin.rs; every fault: tests/simulator/src/fault.rs.",
+        "  --token-lifetime-ms N turns it on: POST http://127.0.0.1:PORT/oauth/token issues tokens",
+        "  DCSIM_PASSWORD=demo-secret dcsim --users 20 --port 8099",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "the help lacks {expected:?}:\n{help}"
+        );
+    }
+}
