@@ -122,7 +122,7 @@ fn names_a_server_sends_are_escaped_in_task_lines_titles_logs_and_csv() {
     assert_eq!(
         logged(&stderr(&disable)),
         format!(
-            "INFO task complete task=1 account={RELAYED_SHOWN} kind=disable tries=1 skipped_calls=[]\n"
+            "INFO task complete task=1 account={RELAYED_SHOWN} kind=disable tries=1 skippedCalls=[]\n"
         )
     );
     assert_eq!(
@@ -151,7 +151,7 @@ fn names_a_server_sends_are_escaped_in_task_lines_titles_logs_and_csv() {
     assert_eq!(
         logged(&stderr(&retry)),
         format!(
-            "INFO task complete task=2 account={RELAYED_SHOWN} kind=enable tries=1 skipped_calls=[]\n"
+            "INFO task complete task=2 account={RELAYED_SHOWN} kind=enable tries=1 skippedCalls=[]\n"
         )
     );
 }
@@ -302,7 +302,7 @@ fn escape_sequences_in_an_account_name_are_escaped_in_titles_task_lines_logs_and
     assert_eq!(
         logged(&stderr(&disable)),
         format!(
-            "INFO task complete task=1 account={shown} kind=disable tries=1 skipped_calls=[]\n"
+            "INFO task complete task=1 account={shown} kind=disable tries=1 skippedCalls=[]\n"
         )
     );
     assert_eq!(harness.sim.dataset().user("eve").unwrap().status, "Locked");

@@ -195,7 +195,7 @@ fn retry_says_what_it_waits_for_and_logs_each_wait_with_v() {
     assert_eq!(waits.len(), 1, "{log}");
     assert!(
         waits[0].contains(&format!(
-            "INFO waiting for the next task to become due task=2 next_try_at={at} wait_ms="
+            "INFO waiting for the next task to become due task=2 nextTryAt={at} waitMs="
         )),
         "{log}"
     );

@@ -388,7 +388,7 @@ fn wait_for_next(
     if seconds > 0.0 {
         // A time too far to be a number of seconds is waited for a minute at a time anyway.
         let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-        tracing::info!(task = next.task.0, next_try_at = %next.at, wait_ms = wait.as_millis() as u64, "waiting for the next task to become due");
+        tracing::info!(task = next.task.0, "nextTryAt" = %next.at, "waitMs" = wait.as_millis() as u64, "waiting for the next task to become due");
         progress(RetryEvent::Waiting {
             task: next.task,
             at: &next.at,
