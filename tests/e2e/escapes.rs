@@ -301,9 +301,7 @@ fn escape_sequences_in_an_account_name_are_escaped_in_titles_task_lines_logs_and
     assert_clean(&disable.stderr, 1);
     assert_eq!(
         logged(&stderr(&disable)),
-        format!(
-            "INFO task complete task=1 account={shown} kind=disable tries=1 skippedCalls=[]\n"
-        )
+        format!("INFO task complete task=1 account={shown} kind=disable tries=1 skippedCalls=[]\n")
     );
     assert_eq!(harness.sim.dataset().user("eve").unwrap().status, "Locked");
 
