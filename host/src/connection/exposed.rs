@@ -143,7 +143,7 @@ mod tests {
         for elsewhere in [specs(&[]), specs(&["PASSWORD=DC_PASSWORD"])] {
             assert_eq!(
                 exposed_secrets(&file(), FileShape::Attributes, path, &[], &elsewhere),
-                [in_clear.clone()]
+                std::slice::from_ref(&in_clear)
             );
         }
         assert_eq!(
