@@ -419,9 +419,9 @@ fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
 }
 
 fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
-    for warning in warnings {
+    for warning in jobs::problems::grouped(warnings) {
         if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            message_to_stderr("WARN", &jobs::describe_problem(warning), None);
+            message_to_stderr("WARN", &warning.describe(), None);
         }
     }
 }

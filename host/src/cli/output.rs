@@ -10,8 +10,8 @@ use unicode_width::UnicodeWidthStr;
 
 use super::args::{Format, ShowFormat};
 use crate::connection::Connection;
-use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport};
+use crate::jobs::problems::grouped;
 use crate::jobs::provision::RetrySummary;
 use crate::runtime::wit;
 use crate::store::{
@@ -78,7 +78,7 @@ const TASK_KEYS: &[&str] = &[
     "comments",
     "skippedCalls",
 ];
-const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "location", "message"];
+const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "locations", "message"];
 
 /// How many changes a dry run lists as text; `--json` lists them all.
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
@@ -808,44 +808,35 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
     Rows { header, rows }.write(out, format, json_rows, TASK_KEYS)
 }
 
-/// `dcconn validate`.
+/// `dcconn validate`: one problem per line, the same problem at several places once with its
+/// places (JSON and CSV: `locations`, every place as reported).
 pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) -> io::Result<()> {
-    let severity = |p: &wit::Problem| match p.severity {
-        wit::Severity::Error => "error",
-        wit::Severity::Warning => "warning",
-    };
-    match format {
-        Format::Table => {
-            if problems.is_empty() {
-                return writeln!(out, "no problems found");
-            }
-            for problem in problems {
-                writeln!(out, "{}", printable_lines(&describe_problem(problem)))?;
-            }
-            Ok(())
+    let groups = grouped(problems);
+    if format == Format::Table {
+        if groups.is_empty() {
+            return writeln!(out, "no problems found");
         }
-        _ => {
-            let json_rows = problems
-                .iter()
-                .map(|p| json!({"severity": severity(p), "attribute": p.attribute, "location": p.location, "message": p.message}))
-                .collect();
-            let header = ["SEVERITY", "ATTRIBUTE", "LOCATION", "MESSAGE"]
-                .map(String::from)
-                .to_vec();
-            let rows = problems
-                .iter()
-                .map(|p| {
-                    vec![
-                        severity(p).to_string(),
-                        p.attribute.clone(),
-                        p.location.clone().unwrap_or_default(),
-                        p.message.clone(),
-                    ]
-                })
-                .collect();
-            Rows { header, rows }.write(out, format, json_rows, PROBLEM_KEYS)
+        for group in &groups {
+            writeln!(out, "{}", printable_lines(&group.describe()))?;
         }
+        return Ok(());
     }
+    let json_rows = groups
+        .iter()
+        .map(|group| {
+            json!({
+                "severity": group.severity_name(),
+                "attribute": group.attribute,
+                "locations": group.locations,
+                "message": group.message,
+            })
+        })
+        .collect();
+    let no_table = Rows {
+        header: Vec::new(),
+        rows: Vec::new(),
+    };
+    no_table.write(out, format, json_rows, PROBLEM_KEYS)
 }
 
 /// The summary of a completed import.
@@ -880,7 +871,7 @@ pub fn import_summary(
             "withheld": s.withheld,
             "elapsedMs": report.elapsed.as_millis() as u64,
             "timingsMs": report.timings.milliseconds(),
-            "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
+            "warnings": grouped(&report.warnings).iter().map(|group| group.describe()).collect::<Vec<_>>(),
         });
         if report.dry_run {
             value["changes"] = Value::Array(report.changes.iter().map(change_json).collect());

@@ -137,10 +137,11 @@ pub fn redact(text: &str, connection: Option<&Connection>) -> String {
     secrets::mask(text)
 }
 
+/// The problems, one line each, the same problem at several places once ([`super::problems`]).
 fn describe_problems(problems: &[wit::Problem]) -> String {
     let mut out = String::new();
-    for problem in problems {
-        let _ = writeln!(out, "  {}", describe_problem(problem));
+    for group in super::problems::grouped(problems) {
+        let _ = writeln!(out, "  {}", group.describe());
     }
     out.trim_end().to_string()
 }

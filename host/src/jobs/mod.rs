@@ -6,6 +6,7 @@ pub mod check;
 mod egress;
 mod error;
 pub mod import;
+pub mod problems;
 pub mod provision;
 
 pub use error::{JobError, describe_connector_error, describe_problem, exit_code};
