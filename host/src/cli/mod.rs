@@ -3,6 +3,7 @@
 
 mod args;
 mod db;
+mod filters;
 mod logs;
 mod output;
 mod tasks;
@@ -22,6 +23,7 @@ use crate::store::{OpenMode, Requested, RunLease, Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
+use filters::{checked_name as checked_endpoint, endpoint};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
@@ -186,13 +188,19 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Accounts(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.accounts(endpoint),
+            |store, endpoint| store.accounts(endpoint).map_err(store_failure),
             |out, accounts| output::accounts(out, accounts, args.format),
         ),
         Command::Entitlements(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.entitlements(endpoint, args.entitlement_type.as_deref()),
+            |store, endpoint| {
+                let named = args.entitlement_type.as_deref();
+                let entitlement_type = filters::entitlement_type(store, endpoint, named)?;
+                store
+                    .entitlements(endpoint, entitlement_type.as_deref())
+                    .map_err(store_failure)
+            },
             |out, entitlements| output::entitlements(out, entitlements, args.format),
         ),
         Command::Enable(args) => provision(cli, args, TaskKind::Enable),
@@ -257,22 +265,22 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Runs(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.runs(endpoint),
+            |store, endpoint| store.runs(endpoint).map_err(store_failure),
             |out, runs| output::runs(out, runs, args.format),
         ),
     }
 }
 
-/// A listing of one endpoint's data: read it from the store, print it.
+/// A listing of one endpoint's data: read it from the store (its filters checked), print it.
 fn list<T>(
     cli: &Cli,
     named: Option<&str>,
-    read: impl FnOnce(&Store, &str) -> Result<T, crate::store::StoreError>,
+    read: impl FnOnce(&Store, &str) -> Result<T, Failure>,
     write: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
 ) -> Result<u8, Failure> {
     let store = db::open(cli, OpenMode::ReadOnly)?;
     let endpoint = endpoint(&store, named)?;
-    let rows = read(&store, &endpoint).map_err(store_failure)?;
+    let rows = read(&store, &endpoint)?;
     print(|out| write(out, &rows))
 }
 
@@ -360,36 +368,6 @@ fn open_store(cli: &Cli) -> Result<Store, Failure> {
 
 fn store_failure(error: crate::store::StoreError) -> Failure {
     Failure::from_job(&error.into(), None)
-}
-
-/// `--endpoint`'s value, if it is a name every output can show (a usage error otherwise).
-fn checked_endpoint(name: &str) -> Result<String, Failure> {
-    args::endpoint_name(name).map_err(|message| Failure {
-        message,
-        code: exit::USAGE,
-    })
-}
-
-/// The endpoint a listing shows: the one named, or the only one in the store.
-fn endpoint(store: &Store, named: Option<&str>) -> Result<String, Failure> {
-    if let Some(name) = named {
-        return checked_endpoint(name);
-    }
-    let endpoints = store.endpoints().map_err(store_failure)?;
-    match endpoints.as_slice() {
-        [only] => Ok(only.clone()),
-        [] => Err(Failure {
-            message: "the store holds no endpoint yet: run `dcconn import` first".into(),
-            code: exit::USAGE,
-        }),
-        many => Err(Failure {
-            message: format!(
-                "the store holds several endpoints ({}): choose one with --endpoint",
-                output::printable(&many.join(", "))
-            ),
-            code: exit::USAGE,
-        }),
-    }
 }
 
 fn validate(cli: &Cli, args: &ConnectionArgs, format: Format) -> Result<u8, Failure> {
