@@ -4,6 +4,7 @@
 mod args;
 mod db;
 mod filters;
+mod help;
 mod logs;
 mod output;
 mod tasks;
@@ -12,7 +13,6 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::connection::{self, Connection};
@@ -27,7 +27,7 @@ use filters::{checked_name as checked_endpoint, endpoint};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
-    let cli = match Cli::try_parse() {
+    let cli = match help::try_parse() {
         Ok(cli) => cli,
         Err(error) if error.use_stderr() && json_logs_asked() => {
             JSON_MESSAGES.store(true, std::sync::atomic::Ordering::Relaxed);
