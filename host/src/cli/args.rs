@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use std::time::Duration;
 
+use super::assignment::Assignment;
 use crate::model::{CorrelationRule, ImportScope};
 use crate::runtime::Limits;
 
@@ -183,8 +184,8 @@ pub struct ReportArgs {
     /// The run (see `dcconn runs`).
     pub run: i64,
     /// Write the report as one self-contained HTML page to this file (`-`: standard output).
-    #[arg(long, value_name = "FILE")]
-    pub html: PathBuf,
+    #[arg(short, long, alias = "html", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// `package`.
@@ -258,8 +259,16 @@ pub struct ProvisionArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// The account, as stored by an import.
-    #[arg(long)]
-    pub account: String,
+    #[arg(value_name = "ACCOUNT", required_unless_present = "account_flag")]
+    pub account: Option<String>,
+    /// The account, as `--account NAME` (the same as giving it as ACCOUNT).
+    #[arg(
+        long = "account",
+        id = "account_flag",
+        value_name = "NAME",
+        conflicts_with = "account"
+    )]
+    pub account_flag: Option<String>,
     /// The endpoint the account belongs to (default: the connection's name).
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -318,14 +327,14 @@ pub struct ConnectionArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub connection: PathBuf,
     /// Set an attribute, e.g. --set SOAP_ENDPOINT=https://dc.example.com/Server.svc
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Assignment::SET)]
     pub set: Vec<String>,
     /// Set an attribute from an environment variable, e.g. --set-env PASSWORD=DC_PASSWORD
-    #[arg(long = "set-env", value_name = "NAME=VARIABLE")]
+    #[arg(long = "set-env", value_name = "NAME=VARIABLE", value_parser = Assignment::SET_ENV)]
     pub set_env: Vec<String>,
     /// Set an attribute from a file's content (one trailing line break dropped), e.g.
     /// --set-file PASSWORD=/run/secrets/dc_password
-    #[arg(long = "set-file", value_name = "NAME=PATH")]
+    #[arg(long = "set-file", value_name = "NAME=PATH", value_parser = Assignment::SET_FILE)]
     pub set_file: Vec<String>,
 }
 
@@ -433,6 +442,16 @@ pub enum ScopeArg {
     Accounts,
     /// The entitlements only.
     Access,
+}
+
+impl ProvisionArgs {
+    /// The account, given as ACCOUNT or with `--account` (clap requires one, and not both).
+    pub fn account(&self) -> &str {
+        self.account
+            .as_deref()
+            .or(self.account_flag.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 impl From<ScopeArg> for ImportScope {

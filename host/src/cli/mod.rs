@@ -2,6 +2,7 @@
 //! Exit codes are decided in one place, [`run`].
 
 mod args;
+mod assignment;
 mod db;
 mod filters;
 mod help;
@@ -543,7 +544,7 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     let request = provision::ProvisionRequest {
         connection: &connection,
         endpoint: &endpoint,
-        account: &args.account,
+        account: args.account(),
         kind,
         queue: args.queue,
     };
@@ -612,7 +613,7 @@ fn unknown_run(cli: &Cli, run: i64) -> Failure {
     }
 }
 
-/// `dcconn report RUN --html FILE`.
+/// `dcconn report RUN -o FILE`.
 fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
     let store = db::open(cli, OpenMode::ReadOnly)?;
     let Some(report) = store
@@ -622,12 +623,12 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
         return Err(unknown_run(cli, args.run));
     };
     let page = crate::report::html(&report);
-    write_output(&args.html, &page)?;
-    if args.html != std::path::Path::new("-") {
+    write_output(&args.output, &page)?;
+    if args.output != std::path::Path::new("-") {
         note(format!(
             "wrote the report of run {} to {}",
             args.run,
-            args.html.display()
+            args.output.display()
         ));
     }
     Ok(exit::OK)
