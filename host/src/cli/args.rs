@@ -395,6 +395,11 @@ pub struct ImportArgs {
     /// endpoint whose lease expired (its process is gone).
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub lease_ms: u64,
+    /// Accept the removals a threshold withheld in RUN (the endpoint's latest completed
+    /// import), for this import only: it applies the removals it finds itself despite the
+    /// threshold, as long as they are no more than RUN withheld.
+    #[arg(long, value_name = "RUN")]
+    pub accept_removals: Option<i64>,
 }
 
 /// `accounts` and `runs`.

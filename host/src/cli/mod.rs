@@ -456,6 +456,7 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             0 => Duration::MAX,
             seconds => Duration::from_secs(seconds),
         }),
+        accept_removals: args.accept_removals,
     };
     store.set_run_lease(RunLease::of_this_process(Duration::from_millis(
         args.lease_ms,
@@ -469,10 +470,15 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         Ok(report) => {
             print_warnings(&report.warnings);
             print(|out| output::import_summary(out, &endpoint, &report, args.json))?;
+            let accepted = args.accept_removals;
             if report.summary.withheld.is_empty() {
+                if let Some(run) = accepted {
+                    note(accepted_note(run, &report));
+                }
                 return Ok(exit::OK);
             }
-            message_to_stderr("WARN", &withheld_message(&report), Some(exit::WITHHELD));
+            let message = withheld_message(&report, accepted);
+            message_to_stderr("WARN", &message, Some(exit::WITHHELD));
             Ok(exit::WITHHELD)
         }
         Err(failure) => {
@@ -497,8 +503,22 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
     }
 }
 
+/// What an import that accepted a run's withheld removals applied.
+fn accepted_note(run: i64, report: &import::ImportReport) -> String {
+    let summary = &report.summary;
+    let applied = if report.dry_run {
+        "would apply"
+    } else {
+        "applied"
+    };
+    format!(
+        "accepted the removals run {run} withheld: this import {applied} them as it found them ({} accounts suspended or inactivated, {} entitlements inactivated)",
+        summary.suspended, summary.entitlements_inactivated
+    )
+}
+
 /// What a threshold withheld, which setting did it, and what to do.
-fn withheld_message(report: &import::ImportReport) -> String {
+fn withheld_message(report: &import::ImportReport, accepted: Option<i64>) -> String {
     let mut message = format!(
         "warning: run {} completed, but removals were withheld; nothing was removed:",
         report.summary.run
@@ -521,7 +541,18 @@ fn withheld_message(report: &import::ImportReport) -> String {
             withheld.count
         ));
     }
+    if let Some(run) = accepted {
+        message.push_str(&format!(
+            "\n--accept-removals {run} accepts, kind by kind, no more removals than run {run} withheld"
+        ));
+    }
     message.push_str("\ncheck that the target really lost them, then raise the threshold (or fix the target) and import again");
+    if !report.dry_run {
+        message.push_str(&format!(
+            ", or accept them for one import: dcconn import ... --accept-removals {}",
+            report.summary.run
+        ));
+    }
     message
 }
 

@@ -16,7 +16,7 @@ use crate::jobs::provision::RetrySummary;
 use crate::runtime::wit;
 use crate::store::{
     AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskAttempt, TaskId,
-    TaskStatus,
+    TaskStatus, Withheld,
 };
 
 /// The fields every row of a listing has, in the order CSV headers start with (the JSON Schemas
@@ -387,7 +387,7 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
         ("entitlements", "ENTITLEMENTS"),
         ("links", "LINKS"),
         ("prunedAt", "PRUNED"),
-        ("error", "ERROR"),
+        ("error", "REASON"),
     ]
     .map(|(field, title)| match format {
         Format::Table => title.to_owned(),
@@ -397,11 +397,10 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
     let rows = runs
         .iter()
         .map(|run| {
-            let first_line = run
-                .error
-                .as_deref()
-                .and_then(|e| e.lines().next())
-                .unwrap_or_default();
+            let reason = match run.error.as_deref() {
+                Some(error) => error.lines().next().unwrap_or_default().to_owned(),
+                None => withheld_reason(&run.withheld),
+            };
             vec![
                 run.id.to_string(),
                 run.started_at.clone(),
@@ -411,11 +410,40 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
                 run.entitlements.to_string(),
                 run.links.to_string(),
                 run.pruned_at.clone().unwrap_or_default(),
-                first_line.to_string(),
+                reason,
             ]
         })
         .collect();
     Rows { header, rows }.write(out, format, json_rows, RUN_KEYS)
+}
+
+/// Why a run withheld removals, for the runs table: `withheld: 12 account removals reached
+/// accountThresholdValue 10`; empty when it withheld none.
+pub fn withheld_reason(withheld: &[Withheld]) -> String {
+    let reasons: Vec<String> = withheld
+        .iter()
+        .map(|held| {
+            let what = match held.what.as_str() {
+                "accounts" => "account".to_owned(),
+                entitlement_type => printable(entitlement_type),
+            };
+            match held.threshold {
+                Some(threshold) => format!(
+                    "{} {what} removals reached {} {threshold}",
+                    held.count,
+                    printable(&held.setting)
+                ),
+                None => format!(
+                    "no account reported and {} is off: {} account removals",
+                    held.setting, held.count
+                ),
+            }
+        })
+        .collect();
+    match reasons.is_empty() {
+        true => String::new(),
+        false => format!("withheld: {}", reasons.join("; ")),
+    }
 }
 
 fn change_json(change: &Change) -> Value {

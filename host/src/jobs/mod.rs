@@ -2,6 +2,7 @@
 //! connection's egress policy, and reports a typed outcome. The CLI only parses arguments and
 //! prints what the jobs return.
 
+mod accept;
 pub mod check;
 mod egress;
 mod error;
