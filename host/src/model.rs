@@ -386,6 +386,7 @@ mod tests {
                 unlocked_values: vec![],
                 correlate_inactive_accounts: false,
                 allow_empty_account_list: false,
+                accepted_removals: AcceptedRemovals::default(),
             }
         );
         // Missing fields take the defaults.

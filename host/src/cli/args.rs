@@ -15,10 +15,11 @@ Exit codes:
   0  success
   1  internal failure: the store, the component or the host itself; db check: the store
      is damaged
-  2  usage: wrong arguments, or no endpoint to choose; a task that has ended (tasks
-     cancel); no store at --db for a command that does not create one, a file that is not
-     a dcconn store, or an older store a command that reads does not migrate (dcconn db
-     migrate)
+  2  usage: wrong arguments, or no endpoint to choose; a filter naming an endpoint,
+     entitlement type or account the store does not have; a run import --accept-removals
+     cannot accept; a task that has ended (tasks cancel); no store at --db for a command
+     that does not create one, a file that is not a dcconn store, or an older store a
+     command that reads does not migrate (dcconn db migrate)
   3  configuration: the connection file or its attributes are invalid
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
