@@ -153,6 +153,35 @@ pub struct Reconciliation {
     /// An account import reporting no account at all is legitimate; otherwise it removes nothing
     /// (as if over a threshold).
     pub allow_empty_account_list: bool,
+    /// Removals an operator accepted for this one import despite the thresholds (`dcconn import
+    /// --accept-removals RUN`); none unless asked.
+    pub accepted_removals: AcceptedRemovals,
+}
+
+/// Removals a threshold withheld in a run that an operator accepted, for one import: that
+/// import applies its own removals of each accepted kind despite the threshold, as long as they
+/// are no more than the run withheld. They are the import's own, found missing by it, never the
+/// earlier run's list: what came back since is not removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedRemovals {
+    /// The account removals the run withheld; `None`: none accepted.
+    pub accounts: Option<u64>,
+    /// Per entitlement type, the removals the run withheld.
+    pub entitlements: Vec<(String, u64)>,
+}
+
+impl AcceptedRemovals {
+    /// Whether removing `missing` accounts is accepted.
+    pub fn covers_accounts(&self, missing: u64) -> bool {
+        self.accounts.is_some_and(|accepted| missing <= accepted)
+    }
+
+    /// Whether removing `missing` entitlements of `entitlement_type` is accepted.
+    pub fn covers_entitlements(&self, entitlement_type: &str, missing: u64) -> bool {
+        self.entitlements.iter().any(|(accepted_type, accepted)| {
+            accepted_type == entitlement_type && missing <= *accepted
+        })
+    }
 }
 
 impl Default for Reconciliation {
@@ -174,6 +203,7 @@ impl Default for Reconciliation {
             unlocked_values: Vec::new(),
             correlate_inactive_accounts: false,
             allow_empty_account_list: false,
+            accepted_removals: AcceptedRemovals::default(),
         }
     }
 }
@@ -356,6 +386,7 @@ mod tests {
                 unlocked_values: vec![],
                 correlate_inactive_accounts: false,
                 allow_empty_account_list: false,
+                accepted_removals: AcceptedRemovals::default(),
             }
         );
         // Missing fields take the defaults.

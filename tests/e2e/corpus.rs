@@ -98,7 +98,8 @@ struct Case {
     account: &'static str,
     /// Runs before the import (a Duck Creek user to add, identities to load).
     setup: Option<fn(&Harness)>,
-    /// Exactly what `validate` reports: severity, attribute, location, message.
+    /// Exactly what `validate` reports: severity, attribute, locations (joined by `; `),
+    /// message.
     problems: &'static [(&'static str, &'static str, &'static str, &'static str)],
     /// Fragments of the output of `disable --dry-run`.
     dry_run: &'static [&'static str],
@@ -894,17 +895,22 @@ fn run(harness: &Harness, command: &str, file: &Path, extra: &[&str]) -> Output 
     harness.dcconn(&args)
 }
 
-/// What `validate --format json` reports: severity, attribute, location, message.
+/// What `validate --format json` reports: severity, attribute, locations (joined by `; `),
+/// message.
 fn problems(output: &Output) -> Vec<(String, String, String, String)> {
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("validate prints JSON ({e}): {}", stdout(output)));
     rows.iter()
         .map(|p| {
             let text = |key: &str| p[key].as_str().unwrap_or_default().to_string();
+            let locations: Vec<&str> = p["locations"]
+                .as_array()
+                .map(|places| places.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             (
                 text("severity"),
                 text("attribute"),
-                text("location"),
+                locations.join("; "),
                 text("message"),
             )
         })

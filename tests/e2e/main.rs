@@ -21,6 +21,7 @@ mod report;
 mod secrets;
 mod store_ops;
 mod support;
+mod surface;
 mod tasks;
 mod timings;
 mod tokens;

@@ -199,6 +199,31 @@ fn every_listing_matches_its_schema_and_its_csv_names_the_same_fields() {
     let problems = json_of(&harness.dcconn(&validate), 3);
     assert!(!problems.as_array().unwrap().is_empty());
     assert_matches("validate", &problems);
+
+    // Problems at several places: one object each, with its `locations`; CSV names the same
+    // fields.
+    let without_credentials = [
+        "validate".to_string(),
+        "-c".into(),
+        package(SOAP_PACKAGE).display().to_string(),
+        "--set".into(),
+        format!("SOAP_ENDPOINT={}", harness.sim.endpoint_url()),
+    ];
+    let mut json_args = without_credentials.to_vec();
+    json_args.extend(["--format".into(), "json".into()]);
+    let problems = json_of(&harness.dcconn(&json_args), 3);
+    assert_matches("validate", &problems);
+    assert_camel_case("validate", &problems);
+    assert_eq!(problems.as_array().unwrap().len(), 2, "{problems:#}");
+    assert_eq!(problems[1]["locations"].as_array().unwrap().len(), 6);
+    let mut csv_args = without_credentials.to_vec();
+    csv_args.extend(["--format".into(), "csv".into()]);
+    let csv = harness.dcconn(&csv_args);
+    assert_eq!(csv.status.code(), Some(3), "{}", stderr(&csv));
+    assert_eq!(
+        stdout(&csv).lines().next(),
+        Some("severity,attribute,locations,message")
+    );
 }
 
 #[test]

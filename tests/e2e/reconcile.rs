@@ -527,3 +527,208 @@ fn a_killed_import_leaves_the_store_as_it_was() {
     assert_eq!(runs[1]["outcome"], "failed");
     assert!(runs[1]["error"].as_str().unwrap().contains("interrupted"));
 }
+
+/// The accounts whose status is `SUSPENDED FROM IMPORT SERVICE`, by name.
+fn suspended(harness: &Harness) -> Vec<String> {
+    harness
+        .list("accounts")
+        .iter()
+        .filter(|a| a["status"] == "SUSPENDED FROM IMPORT SERVICE")
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A first import of 30 users under an account threshold of 3, then five of them gone
+/// (user000007 to user000011): run 2 withholds their removal.
+/// Returns the harness, the policy's `--set` and the users removed.
+fn withheld_five() -> (Harness, [String; 1], Vec<dcsim::User>) {
+    let harness = Harness::new(30);
+    let sets = [policy(json!({"accountThresholdValue": 3}))];
+    assert_eq!(import(&harness, &sets, &[]).0, 0);
+    let dataset = harness.sim.dataset();
+    let removed = (7..12)
+        .map(|n| dataset.user(&format!("user{n:06}")).unwrap().clone())
+        .collect();
+    remove_generated(&harness, 5);
+    let (code, summary) = import(&harness, &sets, &[]);
+    assert_eq!(code, WITHHELD, "{summary}");
+    (harness, sets, removed)
+}
+
+/// `import --accept-removals RUN` (text output) with `sets`.
+fn accept(harness: &Harness, sets: &[String], run: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["--set", &sets[0], "--accept-removals", run];
+    args.extend(extra);
+    harness.with_connection("import", SOAP_PACKAGE, &args)
+}
+
+#[test]
+fn a_withheld_run_says_why_in_the_runs_table() {
+    let (harness, _, _) = withheld_five();
+    let output = harness.dcconn(&["runs"]);
+    assert_success(&output);
+    let table = stdout(&output);
+    let withheld = table.lines().nth(1).unwrap();
+    assert!(
+        withheld.starts_with("2 ")
+            && withheld.ends_with("  withheld: 5 account removals reached accountThresholdValue 3"),
+        "{table}"
+    );
+    assert!(
+        table.lines().next().unwrap().ends_with("  REASON"),
+        "{table}"
+    );
+}
+
+#[test]
+fn accepting_a_withheld_run_removes_the_accounts_still_missing_once() {
+    let (harness, sets, removed) = withheld_five();
+    // One of the five comes back before the acceptance: it is not removed.
+    harness.sim.set_user(removed[0].clone());
+    let output = accept(&harness, &sets, "2", &[]);
+    assert_success(&output);
+    assert!(stdout(&output).starts_with("imported DuckCreek (run 3)"));
+    assert!(
+        stdout(&output).contains("(0 new, 0 updated, 0 restored, 4 suspended)"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        stderr(&output),
+        "accepted the removals run 2 withheld: this import applied them as it found them (4 accounts suspended or inactivated, 0 entitlements inactivated)\n"
+    );
+    let gone = ["user000008", "user000009", "user000010", "user000011"];
+    assert_eq!(suspended(&harness), gone);
+    let runs = harness.list("runs");
+    assert_eq!(runs[0]["outcome"], "succeeded");
+    let removed: Vec<Value> = gone
+        .iter()
+        .map(|name| {
+            change(
+                "account",
+                Some(name),
+                None,
+                "suspended",
+                Some(("active", "SUSPENDED FROM IMPORT SERVICE")),
+            )
+        })
+        .collect();
+    let recorded: Vec<Value> = changes(&harness, &runs[0]["id"])
+        .into_iter()
+        .filter(|c| c["change"] == "suspended")
+        .collect();
+    assert_eq!(recorded, removed);
+
+    // Once: run 3 is the latest now, so run 2's removals cannot be accepted again.
+    let requests = harness.sim.requests().len();
+    let again = accept(&harness, &sets, "2", &[]);
+    assert_eq!(
+        assert_failure(&again, 2, &[]),
+        "error: cannot accept the removals run 2 withheld: run 3 completed after it and found the target anew; accept that run's removals if it withheld any (see `dcconn runs`)\n"
+    );
+    assert_eq!(harness.sim.requests().len(), requests, "nothing was sent");
+
+    // The next ordinary import obeys the threshold again.
+    for name in ["user000012", "user000013", "user000014"] {
+        assert!(harness.sim.remove_user(name));
+    }
+    let (code, summary) = import(&harness, &sets, &[]);
+    assert_eq!(code, WITHHELD, "{summary}");
+    assert_eq!(
+        (&summary["suspended"], &summary["withheld"]),
+        (
+            &json!(0),
+            &json!([{"what": "accounts", "count": 3, "threshold": 3, "setting": "accountThresholdValue"}])
+        )
+    );
+    assert_eq!(suspended(&harness), gone);
+}
+
+#[test]
+fn an_acceptance_covers_no_more_removals_than_the_run_withheld() {
+    let (harness, sets, _) = withheld_five();
+    for name in ["user000012", "user000013"] {
+        assert!(harness.sim.remove_user(name));
+    }
+    let output = accept(&harness, &sets, "2", &["--json"]);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(WITHHELD), "{}", stderr(&output));
+    assert_eq!(
+        (&summary["suspended"], &summary["withheld"]),
+        (
+            &json!(0),
+            &json!([{"what": "accounts", "count": 7, "threshold": 3, "setting": "accountThresholdValue"}])
+        )
+    );
+    assert!(
+        stderr(&output).contains(
+            "\n  --accept-removals 2 accepts, kind by kind, no more removals than run 2 withheld\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(suspended(&harness).is_empty());
+}
+
+#[test]
+fn an_accepted_entitlement_type_is_inactivated_as_this_import_finds_it() {
+    let (code, _, harness) = entitlement_threshold_case(2);
+    assert_eq!(code, WITHHELD);
+    let sets = [policy(
+        json!({"entThresholdValue": {"entType": {"Role": {"ent": 2}}}}),
+    )];
+    let (code, summary) = import(&harness, &sets, &["--accept-removals", "2"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(
+        (&summary["entitlementsInactivated"], &summary["withheld"]),
+        (&json!(2), &json!([]))
+    );
+    let entitlements = harness.list("entitlements");
+    let inactive: Vec<&str> = entitlements
+        .iter()
+        .filter(|e| e["type"] == "Role" && e["status"] == "inactive")
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(inactive, ["Actuary", "BrokerLiaison"]);
+}
+
+#[test]
+fn removals_that_cannot_be_accepted_are_refused_before_anything_is_sent() {
+    let (harness, sets, _) = withheld_five();
+    let mut other: Vec<String> = vec!["import".into(), "--endpoint".into(), "Other".into()];
+    other.extend(harness.connection_args(SOAP_PACKAGE));
+    assert_success(&harness.dcconn(&other));
+    let requests = harness.sim.requests().len();
+    for (run, extra, why) in [
+        (
+            "99",
+            &[][..],
+            "the store has no such run: see `dcconn runs`",
+        ),
+        (
+            "1",
+            &[][..],
+            "it withheld nothing (its outcome is succeeded): see `dcconn runs`",
+        ),
+        (
+            "3",
+            &[][..],
+            "it is a run of endpoint Other, and this import is of endpoint DuckCreek",
+        ),
+        (
+            "2",
+            &["--scope", "access"][..],
+            "it withheld account removals, which an import of --scope access does not make: import with --scope all",
+        ),
+    ] {
+        let output = accept(&harness, &sets, run, extra);
+        assert_eq!(
+            assert_failure(&output, 2, &[]),
+            format!("error: cannot accept the removals run {run} withheld: {why}\n")
+        );
+    }
+    assert_eq!(harness.sim.requests().len(), requests, "nothing was sent");
+    let runs = harness.dcconn(&["runs", "--endpoint", "DuckCreek", "--format", "json"]);
+    let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.len(), 2, "no run was recorded");
+}

@@ -61,6 +61,7 @@ fn round(runtime: &Runtime, store: &mut Store, connection: &Connection) {
         dry_run: false,
         correlation: &correlation,
         wait: None,
+        accept_removals: None,
     };
     let report = import::run(runtime, store, &request, &mut |_| {})
         .unwrap_or_else(|failure| panic!("import failed: {}", failure.error));

@@ -300,6 +300,12 @@ impl Definition<'_> {
         Some(format!("{}.{key}", self.name))
     }
 
+    /// The token connection as a person names it, where an attribute its request uses but the
+    /// connection lacks is reported.
+    fn site(&self) -> String {
+        format!("{CONNECTIONJSON} {}", self.name)
+    }
+
     fn error(&self, key: &str, message: impl Into<String>, problems: &mut Vec<Problem>) {
         problems.push(Problem::error(CONNECTIONJSON, self.location(key), message));
     }
@@ -531,8 +537,7 @@ impl Definition<'_> {
             &template,
             &scope,
             self.connection,
-            CONNECTIONJSON,
-            &location,
+            (CONNECTIONJSON, &location, &self.site()),
             problems,
         );
         Some(template)
@@ -622,9 +627,11 @@ impl Definition<'_> {
             return Vec::new();
         };
         let locate = |key: &str| format!("{}.{key}", self.name);
+        let site = self.site();
         let parts = RequestParts {
             attribute: CONNECTIONJSON,
             locate: &locate,
+            site: &site,
             xml: "",
             params: Some(value),
             soap_action: None,

@@ -74,26 +74,50 @@ impl Scope {
 }
 
 /// Checks that every variable `template` names is bound in `scope`, adding a problem for each
-/// one that is not.
+/// one that is not. `(attribute, location, site)`: the attribute holding the template, the place
+/// inside it, and the call it belongs to as a person names it.
+///
+/// A connection attribute the template uses but the connection lacks (`${PASSWORD}` without
+/// PASSWORD) is a problem of that attribute, reported once per call that uses it: the fix is
+/// to set it, not to change the template, and a host can gather its calls into one problem.
 pub(crate) fn check_variables(
     template: &Template,
     scope: &Scope,
     connection: &Connection,
-    attribute: &str,
-    location: &str,
+    (attribute, location, site): (&str, &str, &str),
     problems: &mut Vec<Problem>,
 ) {
     for (expr, (line, column), raw) in template.placeholders() {
         let at = || Some(format!("{location}, line {line}, column {column}"));
         for path in expr.paths() {
-            if let Some(message) = unbound_reason(path, scope, connection) {
-                problems.push(Problem::error(attribute, at(), message));
+            let problem = match unbound_reason(path, scope, connection) {
+                Some(Unbound::NotSet { name, message }) => {
+                    Problem::error(&name, Some(site.to_string()), message)
+                }
+                Some(Unbound::Elsewhere(message)) => Problem::error(attribute, at(), message),
+                None => continue,
+            };
+            if !problems.contains(&problem) {
+                problems.push(problem);
             }
         }
         if let Some(message) = secret_not_whole(expr, raw, connection) {
             problems.push(Problem::error(attribute, at(), message));
         }
     }
+}
+
+/// Why a name a template uses is not bound.
+enum Unbound {
+    /// A connection attribute the connection lacks: set it.
+    NotSet {
+        /// The attribute.
+        name: String,
+        /// What to do, the same wherever it is used.
+        message: String,
+    },
+    /// Anything else: a mistake in the template, where it is.
+    Elsewhere(String),
 }
 
 /// Whether an attribute is secret, judged by its name (any case): it holds `PASSWORD`, or is or
@@ -157,74 +181,80 @@ fn inserted_as_is(expr: &Expr, is_secret: &dyn Fn(&[String]) -> bool) -> bool {
     }
 }
 
-fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Option<String> {
+fn unbound_reason(path: &[String], scope: &Scope, connection: &Connection) -> Option<Unbound> {
     let root = path[0].as_str();
     let written = path.join(".");
     if OBJECT_ROOTS.contains(&root) {
         if !scope.allows_object(root) {
-            return Some(match scope.kind {
+            return Some(Unbound::Elsewhere(match scope.kind {
                 ScopeKind::Import => format!(
                     "`${{{written}}}`: `{root}` is bound only in EACHACCOUNT calls and provisioning plans"
                 ),
                 _ => format!("`${{{written}}}`: `{root}` is not bound here"),
-            });
+            }));
         }
         if path.len() != 2 {
-            return Some(format!("`${{{written}}}`: write `{root}.<column>`"));
+            return Some(Unbound::Elsewhere(format!(
+                "`${{{written}}}`: write `{root}.<column>`"
+            )));
         }
-        return match root {
-            "task" if !TASK_PROPERTIES.contains(&path[1].as_str()) => Some(format!(
+        return Some(Unbound::Elsewhere(match root {
+            "task" if !TASK_PROPERTIES.contains(&path[1].as_str()) => format!(
                 "`${{{written}}}`: the task of an enable or disable has {} (its account's name); for the account's columns write `account.<column>`",
                 TASK_PROPERTIES
                     .iter()
                     .map(|p| format!("`task.{p}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
-            "endpoint" => Some(format!(
+            ),
+            "endpoint" => format!(
                 "`${{{written}}}`: `endpoint` is not bound by this connector; write the value in the template, or take it from a connection attribute (`${{NAME}}`)"
-            )),
-            _ => None,
-        };
+            ),
+            _ => return None,
+        }));
     }
     if path.len() == 1 && (connection.get(root).is_some() || scope.allows_name(root)) {
         return None;
     }
     if path.len() == 1 && root == ACCESS_TOKEN {
-        return Some(format!(
+        return Some(Unbound::Elsewhere(format!(
             "`${{{ACCESS_TOKEN}}}` is bound only in calls whose CONNECTION names a token connection of CONNECTIONJSON"
-        ));
+        )));
     }
     if path.len() == 1 && (root == "USERNAME" || is_secret_attribute(root)) {
-        return Some(missing_attribute(root, connection));
+        return Some(not_set(root, connection));
     }
-    Some(format!(
+    Some(Unbound::Elsewhere(format!(
         "`${{{written}}}` names nothing: bound are connection attributes (`USERNAME`, `PASSWORD`, ...){}",
         match scope.kind {
             ScopeKind::Import => "",
             ScopeKind::EachAccount => " and `account.<column>`",
             ScopeKind::Provisioning { .. } => ", `account.*`, `user.*` and captured values",
         }
-    ))
+    )))
 }
 
-/// Why `${NAME}` of a connection attribute the connector knows (USERNAME, a secret) binds
-/// nothing, and how to give it: a secret from the environment or a file, never on the command
-/// line; an ordinary attribute in the connection or with `--set`.
-fn missing_attribute(name: &str, connection: &Connection) -> String {
+/// `USERNAME` or a secret attribute such as `PASSWORD`, used but missing or empty, with what to
+/// do: a secret from the environment or a file, never on the command line; an ordinary
+/// attribute in the connection or with `--set`. The message is the same wherever it is used, so
+/// the places group into one problem.
+fn not_set(name: &str, connection: &Connection) -> Unbound {
     let what = if connection.is_blank(name) {
-        format!("the connection's {name} is empty")
+        "is empty"
     } else {
-        format!("the connection has no {name}")
+        "is not set"
     };
     let how = if is_secret_attribute(name) {
         format!(
-            "give it from an environment variable or a file (--set-env {name}=VARIABLE or --set-file {name}=PATH)"
+            "give it from an environment variable or a file (--set-env {name}=VARIABLE or --set-file {name}=PATH), never on the command line"
         )
     } else {
         format!("set it in the connection, or with --set {name}=VALUE")
     };
-    format!("`${{{name}}}` is used but {what}: {how}")
+    Unbound::NotSet {
+        name: name.to_owned(),
+        message: format!("{what} but is used there: {how}"),
+    }
 }
 
 /// The values bound when a request is built.

@@ -337,9 +337,11 @@ impl CallContext<'_> {
     ) -> Option<RequestTemplate> {
         let xml = self.required("REQUESTXML", "the request body", problems)?;
         let locate = |key: &str| self.location(key);
+        let site = format!("{ATTRIBUTE} call {}", self.number);
         let parts = RequestParts {
             attribute: ATTRIBUTE,
             locate: &locate,
+            site: &site,
             xml,
             params: self.keys.get("REQUESTPARAMS").copied(),
             soap_action: self.string("SOAPACTION", problems),

@@ -140,9 +140,11 @@ pub(crate) fn parse(
             ));
             continue;
         };
+        let site = format!("{attribute} call {number}");
         let parts = RequestParts {
             attribute,
             locate: &locate,
+            site: &site,
             xml,
             params: get("REQUESTPARAMS"),
             soap_action: get("SOAPACTION").and_then(Value::as_str),

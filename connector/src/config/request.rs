@@ -115,6 +115,9 @@ pub(crate) struct RequestParts<'a> {
     pub attribute: &'a str,
     /// Turns a key (`REQUESTXML`) into a location (`REQUESTXML2`, `call 1 (REQUESTXML)`).
     pub locate: &'a dyn Fn(&str) -> String,
+    /// The call as a person names it (`ACCOUNTS_IMPORT_JSON call 2`, `CONNECTIONJSON gw`): where
+    /// an attribute the request uses but the connection lacks is reported.
+    pub site: &'a str,
     /// REQUESTXML.
     pub xml: &'a str,
     /// REQUESTPARAMS.
@@ -140,8 +143,7 @@ impl RequestTemplate {
                     &template,
                     scope,
                     connection,
-                    parts.attribute,
-                    &body_location,
+                    (parts.attribute, &body_location, parts.site),
                     problems,
                 );
                 let at = Place {
@@ -183,8 +185,7 @@ impl RequestTemplate {
                 &template,
                 scope,
                 connection,
-                parts.attribute,
-                &location,
+                (parts.attribute, &location, parts.site),
                 problems,
             );
             check_header_literals(
@@ -595,7 +596,13 @@ pub(crate) fn parse_header_templates(
             }
         };
         if let Some(template) = parse_template(parts.attribute, &at, &text, problems) {
-            check_variables(&template, scope, connection, parts.attribute, &at, problems);
+            check_variables(
+                &template,
+                scope,
+                connection,
+                (parts.attribute, &at, parts.site),
+                problems,
+            );
             if check_header_literals(
                 &template,
                 parts.attribute,

@@ -115,7 +115,8 @@ fn the_shipped_token_package_loads_and_every_call_uses_its_gateway() {
         without_secret
             .problems
             .iter()
-            .any(|p| p.attribute == "CONNECTIONJSON"
+            .any(|p| p.attribute == "CLIENT_SECRET"
+                && p.location.as_deref() == Some("CONNECTIONJSON dcGateway")
                 && p.message.contains("--set-file CLIENT_SECRET=PATH")),
         "{:?}",
         without_secret.problems
@@ -213,8 +214,7 @@ fn reports_each_mistake_with_its_place() {
         (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name", "REQUESTPARAMS1": {"Host": "evil"}}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTPARAMS1.Host"), "set by the HTTP layer"),
         (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTTYPE1": "EACHACCOUNT", "REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "x:@x"}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTTYPE1"), "ACCOUNTS call must come before"),
         (vec![("ACCOUNTS_IMPORT_JSON", r#"{"REQUESTTYPE1": "ENTITLEMENTS", "REQUESTXML1": "<server/>", "RESPONSEDATAPATH1": "Body.a", "ENTITLEMENTMAPPING1": {"Role": {"description": "@d"}}}"#.into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("ENTITLEMENTMAPPING1"), "maps no `entitlement_value`"),
-        (vec![("USERNAME", " ".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 136"), "`${USERNAME}` is used but the connection's USERNAME is empty: set it in the connection, or with --set USERNAME=VALUE"),
-        (vec![("PASSWORD", String::new())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1, line 1, column 159"), "the connection's PASSWORD is empty: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH)"),
+        (vec![("PASSWORD", String::new())], Severity::Error, "PASSWORD", Some("ACCOUNTS_IMPORT_JSON call 1"), "is empty but is used there: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH), never on the command line"),
         (vec![("SOAP_OR_XML", "XML".into())], Severity::Error, "ACCOUNTS_IMPORT_JSON", Some("REQUESTXML1"), "SOAP_OR_XML is XML but this request is a SOAP envelope"),
         (vec![("PAGE_SIZE", "100".into())], Severity::Warning, "PAGE_SIZE", None, "paging is not supported"),
         (vec![("STATUS_THRESHOLD_CONFIG", r#"{"statusAndThresholdConfig": {"statusColumn": "customproperty9", "activeStatus": "Active"}}"#.into())], Severity::Error, "STATUS_THRESHOLD_CONFIG", Some("statusColumn"), "not a column any ACCOUNTMAPPING"),
@@ -245,6 +245,37 @@ fn reports_each_mistake_with_its_place() {
         (vec![("DISABLEACCOUNTJSON", r#"[{"REQUESTXML": "<server/>", "SUCCESSCRITERIA": "nope"}]"#.into())], Severity::Error, "DISABLEACCOUNTJSON", Some("call 1 (SUCCESSCRITERIA)"), "not `NAME=value`"),
     ];
     assert_each_reported(cases);
+}
+
+#[test]
+fn an_attribute_the_connection_lacks_is_its_own_problem_once_per_call_that_uses_it() {
+    // USERNAME is used twice in REQUESTXML1 of the header-bearing plan below: one problem.
+    let plan = r#"{"REQUESTXML1": "<server><a u=\"${USERNAME}\" v=\"${USERNAME}\"/></server>", "REQUESTPARAMS1": {"X-User": "${USERNAME}"}, "RESPONSEDATAPATH1": "Body.a", "ACCOUNTMAPPING1": "name:@name"}"#;
+    let found = problems(&with(&[
+        ("USERNAME", ""),
+        ("PASSWORD", ""),
+        ("ACCOUNTS_IMPORT_JSON", plan),
+    ]));
+    let username = "is empty but is used there: set it in the connection, or with --set USERNAME=VALUE";
+    let password = "is empty but is used there: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH), never on the command line";
+    let not_set = |attribute: &str, site: &str, message: &str| {
+        (
+            Severity::Error,
+            attribute.to_string(),
+            Some(site.to_string()),
+            message.to_string(),
+        )
+    };
+    assert_eq!(
+        found,
+        vec![
+            not_set("USERNAME", "ACCOUNTS_IMPORT_JSON call 1", username),
+            not_set("USERNAME", "ENABLEACCOUNTJSON call 1", username),
+            not_set("PASSWORD", "ENABLEACCOUNTJSON call 1", password),
+            not_set("USERNAME", "DISABLEACCOUNTJSON call 1", username),
+            not_set("PASSWORD", "DISABLEACCOUNTJSON call 1", password),
+        ]
+    );
 }
 
 #[test]

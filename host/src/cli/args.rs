@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use std::time::Duration;
 
+use super::assignment::Assignment;
 use crate::model::{CorrelationRule, ImportScope};
 use crate::runtime::Limits;
 
@@ -14,10 +15,11 @@ Exit codes:
   0  success
   1  internal failure: the store, the component or the host itself; db check: the store
      is damaged
-  2  usage: wrong arguments, or no endpoint to choose; a task that has ended (tasks
-     cancel); no store at --db for a command that does not create one, a file that is not
-     a dcconn store, or an older store a command that reads does not migrate (dcconn db
-     migrate)
+  2  usage: wrong arguments, or no endpoint to choose; a filter naming an endpoint,
+     entitlement type or account the store does not have; a run import --accept-removals
+     cannot accept; a task that has ended (tasks cancel); no store at --db for a command
+     that does not create one, a file that is not a dcconn store, or an older store a
+     command that reads does not migrate (dcconn db migrate)
   3  configuration: the connection file or its attributes are invalid
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
@@ -183,8 +185,8 @@ pub struct ReportArgs {
     /// The run (see `dcconn runs`).
     pub run: i64,
     /// Write the report as one self-contained HTML page to this file (`-`: standard output).
-    #[arg(long, value_name = "FILE")]
-    pub html: PathBuf,
+    #[arg(short, long, alias = "html", value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// `package`.
@@ -258,8 +260,16 @@ pub struct ProvisionArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// The account, as stored by an import.
-    #[arg(long)]
-    pub account: String,
+    #[arg(value_name = "ACCOUNT", required_unless_present = "account_flag")]
+    pub account: Option<String>,
+    /// The account, as `--account NAME` (the same as giving it as ACCOUNT).
+    #[arg(
+        long = "account",
+        id = "account_flag",
+        value_name = "NAME",
+        conflicts_with = "account"
+    )]
+    pub account_flag: Option<String>,
     /// The endpoint the account belongs to (default: the connection's name).
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -319,14 +329,14 @@ pub struct ConnectionArgs {
     pub connection: PathBuf,
     /// Set an attribute, e.g. --set SOAP_ENDPOINT=https://dc.example.com/Server.svc (not a
     /// secret: the process list shows it; use --set-env or --set-file)
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = Assignment::SET)]
     pub set: Vec<String>,
     /// Set an attribute from an environment variable, e.g. --set-env PASSWORD=DC_PASSWORD
-    #[arg(long = "set-env", value_name = "NAME=VARIABLE")]
+    #[arg(long = "set-env", value_name = "NAME=VARIABLE", value_parser = Assignment::SET_ENV)]
     pub set_env: Vec<String>,
     /// Set an attribute from a file's content (one trailing line break dropped), e.g.
     /// --set-file PASSWORD=/run/secrets/dc_password
-    #[arg(long = "set-file", value_name = "NAME=PATH")]
+    #[arg(long = "set-file", value_name = "NAME=PATH", value_parser = Assignment::SET_FILE)]
     pub set_file: Vec<String>,
 }
 
@@ -387,6 +397,11 @@ pub struct ImportArgs {
     /// endpoint whose lease expired (its process is gone).
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub lease_ms: u64,
+    /// Accept the removals a threshold withheld in RUN (the endpoint's latest completed
+    /// import), for this import only: it applies the removals it finds itself despite the
+    /// threshold, as long as they are no more than RUN withheld.
+    #[arg(long, value_name = "RUN")]
+    pub accept_removals: Option<i64>,
 }
 
 /// `accounts` and `runs`.
@@ -434,6 +449,16 @@ pub enum ScopeArg {
     Accounts,
     /// The entitlements only.
     Access,
+}
+
+impl ProvisionArgs {
+    /// The account, given as ACCOUNT or with `--account` (clap requires one, and not both).
+    pub fn account(&self) -> &str {
+        self.account
+            .as_deref()
+            .or(self.account_flag.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 impl From<ScopeArg> for ImportScope {

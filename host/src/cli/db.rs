@@ -239,6 +239,9 @@ fn prune(cli: &Cli, args: &PruneArgs) -> Result<u8, Failure> {
         .map(super::checked_endpoint)
         .transpose()?;
     let mut store = open(cli, OpenMode::Existing)?;
+    if let Some(named) = &endpoint {
+        super::endpoint(&store, Some(named))?;
+    }
     let request = PruneRequest {
         endpoint,
         keep_runs: args.keep_runs,

@@ -2,8 +2,11 @@
 //! Exit codes are decided in one place, [`run`].
 
 mod args;
+mod assignment;
 mod db;
 mod files;
+mod filters;
+mod help;
 mod logs;
 mod output;
 mod tasks;
@@ -12,7 +15,6 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::connection::{self, Connection};
@@ -23,10 +25,11 @@ use crate::store::{OpenMode, Requested, RunLease, Store, TaskKind, TaskStatus};
 
 pub use args::Cli;
 use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, ShowCommand};
+use filters::{checked_name as checked_endpoint, endpoint};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> u8 {
-    let cli = match Cli::try_parse() {
+    let cli = match help::try_parse() {
         Ok(cli) => cli,
         Err(error) if error.use_stderr() && json_logs_asked() => {
             JSON_MESSAGES.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -193,13 +196,19 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Accounts(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.accounts(endpoint),
+            |store, endpoint| store.accounts(endpoint).map_err(store_failure),
             |out, accounts| output::accounts(out, accounts, args.format),
         ),
         Command::Entitlements(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.entitlements(endpoint, args.entitlement_type.as_deref()),
+            |store, endpoint| {
+                let named = args.entitlement_type.as_deref();
+                let entitlement_type = filters::entitlement_type(store, endpoint, named)?;
+                store
+                    .entitlements(endpoint, entitlement_type.as_deref())
+                    .map_err(store_failure)
+            },
             |out, entitlements| output::entitlements(out, entitlements, args.format),
         ),
         Command::Enable(args) => provision(cli, args, TaskKind::Enable),
@@ -264,22 +273,22 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Runs(args) => list(
             cli,
             args.endpoint.as_deref(),
-            |store, endpoint| store.runs(endpoint),
+            |store, endpoint| store.runs(endpoint).map_err(store_failure),
             |out, runs| output::runs(out, runs, args.format),
         ),
     }
 }
 
-/// A listing of one endpoint's data: read it from the store, print it.
+/// A listing of one endpoint's data: read it from the store (its filters checked), print it.
 fn list<T>(
     cli: &Cli,
     named: Option<&str>,
-    read: impl FnOnce(&Store, &str) -> Result<T, crate::store::StoreError>,
+    read: impl FnOnce(&Store, &str) -> Result<T, Failure>,
     write: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
 ) -> Result<u8, Failure> {
     let store = db::open(cli, OpenMode::ReadOnly)?;
     let endpoint = endpoint(&store, named)?;
-    let rows = read(&store, &endpoint).map_err(store_failure)?;
+    let rows = read(&store, &endpoint)?;
     print(|out| write(out, &rows))
 }
 
@@ -382,36 +391,6 @@ fn store_failure(error: crate::store::StoreError) -> Failure {
     Failure::from_job(&error.into(), None)
 }
 
-/// `--endpoint`'s value, if it is a name every output can show (a usage error otherwise).
-fn checked_endpoint(name: &str) -> Result<String, Failure> {
-    args::endpoint_name(name).map_err(|message| Failure {
-        message,
-        code: exit::USAGE,
-    })
-}
-
-/// The endpoint a listing shows: the one named, or the only one in the store.
-fn endpoint(store: &Store, named: Option<&str>) -> Result<String, Failure> {
-    if let Some(name) = named {
-        return checked_endpoint(name);
-    }
-    let endpoints = store.endpoints().map_err(store_failure)?;
-    match endpoints.as_slice() {
-        [only] => Ok(only.clone()),
-        [] => Err(Failure {
-            message: "the store holds no endpoint yet: run `dcconn import` first".into(),
-            code: exit::USAGE,
-        }),
-        many => Err(Failure {
-            message: format!(
-                "the store holds several endpoints ({}): choose one with --endpoint",
-                output::printable(&many.join(", "))
-            ),
-            code: exit::USAGE,
-        }),
-    }
-}
-
 fn validate(cli: &Cli, args: &ConnectionArgs, format: Format) -> Result<u8, Failure> {
     let connection = load_connection(args)?;
     let runtime = load_runtime(cli)?;
@@ -439,9 +418,9 @@ fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
 }
 
 fn print_warnings(warnings: &[crate::runtime::wit::Problem]) {
-    for warning in warnings {
+    for warning in jobs::problems::grouped(warnings) {
         if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            message_to_stderr("WARN", &jobs::describe_problem(warning), None);
+            message_to_stderr("WARN", &warning.describe(), None);
         }
     }
 }
@@ -501,6 +480,7 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
             0 => Duration::MAX,
             seconds => Duration::from_secs(seconds),
         }),
+        accept_removals: args.accept_removals,
     };
     store.set_run_lease(RunLease::of_this_process(Duration::from_millis(
         args.lease_ms,
@@ -514,10 +494,15 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         Ok(report) => {
             print_warnings(&report.warnings);
             print(|out| output::import_summary(out, &endpoint, &report, args.json))?;
+            let accepted = args.accept_removals;
             if report.summary.withheld.is_empty() {
+                if let Some(run) = accepted {
+                    note(accepted_note(run, &report));
+                }
                 return Ok(exit::OK);
             }
-            message_to_stderr("WARN", &withheld_message(&report), Some(exit::WITHHELD));
+            let message = withheld_message(&report, accepted);
+            message_to_stderr("WARN", &message, Some(exit::WITHHELD));
             Ok(exit::WITHHELD)
         }
         Err(failure) => {
@@ -542,8 +527,22 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
     }
 }
 
+/// What an import that accepted a run's withheld removals applied.
+fn accepted_note(run: i64, report: &import::ImportReport) -> String {
+    let summary = &report.summary;
+    let applied = if report.dry_run {
+        "would apply"
+    } else {
+        "applied"
+    };
+    format!(
+        "accepted the removals run {run} withheld: this import {applied} them as it found them ({} accounts suspended or inactivated, {} entitlements inactivated)",
+        summary.suspended, summary.entitlements_inactivated
+    )
+}
+
 /// What a threshold withheld, which setting did it, and what to do.
-fn withheld_message(report: &import::ImportReport) -> String {
+fn withheld_message(report: &import::ImportReport, accepted: Option<i64>) -> String {
     let mut message = format!(
         "warning: run {} completed, but removals were withheld; nothing was removed:",
         report.summary.run
@@ -566,7 +565,18 @@ fn withheld_message(report: &import::ImportReport) -> String {
             withheld.count
         ));
     }
+    if let Some(run) = accepted {
+        message.push_str(&format!(
+            "\n--accept-removals {run} accepts, kind by kind, no more removals than run {run} withheld"
+        ));
+    }
     message.push_str("\ncheck that the target really lost them, then raise the threshold (or fix the target) and import again");
+    if !report.dry_run {
+        message.push_str(&format!(
+            ", or accept them for one import: dcconn import ... --accept-removals {}",
+            report.summary.run
+        ));
+    }
     message
 }
 
@@ -589,7 +599,7 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     let request = provision::ProvisionRequest {
         connection: &connection,
         endpoint: &endpoint,
-        account: &args.account,
+        account: args.account(),
         kind,
         queue: args.queue,
     };
@@ -658,7 +668,7 @@ fn unknown_run(cli: &Cli, run: i64) -> Failure {
     }
 }
 
-/// `dcconn report RUN --html FILE`.
+/// `dcconn report RUN -o FILE`.
 fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
     let store = db::open(cli, OpenMode::ReadOnly)?;
     let Some(report) = store
@@ -668,12 +678,12 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
         return Err(unknown_run(cli, args.run));
     };
     let page = crate::report::html(&report);
-    files::write_output(&cli.db, &args.html, &page)?;
-    if args.html != std::path::Path::new("-") {
+    files::write_output(&cli.db, &args.output, &page)?;
+    if args.output != std::path::Path::new("-") {
         note(format!(
             "wrote the report of run {} to {}",
             args.run,
-            args.html.display()
+            args.output.display()
         ));
     }
     Ok(exit::OK)

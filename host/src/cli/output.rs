@@ -10,13 +10,13 @@ use unicode_width::UnicodeWidthStr;
 
 use super::args::{Format, ShowFormat};
 use crate::connection::Connection;
-use crate::jobs::describe_problem;
 use crate::jobs::import::{ImportFailure, ImportReport};
+use crate::jobs::problems::grouped;
 use crate::jobs::provision::RetrySummary;
 use crate::runtime::wit;
 use crate::store::{
     AccountRecord, Change, RunRecord, StoredAccount, StoredEntitlement, Task, TaskAttempt, TaskId,
-    TaskStatus,
+    TaskStatus, Withheld,
 };
 
 /// The fields every row of a listing has, in the order CSV headers start with (the JSON Schemas
@@ -78,7 +78,7 @@ const TASK_KEYS: &[&str] = &[
     "comments",
     "skippedCalls",
 ];
-const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "location", "message"];
+const PROBLEM_KEYS: &[&str] = &["severity", "attribute", "locations", "message"];
 
 /// How many changes a dry run lists as text; `--json` lists them all.
 const DRY_RUN_CHANGES_SHOWN: usize = 50;
@@ -387,7 +387,7 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
         ("entitlements", "ENTITLEMENTS"),
         ("links", "LINKS"),
         ("prunedAt", "PRUNED"),
-        ("error", "ERROR"),
+        ("error", "REASON"),
     ]
     .map(|(field, title)| match format {
         Format::Table => title.to_owned(),
@@ -397,11 +397,10 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
     let rows = runs
         .iter()
         .map(|run| {
-            let first_line = run
-                .error
-                .as_deref()
-                .and_then(|e| e.lines().next())
-                .unwrap_or_default();
+            let reason = match run.error.as_deref() {
+                Some(error) => error.lines().next().unwrap_or_default().to_owned(),
+                None => withheld_reason(&run.withheld),
+            };
             vec![
                 run.id.to_string(),
                 run.started_at.clone(),
@@ -411,11 +410,40 @@ pub fn runs(out: &mut dyn Write, runs: &[RunRecord], format: Format) -> io::Resu
                 run.entitlements.to_string(),
                 run.links.to_string(),
                 run.pruned_at.clone().unwrap_or_default(),
-                first_line.to_string(),
+                reason,
             ]
         })
         .collect();
     Rows { header, rows }.write(out, format, json_rows, RUN_KEYS)
+}
+
+/// Why a run withheld removals, for the runs table: `withheld: 12 account removals reached
+/// accountThresholdValue 10`; empty when it withheld none.
+pub fn withheld_reason(withheld: &[Withheld]) -> String {
+    let reasons: Vec<String> = withheld
+        .iter()
+        .map(|held| {
+            let what = match held.what.as_str() {
+                "accounts" => "account".to_owned(),
+                entitlement_type => printable(entitlement_type),
+            };
+            match held.threshold {
+                Some(threshold) => format!(
+                    "{} {what} removals reached {} {threshold}",
+                    held.count,
+                    printable(&held.setting)
+                ),
+                None => format!(
+                    "no account reported and {} is off: {} account removals",
+                    held.setting, held.count
+                ),
+            }
+        })
+        .collect();
+    match reasons.is_empty() {
+        true => String::new(),
+        false => format!("withheld: {}", reasons.join("; ")),
+    }
 }
 
 fn change_json(change: &Change) -> Value {
@@ -808,44 +836,35 @@ pub fn tasks(out: &mut dyn Write, tasks: &[Task], format: Format) -> io::Result<
     Rows { header, rows }.write(out, format, json_rows, TASK_KEYS)
 }
 
-/// `dcconn validate`.
+/// `dcconn validate`: one problem per line, the same problem at several places once with its
+/// places (JSON and CSV: `locations`, every place as reported).
 pub fn problems(out: &mut dyn Write, problems: &[wit::Problem], format: Format) -> io::Result<()> {
-    let severity = |p: &wit::Problem| match p.severity {
-        wit::Severity::Error => "error",
-        wit::Severity::Warning => "warning",
-    };
-    match format {
-        Format::Table => {
-            if problems.is_empty() {
-                return writeln!(out, "no problems found");
-            }
-            for problem in problems {
-                writeln!(out, "{}", printable_lines(&describe_problem(problem)))?;
-            }
-            Ok(())
+    let groups = grouped(problems);
+    if format == Format::Table {
+        if groups.is_empty() {
+            return writeln!(out, "no problems found");
         }
-        _ => {
-            let json_rows = problems
-                .iter()
-                .map(|p| json!({"severity": severity(p), "attribute": p.attribute, "location": p.location, "message": p.message}))
-                .collect();
-            let header = ["SEVERITY", "ATTRIBUTE", "LOCATION", "MESSAGE"]
-                .map(String::from)
-                .to_vec();
-            let rows = problems
-                .iter()
-                .map(|p| {
-                    vec![
-                        severity(p).to_string(),
-                        p.attribute.clone(),
-                        p.location.clone().unwrap_or_default(),
-                        p.message.clone(),
-                    ]
-                })
-                .collect();
-            Rows { header, rows }.write(out, format, json_rows, PROBLEM_KEYS)
+        for group in &groups {
+            writeln!(out, "{}", printable_lines(&group.describe()))?;
         }
+        return Ok(());
     }
+    let json_rows = groups
+        .iter()
+        .map(|group| {
+            json!({
+                "severity": group.severity_name(),
+                "attribute": group.attribute,
+                "locations": group.locations,
+                "message": group.message,
+            })
+        })
+        .collect();
+    let no_table = Rows {
+        header: Vec::new(),
+        rows: Vec::new(),
+    };
+    no_table.write(out, format, json_rows, PROBLEM_KEYS)
 }
 
 /// The summary of a completed import.
@@ -880,7 +899,7 @@ pub fn import_summary(
             "withheld": s.withheld,
             "elapsedMs": report.elapsed.as_millis() as u64,
             "timingsMs": report.timings.milliseconds(),
-            "warnings": report.warnings.iter().map(describe_problem).collect::<Vec<_>>(),
+            "warnings": grouped(&report.warnings).iter().map(|group| group.describe()).collect::<Vec<_>>(),
         });
         if report.dry_run {
             value["changes"] = Value::Array(report.changes.iter().map(change_json).collect());

@@ -101,7 +101,15 @@ pub(super) fn run(cli: &Cli, args: &TasksArgs) -> Result<u8, Failure> {
             super::list(
                 cli,
                 args.endpoint.as_deref(),
-                |store, endpoint| store.tasks_matching(endpoint, &filter),
+                |store, endpoint| {
+                    let tasks = store
+                        .tasks_matching(endpoint, &filter)
+                        .map_err(super::store_failure)?;
+                    if let Some(account) = &args.account {
+                        super::filters::task_account(store, endpoint, account, !tasks.is_empty())?;
+                    }
+                    Ok(tasks)
+                },
                 |out, tasks| output::tasks(out, tasks, args.format),
             )
         }

@@ -50,6 +50,14 @@ pub enum JobError {
         /// The endpoint.
         endpoint: String,
     },
+    /// `import --accept-removals RUN` named a run whose removals this import cannot accept.
+    #[error("cannot accept the removals run {run} withheld: {why}")]
+    NotAcceptable {
+        /// The run named.
+        run: i64,
+        /// Why not, and what to do.
+        why: String,
+    },
     /// `--wait` ran out while another import of the endpoint was still running.
     #[error(
         "waited {} s for another import of endpoint {}, which is still running: {busy}; wait longer (--wait=SECONDS), or without a limit (--wait)",
@@ -117,7 +125,9 @@ impl JobError {
             JobError::Runtime(_) | JobError::Store(_) | JobError::Thread { .. } => {
                 exit_code::INTERNAL
             }
-            JobError::AccessBeforeAccounts { .. } => exit_code::USAGE,
+            JobError::AccessBeforeAccounts { .. } | JobError::NotAcceptable { .. } => {
+                exit_code::USAGE
+            }
         }
     }
 
@@ -137,10 +147,11 @@ pub fn redact(text: &str, connection: Option<&Connection>) -> String {
     secrets::mask(text)
 }
 
+/// The problems, one line each, the same problem at several places once ([`super::problems`]).
 fn describe_problems(problems: &[wit::Problem]) -> String {
     let mut out = String::new();
-    for problem in problems {
-        let _ = writeln!(out, "  {}", describe_problem(problem));
+    for group in super::problems::grouped(problems) {
+        let _ = writeln!(out, "  {}", group.describe());
     }
     out.trim_end().to_string()
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
 use crate::model::{
-    Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope, Reconciliation,
+    AcceptedRemovals, Account, CorrelationRule, Entitlement, EntitlementRef, ImportScope,
+    Reconciliation,
 };
 use crate::runtime::{CallTimings, Connector, Runtime, RuntimeError, wit};
 use crate::secrets::StoredValues;
@@ -45,6 +46,9 @@ pub struct ImportRequest<'a> {
     /// When another import of the endpoint is running: `None` refuses at once
     /// ([`StoreError::EndpointBusy`]); `Some(limit)` waits for it, at most `limit`.
     pub wait: Option<Duration>,
+    /// The run whose withheld removals this import may apply despite the thresholds, as it
+    /// finds them itself (see `jobs/accept.rs`).
+    pub accept_removals: Option<i64>,
 }
 
 impl<'a> ImportRequest<'a> {
@@ -60,6 +64,7 @@ impl<'a> ImportRequest<'a> {
             dry_run: false,
             correlation,
             wait: None,
+            accept_removals: None,
         }
     }
 }
@@ -176,8 +181,9 @@ pub fn run_with<C: Connector>(
     let started = Instant::now();
     let before_run = |error: JobError| ImportFailure { error, run: None };
     let warnings = checked(connector, request.connection).map_err(before_run)?;
-    let policy = reconciliation_policy(connector, request.connection).map_err(before_run)?;
+    let mut policy = reconciliation_policy(connector, request.connection).map_err(before_run)?;
     check_order(store, request).map_err(before_run)?;
+    policy.accepted_removals = accepted_removals(store, request).map_err(before_run)?;
     if request.dry_run {
         store.begin_dry_run().map_err(|e| before_run(e.into()))?;
     }
@@ -235,6 +241,17 @@ fn check_order(store: &Store, request: &ImportRequest<'_>) -> Result<(), JobErro
     Ok(())
 }
 
+/// The removals the request accepts (`--accept-removals RUN`), checked against the store.
+fn accepted_removals(
+    store: &Store,
+    request: &ImportRequest<'_>,
+) -> Result<AcceptedRemovals, JobError> {
+    match request.accept_removals {
+        Some(run) => super::accept::accepted(store, request.endpoint, request.scope, run),
+        None => Ok(AcceptedRemovals::default()),
+    }
+}
+
 /// Pulls every batch into a new run and completes it; for a dry run, also reads back the
 /// changes before the caller rolls them back.
 fn execute<C: Connector>(
@@ -256,7 +273,10 @@ fn execute<C: Connector>(
         )
         .map_err(|e| before_run(e.into()))?;
     let run = begin_run(store, request, policy, progress).map_err(before_run)?;
-    let outcome = pull_all(connector, store, run, request, progress).and_then(|received| {
+    // Checked again under the endpoint's lease: no import completed since the first check.
+    let accepted = accepted_removals(store, request).map(|_| ());
+    let received = accepted.and_then(|()| pull_all(connector, store, run, request, progress));
+    let outcome = received.and_then(|received| {
         progress(Progress {
             applying: true,
             ..received.progress
@@ -376,6 +396,7 @@ fn reconciliation_policy(
         unlocked_values: policy.unlocked_values,
         correlate_inactive_accounts: policy.correlate_inactive_accounts,
         allow_empty_account_list: policy.allow_empty_account_list,
+        accepted_removals: Default::default(),
     })
 }
 

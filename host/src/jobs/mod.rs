@@ -2,10 +2,12 @@
 //! connection's egress policy, and reports a typed outcome. The CLI only parses arguments and
 //! prints what the jobs return.
 
+mod accept;
 pub mod check;
 mod egress;
 mod error;
 pub mod import;
+pub mod problems;
 pub mod provision;
 
 pub use error::{JobError, describe_connector_error, describe_problem, exit_code};

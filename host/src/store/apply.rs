@@ -570,14 +570,14 @@ impl Apply<'_> {
             threshold,
             setting: setting.to_owned(),
         };
-        if summary.accounts == 0 && !policy.allow_empty_account_list {
-            summary
-                .withheld
-                .push(withheld(None, "allowEmptyAccountList"));
-        } else if let Some(threshold) = policy.account_threshold.filter(|t| missing >= *t) {
-            summary
-                .withheld
-                .push(withheld(Some(threshold), "accountThresholdValue"));
+        let held = if summary.accounts == 0 && !policy.allow_empty_account_list {
+            Some(withheld(None, "allowEmptyAccountList"))
+        } else {
+            let threshold = policy.account_threshold.filter(|t| missing >= *t);
+            threshold.map(|threshold| withheld(Some(threshold), "accountThresholdValue"))
+        };
+        if let Some(held) = held.filter(|_| !policy.accepted_removals.covers_accounts(missing)) {
+            summary.withheld.push(held);
         } else {
             let (change, status) = if policy.inactivate_accounts_not_in_file {
                 ("inactivated", INACTIVE)
@@ -672,7 +672,10 @@ impl Apply<'_> {
                 .iter()
                 .find(|(t, _)| *t == entitlement_type)
                 .map(|(_, threshold)| *threshold)
-                .filter(|threshold| count(n) >= *threshold);
+                .filter(|threshold| count(n) >= *threshold)
+                .filter(|_| {
+                    !(policy.accepted_removals).covers_entitlements(&entitlement_type, count(n))
+                });
             if let Some(threshold) = threshold {
                 summary.withheld.push(Withheld {
                     setting: format!("entThresholdValue.entType.{entitlement_type}"),
@@ -709,6 +712,9 @@ impl Store {
     /// - `access` or `all`: with `policy.inactivate_entitlements_not_in_feed`, per type, the
     ///   present entitlements this run did not report become `present = 0`, `inactive`, unless
     ///   their count reaches the type's threshold (withheld).
+    ///
+    /// Removals of a kind `policy.accepted_removals` accepts are made despite its threshold (or
+    /// the empty-list rule) while they are no more than it accepts.
     ///
     /// Every change is recorded ([`Store::run_changes`]); withheld removals are not changes but
     /// are listed in the summary and on the run.

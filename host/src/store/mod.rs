@@ -40,6 +40,7 @@
 mod apply;
 mod audit;
 mod maintenance;
+mod names;
 mod open;
 mod receive;
 mod runs;
