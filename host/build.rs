@@ -1,5 +1,5 @@
 //! Build facts for `dcconn --version`: the git commit the binary was built from and the WIT
-//! package the host was built against, as `DCCONN_BUILD_COMMIT` and `DCCONN_WIT_PACKAGE`.
+//! package the host was built against, as `DCCONN_GIT_COMMIT` and `DCCONN_WIT_PACKAGE`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,10 +12,9 @@ fn main() {
         "cargo:rerun-if-changed={}",
         manifest_dir.join("src").display()
     );
-    println!("cargo:rerun-if-env-changed=DCCONN_BUILD_COMMIT");
     watch_git(&manifest_dir);
     println!(
-        "cargo:rustc-env=DCCONN_BUILD_COMMIT={}",
+        "cargo:rustc-env=DCCONN_GIT_COMMIT={}",
         commit(&manifest_dir)
     );
     println!(
@@ -24,15 +23,9 @@ fn main() {
     );
 }
 
-/// The commit: `DCCONN_BUILD_COMMIT` when set (a build from a source archive), else git's short
-/// hash with `-dirty` when tracked files differed from it, else `unknown` (no git, no repository).
+/// The commit: git's short hash, with `-dirty` when tracked files differed from it; `unknown`
+/// without git or outside a repository (a build from a source archive).
 fn commit(dir: &Path) -> String {
-    if let Some(given) = std::env::var("DCCONN_BUILD_COMMIT")
-        .ok()
-        .filter(|given| !given.trim().is_empty())
-    {
-        return given.trim().to_owned();
-    }
     let Some(hash) = git(dir, &["rev-parse", "--short", "HEAD"]) else {
         return "unknown".to_owned();
     };

@@ -46,32 +46,46 @@ pub fn main() -> u8 {
             return failure.code;
         }
     };
-    let parsed = profile::command(loaded.as_ref())
-        .try_get_matches_from(&arguments)
+    match parse(&arguments, &early, loaded.as_ref()) {
+        Ok(mut cli) => {
+            cli.loaded_profile = loaded;
+            run(cli)
+        }
+        Err(code) => code,
+    }
+}
+
+/// The command line parsed with the profile's defaults; or, when clap ends it (an error, help,
+/// the version), the exit code once it has printed what it has to.
+fn parse(
+    arguments: &[std::ffi::OsString],
+    early: &profile::Early,
+    loaded: Option<&profile::Profile>,
+) -> Result<Cli, u8> {
+    let parsed = profile::command(loaded)
+        .try_get_matches_from(arguments)
         .and_then(|matches| Cli::from_arg_matches(&matches));
-    let mut cli = match parsed {
-        Ok(cli) => cli,
+    match parsed {
+        Ok(cli) => Ok(cli),
         Err(error) if error.kind() == clap::error::ErrorKind::DisplayVersion => {
-            return print_version(early.component, loaded.as_ref());
+            Err(print_version(early.component.clone(), loaded))
         }
         Err(error) if error.use_stderr() && json_logs_asked() => {
             JSON_MESSAGES.store(true, std::sync::atomic::Ordering::Relaxed);
             let text = error.render().to_string();
             let text = text.trim_end().trim_start_matches("error: ");
             message_to_stderr("ERROR", text, Some(exit::USAGE));
-            return exit::USAGE;
+            Err(exit::USAGE)
         }
         Err(error) => {
             let _ = error.print();
-            return if error.use_stderr() {
+            Err(if error.use_stderr() {
                 exit::USAGE
             } else {
                 exit::OK
-            };
+            })
         }
-    };
-    cli.loaded_profile = loaded;
-    run(cli)
+    }
 }
 
 /// `dcconn --version`, for the component `--component` or `DCCONN_COMPONENT` named, else the

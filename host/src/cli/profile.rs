@@ -328,6 +328,35 @@ pub fn load(text: &str, file: &Path, name: &str) -> Result<Profile, Failure> {
 /// The entry checked, its relative paths made relative to the file's folder.
 fn resolve(entry: &ProfileEntry, file: &Path, name: &str) -> Result<Profile, String> {
     check_attribute_names(entry)?;
+    check_values(entry)?;
+    let folder = file.parent().unwrap_or(Path::new(""));
+    let optional_path = |key: &str, value: &Option<PathBuf>| {
+        value
+            .as_deref()
+            .map(|value| resolve_path(folder, key, value))
+            .transpose()
+    };
+    Ok(Profile {
+        name: name.to_owned(),
+        file: file.to_path_buf(),
+        connection: optional_path("connection", &entry.connection)?,
+        overrides: overrides(entry, folder, name)?,
+        db: optional_path("db", &entry.db)?,
+        endpoint: entry.endpoint.clone(),
+        component: optional_path("component", &entry.component)?,
+    })
+}
+
+/// `path` (the value of `key`) relative to `folder` when relative; an empty one is refused.
+fn resolve_path(folder: &Path, key: &str, path: &Path) -> Result<PathBuf, String> {
+    if path.as_os_str().is_empty() {
+        return Err(format!("{key} is empty; give a path"));
+    }
+    Ok(folder.join(path))
+}
+
+/// No secret in plain text, no empty variable name, an endpoint name every output can show.
+fn check_values(entry: &ProfileEntry) -> Result<(), String> {
     if let Some(secret) = entry
         .set
         .keys()
@@ -347,52 +376,34 @@ fn resolve(entry: &ProfileEntry, file: &Path, name: &str) -> Result<Profile, Str
     if let Some(endpoint) = &entry.endpoint {
         super::args::endpoint_name(endpoint).map_err(|problem| format!("endpoint: {problem}"))?;
     }
-    let folder = file.parent().unwrap_or(Path::new(""));
-    let path = |key: &str, path: &Path| -> Result<PathBuf, String> {
-        if path.as_os_str().is_empty() {
-            return Err(format!("{key} is empty; give a path"));
-        }
-        Ok(folder.join(path))
+    Ok(())
+}
+
+/// The entry's `set`, `set_env` and `set_file` as the flags would give them, in that order.
+fn overrides(entry: &ProfileEntry, folder: &Path, name: &str) -> Result<Vec<Override>, String> {
+    let from_profile = |kind, spec: String| Override {
+        kind,
+        spec,
+        profile: Some(name.to_owned()),
     };
-    let optional_path = |key: &str, value: &Option<PathBuf>| {
-        value.as_deref().map(|value| path(key, value)).transpose()
-    };
-    let profile = Some(name.to_owned());
-    let mut overrides = Vec::new();
-    for (attribute, value) in &entry.set {
-        overrides.push(Override {
-            kind: OverrideKind::Set,
-            spec: format!("{attribute}={value}"),
-            profile: profile.clone(),
-        });
-    }
-    for (attribute, variable) in &entry.set_env {
-        overrides.push(Override {
-            kind: OverrideKind::SetEnv,
-            spec: format!("{attribute}={variable}"),
-            profile: profile.clone(),
-        });
-    }
+    let mut overrides: Vec<Override> = (entry.set.iter())
+        .map(|(attribute, value)| from_profile(OverrideKind::Set, format!("{attribute}={value}")))
+        .chain(entry.set_env.iter().map(|(attribute, variable)| {
+            from_profile(OverrideKind::SetEnv, format!("{attribute}={variable}"))
+        }))
+        .collect();
     for (attribute, file) in &entry.set_file {
-        let file = path(&format!("set_file.{attribute}"), file)?;
+        let key = format!("set_file.{attribute}");
+        let file = resolve_path(folder, &key, file)?;
         let file = file
             .to_str()
-            .ok_or_else(|| format!("set_file.{attribute}: the path is not UTF-8"))?;
-        overrides.push(Override {
-            kind: OverrideKind::SetFile,
-            spec: format!("{attribute}={file}"),
-            profile: profile.clone(),
-        });
+            .ok_or_else(|| format!("{key}: the path is not UTF-8"))?;
+        overrides.push(from_profile(
+            OverrideKind::SetFile,
+            format!("{attribute}={file}"),
+        ));
     }
-    Ok(Profile {
-        name: name.to_owned(),
-        file: file.to_path_buf(),
-        connection: optional_path("connection", &entry.connection)?,
-        overrides,
-        db: optional_path("db", &entry.db)?,
-        endpoint: entry.endpoint.clone(),
-        component: optional_path("component", &entry.component)?,
-    })
+    Ok(overrides)
 }
 
 /// Attribute names are not blank, hold no `=`, and each is set one way only.

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::component::NotFound;
 
 /// The git commit `dcconn` was built from (`-dirty` when tracked files differed), or `unknown`.
-pub const COMMIT: &str = env!("DCCONN_BUILD_COMMIT");
+pub const COMMIT: &str = env!("DCCONN_GIT_COMMIT");
 
 /// The WIT package the host was built against (`duckcreek:connector@0.2.1`).
 pub const WIT_PACKAGE: &str = env!("DCCONN_WIT_PACKAGE");
