@@ -23,8 +23,11 @@ REPORT_MODULES_STAMP := $(REPORT_CHECK)/node_modules/.package-lock.json
 # Dataset sizes of `make bench`; BENCH_MILLION=1 adds a million users.
 COMMA := ,
 BENCH_USERS ?= 10000$(COMMA)100000$(if $(BENCH_MILLION),$(COMMA)1000000)
+# Where `make install` puts things; DESTDIR is prepended (staged installs, packaging).
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all setup component build run test interop browser lint memory bench fuzz clean
+.PHONY: all setup component build install profiling run test interop browser lint memory bench fuzz clean
 
 all: build
 
@@ -39,6 +42,15 @@ component: setup
 ## build: the component, the dcconn host and the dcsim simulator
 build: component
 	$(CARGO) build --release -p dcconn -p dcsim
+
+## install: build, then install dcconn in $(DESTDIR)$(PREFIX)/bin and its component, packages,
+## schemas, example profiles and shell completions in $(DESTDIR)$(PREFIX)/share (scripts/install.sh)
+install: build
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' scripts/install.sh
+
+## profiling: dcconn with line tables (target/profiling/dcconn), for perf down to the line
+profiling: component
+	$(CARGO) build --profile profiling -p dcconn
 
 ## run: start the simulator, validate, test and import with the shipped package, show the result
 run: build

@@ -281,3 +281,41 @@ pub fn assert_failure(output: &Output, code: i32, fragments: &[&str]) -> String 
     }
     err
 }
+
+/// The variables through which dcconn finds its component, store, profile and connection.
+pub const DCCONN_VARIABLES: [&str; 6] = [
+    "DCCONN_COMPONENT",
+    "DCCONN_DB",
+    "DCCONN_PROFILE",
+    "DCCONN_CONFIG",
+    "DCCONN_CONNECTION",
+    "DCCONN_ENDPOINT",
+];
+
+/// `program` (a dcconn) with none of [`DCCONN_VARIABLES`] and `home` as its HOME, with no
+/// XDG_CONFIG_HOME or XDG_DATA_HOME: it finds only what its own rules find. The compiled
+/// component cache and the password variable are those of the harness.
+pub fn bare_dcconn(program: &Path, home: &Path) -> Command {
+    let mut command = Command::new(program);
+    for variable in DCCONN_VARIABLES
+        .iter()
+        .chain(&["XDG_CONFIG_HOME", "XDG_DATA_HOME"])
+    {
+        command.env_remove(variable);
+    }
+    command
+        .env("HOME", home)
+        .env("DCCONN_CACHE_DIR", cache_dir())
+        .env(PASSWORD_VARIABLE, PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// The repository's root folder.
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf()
+}

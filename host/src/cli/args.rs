@@ -19,8 +19,9 @@ Exit codes:
      entitlement type or account the store does not have; a run import --accept-removals
      cannot accept; a task that has ended (tasks cancel); no store at --db for a command
      that does not create one, a file that is not a dcconn store, or an older store a
-     command that reads does not migrate (dcconn db migrate)
-  3  configuration: the connection file or its attributes are invalid
+     command that reads does not migrate (dcconn db migrate); --profile names no profile
+     of the profiles file, or there is no such file
+  3  configuration: the connection file or its attributes are invalid, or the profiles file
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)
   5  remote: HTTP error, SOAP fault, failed operation, unexpected response, network failure,
@@ -41,9 +42,21 @@ pub struct Cli {
     /// The SQLite store.
     #[arg(long, global = true, env = "DCCONN_DB", default_value = "dcconn.db")]
     pub db: PathBuf,
-    /// The connector component (.wasm); default: beside dcconn, or in the cargo target folder.
+    /// The connector component (.wasm); default: beside dcconn, in <prefix>/share/dcconn, in
+    /// $XDG_DATA_HOME/dcconn (~/.local/share/dcconn), or in the cargo target folder.
     #[arg(long, global = true, env = "DCCONN_COMPONENT")]
     pub component: Option<PathBuf>,
+    /// Take defaults for the connection, its overrides, the store, the endpoint and the
+    /// component from this profile of the profiles file; flags and their variables win.
+    #[arg(long, global = true, env = "DCCONN_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The profiles file (default: $XDG_CONFIG_HOME/dcconn/config.toml, else
+    /// ~/.config/dcconn/config.toml); read only when a profile is chosen.
+    #[arg(long, global = true, env = "DCCONN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The chosen profile, as loaded (not an argument).
+    #[arg(skip)]
+    pub loaded_profile: Option<super::profile::Profile>,
     /// Compile the component without reading or writing the compiled-component cache.
     #[arg(long, global = true)]
     pub no_cache: bool,

@@ -4,9 +4,7 @@
 //! options, plus `--db` when it uses the store and `--component` and the limits when it runs
 //! the component (the limits in `--help`, not in the summary `-h` gives).
 
-use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches};
-
-use super::Cli;
+use clap::{Arg, Command};
 
 /// The commands that read or write the store: their help shows `--db`.
 const USE_THE_STORE: &[&str] = &[
@@ -34,9 +32,9 @@ const LIMITS: &str = "Limits";
 /// Where a command's help sends a reader for the options it does not list.
 const GLOBAL_OPTIONS: &str = "Options every command takes (--db, --component, --no-cache, -q, -v, --log-format) and the component's limits: dcconn --help";
 
-/// The command line as clap parses it, each command's help trimmed as the module says.
-pub(super) fn command() -> Command {
-    let mut command = Cli::command();
+/// `command` (the command line as clap parses it) with each command's help trimmed as the
+/// module says.
+pub(super) fn trimmed(mut command: Command) -> Command {
     let globals: Vec<Arg> = command
         .get_arguments()
         .filter(|arg| arg.is_global_set())
@@ -73,10 +71,4 @@ fn shown_in(command: &str, arg: &Arg) -> Option<Arg> {
         }
         _ => Some(arg.clone().hide(true)),
     }
-}
-
-/// Parses the process's arguments with [`command`].
-pub(super) fn try_parse() -> Result<Cli, clap::Error> {
-    let matches: ArgMatches = command().try_get_matches()?;
-    Cli::from_arg_matches(&matches)
 }

@@ -3,18 +3,22 @@
 
 mod args;
 mod assignment;
+mod component;
 mod db;
 mod files;
 mod filters;
 mod help;
 mod logs;
 mod output;
+mod profile;
 mod tasks;
+mod version;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::FromArgMatches;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::connection::{self, Connection};
@@ -28,26 +32,77 @@ use args::{Command, ConnectionArgs, Format, IdentitiesCommand, PackageCommand, S
 use filters::{checked_name as checked_endpoint, endpoint};
 
 /// Parses the process arguments, runs the command and returns the exit code.
+///
+/// The arguments are read twice: leniently first for `--version` and the profile, whose
+/// values then become the defaults of the real parse (see [`profile`]).
 pub fn main() -> u8 {
-    let cli = match help::try_parse() {
-        Ok(cli) => cli,
+    let arguments: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let early = profile::early_look(&arguments);
+    let loaded = profile::load_chosen(&early);
+    if early.version {
+        let chosen = loaded.as_ref().ok().and_then(Option::as_ref);
+        return print_version(early.component.clone(), chosen);
+    }
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(failure) => {
+            JSON_MESSAGES.store(json_logs_asked(), std::sync::atomic::Ordering::Relaxed);
+            message_to_stderr("ERROR", &failure.message, Some(failure.code));
+            return failure.code;
+        }
+    };
+    match parse(&arguments, &early, loaded.as_ref()) {
+        Ok(mut cli) => {
+            cli.loaded_profile = loaded;
+            run(cli)
+        }
+        Err(code) => code,
+    }
+}
+
+/// The command line parsed with the profile's defaults; or, when clap ends it (an error, help,
+/// the version), the exit code once it has printed what it has to.
+fn parse(
+    arguments: &[std::ffi::OsString],
+    early: &profile::Early,
+    loaded: Option<&profile::Profile>,
+) -> Result<Cli, u8> {
+    let parsed = help::trimmed(profile::command(loaded))
+        .try_get_matches_from(arguments)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(cli) => Ok(cli),
+        Err(error) if error.kind() == clap::error::ErrorKind::DisplayVersion => {
+            Err(print_version(early.component.clone(), loaded))
+        }
         Err(error) if error.use_stderr() && json_logs_asked() => {
             JSON_MESSAGES.store(true, std::sync::atomic::Ordering::Relaxed);
             let text = error.render().to_string();
             let text = text.trim_end().trim_start_matches("error: ");
             message_to_stderr("ERROR", text, Some(exit::USAGE));
-            return exit::USAGE;
+            Err(exit::USAGE)
         }
         Err(error) => {
             let _ = error.print();
-            return if error.use_stderr() {
+            Err(if error.use_stderr() {
                 exit::USAGE
             } else {
                 exit::OK
-            };
+            })
         }
-    };
-    run(cli)
+    }
+}
+
+/// `dcconn --version`, for the component `--component` or `DCCONN_COMPONENT` named, else the
+/// profile's, else the one found (see [`component::find`]).
+fn print_version(named: Option<PathBuf>, profile: Option<&profile::Profile>) -> u8 {
+    let component = named
+        .or_else(|| profile.and_then(|profile| profile.component.clone()))
+        .map_or_else(component::find, Ok);
+    match print(|out| out.write_all(version::text(component).as_bytes())) {
+        Ok(code) => code,
+        Err(failure) => failure.code,
+    }
 }
 
 /// Whether the raw arguments ask for JSON logs, for a command line clap refused (so its usage
@@ -308,21 +363,39 @@ fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8, Fai
     }
 }
 
-fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
+/// The connection of `-c` (or the profile's) with the profile's overrides, then the flags'.
+fn load_connection(cli: &Cli, args: &ConnectionArgs) -> Result<Connection, Failure> {
     let failure =
         |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
     let (mut connection, shape) = connection::load_with_shape(&args.connection).map_err(failure)?;
-    warn_of_exposed_secrets(&connection, shape, args);
-    for spec in &args.set {
-        connection.apply_override(spec).map_err(failure)?;
+    let profile = cli.loaded_profile.as_ref();
+    let overrides = profile::connection_overrides(profile, args);
+    warn_of_exposed_secrets(&connection, shape, &args.connection, &overrides);
+    for entry in overrides {
+        apply_override(&mut connection, &entry).map_err(|mut failure| {
+            if let (Some(name), Some(profile)) = (&entry.profile, profile) {
+                failure.message.push_str(&format!(
+                    " (from the profile {name} in {})",
+                    profile.file.display()
+                ));
+            }
+            failure
+        })?;
     }
-    for spec in &args.set_env {
-        connection
+    Ok(connection)
+}
+
+/// Applies one `--set`, `--set-env` or `--set-file` (or a profile's entry) to `connection`.
+fn apply_override(connection: &mut Connection, entry: &profile::Override) -> Result<(), Failure> {
+    let failure =
+        |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
+    let spec = entry.spec.as_str();
+    match entry.kind {
+        profile::OverrideKind::Set => connection.apply_override(spec).map_err(failure),
+        profile::OverrideKind::SetEnv => connection
             .apply_env_override(spec, |name| std::env::var(name).ok())
-            .map_err(failure)?;
-    }
-    for spec in &args.set_file {
-        connection
+            .map_err(failure),
+        profile::OverrideKind::SetFile => connection
             .apply_file_override(spec, |path| std::fs::File::open(path))
             .map_err(|error| match error {
                 // The argument names the wrong file: a usage error.
@@ -331,25 +404,39 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
                     ..failure(error)
                 },
                 error => failure(error),
-            })?;
+            }),
     }
-    Ok(connection)
 }
 
 /// Warns of each secret the connection file or a `--set` exposes (unless `--quiet`).
-fn warn_of_exposed_secrets(file: &Connection, shape: connection::FileShape, args: &ConnectionArgs) {
+fn warn_of_exposed_secrets(
+    file: &Connection,
+    shape: connection::FileShape,
+    path: &std::path::Path,
+    overrides: &[profile::Override],
+) {
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let elsewhere: Vec<String> = args.set_env.iter().chain(&args.set_file).cloned().collect();
-    for exposed in connection::exposed_secrets(file, shape, &args.connection, &args.set, &elsewhere)
-    {
+    let (set, elsewhere): (Vec<&profile::Override>, Vec<&profile::Override>) = overrides
+        .iter()
+        .partition(|entry| matches!(entry.kind, profile::OverrideKind::Set));
+    let specs = |entries: Vec<&profile::Override>| -> Vec<String> {
+        entries.into_iter().map(|entry| entry.spec.clone()).collect()
+    };
+    for exposed in connection::exposed_secrets(file, shape, path, &specs(set), &specs(elsewhere)) {
         message_to_stderr("WARN", &format!("warning: {exposed}"), None);
     }
 }
 
 fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
-    let path = cli.component.clone().unwrap_or_else(default_component_path);
+    let path = match &cli.component {
+        Some(path) => path.clone(),
+        None => component::find().map_err(|not_found| Failure {
+            message: not_found.to_string(),
+            code: exit::INTERNAL,
+        })?,
+    };
     let cache = if cli.no_cache {
         None
     } else {
@@ -358,29 +445,6 @@ fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     Runtime::load(&path, cache.as_deref())
         .map(|runtime| runtime.with_limits(cli.limits.limits()))
         .map_err(|error| Failure::from_job(&error.into(), None))
-}
-
-/// Where the component is when `--component` is not given: next to the executable (an
-/// installed layout), else where `cargo build --target wasm32-wasip2` puts it beside the
-/// executable's target folder.
-fn default_component_path() -> PathBuf {
-    const FILE: &str = "duckcreek_connector.wasm";
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(PathBuf::from))
-        .unwrap_or_default();
-    let beside = exe_dir.join(FILE);
-    if beside.is_file() {
-        return beside;
-    }
-    let profile = exe_dir
-        .file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "release".into());
-    exe_dir
-        .parent()
-        .map(|target| target.join("wasm32-wasip2").join(profile).join(FILE))
-        .unwrap_or(beside)
 }
 
 fn open_store(cli: &Cli) -> Result<Store, Failure> {
@@ -392,7 +456,7 @@ fn store_failure(error: crate::store::StoreError) -> Failure {
 }
 
 fn validate(cli: &Cli, args: &ConnectionArgs, format: Format) -> Result<u8, Failure> {
-    let connection = load_connection(args)?;
+    let connection = load_connection(cli, args)?;
     let runtime = load_runtime(cli)?;
     let problems = check::validate(&runtime, &connection)
         .map_err(|e| Failure::from_job(&e, Some(&connection)))?;
@@ -408,7 +472,7 @@ fn validate(cli: &Cli, args: &ConnectionArgs, format: Format) -> Result<u8, Fail
 }
 
 fn test(cli: &Cli, args: &ConnectionArgs) -> Result<u8, Failure> {
-    let connection = load_connection(args)?;
+    let connection = load_connection(cli, args)?;
     let runtime = load_runtime(cli)?;
     let warnings = check::test_connection(&runtime, &connection)
         .map_err(|e| Failure::from_job(&e, Some(&connection)))?;
@@ -436,7 +500,7 @@ struct Job {
 
 impl Job {
     fn prepare(cli: &Cli, args: &ConnectionArgs, endpoint: Option<&str>) -> Result<Job, Failure> {
-        let connection = load_connection(args)?;
+        let connection = load_connection(cli, args)?;
         let runtime = load_runtime(cli)?;
         let store = open_store(cli)?;
         let endpoint = match endpoint {
@@ -695,7 +759,7 @@ fn export_package(
     args: &ConnectionArgs,
     output: &std::path::Path,
 ) -> Result<u8, Failure> {
-    let connection = load_connection(args)?;
+    let connection = load_connection(cli, args)?;
     let (package, omitted) = connection.to_transport_package();
     let mut text = serde_json::to_string_pretty(&package).unwrap_or_default();
     text.push('\n');
