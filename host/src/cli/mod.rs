@@ -306,7 +306,7 @@ fn load_connection(args: &ConnectionArgs) -> Result<Connection, Failure> {
     }
     for spec in &args.set_file {
         connection
-            .apply_file_override(spec, |path| std::fs::File::open(path))
+            .apply_file_override(spec, crate::regular_file::open)
             .map_err(|error| match error {
                 // The argument names the wrong file: a usage error.
                 connection::ConnectionError::SecretFileTooLarge { .. } => Failure {
