@@ -389,7 +389,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, ConnectionError> {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    let file = crate::regular_file::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -11,6 +11,7 @@ pub mod model;
 pub mod native;
 pub mod policy;
 pub mod printable;
+pub mod regular_file;
 pub mod report;
 pub mod runtime;
 pub mod secrets;

@@ -396,10 +396,11 @@ fn apply_override(connection: &mut Connection, entry: &profile::Override) -> Res
             .apply_env_override(spec, |name| std::env::var(name).ok())
             .map_err(failure),
         profile::OverrideKind::SetFile => connection
-            .apply_file_override(spec, |path| std::fs::File::open(path))
+            .apply_file_override(spec, crate::regular_file::open_secret)
             .map_err(|error| match error {
                 // The argument names the wrong file: a usage error.
-                connection::ConnectionError::SecretFileTooLarge { .. } => Failure {
+                connection::ConnectionError::SecretFileTooLarge { .. }
+                | connection::ConnectionError::SecretFile { .. } => Failure {
                     code: exit::USAGE,
                     ..failure(error)
                 },

@@ -60,6 +60,17 @@ pub enum RuntimeError {
         /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The component file is not one dcconn loads: not a regular file, or too large to be a
+    /// component.
+    #[error(
+        "cannot load the connector component {path}: {problem}; pass --component (or DCCONN_COMPONENT) the connector's .wasm file"
+    )]
+    ComponentRefused {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// wasmtime refused the component or failed while running it (a trap).
     #[error("the connector component failed: {0:#}")]
     Wasm(#[from] wasmtime::Error),
@@ -74,6 +85,44 @@ pub enum RuntimeError {
     /// The component broke the contract of the WIT (a batch larger than asked, ...).
     #[error("the connector component broke its contract: {0}")]
     Contract(String),
+}
+
+/// The largest component file read: the connector is a few MB; a path that names anything far
+/// larger (a disk image, a log) names the wrong file.
+pub const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The bytes of the component file at `path`: a regular file of at most
+/// [`MAX_COMPONENT_BYTES`], read without ever blocking on a FIFO or reading a device forever.
+fn read_component(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    let refused = |problem: String| RuntimeError::ComponentRefused {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let file = crate::regular_file::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::InvalidInput {
+            refused(source.to_string())
+        } else {
+            RuntimeError::ComponentMissing {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_COMPONENT_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|source| RuntimeError::ComponentMissing {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(refused(format!(
+            "it holds more than {MAX_COMPONENT_BYTES} bytes, the most a component may hold"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The data of one job's `Store`: WASI with nothing granted, wasi:http through the egress hooks.
@@ -115,10 +164,7 @@ pub struct Runtime {
 impl Runtime {
     /// Loads the component at `path`, compiling it or taking it from `cache_dir`.
     pub fn load(path: &Path, cache_dir: Option<&Path>) -> Result<Runtime, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::ComponentMissing {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_component(path)?;
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;

@@ -1,46 +1,72 @@
 //! The mask: every secret this process knows, hidden in any text before it is printed, logged
 //! or stored, however a remote side echoed it.
 //!
-//! A server can echo a secret in many shapes: as written, XML-, HTML-, JSON- or URL-escaped,
-//! with its line breaks normalised or spaces inserted, and cut short by a length limit. So the
-//! mask does not look for a few spellings in the text as it stands; it looks at the text through
-//! [views](View): the text decoded one way (none, XML/HTML references, JSON escapes, percent
-//! encoding) with every whitespace character left out, each byte of a view remembering the span
-//! of the text it came from. Each secret is known in the forms the host writes it in (as is,
-//! XML-escaped, JSON-escaped, form-encoded), also without whitespace; wherever a form appears
-//! in a view, the span of the text it came from is masked. Where the text was cut short (`…`, the
-//! mark every cut in this project leaves), a beginning of a secret just before the cut is masked
-//! too.
+//! A server can echo a secret in many shapes: as written, XML-, HTML-, JSON- or URL-escaped
+//! (escaped again, or in HTML's forms without `;`), with its line breaks normalised or spaces
+//! and invisible characters inserted, upper-cased or in another Unicode normal form, in base64,
+//! and cut short by a length limit. So the mask does not look for a few spellings in the text
+//! as it stands; it looks at the text through [views](View): the text decoded one way (none,
+//! XML/HTML references, JSON escapes, percent encoding), every character [folded](fold::fold)
+//! (whitespace and invisible characters left out, the rest case-folded and decomposed), each
+//! byte of a view remembering the span of the text it came from. Each secret is known in the
+//! forms the host writes it in (as is, XML-escaped, JSON-escaped, form-encoded), folded the same
+//! way, and in base64 (the [inner parts](base64_forms) of each form's encoding at each
+//! alignment); wherever one appears in a view, the span of the text it came from is masked.
+//! Where the text was cut short (`…`, the mark every cut in this project leaves), a beginning
+//! of a secret just before the cut is masked too.
 
+mod base64_forms;
+mod decode;
+mod fold;
+
+use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use aho_corasick::AhoCorasick;
 
+use self::base64_forms::{inner_parts, is_base64_byte};
+use self::decode::Decoding;
+use self::fold::{fold, folded, without_left_out};
 use crate::connection::MASK;
 
-/// Secrets shorter than this (whitespace left out) are not masked in free text: masking every
-/// `ab` would garble messages while protecting nothing.
-const MIN_MASKED_LEN: usize = 3;
+/// Secrets shorter than this many characters (whitespace and invisible characters not
+/// counted) are never masked: masking every `ab` would garble every message while protecting
+/// nothing, since a secret that short is guessed in a few thousand tries.
+pub const MIN_MASKED_LEN: usize = 3;
 
 /// A line of a secret of several lines is masked on its own from this length on.
 const MIN_LINE_LEN: usize = 6;
 
 /// The mark a cut leaves at the end of a shortened text.
-const CUT_MARK: &str = "…";
+const CUT_MARK: char = '…';
 
 /// How many bytes of an escape sequence a cut can leave unfinished just before its mark
 /// (`&#x1F60`, `\uD83`, `%C`).
 const MAX_UNFINISHED_ESCAPE: usize = 10;
 
-/// Every secret known to this process, in every form the host writes it in.
+/// One form of a secret as the mask looks for it in a view.
+#[derive(Clone)]
+struct Pattern {
+    bytes: Vec<u8>,
+    /// An inner part of a base64 encoding: the characters on either side of it hold bits of
+    /// the secret too.
+    base64: bool,
+}
+
+/// Every form of every secret known at one time, and the automaton that finds them all in one
+/// pass (ASCII case ignored, so that it also reads plain text as it stands).
+#[derive(Default)]
+struct Patterns {
+    patterns: Vec<Pattern>,
+    matcher: Option<AhoCorasick>,
+}
+
+/// The secrets known to this process, and their patterns.
 #[derive(Default)]
 struct Known {
-    /// As written (whitespace kept, case kept): what [`StoredValues`] scans for.
-    written: Vec<String>,
-    /// Whitespace left out and ASCII lower case: what [`mask`] looks for in its views.
-    compact: Vec<Vec<u8>>,
+    secrets: HashSet<String>,
+    current: Arc<Patterns>,
 }
 
 fn known() -> std::sync::MutexGuard<'static, Known> {
@@ -51,94 +77,151 @@ fn known() -> std::sync::MutexGuard<'static, Known> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The patterns of the secrets known now.
+fn current() -> Arc<Patterns> {
+    Arc::clone(&known().current)
+}
+
+/// Whether `secret` is too short to be masked (see [`MIN_MASKED_LEN`]).
+pub fn too_short_to_mask(secret: &str) -> bool {
+    without_left_out(secret).chars().count() < MIN_MASKED_LEN
+}
+
 /// Makes `secret` known to [`mask`], in every form the host writes it in and in base64 (as a
-/// Basic credential or a log echoes it); each line of a secret of several lines is a secret of
-/// its own (servers echo line by line).
+/// Basic credential or an encoded log echoes it); each line of a secret of several lines is a
+/// secret of its own (servers echo line by line). A secret [too short](too_short_to_mask) is
+/// not remembered.
 pub fn remember(secret: &str) {
-    let lines: Vec<&str> = secret
+    let mut known = known();
+    if known.secrets.contains(secret) {
+        return;
+    }
+    known.secrets.insert(secret.to_string());
+    let mut patterns = known.current.patterns.clone();
+    let before = patterns.len();
+    for pattern in patterns_of(secret) {
+        if !patterns.iter().any(|known| known.bytes == pattern.bytes) {
+            patterns.push(pattern);
+        }
+    }
+    if patterns.len() != before {
+        known.current = Arc::new(Patterns::new(patterns));
+    }
+}
+
+/// The patterns of `secret` and of its lines.
+fn patterns_of(secret: &str) -> Vec<Pattern> {
+    if too_short_to_mask(secret) {
+        return Vec::new();
+    }
+    let mut patterns: Vec<Pattern> = secret
         .lines()
         .map(str::trim)
         .filter(|line| line.len() >= MIN_LINE_LEN && line.len() < secret.trim().len())
+        .flat_map(patterns_of)
         .collect();
-    for line in lines {
-        remember(line);
-    }
     let forms = [
         secret.to_string(),
         super::xml_escaped(secret),
         form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
         super::json_escaped(secret),
-        STANDARD.encode(secret),
-        STANDARD_NO_PAD.encode(secret),
-        URL_SAFE_NO_PAD.encode(secret),
     ];
-    let mut known = known();
-    for form in forms {
-        let compact = without_whitespace(&form).to_ascii_lowercase();
-        if compact.chars().count() >= MIN_MASKED_LEN
-            && !known
-                .compact
-                .iter()
-                .any(|known| known == compact.as_bytes())
-        {
-            known.compact.push(compact.into_bytes());
-        }
-        if form.chars().count() >= MIN_MASKED_LEN && !known.written.contains(&form) {
-            known.written.push(form);
+    for form in &forms {
+        patterns.push(Pattern {
+            bytes: folded(form).into_bytes(),
+            base64: false,
+        });
+        patterns.extend(inner_parts(form.as_bytes()).into_iter().map(|part| Pattern {
+            bytes: part.to_ascii_lowercase().into_bytes(),
+            base64: true,
+        }));
+    }
+    // A secret that looks escaped (`a&amp;b`) reads decoded in a view; echoed as written, it
+    // must be found there too.
+    for decoding in Decoding::ALL {
+        if decoding != Decoding::None && decoding.applies_to(secret) {
+            patterns.push(Pattern {
+                bytes: View::of(secret, decoding).bytes,
+                base64: false,
+            });
         }
     }
+    patterns.retain(|pattern| {
+        String::from_utf8_lossy(&pattern.bytes).chars().count() >= MIN_MASKED_LEN
+    });
+    patterns
+}
+
+impl Patterns {
+    fn new(patterns: Vec<Pattern>) -> Patterns {
+        let matcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns.iter().map(|pattern| &pattern.bytes))
+            .ok();
+        Patterns { patterns, matcher }
+    }
+
+    /// `text` masked; `None` when it holds no secret.
+    fn masked(&self, text: &str) -> Option<String> {
+        let matcher = self.matcher.as_ref()?;
+        if text.is_empty() || (is_plain(text) && !found_in_plain(matcher, text)) {
+            return None;
+        }
+        let mut spans = Vec::new();
+        for decoding in Decoding::ALL {
+            if decoding.applies_to(text) {
+                let view = View::of(text, decoding);
+                view.find_patterns(matcher, &self.patterns, &mut spans);
+                view.find_cut_beginnings(&self.patterns, &mut spans);
+            }
+        }
+        (!spans.is_empty()).then(|| replace_spans(text, spans))
+    }
+}
+
+/// Whether `text` is ASCII with nothing any decoding reads: then its one view is the text
+/// itself, lower-cased, whitespace left out.
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|byte| byte.is_ascii() && !matches!(byte, b'&' | b'\\' | b'%' | b'+'))
+}
+
+/// Whether a plain text holds a pattern: the matcher ignores ASCII case, so only whitespace
+/// needs leaving out.
+fn found_in_plain(matcher: &AhoCorasick, text: &str) -> bool {
+    let is_blank = |byte: &u8| char::from(*byte).is_whitespace();
+    if !text.bytes().any(|byte| is_blank(&byte)) {
+        return matcher.is_match(text);
+    }
+    let compact: Vec<u8> = text.bytes().filter(|byte| !is_blank(byte)).collect();
+    matcher.is_match(&compact)
 }
 
 /// `text` with every secret known to this process replaced by `********`.
 pub fn mask(text: &str) -> String {
-    let known = known();
-    if known.compact.is_empty() || text.is_empty() {
-        return text.to_string();
-    }
-    let mut spans = Vec::new();
-    for decoding in Decoding::ALL {
-        if !decoding.applies_to(text) {
-            continue;
-        }
-        let view = View::of(text, decoding);
-        view.find_forms(&known.compact, &mut spans);
-        view.find_cut_beginnings(&known.compact, &mut spans);
-    }
-    drop(known);
-    replace_spans(text, spans)
+    current()
+        .masked(text)
+        .unwrap_or_else(|| text.to_string())
 }
 
 /// The mask for values a server sent as data (the names, links and columns of imported
-/// records): a value that holds a known secret as written or escaped is masked like free text;
-/// the quick scan keeps the cost of the common case (no secret) to a few substring searches per
-/// value.
+/// records), taken once for a whole import: a plain value (ASCII, no escape) is checked in one
+/// pass of the automaton, any other value is masked like free text.
 pub struct StoredValues {
-    finders: Vec<memchr::memmem::Finder<'static>>,
+    patterns: Arc<Patterns>,
 }
 
 impl StoredValues {
     /// The secrets known now.
     pub fn now() -> StoredValues {
         StoredValues {
-            finders: known()
-                .written
-                .iter()
-                .map(|form| memchr::memmem::Finder::new(form.as_bytes()).into_owned())
-                .collect(),
+            patterns: current(),
         }
     }
 
     /// `value`, masked when it holds a secret.
     pub fn mask(&self, value: String) -> String {
-        if self
-            .finders
-            .iter()
-            .any(|finder| finder.find(value.as_bytes()).is_some())
-        {
-            mask(&value)
-        } else {
-            value
-        }
+        self.patterns.masked(&value).unwrap_or(value)
     }
 }
 
@@ -173,75 +256,13 @@ fn replace_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
     out
 }
 
-fn without_whitespace(text: &str) -> String {
-    text.chars().filter(|c| !is_blank(*c)).collect()
-}
-
-/// Whitespace, and the characters that show as nothing (soft hyphen, zero-width spaces and
-/// joiners, the byte-order mark): an echo with them between a secret's characters shows the
-/// secret.
-fn is_blank(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(
-            c,
-            '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}'
-        )
-}
-
-/// One way a remote side may have encoded what it echoes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decoding {
-    /// The text as it stands.
-    None,
-    /// XML and HTML character references (`&#39;`, `&#x27;`) and the predefined entities.
-    References,
-    /// JSON string escapes (`\"`, `\/`, `\u00e4`, surrogate pairs).
-    JsonEscapes,
-    /// Percent encoding (`%C3%A4`) and `+` for a space.
-    Percent,
-}
-
-impl Decoding {
-    const ALL: [Decoding; 4] = [
-        Decoding::None,
-        Decoding::References,
-        Decoding::JsonEscapes,
-        Decoding::Percent,
-    ];
-
-    /// Whether decoding could change `text` (otherwise its view is the plain one).
-    fn applies_to(self, text: &str) -> bool {
-        match self {
-            Decoding::None => true,
-            Decoding::References => text.contains('&'),
-            Decoding::JsonEscapes => text.contains('\\'),
-            Decoding::Percent => text.contains(['%', '+']),
-        }
-    }
-
-    /// The character that `text` starts with once decoded, and how many bytes it takes; `None`
-    /// when `text` does not start with an escape of this decoding.
-    fn decode_at(self, text: &str) -> Option<(Decoded, usize)> {
-        match self {
-            Decoding::None => None,
-            Decoding::References => reference(text).map(|(c, len)| (Decoded::Char(c), len)),
-            Decoding::JsonEscapes => json_escape(text).map(|(c, len)| (Decoded::Char(c), len)),
-            Decoding::Percent => percent(text),
-        }
-    }
-}
-
-/// What one escape decodes to: a character, or one byte of a percent-encoded UTF-8 sequence.
-enum Decoded {
-    Char(char),
-    Byte(u8),
-}
-
-/// A text decoded one way, whitespace left out; each byte knows the span of the text it came
-/// from.
+/// A text decoded one way, each character [folded](fold); each byte knows the span of the text
+/// it came from.
 struct View {
     bytes: Vec<u8>,
     origin: Vec<Range<usize>>,
+    /// Where each cut mark starts in `bytes`.
+    cuts: Vec<usize>,
 }
 
 impl View {
@@ -249,42 +270,32 @@ impl View {
         let mut view = View {
             bytes: Vec::with_capacity(text.len()),
             origin: Vec::with_capacity(text.len()),
+            cuts: Vec::new(),
         };
         let mut at = 0;
         while at < text.len() {
             let rest = &text[at..];
-            match decoding.decode_at(rest) {
-                Some((Decoded::Char(c), len)) => {
-                    view.push_char(c, at..at + len);
-                    at += len;
-                }
-                Some((Decoded::Byte(byte), len)) => {
-                    // A percent-encoded space (`%20`, `+`) is whitespace too.
-                    if !byte.is_ascii_whitespace() {
-                        view.bytes.push(byte.to_ascii_lowercase());
-                        view.origin.push(at..at + len);
-                    }
-                    at += len;
-                }
-                None => {
-                    let c = rest.chars().next().unwrap_or_default();
-                    view.push_char(c, at..at + c.len_utf8());
-                    at += c.len_utf8().max(1);
-                }
-            }
+            let (c, len) = decoding.decode_at(rest).unwrap_or_else(|| {
+                let c = rest.chars().next().unwrap_or_default();
+                (c, c.len_utf8())
+            });
+            view.push_char(c, at..at + len);
+            at += len.max(1);
         }
         view
     }
 
     fn push_char(&mut self, c: char, from: Range<usize>) {
-        if is_blank(c) {
-            return;
+        if c == CUT_MARK {
+            self.cuts.push(self.bytes.len());
         }
         let mut buffer = [0; 4];
-        for byte in c.to_ascii_lowercase().encode_utf8(&mut buffer).bytes() {
-            self.bytes.push(byte);
-            self.origin.push(from.clone());
-        }
+        fold(c, |folded| {
+            for byte in folded.encode_utf8(&mut buffer).bytes() {
+                self.bytes.push(byte);
+                self.origin.push(from.clone());
+            }
+        });
     }
 
     /// The span of the text that the view's bytes `range` came from.
@@ -292,22 +303,51 @@ impl View {
         self.origin[range.start].start..self.origin[range.end - 1].end
     }
 
-    /// Adds the span of every occurrence of every form.
-    fn find_forms(&self, forms: &[Vec<u8>], spans: &mut Vec<Range<usize>>) {
-        for form in forms {
-            for start in memchr::memmem::find_iter(&self.bytes, form) {
-                spans.push(self.span(start..start + form.len()));
-            }
+    /// Adds the span of every occurrence of every pattern; for an inner part of base64, with
+    /// the characters on either side that hold bits of the secret too, and the padding.
+    fn find_patterns(
+        &self,
+        matcher: &AhoCorasick,
+        patterns: &[Pattern],
+        spans: &mut Vec<Range<usize>>,
+    ) {
+        for found in matcher.find_overlapping_iter(&self.bytes) {
+            let range = found.range();
+            let range = if patterns[found.pattern().as_usize()].base64 {
+                self.with_base64_neighbours(range)
+            } else {
+                range
+            };
+            spans.push(self.span(range));
         }
     }
 
-    /// Adds, before each cut mark, the span of the longest beginning of a form that ends
+    /// `range` with the base64 character written right before it and right after it in the
+    /// text (nothing left out between), and the `=` padding after that.
+    fn with_base64_neighbours(&self, range: Range<usize>) -> Range<usize> {
+        let touches = |left: usize, right: usize| self.origin[left].end == self.origin[right].start;
+        let mut start = range.start;
+        if start > 0 && is_base64_byte(self.bytes[start - 1]) && touches(start - 1, start) {
+            start -= 1;
+        }
+        let mut end = range.end;
+        while end < range.end + 3
+            && end < self.bytes.len()
+            && touches(end - 1, end)
+            && (self.bytes[end] == b'=' || (end == range.end && is_base64_byte(self.bytes[end])))
+        {
+            end += 1;
+        }
+        start..end
+    }
+
+    /// Adds, before each cut mark, the span of the longest beginning of a pattern that ends
     /// there (an unfinished escape sequence between them included).
-    fn find_cut_beginnings(&self, forms: &[Vec<u8>], spans: &mut Vec<Range<usize>>) {
-        for cut in memchr::memmem::find_iter(&self.bytes, CUT_MARK.as_bytes()) {
+    fn find_cut_beginnings(&self, patterns: &[Pattern], spans: &mut Vec<Range<usize>>) {
+        for &cut in &self.cuts {
             let unfinished = unfinished_len(&self.bytes[..cut]);
             let found = (0..=unfinished).find_map(|skipped| {
-                longest_beginning_before(&self.bytes[..cut - skipped], forms)
+                longest_beginning_before(&self.bytes[..cut - skipped], patterns)
                     .map(|len| cut - skipped - len)
             });
             if let Some(start) = found {
@@ -317,12 +357,13 @@ impl View {
     }
 }
 
-/// The length of the longest beginning (at least [`MIN_MASKED_LEN`] bytes) of any form that
+/// The length of the longest beginning (at least [`MIN_MASKED_LEN`] bytes) of any pattern that
 /// `bytes` ends with.
-fn longest_beginning_before(bytes: &[u8], forms: &[Vec<u8>]) -> Option<usize> {
-    forms
+fn longest_beginning_before(bytes: &[u8], patterns: &[Pattern]) -> Option<usize> {
+    patterns
         .iter()
-        .filter_map(|form| {
+        .filter_map(|pattern| {
+            let form = &pattern.bytes;
             (MIN_MASKED_LEN..form.len().min(bytes.len() + 1))
                 .rev()
                 .find(|len| bytes.ends_with(&form[..*len]))
@@ -351,111 +392,6 @@ fn unfinished_len(bytes: &[u8]) -> usize {
 /// A byte that may belong to an escape sequence a cut left unfinished.
 fn is_escape_byte(byte: u8) -> bool {
     byte.is_ascii_hexdigit() || matches!(byte, b'&' | b'#' | b'x' | b'X' | b'\\' | b'u' | b'%')
-}
-
-/// A character reference or predefined entity at the start of `text`, and its length.
-fn reference(text: &str) -> Option<(char, usize)> {
-    let body = text.strip_prefix('&')?;
-    let end = body.find(';').filter(|end| *end <= 10)?;
-    let name = &body[..end];
-    let c = if let Some(number) = name.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        char::from_u32(code)?
-    } else {
-        named_entity(name)?
-    };
-    Some((c, end + 2))
-}
-
-/// The character of an entity name: XML's five (any case, as HTML reads them) and HTML's
-/// names of ASCII punctuation and of the spaces.
-fn named_entity(name: &str) -> Option<char> {
-    const NAMES: [(&str, char); 33] = [
-        ("amp", '&'),
-        ("lt", '<'),
-        ("gt", '>'),
-        ("quot", '"'),
-        ("apos", '\''),
-        ("nbsp", '\u{a0}'),
-        ("excl", '!'),
-        ("num", '#'),
-        ("dollar", '$'),
-        ("percnt", '%'),
-        ("lpar", '('),
-        ("rpar", ')'),
-        ("ast", '*'),
-        ("plus", '+'),
-        ("comma", ','),
-        ("period", '.'),
-        ("sol", '/'),
-        ("colon", ':'),
-        ("semi", ';'),
-        ("equals", '='),
-        ("quest", '?'),
-        ("commat", '@'),
-        ("lsqb", '['),
-        ("bsol", '\\'),
-        ("rsqb", ']'),
-        ("hat", '^'),
-        ("lowbar", '_'),
-        ("grave", '`'),
-        ("lcub", '{'),
-        ("verbar", '|'),
-        ("rcub", '}'),
-        ("tilde", '~'),
-        ("shy", '\u{ad}'),
-    ];
-    NAMES
-        .iter()
-        .find(|(known, _)| known.eq_ignore_ascii_case(name))
-        .map(|(_, c)| *c)
-}
-
-/// A JSON string escape at the start of `text`, and its length (a surrogate pair is one).
-fn json_escape(text: &str) -> Option<(char, usize)> {
-    let bytes = text.as_bytes();
-    if bytes.first() != Some(&b'\\') {
-        return None;
-    }
-    let simple = match bytes.get(1)? {
-        b'"' => Some('"'),
-        b'\\' => Some('\\'),
-        b'/' => Some('/'),
-        b'b' => Some('\u{8}'),
-        b'f' => Some('\u{c}'),
-        b'n' => Some('\n'),
-        b'r' => Some('\r'),
-        b't' => Some('\t'),
-        b'u' => None,
-        _ => return None,
-    };
-    if let Some(c) = simple {
-        return Some((c, 2));
-    }
-    let unit = |at: usize| {
-        text.get(at..at + 4)
-            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-    };
-    let first = unit(2)?;
-    if let Some(c) = char::from_u32(u32::from(first)) {
-        return Some((c, 6));
-    }
-    let second = text.get(6..8).filter(|s| *s == "\\u").and(unit(8))?;
-    let c = char::decode_utf16([first, second]).next()?.ok()?;
-    Some((c, 12))
-}
-
-/// A percent-encoded byte or a `+` at the start of `text`, and its length.
-fn percent(text: &str) -> Option<(Decoded, usize)> {
-    if text.starts_with('+') {
-        return Some((Decoded::Byte(b' '), 1));
-    }
-    let hex = text.strip_prefix('%')?.get(..2)?;
-    let byte = u8::from_str_radix(hex, 16).ok()?;
-    Some((Decoded::Byte(byte), 3))
 }
 
 #[cfg(test)]
@@ -560,5 +496,157 @@ mod tests {
         remember("abcdef-overlap");
         remember("def-overlap-xyz");
         assert_eq!(mask("abcdef-overlap-xyz!"), "********!");
+    }
+
+    /// The attacker's password: its XML-escaped form is what the host writes into a SOAP body.
+    const ATTACKED: &str = "Zq9\"S3cr&t<pw>";
+    const ATTACKED_XML: &str = "Zq9&quot;S3cr&amp;t&lt;pw&gt;";
+
+    /// Asserts that `masked` is `encoded` with one span masked that holds every character of
+    /// `encoded` carrying a bit of the bytes `secret` of the text it encodes.
+    fn assert_base64_hidden(encoded: &str, masked: &str, secret: Range<usize>) {
+        let (before, after) = masked
+            .split_once(MASK)
+            .unwrap_or_else(|| panic!("nothing masked in {masked} ({encoded})"));
+        assert!(
+            encoded.starts_with(before) && encoded.ends_with(after),
+            "{masked} is not {encoded} masked"
+        );
+        assert!(before.len() * 6 <= secret.start * 8, "{masked}: its start shows");
+        let hidden_up_to = encoded.len() - after.len();
+        assert!(hidden_up_to * 6 >= secret.end * 8, "{masked}: its end shows");
+    }
+
+    #[test]
+    fn base64_of_every_form_is_masked_at_every_alignment_inside_a_longer_text() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+        remember(ATTACKED);
+        assert_eq!(
+            mask("x WnE5JnF1b3Q7UzNjciZhbXA7dCZsdDtwdyZndDs= y"),
+            "x ******** y",
+            "base64 of exactly the XML-escaped form"
+        );
+        let forms = [
+            ATTACKED.to_string(),
+            ATTACKED_XML.to_string(),
+            "Zq9\\\"S3cr&t<pw>".to_string(),
+            "Zq9%22S3cr%26t%3Cpw%3E".to_string(),
+        ];
+        for form in &forms {
+            for before in ["", "p", "pw", "<Session.loginRq password=\""] {
+                for after in ["", "\"", "\"/></Session>"] {
+                    let sent = format!("{before}{form}{after}");
+                    let secret = before.len()..before.len() + form.len();
+                    for encoded in [STANDARD.encode(&sent), URL_SAFE.encode(&sent)] {
+                        let masked = mask(&encoded);
+                        assert_base64_hidden(&encoded, &masked, secret.clone());
+                    }
+                }
+            }
+        }
+        // Wrapped at 76 characters, as MIME writes base64.
+        let sent = format!("<Envelope><Body>password=\"{ATTACKED_XML}\"</Body></Envelope>");
+        let encoded = STANDARD.encode(&sent);
+        let wrapped = format!("{}\r\n{}", &encoded[..30], &encoded[30..]);
+        assert!(mask(&wrapped).contains(MASK), "{wrapped}");
+        assert!(!mask(&wrapped).contains("UzNjciZhbXA7"), "{wrapped}");
+    }
+
+    #[test]
+    fn unicode_case_and_normal_forms_of_a_secret_are_masked() {
+        remember("Grüße-Straße-9é");
+        for echo in [
+            "Grüße-Straße-9é",
+            "Gru\u{308}ße-Straße-9e\u{301}",
+            "GRÜSSE-STRASSE-9É",
+            "grüsse-strasse-9é",
+            "GRÜẞE-STRAẞE-9É",
+            "Ｇｒüße-Ｓｔｒａße-９é",
+            "GRU\u{308}SSE-STRASSE-9E\u{301}",
+            "GR&#xDC;SSE-STRASSE-9&#xC9;",
+            "GRU%CC%88SSE-STRASSE-9%C3%89",
+        ] {
+            assert_eq!(mask(&format!("x {echo} y")), "x ******** y", "{echo}");
+        }
+        // The span of a character that folds to several is masked whole.
+        assert_eq!(mask("a Straße-9é!"), "a Straße-9é!", "not the secret");
+        remember("9é-Straße");
+        assert_eq!(mask("a 9É-STRASSE!"), "a ********!");
+        assert_eq!(mask("a 9é-Straße!"), "a ********!");
+    }
+
+    #[test]
+    fn invisible_characters_between_the_characters_are_left_out() {
+        remember("Inv1sible-Pw");
+        for invisible in [
+            '\u{34f}', '\u{fe0f}', '\u{fe00}', '\u{e0100}', '\u{e0020}', '\u{e0001}', '\u{2062}',
+            '\u{2064}', '\u{3164}', '\u{115f}', '\u{ffa0}', '\u{61c}', '\u{202e}', '\u{2066}',
+            '\u{ad}', '\u{200b}', '\u{200d}', '\u{180e}', '\u{feff}',
+        ] {
+            let echo = "Inv1sible-Pw"
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(&invisible.to_string());
+            assert_eq!(
+                mask(&format!("x {echo} y")),
+                "x ******** y",
+                "U+{:04X}",
+                u32::from(invisible)
+            );
+        }
+    }
+
+    #[test]
+    fn references_without_semicolons_and_escaped_again_are_decoded() {
+        remember(ATTACKED);
+        for echo in [
+            "&#90&#113&#57&#34&#83&#51&#99&#114&#38&#116&#60&#112&#119&#62",
+            "&#x5a&#x71&#x39&#x22S3cr&#x26t&#x3cpw&#x3e",
+            "Zq9&quotS3cr&ampt&ltpw&gt",
+            "Zq9&amp;amp;quot;S3cr&amp;amp;amp;t&amp;amp;lt;pw&amp;amp;gt;",
+            "Zq9&amp;amp;amp;quot;S3cr&amp;amp;amp;amp;t&amp;amp;amp;lt;pw&amp;amp;amp;gt;",
+            "Zq9&amp;quotS3cr&amp;#38;t&amp;amp;#x3c;pw&gt;",
+        ] {
+            assert_eq!(mask(&format!("x {echo} y")), "x ******** y", "{echo}");
+        }
+    }
+
+    #[test]
+    fn a_secret_that_reads_as_escaped_is_masked_decoded_too() {
+        remember("a&amp;b-&lt;literal");
+        assert_eq!(mask("x a&amp;b-&lt;literal y"), "x ******** y");
+        assert_eq!(mask("x a&b-<LITERAL y"), "x ******** y");
+        assert_eq!(mask("x a&amp;amp;b-&amp;lt;literal y"), "x ******** y");
+    }
+
+    #[test]
+    fn secrets_under_three_characters_are_never_masked() {
+        assert!(too_short_to_mask("ab"));
+        assert!(too_short_to_mask(" a\u{200b}b\n"));
+        assert!(!too_short_to_mask("abc"));
+        remember("q7");
+        assert_eq!(mask("q7 and Q7 and cT c3E3"), "q7 and Q7 and cT c3E3");
+        remember("q7z");
+        assert_eq!(mask("a q7z b Q\u{200b}7Z"), "a ******** b ********");
+    }
+
+    #[test]
+    fn stored_values_are_masked_in_every_shape() {
+        remember("Stored-Plain-Secret");
+        let values = StoredValues::now();
+        for (value, expected) in [
+            ("stored-plain-secret", "********"),
+            ("x STORED-PLAIN-SECRET y", "x ******** y"),
+            ("x Stored-Plain-\tSecret y", "x ******** y"),
+            ("x St\u{200b}ored-Plain-Secret y", "x ******** y"),
+            ("x U3RvcmVkLVBsYWluLVNlY3JldA== y", "x ******** y"),
+            ("x Stored&#45Plain-Secret y", "x ******** y"),
+            ("stored plain secret", "stored plain secret"),
+        ] {
+            assert_eq!(values.mask(value.to_string()), expected, "{value}");
+        }
     }
 }

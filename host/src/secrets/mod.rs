@@ -230,16 +230,34 @@ impl BodyEncoding {
     }
 }
 
-/// Makes the secret attributes of `connection` and their placeholders known to [`mask`].
+/// Makes the secret attributes of `connection` and their placeholders known to [`mask`]; warns
+/// (once per attribute) of a secret value too short to be masked.
 pub fn remember_connection(connection: &Connection) {
     for (name, value) in connection.attributes() {
         if is_secret(name) {
+            if !value.is_empty() && mask::too_short_to_mask(value) {
+                warn_too_short_once(name);
+            }
             remember(value);
         }
         if is_sealed(name) && !value.is_empty() {
             remember(&placeholder(name, value));
         }
     }
+}
+
+/// Warns that the secret attribute `name` is too short to be masked, once per process.
+fn warn_too_short_once(name: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.iter().any(|warned| warned == name) {
+        return;
+    }
+    warned.push(name.to_string());
+    tracing::warn!(
+        "the secret attribute {name} has fewer than {} characters, too few to be masked: a server that echoes it shows it in messages and logs; give it a longer value",
+        mask::MIN_MASKED_LEN
+    );
 }
 
 /// Whether a header carries credentials, judged by its name: `Cookie`, and names holding
