@@ -487,14 +487,50 @@ fn a_secret_file_is_read_up_to_64_kib() {
             "error: cannot set PASSWORD from the file {file}: it holds more than 65536 bytes, the most a secret file may hold; check that the path names the secret's file\n"
         )
     };
+    // A device is no secret's file: refused before a byte is read.
     let (output, peak_kib) = validate("/dev/zero");
     assert_eq!(output.status.code(), Some(USAGE), "{}", stderr(&output));
-    assert_eq!(stderr(&output), refused("/dev/zero"));
+    assert_eq!(
+        stderr(&output),
+        "error: cannot set PASSWORD from the file /dev/zero: it is a character device; only a regular file is read\n"
+    );
     assert_eq!(stdout(&output), "");
     assert!(
         peak_kib < REFUSING_PEAK_KIB + inherited_peak_kib(),
         "peak RSS {peak_kib} KiB"
     );
+
+    // A named pipe would wait for a writer: refused at once. A pipe the shell made is read.
+    let fifo = harness.dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (output, _) = validate(fifo.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(USAGE), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("it is a named pipe (FIFO), which would wait for a writer"),
+        "{}",
+        stderr(&output)
+    );
+    let mut piped = harness.command(&[
+        "validate",
+        "-c",
+        &package(SOAP_PACKAGE).display().to_string(),
+        "--set",
+        &format!("SOAP_ENDPOINT={}", harness.sim.endpoint_url()),
+        "--set",
+        "USERNAME=dcadmin",
+        "--set-file",
+        "PASSWORD=/dev/stdin",
+    ]);
+    piped
+        .env_remove(PASSWORD_VARIABLE)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = piped.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from-a-pipe\n").unwrap();
+    assert_success(&child.wait_with_output().unwrap());
 
     // A byte over the limit is refused; exactly the limit (and one line break) is read.
     let over = harness.dir.path().join("over");

@@ -290,6 +290,24 @@ fn under_json_logs_every_line_on_stderr_is_a_json_object_and_the_error_is_one() 
         line["message"].as_str().unwrap().contains("'acounts'"),
         "{line}"
     );
+
+    // So is each refusal of `tasks cancel`, and a panic-free start with an empty variable.
+    let refused = harness
+        .command(&["--log-format", "json", "tasks", "cancel", "999"])
+        .env("DCCONN_CONFIG", "")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let line: Value = serde_json::from_str(stderr(&refused).trim()).unwrap();
+    assert_matches("log-line", &line);
+    assert_eq!(
+        (&line["level"], &line["exitCode"], &line["message"]),
+        (
+            &Value::from("ERROR"),
+            &Value::from(2),
+            &Value::from("there is no task 999 in the store; see `dcconn tasks`")
+        )
+    );
 }
 
 #[test]

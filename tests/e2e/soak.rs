@@ -80,9 +80,12 @@ fn round(runtime: &Runtime, store: &mut Store, connection: &Connection) {
             },
             &policy,
         )
-        .unwrap_or_else(|error| panic!("provisioning failed: {error}"))
-        .into_task();
-        assert_eq!(task.status, dcconn::store::TaskStatus::Complete);
+        .unwrap_or_else(|error| panic!("provisioning failed: {error}"));
+        assert!(task.refused.is_none(), "{:?}", task.refused);
+        assert_eq!(
+            task.requested.into_task().status,
+            dcconn::store::TaskStatus::Complete
+        );
     }
 }
 

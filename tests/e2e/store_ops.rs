@@ -2,6 +2,7 @@
 //! that is not a dcconn store is refused by every command and left as it was, an older schema is
 //! copied before it is migrated, and `dcconn db check`, `db backup`, `db prune`, `db migrate`.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -123,6 +124,15 @@ fn commands_that_read_create_no_store_and_say_how_to_make_one() {
             .to_vec(),
     );
     commands.push(vec!["db".into(), "migrate".into()]);
+    // Provisioning acts on accounts an import stored: without a store it has none.
+    for job in ["disable", "retry"] {
+        let mut command = vec![job.to_string()];
+        command.extend(harness.connection_args(SOAP_PACKAGE));
+        if job == "disable" {
+            command.push("user000001".into());
+        }
+        commands.push(command);
+    }
     for command in &commands {
         // As cron runs it: a relative --db, from another folder than the store's.
         let mut args = vec!["--db", "dcconn.db"];
@@ -133,6 +143,25 @@ fn commands_that_read_create_no_store_and_say_how_to_make_one() {
         assert_eq!(stdout(&output), "", "{command:?}");
         assert_eq!(files_in(dir.path()), Vec::<String>::new(), "{command:?}");
     }
+
+    // A dry run without a store compares with an empty one, and leaves no file.
+    let mut dry_run = vec!["--db", "dcconn.db", "import", "--dry-run"];
+    let connection = harness.connection_args(SOAP_PACKAGE);
+    dry_run.extend(connection.iter().map(String::as_str));
+    let output = dcconn_in(dir.path(), &dry_run);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("no store at --db yet: the dry run compares with an empty store"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).starts_with("dry run of DuckCreek"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    harness.sim.clear_requests();
 
     // An empty file is no store either, and stays empty.
     std::fs::write(&db, "").unwrap();
@@ -233,6 +262,39 @@ fn a_file_that_is_not_a_store_is_refused_by_every_command_and_left_as_it_was() {
             assert_eq!(files_in(dir), files_before, "{command:?}");
         }
     }
+    // A folder or a FIFO is no store either: refused before SQLite opens it (and would
+    // write a journal beside it).
+    let fifo = dir.join("fifo.db");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let files_before = files_in(dir);
+    let folder = dir.join("folder.db");
+    std::fs::create_dir(&folder).unwrap();
+    for (file, why) in [
+        (&folder, "it is a folder"),
+        (
+            &fifo,
+            "it is not a regular file (a device, a FIFO, a socket)",
+        ),
+    ] {
+        for command in &commands {
+            let mut args = vec!["--db".to_string(), file.display().to_string()];
+            args.extend(command.iter().cloned());
+            let output = dcconn_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(output.status.code(), Some(USAGE), "{command:?}");
+            assert!(
+                stderr(&output).starts_with(&format!(
+                    "error: the file {} is not a dcconn store: {why}; nothing was written to it",
+                    file.display()
+                )),
+                "{command:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    std::fs::remove_dir(&folder).unwrap();
+    assert_eq!(files_in(dir), files_before, "no journal beside the FIFO");
     assert!(harness.sim.requests().is_empty(), "nothing was sent");
 }
 
@@ -369,6 +431,42 @@ fn spawn_import(harness: &Harness) -> std::process::Child {
     harness.command(&args).spawn().expect("dcconn starts")
 }
 
+/// An import that read Duck Creek before a disable completed does not undo it in the store:
+/// the task's status and lock stand until an import that began after it.
+#[test]
+fn an_import_that_began_before_a_disable_keeps_the_disables_outcome() {
+    let harness = Harness::new(100);
+    assert_success(&harness.import(SOAP_PACKAGE));
+    pause_user_list(&harness);
+    let import = spawn_import(&harness);
+    assert!(
+        harness.sim.wait_for_stall(Duration::from_secs(60)),
+        "the import never paused"
+    );
+    let disabled = harness.with_connection("disable", SOAP_PACKAGE, &["user000016"]);
+    assert_success(&disabled);
+    harness.sim.release_stall();
+    assert_success(&import.wait_with_output().unwrap());
+    let state = |harness: &Harness| {
+        let account = harness
+            .list("accounts")
+            .into_iter()
+            .find(|account| account["name"] == "user000016")
+            .unwrap();
+        (account["status"].clone(), account["locked"].clone())
+    };
+    assert_eq!(state(&harness), (json!("inactive"), json!(true)));
+    let changes = harness.dcconn(&["changes", "2", "--format", "json"]);
+    assert!(
+        !stdout(&changes).contains("user000016"),
+        "run 2 changed nothing of user000016: {}",
+        stdout(&changes)
+    );
+    // The next import reads Duck Creek's Locked: the same.
+    assert_success(&harness.import(SOAP_PACKAGE));
+    assert_eq!(state(&harness), (json!("inactive"), json!(true)));
+}
+
 #[test]
 fn a_backup_taken_during_an_import_is_the_store_as_it_was_before_it() {
     let harness = Harness::new(300);
@@ -456,6 +554,26 @@ fn a_backup_taken_during_an_import_is_the_store_as_it_was_before_it() {
         &output,
         USAGE,
         &["that is the store itself; give another file"],
+    );
+    // Nor, even with --force, one of the store's own files, a device or a folder.
+    let wal = format!("{}-wal", harness.db().display());
+    let refusals = [
+        (
+            wal.as_str(),
+            "that is one of the store's own files (-wal, -shm, -journal)",
+        ),
+        ("/dev/null", "that exists and is not a regular file"),
+        (".", "that exists and is not a regular file"),
+    ];
+    for (target, why) in refusals {
+        let output = harness.dcconn(&["db", "backup", target, "--force"]);
+        assert_failure(&output, USAGE, &[why]);
+    }
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
     );
     // A folder that is not there: what failed, where, and what to check.
     let nowhere = harness.dir.path().join("no-such-folder/copy.db");
@@ -641,6 +759,13 @@ fn prune_deletes_old_runs_changes_keeps_their_totals_and_every_view_says_so() {
         "{page}"
     );
     assert!(page.contains(&format!("<dd data-figure=\"accounts\">{}</dd>", 300)));
+    // And `show account`, whose history lacks what the pruned runs changed.
+    let output = harness.dcconn(&["show", "account", "user000009"]);
+    assert_success(&output);
+    assert_eq!(
+        stderr(&output),
+        "note: the history holds no change of the 2 pruned runs of DuckCreek (runs 1 to 2; dcconn db prune): their totals remain in dcconn runs\n"
+    );
 
     // By age: nothing is old enough, until run 3 is; run 4 is then the newest succeeded.
     change_email(&harness, "user000010", "ivan@example.com");
@@ -721,6 +846,7 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
             "store           {}\n\
              schema version  {VERSION} (this dcconn's)\n\
              integrity       ok\n\
+             tables          ok\n\
              foreign keys    ok\n\
              verdict         sound\n\
              \n\
@@ -738,6 +864,7 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
             "schemaVersion": VERSION,
             "currentSchemaVersion": VERSION,
             "integrityProblems": [],
+            "schemaProblems": [],
             "foreignKeyProblems": [],
             "endpoints": [{"endpoint": "DuckCreek", "runs": 1, "prunedRuns": 0, "accounts": 20,
                            "tasks": [{"status": "COMPLETE", "count": 1}]}],
@@ -760,7 +887,7 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
         &output,
         INTERNAL,
         &[&format!(
-            "error: the store at {db} is damaged: 0 integrity problems, 1 rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {db} .recover`",
+            "error: the store at {db} is damaged: 0 integrity problems, 0 missing tables or columns, 1 rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {db} .recover`",
             db = db.display()
         )],
     );
@@ -799,4 +926,19 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
     assert_eq!(report["sound"], false);
     assert_eq!(report["integrityProblems"], json!(expected));
     assert_eq!(report["foreignKeyProblems"], json!([]));
+
+    // A table dropped by another program: named, and the report is still made.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE task_attempts; DROP TABLE tasks;")
+        .unwrap();
+    let output = harness.dcconn(&["db", "check", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(INTERNAL), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["sound"], false);
+    assert_eq!(
+        report["schemaProblems"],
+        json!(["table task_attempts is missing", "table tasks is missing"])
+    );
+    assert_eq!(report["endpoints"][0]["accounts"], 20);
 }

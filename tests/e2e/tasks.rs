@@ -534,6 +534,38 @@ fn refused_credentials_stop_the_retry_job_at_the_first_task_which_waits() {
     );
 }
 
+/// `disable` refused by Duck Creek's login still says where its task stands (on stdout, as
+/// every task line), then fails with the authentication error.
+#[test]
+fn a_disable_with_refused_credentials_prints_its_waiting_task() {
+    let harness = imported(20);
+    let mut args = vec!["disable".to_string(), "no.access".to_string()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    let output = harness
+        .command(&args)
+        .env(PASSWORD_VARIABLE, "not-the-password")
+        .output()
+        .unwrap();
+    let error = "DISABLEACCOUNTJSON call 1 (account \"no.access\"): authentication failed: Session.loginRs answered Failure: Invalid user name or password";
+    assert_failure(&output, AUTHENTICATION, &[&format!("error: {error}")]);
+    let printed = stdout(&output);
+    assert!(
+        printed.starts_with(&format!(
+            "task 1: disable no.access: PENDING PROVISIONING after 1 try: {error} (next try at "
+        )),
+        "{printed}"
+    );
+    assert_eq!(printed.lines().count(), 1, "{printed}");
+    assert_eq!(
+        task_states(&harness)[&1],
+        (
+            "no.access".to_string(),
+            "PENDING PROVISIONING".to_string(),
+            1
+        )
+    );
+}
+
 #[test]
 fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
     let harness = imported(20);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::error::Problem;
+use crate::error::{Problem, Severity};
 use crate::path::Path;
 use crate::template::Template;
 use crate::xml::check_well_formed;
@@ -66,6 +66,9 @@ const IGNORED_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Connections {
     named: BTreeMap<String, Auth>,
+    /// CONNECTIONJSON could not be read whole, or some definitions in it had errors: their
+    /// errors are reported, so a call naming one is not warned of again.
+    incomplete: bool,
 }
 
 /// How one named connection authenticates.
@@ -201,7 +204,7 @@ impl Connections {
         location: String,
         problems: &mut Vec<Problem>,
     ) {
-        if !self.contains(name) {
+        if !self.contains(name) && !self.incomplete {
             problems.push(Problem::warning(
                 attribute,
                 Some(location),
@@ -230,9 +233,11 @@ pub(crate) fn parse(connection: &Connection, problems: &mut Vec<Problem>) -> Con
     let Some(text) = connection.get(CONNECTIONJSON) else {
         return connections;
     };
+    connections.incomplete = true;
     let Some(value) = json::parse(CONNECTIONJSON, text, problems) else {
         return connections;
     };
+    let before = problems.len();
     let Some(named) = named_objects(&value, problems) else {
         return connections;
     };
@@ -246,6 +251,9 @@ pub(crate) fn parse(connection: &Connection, problems: &mut Vec<Problem>) -> Con
             connections.named.insert(name.clone(), auth);
         }
     }
+    connections.incomplete = problems[before..]
+        .iter()
+        .any(|problem| problem.severity == Severity::Error);
     connections
 }
 

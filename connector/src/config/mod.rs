@@ -273,6 +273,49 @@ fn warn_about_unsupported_attributes(connection: &Connection, problems: &mut Vec
             ));
         }
     }
+    warn_about_misspelled_attributes(connection, problems);
+}
+
+/// The attributes this connector reads by name (templates may read any other as `${NAME}`).
+fn read_attributes() -> impl Iterator<Item = &'static str> {
+    [
+        SOAP_ENDPOINT,
+        SOAP_OR_XML,
+        ACCOUNTS_IMPORT_JSON,
+        CONNECTIONJSON,
+        STATUS_THRESHOLD_CONFIG,
+        "USERNAME",
+        "PASSWORD",
+    ]
+    .into_iter()
+    .chain(PROVISIONING_PLANS.iter().copied())
+    .chain(PAGING_ATTRIBUTES.iter().copied())
+}
+
+/// A warning for each attribute whose name is one or two letters (or only the case) off a name
+/// this connector reads: `SOAP_ENDPIONT` is ignored, and the connection then lacks
+/// `SOAP_ENDPOINT`.
+fn warn_about_misspelled_attributes(connection: &Connection, problems: &mut Vec<Problem>) {
+    const MAX_DISTANCE: usize = 2;
+    for name in connection.attributes.keys() {
+        if read_attributes().any(|read| read == name) {
+            continue;
+        }
+        let upper = name.to_ascii_uppercase();
+        let nearest = read_attributes()
+            .map(|read| (strsim::levenshtein(&upper, read), read))
+            .filter(|(distance, read)| *distance <= MAX_DISTANCE && read.len() > MAX_DISTANCE * 2)
+            .min();
+        if let Some((_, read)) = nearest {
+            problems.push(Problem::warning(
+                name,
+                None,
+                format!(
+                    "this connector reads no attribute of that name: did you mean {read}? (an attribute of your own, read by templates as ${{{name}}}, may keep its name)"
+                ),
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -111,15 +111,23 @@ fn the_shipped_package_loads_without_any_problem() {
 fn the_shipped_token_package_loads_and_every_call_uses_its_gateway() {
     let mut pairs = package_pairs(include_str!("../../../packages/duckcreek-token.json"));
     let without_secret = load(&Connection::from_pairs(pairs.clone()));
-    assert!(
-        without_secret
-            .problems
-            .iter()
-            .any(|p| p.attribute == "CLIENT_SECRET"
-                && p.location.as_deref() == Some("CONNECTIONJSON dcGateway")
-                && p.message.contains("--set-file CLIENT_SECRET=PATH")),
+    // One problem: the secret. The calls naming the gateway are not warned of as if it were
+    // undefined.
+    let found: Vec<(&str, Option<&str>)> = without_secret
+        .problems
+        .iter()
+        .map(|p| (p.attribute.as_str(), p.location.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [("CLIENT_SECRET", Some("CONNECTIONJSON dcGateway"))],
         "{:?}",
         without_secret.problems
+    );
+    assert!(
+        without_secret.problems[0]
+            .message
+            .contains("--set-file CLIENT_SECRET=PATH")
     );
     pairs.push(("CLIENT_SECRET".into(), "cs".into()));
     let loaded = load(&Connection::from_pairs(pairs));
@@ -256,7 +264,8 @@ fn an_attribute_the_connection_lacks_is_its_own_problem_once_per_call_that_uses_
         ("PASSWORD", ""),
         ("ACCOUNTS_IMPORT_JSON", plan),
     ]));
-    let username = "is empty but is used there: set it in the connection, or with --set USERNAME=VALUE";
+    let username =
+        "is empty but is used there: set it in the connection, or with --set USERNAME=VALUE";
     let password = "is empty but is used there: give it from an environment variable or a file (--set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH), never on the command line";
     let not_set = |attribute: &str, site: &str, message: &str| {
         (
@@ -716,4 +725,31 @@ fn urls_and_header_values_the_host_would_refuse_are_reported_at_their_place() {
         );
         assert!(loaded.config.is_some());
     }
+}
+
+#[test]
+fn an_attribute_name_a_letter_or_two_off_one_the_connector_reads_is_warned_of() {
+    let found = problems(&with(&[
+        ("SOAP_ENDPIONT", "https://dc.example.com/Server.svc"),
+        ("status_threshold_config", "{}"),
+        ("MY_TENANT", "acme"),
+        ("USER", "x"),
+    ]));
+    let warning = |attribute: &str, meant: &str| {
+        (
+            Severity::Warning,
+            attribute.to_string(),
+            None,
+            format!(
+                "this connector reads no attribute of that name: did you mean {meant}? (an attribute of your own, read by templates as ${{{attribute}}}, may keep its name)"
+            ),
+        )
+    };
+    assert_eq!(
+        found,
+        vec![
+            warning("SOAP_ENDPIONT", "SOAP_ENDPOINT"),
+            warning("status_threshold_config", "STATUS_THRESHOLD_CONFIG"),
+        ]
+    );
 }

@@ -17,10 +17,10 @@ Exit codes:
      is damaged
   2  usage: wrong arguments, or no endpoint to choose; a filter naming an endpoint,
      entitlement type or account the store does not have; a run import --accept-removals
-     cannot accept; a task that has ended (tasks cancel); no store at --db for a command
-     that does not create one, a file that is not a dcconn store, or an older store a
-     command that reads does not migrate (dcconn db migrate); --profile names no profile
-     of the profiles file, or there is no such file
+     cannot accept; a task tasks cancel cannot cancel (it has ended, or does not exist);
+     no store at --db for a command that does not create one, a file that is not a dcconn
+     store, or an older store a command that reads does not migrate (dcconn db migrate);
+     --profile names no profile of the profiles file, or there is no such file
   3  configuration: the connection file or its attributes are invalid, or the profiles file
   4  authentication: Duck Creek or its token gateway refused the credentials (nothing is
      retried: fix them first)

@@ -128,9 +128,10 @@ fn check(cli: &Cli, format: DbFormat) -> Result<u8, Failure> {
     }
     Err(Failure {
         message: format!(
-            "the store at {} is damaged: {} integrity problems, {} rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
+            "the store at {} is damaged: {} integrity problems, {} missing tables or columns, {} rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
             report.store,
             report.integrity_problems.len(),
+            report.schema_problems.len(),
             report.foreign_key_problems.len(),
             report.store
         ),
@@ -168,6 +169,7 @@ fn write_check(out: &mut dyn Write, report: &CheckReport) -> io::Result<()> {
         ("store", vec![report.store.clone()]),
         ("schema version", vec![version]),
         ("integrity", or_ok(&report.integrity_problems)),
+        ("tables", or_ok(&report.schema_problems)),
         ("foreign keys", or_ok(&foreign_keys)),
     ];
     lines.push((

@@ -47,19 +47,11 @@ fn refuse_unsafe_target(store: &Path, path: &Path) -> Result<(), Failure> {
         ),
         code: exit::USAGE,
     };
-    let target = resolved(path);
-    if let Ok(store) = std::fs::canonicalize(store) {
-        let companions = ["", "-wal", "-shm", "-journal"].map(|suffix| {
-            let mut name = store.clone().into_os_string();
-            name.push(suffix);
-            PathBuf::from(name)
-        });
-        if companions.contains(&target) {
-            return Err(refuse(format!(
-                "it is the store ({}) or one of its files",
-                store.display()
-            )));
-        }
+    if crate::store::is_store_file(store, path) {
+        return Err(refuse(format!(
+            "it is the store ({}) or one of its files",
+            store.display()
+        )));
     }
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(());
@@ -74,22 +66,6 @@ fn refuse_unsafe_target(store: &Path, path: &Path) -> Result<(), Failure> {
         return Err(refuse("it holds a SQLite database".to_owned()));
     }
     Ok(())
-}
-
-/// The absolute path `path` names, whether or not the file exists yet: its folder resolved
-/// (links followed), then its name; the file itself resolved when it exists.
-fn resolved(path: &Path) -> PathBuf {
-    if let Ok(existing) = std::fs::canonicalize(path) {
-        return existing;
-    }
-    let folder = match path.parent() {
-        Some(folder) if !folder.as_os_str().is_empty() => folder,
-        _ => Path::new("."),
-    };
-    match (std::fs::canonicalize(folder), path.file_name()) {
-        (Ok(folder), Some(name)) => folder.join(name),
-        _ => path.to_owned(),
-    }
 }
 
 /// Whether the file starts with SQLite's header.

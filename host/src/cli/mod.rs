@@ -36,6 +36,7 @@ use filters::{checked_name as checked_endpoint, endpoint};
 /// The arguments are read twice: leniently first for `--version` and the profile, whose
 /// values then become the defaults of the real parse (see [`profile`]).
 pub fn main() -> u8 {
+    forget_empty_variables();
     let arguments: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let early = profile::early_look(&arguments);
     let loaded = profile::load_chosen(&early);
@@ -57,6 +58,25 @@ pub fn main() -> u8 {
             run(cli)
         }
         Err(code) => code,
+    }
+}
+
+/// Removes each `DCCONN_*` environment variable whose value is empty: `DCCONN_DB=` in a unit
+/// file or a shell means "not set", as for most tools, rather than an empty path.
+fn forget_empty_variables() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(name, value)| {
+            value.is_empty()
+                && name
+                    .to_str()
+                    .is_some_and(|name| name.starts_with("DCCONN_"))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    for name in empty {
+        // SAFETY: called first thing in `main`, before any thread that could read the
+        // environment exists.
+        unsafe { std::env::remove_var(name) };
     }
 }
 
@@ -292,7 +312,11 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
                 .account_record(&endpoint, name)
                 .map_err(store_failure)?
             {
-                Some(record) => print(|out| output::account_record(out, &record, *format)),
+                Some(record) => {
+                    let printed = print(|out| output::account_record(out, &record, *format))?;
+                    note_pruned_history(&store, &endpoint)?;
+                    Ok(printed)
+                }
                 None => Err(Failure {
                     message: format!(
                         "endpoint {endpoint} has no account {name:?}: see `dcconn accounts --endpoint {endpoint}`"
@@ -423,7 +447,10 @@ fn warn_of_exposed_secrets(
         .iter()
         .partition(|entry| matches!(entry.kind, profile::OverrideKind::Set));
     let specs = |entries: Vec<&profile::Override>| -> Vec<String> {
-        entries.into_iter().map(|entry| entry.spec.clone()).collect()
+        entries
+            .into_iter()
+            .map(|entry| entry.spec.clone())
+            .collect()
     };
     for exposed in connection::exposed_secrets(file, shape, path, &specs(set), &specs(elsewhere)) {
         message_to_stderr("WARN", &format!("warning: {exposed}"), None);
@@ -497,13 +524,28 @@ struct Job {
     runtime: Runtime,
     store: Store,
     endpoint: String,
+    /// The folder of a dry run's empty store when `--db` names no file: a dry run writes none.
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Job {
-    fn prepare(cli: &Cli, args: &ConnectionArgs, endpoint: Option<&str>) -> Result<Job, Failure> {
+    /// The job's connection, component, store (opened as `mode` says) and endpoint; a
+    /// `dry_run` without a store at `--db` gets an empty one in a temporary folder.
+    fn prepare(
+        cli: &Cli,
+        args: &ConnectionArgs,
+        endpoint: Option<&str>,
+        mode: OpenMode,
+        dry_run: bool,
+    ) -> Result<Job, Failure> {
         let connection = load_connection(cli, args)?;
         let runtime = load_runtime(cli)?;
-        let store = open_store(cli)?;
+        let (store, scratch) = if dry_run && !cli.db.exists() {
+            let (store, scratch) = scratch_store()?;
+            (store, Some(scratch))
+        } else {
+            (db::open(cli, mode)?, None)
+        };
         let endpoint = match endpoint {
             Some(endpoint) => checked_endpoint(endpoint)?,
             // The connection's own name, checked as `--endpoint` would be.
@@ -519,8 +561,23 @@ impl Job {
             runtime,
             store,
             endpoint,
+            scratch,
         })
     }
+}
+
+/// An empty store in a new temporary folder, for a dry run where `--db` names no file.
+fn scratch_store() -> Result<(Store, tempfile::TempDir), Failure> {
+    let internal = |what: &str, error: &dyn std::fmt::Display| Failure {
+        message: format!("{what} for the dry run failed: {error}"),
+        code: exit::INTERNAL,
+    };
+    let scratch =
+        tempfile::tempdir().map_err(|error| internal("creating a temporary folder", &error))?;
+    let store = Store::open_as(&scratch.path().join("dry-run.db"), OpenMode::Create)
+        .map_err(|error| internal("creating an empty store", &error))?;
+    note("note: no store at --db yet: the dry run compares with an empty store");
+    Ok((store, scratch))
 }
 
 fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
@@ -529,7 +586,15 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         runtime,
         mut store,
         endpoint,
-    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref()).inspect_err(|failure| {
+        scratch: _scratch,
+    } = Job::prepare(
+        cli,
+        &args.connection,
+        args.endpoint.as_deref(),
+        OpenMode::Create,
+        args.dry_run,
+    )
+    .inspect_err(|failure| {
         if args.json {
             let _ = print(|out| output::import_refused(out, args.endpoint.as_deref(), failure));
         }
@@ -660,7 +725,14 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
         runtime,
         mut store,
         endpoint,
-    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
+        ..
+    } = Job::prepare(
+        cli,
+        &args.connection,
+        args.endpoint.as_deref(),
+        OpenMode::Existing,
+        false,
+    )?;
     let request = provision::ProvisionRequest {
         connection: &connection,
         endpoint: &endpoint,
@@ -674,13 +746,16 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
         return print(|out| output::rendered_requests(out, &rendered));
     }
     let policy = retry_policy(&args.retry, args.max_tries);
-    let requested = provision::request(&runtime, &mut store, &request, &policy)
+    let provisioned = provision::request(&runtime, &mut store, &request, &policy)
         .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
-    if let Requested::Pending(task) = &requested {
+    if let Requested::Pending(task) = &provisioned.requested {
         note(output::pending_task_note(task, args.queue));
     }
-    let task = requested.into_task();
+    let task = provisioned.requested.into_task();
     print(|out| writeln!(out, "{}", output::task_line(&task)))?;
+    if let Some(refused) = provisioned.refused {
+        return Err(Failure::from_job(&refused, Some(&connection)));
+    }
     // Queued, nothing was attempted; else the attempt (if any) decides.
     let attempted_and_failed =
         !args.queue && !matches!(task.status, TaskStatus::Complete | TaskStatus::New);
@@ -697,7 +772,14 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
         runtime,
         store,
         endpoint,
-    } = Job::prepare(cli, &args.connection, args.endpoint.as_deref())?;
+        ..
+    } = Job::prepare(
+        cli,
+        &args.connection,
+        args.endpoint.as_deref(),
+        OpenMode::Existing,
+        false,
+    )?;
     drop(store);
     let policy = retry_policy(&args.retry, provision::MAX_TRIES);
     let scope = provision::RetryScope {
@@ -752,6 +834,24 @@ fn report(cli: &Cli, args: &args::ReportArgs) -> Result<u8, Failure> {
         ));
     }
     Ok(exit::OK)
+}
+
+/// After `show account`: a note that the history lacks what pruned runs changed, if any was
+/// pruned (their totals remain in `dcconn runs`).
+fn note_pruned_history(store: &Store, endpoint: &str) -> Result<(), Failure> {
+    let runs = store.runs(endpoint).map_err(store_failure)?;
+    let pruned: Vec<i64> = runs
+        .iter()
+        .filter(|run| run.pruned_at.is_some())
+        .map(|run| run.id)
+        .collect();
+    if let (Some(first), Some(last)) = (pruned.iter().min(), pruned.iter().max()) {
+        note(format!(
+            "note: the history holds no change of the {} pruned runs of {endpoint} (runs {first} to {last}; dcconn db prune): their totals remain in dcconn runs",
+            pruned.len()
+        ));
+    }
+    Ok(())
 }
 
 /// `dcconn package export`.

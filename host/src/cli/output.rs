@@ -315,13 +315,30 @@ fn account_json(account: &StoredAccount) -> Value {
     })
 }
 
+/// An account's lock as the tables show it: `yes`, `no`, or nothing when it is unknown (no
+/// `lockedStatusColumn`).
+fn locked_word(locked: Option<bool>) -> &'static str {
+    match locked {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    }
+}
+
 /// `dcconn accounts`.
 pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format) -> io::Result<()> {
     let json_rows = accounts.iter().map(account_json).collect();
     let rows = Rows {
-        header: ["NAME", "STATUS", "OWNER", "DISPLAYNAME", "ENTITLEMENTS"]
-            .map(String::from)
-            .to_vec(),
+        header: [
+            "NAME",
+            "STATUS",
+            "LOCKED",
+            "OWNER",
+            "DISPLAYNAME",
+            "ENTITLEMENTS",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: accounts
             .iter()
             .map(|account| {
@@ -333,6 +350,7 @@ pub fn accounts(out: &mut dyn Write, accounts: &[StoredAccount], format: Format)
                 vec![
                     account.name.clone(),
                     account.status.clone(),
+                    locked_word(account.locked).to_owned(),
                     account.owner.clone().unwrap_or_default(),
                     column_value(&account.columns, "displayname"),
                     links,

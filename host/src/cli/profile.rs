@@ -139,14 +139,18 @@ pub fn early_look(args: &[OsString]) -> Early {
     let Ok(matches) = command.try_get_matches_from(args) else {
         return Early::default();
     };
+    // A lenient parse may leave out what an error stopped it before: nothing here may panic.
+    let path = |id: &str| matches.try_get_one::<PathBuf>(id).ok().flatten().cloned();
     Early {
-        version: matches.get_flag("version"),
+        version: matches!(matches.try_get_one::<bool>("version"), Ok(Some(true))),
         profile: matches
-            .get_one::<String>("profile")
+            .try_get_one::<String>("profile")
+            .ok()
+            .flatten()
             .filter(|name| !name.is_empty())
             .cloned(),
-        config: matches.get_one::<PathBuf>("config").cloned(),
-        component: matches.get_one::<PathBuf>("component").cloned(),
+        config: path("config"),
+        component: path("component"),
     }
 }
 

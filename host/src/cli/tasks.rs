@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::args::Format;
-use super::{Cli, Failure, note, open_store, output, print, to_stderr};
+use super::{Cli, Failure, message_to_stderr, note, open_store, output, print};
 use crate::connection::Connection;
 use crate::jobs::JobError;
 use crate::jobs::exit_code as exit;
@@ -128,11 +128,11 @@ fn cancel(cli: &Cli, ids: &[i64]) -> Result<u8, Failure> {
             }
             Err(error) => {
                 let error = JobError::from(error);
-                let mut message = format!("error: {error}");
+                let mut message = error.to_string();
                 if error.exit_code() == exit::USAGE {
                     message.push_str("; see `dcconn tasks`");
                 }
-                to_stderr(&message);
+                message_to_stderr("ERROR", &message, Some(error.exit_code()));
                 if code == exit::OK {
                     code = error.exit_code();
                 }

@@ -42,11 +42,19 @@ pub fn text(component: Result<PathBuf, NotFound>) -> String {
     )
 }
 
-/// The file's SHA-256, in lower-case hex.
+/// The file's SHA-256, in lower-case hex: of a regular file of at most the size a component
+/// may have (`--component /dev/zero` or a FIFO is refused at once, never read forever).
 fn sha256_of(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let file = crate::regular_file::open(path)?;
+    let limit = crate::runtime::MAX_COMPONENT_BYTES;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
+    let copied = std::io::copy(&mut std::io::Read::take(file, limit + 1), &mut hasher)?;
+    if copied > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it holds more than {limit} bytes, the most a component may hold"),
+        ));
+    }
     Ok(hasher
         .finalize()
         .iter()

@@ -90,17 +90,26 @@ pub struct ProvisionRequest<'a> {
     pub queue: bool,
 }
 
+/// What [`request`] did: the task as it stands, and the refusal that stopped its attempt
+/// (Duck Creek refused the credentials: the task waits for its next try).
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The task, as [`Requested::Pending`] when it was already there.
+    pub requested: Requested,
+    /// Why the attempt stopped the job, when it did.
+    pub refused: Option<JobError>,
+}
+
 /// Creates a task, or takes the account's pending task of the same kind when its latest open
 /// task is one ([`Store::request_task`]), and, unless queued, attempts it once, whatever its
 /// due time. Configuration errors stop it before any task is created. Returns the task as it
-/// stands, as [`Requested::Pending`] when it was already there. When another run takes the
-/// task over, the task is returned as it stands.
+/// stands; when another run takes the task over, the task is returned as it stands.
 pub fn request(
     runtime: &Runtime,
     store: &mut Store,
     request: &ProvisionRequest<'_>,
     policy: &RetryPolicy,
-) -> Result<Requested, JobError> {
+) -> Result<Provisioned, JobError> {
     let (mut instance, _warnings) = validated_instance(runtime, request.connection)?;
     // A plan that cannot be rendered for this account (absent, empty, or an expression that
     // fails on its data) is a configuration error: refused before any task exists.
@@ -112,42 +121,50 @@ pub fn request(
         policy.max_tries,
     )?;
     if request.queue {
-        return Ok(requested);
+        return Ok(Provisioned {
+            requested,
+            refused: None,
+        });
     }
-    let task = attempt_now(
+    let (task, refused) = attempt_now(
         store,
         instance,
         request.connection,
         requested.task(),
         policy,
     )?;
-    Ok(match requested {
+    let requested = match requested {
         Requested::Created(_) => Requested::Created(task),
         Requested::Pending(_) => Requested::Pending(task),
-    })
+    };
+    Ok(Provisioned { requested, refused })
 }
 
-/// Claims `task` and attempts it once on `instance`; the task as it stands afterwards.
+/// Claims `task` and attempts it once on `instance`; the task as it stands afterwards, with
+/// the refusal that must stop the job, if any.
 fn attempt_now(
     store: &mut Store,
     instance: ConnectorInstance,
     connection: &Connection,
     task: &Task,
     policy: &RetryPolicy,
-) -> Result<Task, JobError> {
+) -> Result<(Task, Option<JobError>), JobError> {
     let id = TaskId(task.id);
     let gate = Gate::new(store.reopen()?, lease::owners()(0), policy.lease);
     let mut worker = Worker::with_instance(instance, gate);
     let Some(claimed) = store.claim_task(id, worker.owner(), policy.lease)? else {
         // Another run holds it (or it waits for an earlier task of its account): it is in
         // good hands.
-        return Ok(store.task(id)?.unwrap_or_else(|| task.clone()));
+        return Ok((store.task(id)?.unwrap_or_else(|| task.clone()), None));
     };
     let attempted = worker.attempt(store, connection, &claimed, policy)?;
     if attempted.lost {
-        return Ok(store.task(id)?.unwrap_or(attempted.task));
+        return Ok((store.task(id)?.unwrap_or(attempted.task), None));
     }
-    attempted.into_result()
+    let refused = attempted.refused;
+    // The task as the refusal left it (waiting for its next try), or as the attempt ended it.
+    let task = store.task(id)?.unwrap_or(attempted.task);
+    Ok((task, refused))
 }
 
 /// The requests `request` would send, rendered by the component, with every secret value of

@@ -175,9 +175,7 @@ fn read_entry(entry: &Path) -> Result<Option<Vec<u8>>, EntryProblem> {
 
 /// The compiled component of an entry's `content`, when it matches the digest of its first line.
 fn checked(mut content: Vec<u8>) -> Result<Vec<u8>, EntryProblem> {
-    let line = content
-        .get(..ENTRY_LINE_LEN)
-        .ok_or(EntryProblem::Damaged)?;
+    let line = content.get(..ENTRY_LINE_LEN).ok_or(EntryProblem::Damaged)?;
     let digest = line
         .strip_prefix(ENTRY_HEADER)
         .and_then(|rest| rest.strip_suffix(b"\n"))
@@ -270,7 +268,10 @@ mod tests {
 
     #[test]
     fn an_entry_is_read_only_when_its_digest_matches() {
-        assert_eq!(checked(entry(b"compiled code")), Ok(b"compiled code".to_vec()));
+        assert_eq!(
+            checked(entry(b"compiled code")),
+            Ok(b"compiled code".to_vec())
+        );
         let mut flipped = entry(b"compiled code");
         let last = flipped.len() - 1;
         flipped[last] ^= 0x20;

@@ -91,6 +91,9 @@ pub enum RuntimeError {
 /// larger (a disk image, a log) names the wrong file.
 pub const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The first four bytes of every WebAssembly file, module or component.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
 /// The bytes of the component file at `path`: a regular file of at most
 /// [`MAX_COMPONENT_BYTES`], read without ever blocking on a FIFO or reading a device forever.
 fn read_component(path: &Path) -> Result<Vec<u8>, RuntimeError> {
@@ -121,6 +124,12 @@ fn read_component(path: &Path) -> Result<Vec<u8>, RuntimeError> {
         return Err(refused(format!(
             "it holds more than {MAX_COMPONENT_BYTES} bytes, the most a component may hold"
         )));
+    }
+    // wasmtime's own error for other bytes shows them as a debug dump of numbers.
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(refused(
+            "it is not WebAssembly (a .wasm file begins with the bytes \\0asm)".to_string(),
+        ));
     }
     Ok(bytes)
 }

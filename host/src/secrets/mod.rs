@@ -249,7 +249,9 @@ pub fn remember_connection(connection: &Connection) {
 /// Warns that the secret attribute `name` is too short to be masked, once per process.
 fn warn_too_short_once(name: &str) {
     static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if warned.iter().any(|warned| warned == name) {
         return;
     }

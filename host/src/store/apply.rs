@@ -46,6 +46,22 @@ const ACCOUNTS_NEW: &str = "
     FROM staged_accounts AS s
     WHERE s.run_id = ?2 AND s.is_new = 1";
 
+/// Gives staged accounts that a provisioning task completed after the run began the status and
+/// lock the task left: the run read Duck Creek before the task changed it, so its value is the
+/// older one (the next import reads the new one). ?1 endpoint, ?2 run.
+const KEEP_NEWER_PROVISIONING: &str = "
+    UPDATE staged_accounts SET
+        status = (SELECT a.status FROM accounts AS a
+                  WHERE a.endpoint_id = ?1 AND a.name = staged_accounts.name),
+        locked = (SELECT a.locked FROM accounts AS a
+                  WHERE a.endpoint_id = ?1 AND a.name = staged_accounts.name)
+    WHERE run_id = ?2
+      AND EXISTS (SELECT 1 FROM accounts AS a
+                  WHERE a.endpoint_id = ?1 AND a.name = staged_accounts.name)
+      AND EXISTS (SELECT 1 FROM tasks AS t JOIN runs AS r ON r.id = ?2
+                  WHERE t.endpoint_id = ?1 AND t.account = staged_accounts.name
+                    AND t.status = 'COMPLETE' AND t.completed_at > r.started_at)";
+
 /// Records removed accounts reported again, with their old and new status.
 const ACCOUNTS_RESTORED: &str = "
     INSERT INTO changes (run_id, seq, object, account, change, old, new)
@@ -547,6 +563,7 @@ impl Apply<'_> {
         if received.rules.as_ref() != Some(&rules) {
             self.derive_statuses(&rules)?;
         }
+        self.execute(KEEP_NEWER_PROVISIONING, &key)?;
         let missing = if reconcile {
             self.note_missing(received)?
         } else {

@@ -123,6 +123,16 @@ pub fn backup(path: &Path, to: &Path, overwrite: bool) -> Result<BackupReport, S
     if is_same_file(path, to) {
         return Err(refused("that is the store itself; give another file"));
     }
+    if open::is_store_file(path, to) {
+        return Err(refused(
+            "that is one of the store's own files (-wal, -shm, -journal); give another file",
+        ));
+    }
+    if std::fs::metadata(to).is_ok_and(|metadata| !metadata.is_file()) {
+        return Err(refused(
+            "that exists and is not a regular file (a folder, a device, a FIFO); give a file",
+        ));
+    }
     if !overwrite && to.symlink_metadata().is_ok() {
         return Err(refused(
             "that file exists; give a new file, or --force to replace it",
@@ -195,8 +205,11 @@ pub struct CheckReport {
     pub schema_version: i64,
     /// The schema version this dcconn writes.
     pub current_schema_version: i64,
-    /// What `PRAGMA integrity_check` reported (empty when it said `ok`).
+    /// What `PRAGMA integrity_check` reported (empty when it said `ok`), and any check that
+    /// could not run, with SQLite's reason.
     pub integrity_problems: Vec<String>,
+    /// The tables and columns the file's schema version has that the file lacks.
+    pub schema_problems: Vec<String>,
     /// What `PRAGMA foreign_key_check` reported.
     pub foreign_key_problems: Vec<ForeignKeyProblem>,
     /// The endpoints with their counts, by name.
@@ -215,19 +228,72 @@ pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
             supported: schema::VERSION,
         });
     }
-    let action = || format!("checking the store at {}", shown(path));
-    let integrity_problems = integrity_problems(&conn).doing(action)?;
-    let foreign_key_problems = foreign_key_problems(&conn).doing(action)?;
-    let endpoints = endpoint_counts(&conn).doing(action)?;
+    // Each check that cannot run (a damaged page, a missing table) is itself a finding: the
+    // report is always made.
+    let mut integrity_problems = integrity_problems(&conn)
+        .unwrap_or_else(|error| vec![format!("PRAGMA integrity_check could not run: {error}")]);
+    let foreign_key_problems = foreign_key_problems(&conn).unwrap_or_else(|error| {
+        integrity_problems.push(format!("PRAGMA foreign_key_check could not run: {error}"));
+        Vec::new()
+    });
+    let schema_problems = schema_problems(&conn, schema_version)
+        .unwrap_or_else(|error| vec![format!("the tables could not be listed: {error}")]);
+    let endpoints = endpoint_counts(&conn).unwrap_or_else(|error| {
+        integrity_problems.push(format!(
+            "the endpoints' runs, accounts and tasks could not be counted: {error}"
+        ));
+        Vec::new()
+    });
     Ok(CheckReport {
         store: shown(path),
-        sound: integrity_problems.is_empty() && foreign_key_problems.is_empty(),
+        sound: integrity_problems.is_empty()
+            && foreign_key_problems.is_empty()
+            && schema_problems.is_empty(),
         schema_version,
         current_schema_version: schema::VERSION,
         integrity_problems,
+        schema_problems,
         foreign_key_problems,
         endpoints,
     })
+}
+
+/// The tables and columns that schema version `version` has and the file on `conn` lacks,
+/// found by building that version's schema in memory.
+fn schema_problems(conn: &Connection, version: i64) -> rusqlite::Result<Vec<String>> {
+    let mut expected = Connection::open_in_memory()?;
+    schema::migrate_to(&mut expected, version)?;
+    let mut problems = Vec::new();
+    for table in table_names(&expected)? {
+        if !has_table(conn, &table)? {
+            problems.push(format!("table {table} is missing"));
+            continue;
+        }
+        let present = column_names(conn, &table)?;
+        for column in column_names(&expected, &table)? {
+            if !present.contains(&column) {
+                problems.push(format!("column {table}.{column} is missing"));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The names of the database's own tables.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT name FROM sqlite_schema
+         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )?
+    .query_map([], |row| row.get(0))?
+    .collect()
+}
+
+/// The names of a table's columns.
+fn column_names(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare("SELECT name FROM pragma_table_info(?1)")?
+        .query_map([table], |row| row.get(0))?
+        .collect()
 }
 
 /// `PRAGMA integrity_check`'s findings, none when it says `ok`.

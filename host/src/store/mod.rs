@@ -67,7 +67,7 @@ pub use maintenance::{
     BackupReport, CheckReport, EndpointCounts, ForeignKeyProblem, PruneReport, PruneRequest,
     PrunedRun, StatusCount, Vacuum, backup, check,
 };
-pub use open::{Migrated, OpenMode};
+pub use open::{Migrated, OpenMode, is_store_file};
 /// The schema version this dcconn writes and reads (`PRAGMA user_version` of its stores).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
@@ -525,7 +525,7 @@ pub enum StoreError {
     },
     /// A task names an account the store does not hold for the endpoint.
     #[error(
-        "the store holds no account {account:?} of endpoint {endpoint}; import the endpoint's accounts first (dcconn import), then create the task"
+        "the store holds no account {account:?} of endpoint {endpoint}: check the name (dcconn accounts --endpoint {endpoint}); an account new in Duck Creek is known after the next import (dcconn import)"
     )]
     UnknownAccount {
         /// The endpoint.

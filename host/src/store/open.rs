@@ -132,15 +132,25 @@ fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 /// A connection to the file at `path`, created when missing only if `create`; with the busy
 /// timeout and statement cache every connection has. Nothing is written yet.
 fn connect(path: &Path, create: bool) -> Result<Connection, StoreError> {
-    if !create {
-        match std::fs::metadata(path) {
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing {
-                    path: path.to_owned(),
-                });
-            }
-            _ => {}
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !create => {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
         }
+        // SQLite would open a device as an empty database and write its journal beside it.
+        Ok(metadata) if !metadata.is_file() => {
+            let what = if metadata.is_dir() {
+                "it is a folder"
+            } else {
+                "it is not a regular file (a device, a FIFO, a socket)"
+            };
+            return Err(StoreError::NotAStore {
+                path: path.to_owned(),
+                why: what.to_owned(),
+            });
+        }
+        _ => {}
     }
     let mut flags = OpenFlags::default();
     if !create {
@@ -312,5 +322,35 @@ impl Store {
     /// before it is; `None` when there was nothing to migrate.
     pub fn migrated(&self) -> Option<&Migrated> {
         self.migrated.as_ref()
+    }
+}
+
+/// Whether `path` names the store at `store` or one of SQLite's files beside it (`-wal`,
+/// `-shm`, `-journal`), links followed, whether or not `path` exists yet.
+pub fn is_store_file(store: &Path, path: &Path) -> bool {
+    let Ok(store) = std::fs::canonicalize(store) else {
+        return false;
+    };
+    let target = resolved(path);
+    ["", "-wal", "-shm", "-journal"].into_iter().any(|suffix| {
+        let mut name = store.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name) == target
+    })
+}
+
+/// The absolute path `path` names, whether or not the file exists yet: its folder resolved
+/// (links followed), then its name; the file itself resolved when it exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(existing) = std::fs::canonicalize(path) {
+        return existing;
+    }
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(folder), path.file_name()) {
+        (Ok(folder), Some(name)) => folder.join(name),
+        _ => path.to_owned(),
     }
 }

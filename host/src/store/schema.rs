@@ -407,8 +407,7 @@ pub(super) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Brings the schema to version `target` (at most [`VERSION`]) with nothing run before; tests
-/// build older schemas with it.
-#[cfg(test)]
+/// build older schemas with it, and `db check` the schema a version should have.
 pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<Migration> {
     migrate_after(conn, target, |_| Ok(()))
 }

@@ -50,7 +50,7 @@ impl Decoding {
         match self {
             Decoding::None => None,
             Decoding::References => {
-                let (c, len) = reference_body(text.strip_prefix('&')?, MAX_REESCAPED)?;
+                let (c, len) = reference_body(text.strip_prefix('&')?, MAX_REESCAPED, true)?;
                 Some((c, len + 1))
             }
             Decoding::JsonEscapes => json_escape(text),
@@ -61,11 +61,14 @@ impl Decoding {
 
 /// The reference whose `&` was just read, at the start of `body`, and the bytes it takes in
 /// `body`. When it is `&amp;` and what follows is a reference once more (`&amp;lt;`: the `&`
-/// of `&lt;` escaped), that reference, up to `again` times over.
-fn reference_body(body: &str, again: usize) -> Option<(char, usize)> {
-    let (c, len) = one_reference_body(body)?;
+/// of `&lt;` escaped), that reference, up to `again` times over. A name without its `;`
+/// (`&amp;quot`) counts only where `legacy` allows it: after a named `&amp;`, not after a number
+/// (`&#x26;amp&#59;` is `&amp;` escaped once, its `;` too).
+fn reference_body(body: &str, again: usize, legacy: bool) -> Option<(char, usize)> {
+    let (c, len) = one_reference_body(body, legacy)?;
     if c == '&' && again > 0 {
-        if let Some((inner, inner_len)) = reference_body(&body[len..], again - 1) {
+        let named_whole = !body.starts_with('#') && body[..len].ends_with(';');
+        if let Some((inner, inner_len)) = reference_body(&body[len..], again - 1, named_whole) {
             return Some((inner, len + inner_len));
         }
     }
@@ -73,8 +76,9 @@ fn reference_body(body: &str, again: usize) -> Option<(char, usize)> {
 }
 
 /// One reference without its `&`: a number (decimal or `x` and hex, its `;` optional as HTML
-/// reads it), or a name followed by `;`, or one of HTML's legacy names written without `;`.
-fn one_reference_body(body: &str) -> Option<(char, usize)> {
+/// reads it), or a name followed by `;`, or, when `legacy`, one of HTML's legacy names written
+/// without `;`.
+fn one_reference_body(body: &str, legacy: bool) -> Option<(char, usize)> {
     if let Some(number) = body.strip_prefix('#') {
         return numeric_reference(number).map(|(c, len)| (c, len + 1));
     }
@@ -82,7 +86,7 @@ fn one_reference_body(body: &str) -> Option<(char, usize)> {
         .find(';')
         .filter(|end| *end <= MAX_REFERENCE_BODY)
         .and_then(|end| named_entity(&body[..end]).map(|c| (c, end + 1)));
-    named.or_else(|| legacy_entity(body))
+    named.or_else(|| legacy.then(|| legacy_entity(body)).flatten())
 }
 
 /// A number after `&#`: its character and the bytes it takes, `;` included when there is one.
@@ -264,6 +268,7 @@ mod tests {
             ("&amp;amp;quot;S&amp;#51;", "\"S3"),
             ("&amp;amp;amp;amp;amp;amp;lt;", "&amp;lt;"),
             ("&ampx &#; &#x; &unknown; &l", "&x &#; &#x; &unknown; &l"),
+            ("&#x26;amp&#59;&#x26;lt&#59;", "&amp;&lt;"),
             ("&#1114112; &#99999999999;", "&#1114112; &#99999999999;"),
             ("&#34&#3…&#3", "\"&#3…&#3"),
         ];

@@ -217,6 +217,7 @@ fn check_reports_rows_without_their_parent_and_counts_by_endpoint() {
             schema_version: schema::VERSION,
             current_schema_version: schema::VERSION,
             integrity_problems: vec![],
+            schema_problems: vec![],
             foreign_key_problems: vec![ForeignKeyProblem {
                 table: "tasks".into(),
                 rowid: Some(2),

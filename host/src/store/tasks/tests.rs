@@ -197,7 +197,7 @@ fn create_task_exact_and_refusals() {
         assert_eq!(
             err.to_string(),
             format!(
-                "the store holds no account {account:?} of endpoint {endpoint}; import the endpoint's accounts first (dcconn import), then create the task"
+                "the store holds no account {account:?} of endpoint {endpoint}: check the name (dcconn accounts --endpoint {endpoint}); an account new in Duck Creek is known after the next import (dcconn import)"
             )
         );
     }
