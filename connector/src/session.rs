@@ -3,12 +3,15 @@
 //! request too.
 
 use crate::client::Client;
-use crate::config::{Config, HttpRequest, RuntimeBindings, SOAP_ENDPOINT};
+use crate::config::{Config, HttpRequest, RuntimeBindings};
 use crate::error::{CallSite, ConnectorError, ErrorKind, Problem};
 use crate::exchange::{exchange, response_error};
 use crate::path::{Path, Target};
 use crate::template::{Escape, Template};
 use crate::transport::Transport;
+
+/// What errors of the test name as their place: the login `dcconn test` sends.
+const LOGIN_TEST: &str = "the login test";
 
 const LOGIN_AND_CLOSE: &str = "<server><requests><Session.loginRq userName=\"${USERNAME}\" password=\"${PASSWORD}\"></Session.loginRq><Session.closeRq></Session.closeRq></requests></server>";
 
@@ -18,7 +21,7 @@ pub fn test_connection<T: Transport>(
     client: &mut Client<T>,
 ) -> Result<(), ConnectorError> {
     let site = CallSite {
-        plan: SOAP_ENDPOINT.to_string(),
+        plan: LOGIN_TEST.to_string(),
         call: 1,
         account: None,
     };

@@ -771,7 +771,7 @@ mod given {
             stderr(&output),
             format!(
                 "warning: PASSWORD is taken from the transport package {file} as written: dcconn cannot decrypt a value Saviynt exported encrypted, and would send it as it is; give it with --set-env PASSWORD=VARIABLE or --set-file PASSWORD=PATH\n\
-                 error: SOAP_ENDPOINT call 1: authentication failed: Session.loginRs answered Failure: Invalid user name or password\n"
+                 error: the login test call 1: authentication failed: Session.loginRs answered Failure: Invalid user name or password\n"
             )
         );
         assert!(!stderr(&output).contains("in clear"));

@@ -143,7 +143,7 @@ fn a_fault_string_reaches_the_operator_as_the_server_wrote_it() {
     assert_eq!(
         err.lines().next(),
         Some(
-            "error: SOAP_ENDPOINT call 1: SOAP fault soap:Client: Invalid password Pw\"<&>'-SECRET-1234"
+            "error: the login test call 1: SOAP fault soap:Client: Invalid password Pw\"<&>'-SECRET-1234"
         ),
         "{err}"
     );
@@ -156,7 +156,7 @@ fn a_fault_string_reaches_the_operator_as_the_server_wrote_it() {
     let err = assert_failure(&output, REMOTE, &[]);
     assert_eq!(
         err.lines().next(),
-        Some("error: SOAP_ENDPOINT call 1: SOAP fault soap:Client: Invalid password ********"),
+        Some("error: the login test call 1: SOAP fault soap:Client: Invalid password ********"),
         "{err}"
     );
 }

@@ -4,9 +4,12 @@
 //! writes its own ANSI colours when stderr is a terminal, so the escaping cannot happen at the
 //! writer: it happens here, value by value, through [`printable`], and the layout is
 //! tracing-subscriber's own ([`DefaultVisitor`]: the message, then `name=value` pairs). JSON logs
-//! (`--log-format json`) have their own field formatter and escape through JSON.
+//! (`--log-format json`) have their own field formatter and escape through JSON; what JSON
+//! leaves as it is (C1 controls, bidi and invisible characters) is escaped on the way out
+//! ([`JsonStderr`]).
 
 use std::fmt;
+use std::io;
 
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
@@ -78,6 +81,44 @@ impl fmt::Debug for Escaped<'_> {
     }
 }
 
+/// Standard error for JSON log lines: each character [`printable`] escapes that JSON leaves as
+/// it is (a C1 control such as U+009B, which a terminal may obey; a bidi override) is written as
+/// a `\uXXXX` escape. In a JSON line such characters appear only inside strings, where the
+/// escape means the same character, so the line still parses to the same values.
+#[derive(Default)]
+pub(super) struct JsonStderr;
+
+impl io::Write for JsonStderr {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut stderr = io::stderr().lock();
+        match std::str::from_utf8(bytes) {
+            Ok(text) if text.chars().any(crate::printable::is_escaped) => {
+                stderr.write_all(json_escaped(text).as_bytes())?
+            }
+            _ => stderr.write_all(bytes)?,
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+/// `line` with the characters JSON may carry raw but [`printable`] escapes written as `\uXXXX`
+/// (every one is in the Basic Multilingual Plane); line breaks, which end the line, are kept.
+fn json_escaped(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if c != '\n' && crate::printable::is_escaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -120,6 +161,18 @@ mod tests {
             text,
             "task done\\r account=a\\u{1b}]0;pwned\\u{7}\\u{9b}2J\\u{202e}b\\nINFO task complete \
              plain=\"a\\u{1b}]0;pwned\\u{7}\\u{9b}2J\\u{202e}b\\nINFO task complete\" number=3 flag=true\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_escape_what_json_leaves_raw_and_still_parse_to_the_same_values() {
+        let line = serde_json::json!({"account": "a\u{9b}2Jb\u{202e}c", "n": 1}).to_string() + "\n";
+        let escaped = json_escaped(&line);
+        assert_eq!(escaped, "{\"account\":\"a\\u009b2Jb\\u202ec\",\"n\":1}\n");
+        let parsed: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
         );
     }
 }

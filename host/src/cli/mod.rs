@@ -231,7 +231,11 @@ fn init_logs(cli: &Cli) {
             tracing::subscriber::set_global_default(logs.finish().with(filter))
         }
         args::LogFormat::Json => tracing::subscriber::set_global_default(
-            logs.json().flatten_event(true).finish().with(filter),
+            logs.json()
+                .flatten_event(true)
+                .with_writer(logs::JsonStderr::default)
+                .finish()
+                .with(filter),
         ),
     };
 }
@@ -797,11 +801,26 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     )
     .map_err(|error| tasks::retry_failure(&error, &connection))?;
     print(|out| writeln!(out, "{}", output::retry_summary(&endpoint, &summary)))?;
+    if args.due_only {
+        note_next_due(cli, &endpoint)?;
+    }
     Ok(if summary.failed == 0 {
         exit::OK
     } else {
         exit::REMOTE
     })
+}
+
+/// After `retry --due-only`: when the endpoint's next open task is due, so that a run that
+/// found nothing due says when there will be.
+fn note_next_due(cli: &Cli, endpoint: &str) -> Result<(), Failure> {
+    let store = db::open(cli, OpenMode::ReadOnly)?;
+    if let Some(due) = store.next_due(endpoint).map_err(store_failure)? {
+        note(format!(
+            "the next open task of {endpoint} is due at {due}; the next `dcconn retry --due-only` after that runs it"
+        ));
+    }
+    Ok(())
 }
 
 /// A run the store does not have: a usage error that says where to look.

@@ -626,7 +626,12 @@ impl Attempted {
         };
         match task.status {
             TaskStatus::Complete => {
-                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "skippedCalls" = ?task.skipped_calls, "task complete");
+                // Log fields are scalars: the skipped calls as `2;3`, as the CSV writes lists.
+                let skipped = (task.skipped_calls.iter())
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(";");
+                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "skippedCalls" = %skipped, "task complete");
             }
             _ => {
                 tracing::info!(task = task.id, account = %task.account, kind = %task.kind, status = %task.status, tries = task.tries, error = %task.last_error.as_deref().unwrap_or_default(), "attempt failed");

@@ -52,7 +52,7 @@ pub use bindings::duckcreek::connector::types as wit;
 pub enum RuntimeError {
     /// The component file could not be read.
     #[error(
-        "cannot read the connector component {path}: {source} (build it with `make component`, or pass --component)"
+        "cannot read the connector component {path}: {source}; pass --component (or DCCONN_COMPONENT) the connector's .wasm file (in a source checkout, `make component` builds it)"
     )]
     ComponentMissing {
         /// Where it was looked for.
@@ -70,6 +70,17 @@ pub enum RuntimeError {
         path: PathBuf,
         /// What is wrong with it.
         problem: String,
+    },
+    /// The file is WebAssembly but not the connector component this host runs: damaged, cut
+    /// short, or another program.
+    #[error(
+        "cannot load the connector component {path}: it is not a valid connector component ({problem:#}); pass --component (or DCCONN_COMPONENT) the connector's .wasm file"
+    )]
+    ComponentInvalid {
+        /// The path given.
+        path: PathBuf,
+        /// What wasmtime found wrong.
+        problem: wasmtime::Error,
     },
     /// wasmtime refused the component or failed while running it (a trap).
     #[error("the connector component failed: {0:#}")]
@@ -182,11 +193,18 @@ impl Runtime {
                 "cannot start the thread that enforces the limits: {error}"
             )))
         })?;
-        let component = cache::load_component(&engine, &bytes, cache_dir)?;
+        let invalid = |problem| RuntimeError::ComponentInvalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let component = cache::load_component(&engine, &bytes, cache_dir).map_err(invalid)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
-        let pre = bindings::DuckcreekConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::DuckcreekConnectorPre::new)
+            .map_err(invalid)?;
         Ok(Runtime {
             engine,
             pre,
