@@ -335,7 +335,7 @@ pub fn is_store_file(store: &Path, path: &Path) -> bool {
     ["", "-wal", "-shm", "-journal"].into_iter().any(|suffix| {
         let mut name = store.clone().into_os_string();
         name.push(suffix);
-        PathBuf::from(name) == target
+        name == target.as_os_str()
     })
 }
 
