@@ -136,6 +136,27 @@ fn an_import_with_wait_waits_for_the_running_one_then_succeeds() {
     assert_eq!(outcomes, ["succeeded", "succeeded"]);
 }
 
+/// Three imports of three endpoints started together on a store that does not exist yet: each
+/// process may find the file half made (created, its journal being switched to WAL, its schema
+/// being written); all three complete, every time.
+#[test]
+fn imports_that_create_one_store_together_all_complete() {
+    let harness = Harness::new(5);
+    for round in 0..8 {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", harness.db().display()));
+        }
+        let imports: Vec<Child> = ["east", "west", "north"]
+            .iter()
+            .map(|endpoint| spawn_import(&harness, &["--endpoint", endpoint]))
+            .collect();
+        for import in imports {
+            let output = import.wait_with_output().expect("the import ends");
+            assert_eq!(summary(&output)["accounts"], 5, "round {round}");
+        }
+    }
+}
+
 #[test]
 fn two_endpoints_import_at_once_and_both_complete() {
     let harness = Harness::new(300);

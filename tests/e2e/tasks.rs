@@ -480,18 +480,31 @@ fn tasks_are_listed_by_status_and_account_in_every_format() {
     );
 }
 
+/// `dcconn <command> <connection args> <extra>` with a password Duck Creek refuses.
+fn with_wrong_password(harness: &Harness, command: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![command.to_string()];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    harness
+        .command(&args)
+        .env(PASSWORD_VARIABLE, "not-the-password")
+        .output()
+        .unwrap()
+}
+
+/// What Duck Creek's refusal of the login says when `account`'s disable meets it.
+fn refused_login(account: &str) -> String {
+    format!(
+        "DISABLEACCOUNTJSON call 1 (account \"{account}\"): authentication failed: Session.loginRs answered Failure: Invalid user name or password"
+    )
+}
+
 #[test]
 fn refused_credentials_stop_the_retry_job_at_the_first_task_which_waits() {
     let harness = imported(20);
     queue(&harness, &["no.access", "party.parrot", "user000007"]);
-    let mut args = vec!["retry".to_string()];
-    args.extend(harness.connection_args(SOAP_PACKAGE));
-    let output = harness
-        .command(&args)
-        .env(PASSWORD_VARIABLE, "not-the-password")
-        .output()
-        .unwrap();
-    let error = "DISABLEACCOUNTJSON call 1 (account \"no.access\"): authentication failed: Session.loginRs answered Failure: Invalid user name or password";
+    let output = with_wrong_password(&harness, "retry", &[]);
+    let error = refused_login("no.access");
     assert_failure(
         &output,
         AUTHENTICATION,
@@ -542,14 +555,8 @@ fn refused_credentials_stop_the_retry_job_at_the_first_task_which_waits() {
 #[test]
 fn a_disable_with_refused_credentials_prints_its_waiting_task() {
     let harness = imported(20);
-    let mut args = vec!["disable".to_string(), "no.access".to_string()];
-    args.extend(harness.connection_args(SOAP_PACKAGE));
-    let output = harness
-        .command(&args)
-        .env(PASSWORD_VARIABLE, "not-the-password")
-        .output()
-        .unwrap();
-    let error = "DISABLEACCOUNTJSON call 1 (account \"no.access\"): authentication failed: Session.loginRs answered Failure: Invalid user name or password";
+    let output = with_wrong_password(&harness, "disable", &["no.access"]);
+    let error = refused_login("no.access");
     assert_failure(&output, AUTHENTICATION, &[&format!("error: {error}")]);
     let printed = stdout(&output);
     assert!(
@@ -584,18 +591,8 @@ fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
     assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
     queue(&harness, &["no.access"]);
     harness.sim.clear_requests();
-    let mut args = vec![
-        "retry".to_string(),
-        "--concurrency".to_string(),
-        "2".to_string(),
-    ];
-    args.extend(harness.connection_args(SOAP_PACKAGE));
     let started = std::time::Instant::now();
-    let output = harness
-        .command(&args)
-        .env(PASSWORD_VARIABLE, "not-the-password")
-        .output()
-        .unwrap();
+    let output = with_wrong_password(&harness, "retry", &["--concurrency", "2"]);
     assert_failure(
         &output,
         AUTHENTICATION,

@@ -626,12 +626,14 @@ impl Attempted {
         };
         match task.status {
             TaskStatus::Complete => {
-                // Log fields are scalars: the skipped calls as `2;3`, as the CSV writes lists.
+                // Log fields are scalars: the skipped calls as `2;3`, as the CSV writes lists,
+                // and only when there are some.
                 let skipped = (task.skipped_calls.iter())
                     .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join(";");
-                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "skippedCalls" = %skipped, "task complete");
+                let skipped = (!skipped.is_empty()).then(|| tracing::field::display(skipped));
+                tracing::info!(task = task.id, account = %task.account, kind = %task.kind, tries = task.tries, "skippedCalls" = skipped, "task complete");
             }
             _ => {
                 tracing::info!(task = task.id, account = %task.account, kind = %task.kind, status = %task.status, tries = task.tries, error = %task.last_error.as_deref().unwrap_or_default(), "attempt failed");

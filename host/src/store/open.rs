@@ -66,7 +66,17 @@ pub(super) fn shown(path: &Path) -> String {
 }
 
 /// What the database on `conn` holds. Reads only: nothing is written, whatever the file is.
+/// Both reads see one snapshot: another process creating the store between them would
+/// otherwise show tables without their schema version, a file that is not a store.
 pub(super) fn inspect(conn: &Connection) -> rusqlite::Result<StoreFile> {
+    let snapshot = conn.unchecked_transaction()?;
+    let found = inspect_snapshot(&snapshot);
+    snapshot.rollback()?;
+    found
+}
+
+/// [`inspect`], inside its read transaction.
+fn inspect_snapshot(conn: &Connection) -> rusqlite::Result<StoreFile> {
     let version = match schema::user_version(conn) {
         Err(error) if error.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
             return Ok(StoreFile::Foreign("it is not a SQLite database".to_owned()));
@@ -236,7 +246,24 @@ impl Store {
 
     /// Opens the store at `path` the way `mode` says. Every mode refuses a file that is not a
     /// dcconn store ([`StoreError::NotAStore`]) or has a newer schema, before writing anything.
+    ///
+    /// While another process creates the file or turns on its WAL journal, SQLite answers
+    /// "busy" at once rather than through the busy timeout; the opening is then tried again,
+    /// for as long as the busy timeout.
     pub fn open_as(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Store::open_once(path, mode) {
+                Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    /// One try of [`Store::open_as`].
+    fn open_once(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let conn = connect(path, mode == OpenMode::Create)?;
         match inspect(&conn).map_err(open_error(path))? {
             StoreFile::Foreign(why) => Err(StoreError::NotAStore {
