@@ -143,8 +143,38 @@ impl Connection {
     /// Applies a `--set NAME=VALUE` argument: the name is what precedes the first `=`.
     pub fn apply_override(&mut self, spec: &str) -> Result<(), ConnectionError> {
         let (name, value) = split_override("--set", spec)?;
+        self.refuse_near_miss("--set", name)?;
         self.set(name, value);
         Ok(())
+    }
+
+    /// Refuses an override of an attribute the connection does not have whose name is one or
+    /// two letters (or only the case) off one it has: `--set SOAP_ENDPIONT=...` would leave
+    /// SOAP_ENDPOINT as the file has it and send the login there.
+    fn refuse_near_miss(&self, flag: &'static str, name: &str) -> Result<(), ConnectionError> {
+        const MAX_DISTANCE: usize = 2;
+        if self.get(name).is_some() {
+            return Ok(());
+        }
+        let upper = name.to_ascii_uppercase();
+        let nearest = self
+            .attributes()
+            .map(|(existing, _)| existing)
+            .filter(|existing| existing.len() > MAX_DISTANCE * 2)
+            .map(|existing| {
+                let distance = strsim::levenshtein(&upper, &existing.to_ascii_uppercase());
+                (distance, existing)
+            })
+            .filter(|(distance, _)| *distance <= MAX_DISTANCE)
+            .min();
+        match nearest {
+            Some((_, existing)) => Err(ConnectionError::NearMiss {
+                flag,
+                name: name.to_owned(),
+                existing: existing.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Applies a `--set-env NAME=ENVVAR` argument: the attribute's value is read from the
@@ -155,6 +185,7 @@ impl Connection {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConnectionError> {
         let (name, variable) = split_override("--set-env", spec)?;
+        self.refuse_near_miss("--set-env", name)?;
         if variable.is_empty() {
             return Err(ConnectionError::Override {
                 flag: "--set-env",
@@ -188,6 +219,7 @@ impl Connection {
         open: impl Fn(&Path) -> io::Result<R>,
     ) -> Result<(), ConnectionError> {
         let (name, path) = split_override("--set-file", spec)?;
+        self.refuse_near_miss("--set-file", name)?;
         if path.is_empty() {
             return Err(ConnectionError::Override {
                 flag: "--set-file",
@@ -200,10 +232,20 @@ impl Connection {
             path: path.to_path_buf(),
             source,
         };
+        // The limit counts the secret, not the line break `echo` or a here-doc ends it with.
+        const LINE_BREAK: u64 = 2;
         let mut bytes = Vec::new();
         open(path)
-            .and_then(|file| file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .and_then(|file| {
+                file.take(MAX_SECRET_FILE_BYTES + LINE_BREAK + 1)
+                    .read_to_end(&mut bytes)
+            })
             .map_err(unreadable)?;
+        for ending in [&b"\n"[..], b"\r"] {
+            if bytes.ends_with(ending) {
+                bytes.pop();
+            }
+        }
         if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
             return Err(ConnectionError::SecretFileTooLarge {
                 attribute: name.to_owned(),
@@ -217,8 +259,7 @@ impl Connection {
                 "stream did not contain valid UTF-8",
             ))
         })?;
-        let value = value.strip_suffix('\n').unwrap_or(&value);
-        let value = value.strip_suffix('\r').unwrap_or(value);
+        let value = value.as_str();
         if value.trim().is_empty() {
             return Err(ConnectionError::EmptySecretFile {
                 attribute: name.to_owned(),
@@ -669,6 +710,18 @@ pub enum ConnectionError {
         found: usize,
         /// The names of all its entries.
         entries: Vec<String>,
+    },
+    /// An override names an attribute the connection lacks, a letter or two from one it has.
+    #[error(
+        "{flag} {name}: the connection has no attribute {name}; did you mean {existing}? Nothing was sent (an attribute new to the connection belongs in the connection file)"
+    )]
+    NearMiss {
+        /// The flag.
+        flag: &'static str,
+        /// The name given.
+        name: String,
+        /// The attribute it is close to.
+        existing: String,
     },
     /// A `--set` or `--set-env` argument is malformed.
     #[error("{flag} expects NAME=VALUE: {problem}")]

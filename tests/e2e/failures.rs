@@ -123,6 +123,20 @@ fn a_missing_endpoint_is_named() {
     assert_no_new_run(&harness, &before);
 }
 
+/// A first import whose connection the component refuses stores nothing: not even a new store.
+#[test]
+fn a_refused_first_import_creates_no_store() {
+    let harness = Harness::new(5);
+    let output = harness.with_connection("import", SOAP_PACKAGE, &["--set", "SOAP_ENDPOINT="]);
+    assert_failure(
+        &output,
+        CONFIGURATION,
+        &["error: SOAP_ENDPOINT: missing: set it to the Duck Creek endpoint URL"],
+    );
+    assert!(!harness.db().exists(), "no store was created");
+    assert!(harness.sim.requests().is_empty());
+}
+
 #[test]
 fn wrong_credentials_are_an_authentication_failure() {
     let (harness, before) = imported(5);

@@ -129,6 +129,7 @@ fn stored_accounts(harness: &Harness) -> Vec<Value> {
     let never_imported = [
         "the store holds no endpoint yet",
         "the store has no endpoint hostile",
+        "there is no store at",
     ];
     if output.status.code() == Some(2)
         && never_imported

@@ -887,7 +887,7 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
         &output,
         INTERNAL,
         &[&format!(
-            "error: the store at {db} is damaged: 0 integrity problems, 0 missing tables or columns, 1 rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {db} .recover`",
+            "error: the store at {db} is damaged: 0 integrity problems, 0 missing tables or columns, 1 row without its parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {db} .recover`",
             db = db.display()
         )],
     );
@@ -941,4 +941,39 @@ fn db_check_reports_the_schema_and_counts_and_fails_on_a_damaged_store() {
         json!(["table task_attempts is missing", "table tasks is missing"])
     );
     assert_eq!(report["endpoints"][0]["accounts"], 20);
+}
+
+/// A store cut short or with a damaged header: `db check` says it is damaged and what to do,
+/// never "check that its folder exists".
+#[test]
+fn db_check_calls_a_store_sqlite_cannot_read_damaged() {
+    let harness = Harness::new(300);
+    assert_success(&harness.import(SOAP_PACKAGE));
+    let db = harness.db();
+    let cut_short: fn(&mut Vec<u8>) = |bytes| bytes.truncate(50_000);
+    let damaged_header: fn(&mut Vec<u8>) = |bytes| bytes[100..400].fill(0xff);
+    for (what, damage) in [
+        ("cut short", cut_short),
+        ("a damaged header", damaged_header),
+    ] {
+        let damaged = harness.dir.path().join("damaged.db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        damage(&mut bytes);
+        std::fs::write(&damaged, &bytes).unwrap();
+        let output = dcconn_in(
+            harness.dir.path(),
+            &["--db", damaged.to_str().unwrap(), "db", "check"],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(INTERNAL),
+            "{what}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert!(message.contains("is damaged"), "{what}: {message}");
+        assert!(message.contains(".recover"), "{what}: {message}");
+        assert!(!message.contains("folder"), "{what}: {message}");
+        std::fs::remove_file(&damaged).unwrap();
+    }
 }

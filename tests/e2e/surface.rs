@@ -401,3 +401,36 @@ fn an_attribute_flag_without_equals_is_a_usage_error_that_never_quotes_it() {
         assert!(!stderr(&json).contains("hunter2"));
     }
 }
+
+/// A misspelled `--set` would leave the connection's own SOAP_ENDPOINT (a placeholder) in
+/// place and send the login there: refused before anything is sent or stored.
+#[test]
+fn an_override_a_letter_or_two_off_an_attribute_is_refused_before_anything_is_sent() {
+    let harness = Harness::new(5);
+    let args = [
+        "import".to_string(),
+        "-c".into(),
+        package(SOAP_PACKAGE).display().to_string(),
+        "--set".into(),
+        format!("SOAP_ENDPIONT={}", harness.sim.endpoint_url()),
+        "--set".into(),
+        "USERNAME=dcadmin".into(),
+        "--set-env".into(),
+        format!("PASSWORD={PASSWORD_VARIABLE}"),
+    ];
+    let output = harness.dcconn(&args);
+    assert_failure(
+        &output,
+        2,
+        &[
+            "error: --set SOAP_ENDPIONT: the connection has no attribute SOAP_ENDPIONT; did you mean SOAP_ENDPOINT? Nothing was sent (an attribute new to the connection belongs in the connection file)",
+        ],
+    );
+    assert!(harness.sim.requests().is_empty());
+    assert!(!harness.db().exists(), "no store was created");
+    // A name of its own, far from every attribute, is added as before.
+    let mut args = vec!["validate".to_string()];
+    args.extend(harness.connection_args(SOAP_PACKAGE));
+    args.extend(["--set".into(), "MY_TENANT=acme".into()]);
+    assert_success(&harness.dcconn(&args));
+}

@@ -107,7 +107,7 @@ fn retry_due_only_attempts_what_is_due_once_and_exits_without_waiting() {
         ]
     );
     // It waited for nothing; it says when the next open task is due.
-    let next_due = "the next open task of DuckCreek is due at ";
+    let next_due = "the next waiting task of DuckCreek is due at ";
     assert!(stderr(&output).starts_with(next_due), "{}", stderr(&output));
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
     assert_eq!(
@@ -235,7 +235,7 @@ fn an_account_gets_no_second_pending_task_of_one_kind() {
     );
     assert_eq!(
         stderr(&run),
-        "account no.access already had a pending disable task, task 1: no second task was created; attempting it now\n"
+        "account no.access already had a pending disable task, task 1: no second task was created; this command attempted it\n"
     );
     assert_eq!(listed_ids(&harness, &[]), vec![1]);
 
@@ -626,4 +626,32 @@ fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
             ),
         ])
     );
+}
+
+/// An enable asked for while the account's disable is still pending waits for it: not
+/// attempted, a note names the task it waits for, and the command says it did not complete.
+#[test]
+fn an_enable_behind_a_pending_disable_says_what_it_waits_for_and_exits_5() {
+    let harness = imported(20);
+    harness
+        .sim
+        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
+    let failed = dcconn(
+        &harness,
+        "disable",
+        &["user000007", "--backoff-ms", "600000"],
+    );
+    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    harness.sim.clear_requests();
+    let waiting = dcconn(&harness, "enable", &["user000007"]);
+    assert_eq!(waiting.status.code(), Some(5), "{}", stderr(&waiting));
+    assert_eq!(
+        stdout(&waiting),
+        "task 2: enable user000007: NEW after 0 tries\n"
+    );
+    assert_eq!(
+        stderr(&waiting),
+        "task 2 waits for task 1 of user000007 (disable PENDING PROVISIONING): an account's tasks run in the order they were made; `dcconn retry` runs them in turn\n"
+    );
+    assert!(harness.sim.requests().is_empty(), "nothing was sent");
 }

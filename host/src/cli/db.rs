@@ -128,15 +128,32 @@ fn check(cli: &Cli, format: DbFormat) -> Result<u8, Failure> {
     }
     Err(Failure {
         message: format!(
-            "the store at {} is damaged: {} integrity problems, {} missing tables or columns, {} rows without their parent (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
+            "the store at {} is damaged: {}, {}, {} (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
             report.store,
-            report.integrity_problems.len(),
-            report.schema_problems.len(),
-            report.foreign_key_problems.len(),
+            counted(
+                report.integrity_problems.len(),
+                "integrity problem",
+                "integrity problems"
+            ),
+            counted(
+                report.schema_problems.len(),
+                "missing table or column",
+                "missing tables or columns"
+            ),
+            counted(
+                report.foreign_key_problems.len(),
+                "row without its parent",
+                "rows without their parent"
+            ),
             report.store
         ),
         code: exit::INTERNAL,
     })
+}
+
+/// `1 row`, `2 rows`: a count and its noun.
+fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn write_json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {

@@ -61,12 +61,13 @@ pub fn main() -> u8 {
     }
 }
 
-/// Removes each `DCCONN_*` environment variable whose value is empty: `DCCONN_DB=` in a unit
-/// file or a shell means "not set", as for most tools, rather than an empty path.
+/// Removes each `DCCONN_*` environment variable whose value is empty or only whitespace:
+/// `DCCONN_DB=` in a unit file or a shell means "not set", as for most tools, rather than an
+/// empty path (or a file named by a tab).
 fn forget_empty_variables() {
     let empty: Vec<std::ffi::OsString> = std::env::vars_os()
         .filter(|(name, value)| {
-            value.is_empty()
+            value.to_str().is_some_and(|value| value.trim().is_empty())
                 && name
                     .to_str()
                     .is_some_and(|name| name.starts_with("DCCONN_"))
@@ -415,26 +416,35 @@ fn load_connection(cli: &Cli, args: &ConnectionArgs) -> Result<Connection, Failu
 
 /// Applies one `--set`, `--set-env` or `--set-file` (or a profile's entry) to `connection`.
 fn apply_override(connection: &mut Connection, entry: &profile::Override) -> Result<(), Failure> {
-    let failure =
-        |error: connection::ConnectionError| Failure::from_job(&JobError::Connection(error), None);
     let spec = entry.spec.as_str();
-    match entry.kind {
-        profile::OverrideKind::Set => connection.apply_override(spec).map_err(failure),
-        profile::OverrideKind::SetEnv => connection
-            .apply_env_override(spec, |name| std::env::var(name).ok())
-            .map_err(failure),
-        profile::OverrideKind::SetFile => connection
-            .apply_file_override(spec, crate::regular_file::open_secret)
-            .map_err(|error| match error {
-                // The argument names the wrong file: a usage error.
-                connection::ConnectionError::SecretFileTooLarge { .. }
-                | connection::ConnectionError::SecretFile { .. } => Failure {
-                    code: exit::USAGE,
-                    ..failure(error)
-                },
-                error => failure(error),
-            }),
-    }
+    let applied = match entry.kind {
+        profile::OverrideKind::Set => connection.apply_override(spec),
+        profile::OverrideKind::SetEnv => {
+            connection.apply_env_override(spec, |name| std::env::var(name).ok())
+        }
+        profile::OverrideKind::SetFile => {
+            connection.apply_file_override(spec, crate::regular_file::open_secret)
+        }
+    };
+    applied.map_err(|error| {
+        // The argument names the wrong file, or an attribute a letter or two off one the
+        // connection has: a usage error. Anything else is the connection's.
+        let usage = matches!(
+            error,
+            connection::ConnectionError::SecretFileTooLarge { .. }
+                | connection::ConnectionError::SecretFile { .. }
+                | connection::ConnectionError::NearMiss { .. }
+        );
+        let failure = Failure::from_job(&JobError::Connection(error), None);
+        if usage {
+            Failure {
+                code: exit::USAGE,
+                ..failure
+            }
+        } else {
+            failure
+        }
+    })
 }
 
 /// Warns of each secret the connection file or a `--set` exposes (unless `--quiet`).
@@ -544,6 +554,11 @@ impl Job {
     ) -> Result<Job, Failure> {
         let connection = load_connection(cli, args)?;
         let runtime = load_runtime(cli)?;
+        if mode == OpenMode::Create && !cli.db.exists() {
+            // A connection the component refuses creates no store: exit 3 stores nothing.
+            jobs::validated_instance(&runtime, &connection)
+                .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
+        }
         let (store, scratch) = if dry_run && !cli.db.exists() {
             let (store, scratch) = scratch_store()?;
             (store, Some(scratch))
@@ -760,14 +775,38 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     if let Some(refused) = provisioned.refused {
         return Err(Failure::from_job(&refused, Some(&connection)));
     }
-    // Queued, nothing was attempted; else the attempt (if any) decides.
-    let attempted_and_failed =
-        !args.queue && !matches!(task.status, TaskStatus::Complete | TaskStatus::New);
-    Ok(if attempted_and_failed {
-        exit::REMOTE
-    } else {
+    if !args.queue && task.status == TaskStatus::New {
+        note_earlier_task(&store, &endpoint, &task)?;
+    }
+    // Queued: nothing was meant to be attempted. Else the task completed now, or it did not.
+    Ok(if args.queue || task.status == TaskStatus::Complete {
         exit::OK
+    } else {
+        exit::REMOTE
     })
+}
+
+/// Says which earlier task of its account `task` (not attempted) waits for.
+fn note_earlier_task(
+    store: &Store,
+    endpoint: &str,
+    task: &crate::store::Task,
+) -> Result<(), Failure> {
+    let tasks = store.tasks(endpoint).map_err(store_failure)?;
+    let earlier = tasks
+        .iter()
+        .filter(|other| other.account == task.account && other.id < task.id)
+        .filter(|other| {
+            !matches!(
+                other.status,
+                TaskStatus::Complete | TaskStatus::ProvisioningFailed | TaskStatus::Cancelled
+            )
+        })
+        .max_by_key(|other| other.id);
+    if let Some(earlier) = earlier {
+        note(output::waiting_for_earlier_note(task, earlier));
+    }
+    Ok(())
 }
 
 fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
@@ -811,13 +850,25 @@ fn retry(cli: &Cli, args: &args::RetryArgs) -> Result<u8, Failure> {
     })
 }
 
-/// After `retry --due-only`: when the endpoint's next open task is due, so that a run that
-/// found nothing due says when there will be.
+/// After `retry --due-only`: when the endpoint's next waiting task (NEW or PENDING
+/// PROVISIONING; one another run holds is in its hands) is due, so that a run that found
+/// nothing due says when there will be.
 fn note_next_due(cli: &Cli, endpoint: &str) -> Result<(), Failure> {
     let store = db::open(cli, OpenMode::ReadOnly)?;
-    if let Some(due) = store.next_due(endpoint).map_err(store_failure)? {
+    let tasks = store.tasks(endpoint).map_err(store_failure)?;
+    let next = tasks
+        .iter()
+        .filter(|task| {
+            matches!(
+                task.status,
+                TaskStatus::New | TaskStatus::PendingProvisioning
+            )
+        })
+        .filter_map(|task| task.next_attempt_at.as_deref())
+        .min();
+    if let Some(due) = next {
         note(format!(
-            "the next open task of {endpoint} is due at {due}; the next `dcconn retry --due-only` after that runs it"
+            "the next waiting task of {endpoint} is due at {due}; the next `dcconn retry --due-only` after that runs it"
         ));
     }
     Ok(())

@@ -111,21 +111,26 @@ impl Rows {
         }
     }
 
-    /// Aligned columns under the header; without a header, just the aligned rows.
+    /// Aligned columns under the header; without a header, just the aligned rows. Each cell is
+    /// shown as [`table_cell`] shows it.
     pub(super) fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.width()).collect();
-        for row in &self.rows {
+        let header: Vec<String> = self.header.iter().map(|cell| table_cell(cell)).collect();
+        let rows: Vec<Vec<String>> = (self.rows.iter())
+            .map(|row| row.iter().map(|cell| table_cell(cell)).collect())
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|cell| cell.width()).collect();
+        for row in &rows {
             if widths.len() < row.len() {
                 widths.resize(row.len(), 0);
             }
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.width());
+                *width = (*width).max(cell.width().min(MAX_COLUMN_WIDTH));
             }
         }
-        if !self.header.is_empty() {
-            write_aligned(out, &self.header, &widths)?;
+        if !header.is_empty() {
+            write_aligned(out, &header, &widths)?;
         }
-        for row in &self.rows {
+        for row in &rows {
             write_aligned(out, row, &widths)?;
         }
         Ok(())
@@ -247,15 +252,25 @@ fn csv_field(value: &str, fields_in_record: usize) -> String {
     }
 }
 
+/// The widest a column is padded to, in terminal columns: one value a server made huge (a
+/// display name of megabytes) would otherwise pad every line of the table to its width. A
+/// wider cell is shown whole; the cells after it on its line move right.
+const MAX_COLUMN_WIDTH: usize = 120;
+
+/// A cell as a table shows it: control characters escaped ([`printable`]: they would break the
+/// table).
+fn table_cell(cell: &str) -> String {
+    printable(cell)
+}
+
+/// One line of a table: `cells` (as [`table_cell`] made them) padded to `widths`.
 fn write_aligned(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io::Result<()> {
     let mut line = String::new();
     for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
         let last = index + 1 == cells.len();
-        // Control characters would break the table: show them escaped.
-        let shown = printable(cell);
-        line.push_str(&shown);
+        line.push_str(cell);
         if !last {
-            line.push_str(&" ".repeat(width.saturating_sub(shown.width()) + 2));
+            line.push_str(&" ".repeat(width.saturating_sub(cell.width()) + 2));
         }
     }
     writeln!(out, "{}", line.trim_end())
@@ -724,14 +739,29 @@ pub fn task_line(task: &Task) -> String {
 pub fn pending_task_note(task: &Task, queued: bool) -> String {
     let then = if queued {
         "it stays queued for `dcconn retry`"
+    } else if task.status == TaskStatus::New {
+        "it waits for an earlier task of the account"
     } else {
-        "attempting it now"
+        "this command attempted it"
     };
     format!(
         "account {} already had a pending {} task, task {}: no second task was created; {then}",
         printable(&task.account),
         task.kind,
         task.id
+    )
+}
+
+/// The note of an `enable`/`disable` whose task was not attempted because an earlier task of
+/// its account has not ended (an account's tasks run in the order they were made).
+pub fn waiting_for_earlier_note(task: &Task, earlier: &Task) -> String {
+    format!(
+        "task {} waits for task {} of {} ({} {}): an account's tasks run in the order they were made; `dcconn retry` runs them in turn",
+        task.id,
+        earlier.id,
+        printable(&task.account),
+        earlier.kind,
+        earlier.status
     )
 }
 
@@ -1186,5 +1216,23 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "name,note\n\"m\\nINFO task complete\",\"'=1+1\"\n"
         );
+    }
+
+    #[test]
+    fn a_huge_cell_is_shown_whole_without_padding_every_line_to_its_width() {
+        let rows = Rows {
+            header: vec!["NAME".into(), "DISPLAY".into(), "X".into()],
+            rows: vec![
+                vec!["a".into(), "x".repeat(100_000), "1".into()],
+                vec!["b".into(), "short".into(), "2".into()],
+            ],
+        };
+        let mut out = Vec::new();
+        rows.write_table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].len(), 4 + 2 + MAX_COLUMN_WIDTH + 2 + 1);
+        assert_eq!(lines[1], format!("a     {}  1", "x".repeat(100_000)));
+        assert_eq!(lines[2].len(), lines[0].len());
     }
 }

@@ -64,12 +64,21 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// A body whose Content-Type says nothing of how to encode a secret in it.
+/// Why a secret cannot be written into a body: nothing is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "a secret cannot be written into a body of Content-Type {0:?}: only XML, JSON and form-encoded bodies take secrets"
-)]
-pub struct UnknownBodyType(String);
+pub enum UnknownBodyType {
+    /// The body's Content-Type says nothing of how to encode a secret in it.
+    #[error(
+        "a secret cannot be written into a body of Content-Type {0:?}: only XML, JSON and form-encoded bodies take secrets"
+    )]
+    Type(String),
+    /// The secret holds a character XML 1.0 cannot carry, not even as a reference (a control
+    /// character such as NUL or ESC): the body would not be XML.
+    #[error(
+        "a secret holds the character U+{0:04X}, which an XML body cannot carry; nothing was sent: check the secret's value (a file with a stray byte?)"
+    )]
+    NotXml(u32),
+}
 
 /// A secret that cannot be written where its placeholder is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,11 +152,16 @@ impl Secrets {
         };
         let encoding = BodyEncoding::of(content_type);
         let revealed = self.reveal(text, |secret, out| match encoding {
+            Some(BodyEncoding::Xml) if let Some(c) = secret.chars().find(|c| !is_xml_char(*c)) => {
+                Err(UnknownBodyType::NotXml(u32::from(c)))
+            }
             Some(encoding) => {
                 encoding.write(secret, out);
                 Ok(())
             }
-            None => Err(UnknownBodyType(content_type.unwrap_or("none").to_string())),
+            None => Err(UnknownBodyType::Type(
+                content_type.unwrap_or("none").to_string(),
+            )),
         })?;
         Ok(revealed.map(String::into_bytes))
     }
@@ -290,6 +304,12 @@ fn json_escaped(value: &str) -> String {
 /// The value XML-escaped, as the component escapes bound values (`connector/src/text.rs`; the
 /// host does not link the component's crate). Line breaks and tabs are character references:
 /// raw, an XML parser would turn them into spaces inside an attribute value.
+/// Whether XML 1.0 can carry `c` (its `Char` production): tab, line feed, carriage return and
+/// everything from U+0020 on but U+FFFE and U+FFFF.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && !matches!(c, '\u{fffe}' | '\u{ffff}'))
+}
+
 fn xml_escaped(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -414,6 +434,30 @@ mod tests {
     #[test]
     fn line_breaks_and_tabs_are_references_in_xml() {
         assert_eq!(xml_escaped("a\r\nb\tc"), "a&#13;&#10;b&#9;c");
+    }
+
+    #[test]
+    fn a_secret_holding_a_character_xml_cannot_carry_is_refused_for_xml_only() {
+        for (value, code) in [
+            ("try\0it", 0x0),
+            ("try\u{1b}[31mit", 0x1b),
+            ("a\u{ffff}", 0xffff),
+        ] {
+            let mut connection = Connection::new("c");
+            connection.set("PASSWORD", value);
+            let secrets = Secrets::of(&connection);
+            let body = format!("<a p=\"{}\"/>", placeholder("PASSWORD", value));
+            assert_eq!(
+                secrets.reveal_body(body.as_bytes(), Some("text/xml")),
+                Err(UnknownBodyType::NotXml(code))
+            );
+            let json = format!("{{\"p\": \"{}\"}}", placeholder("PASSWORD", value));
+            assert!(
+                secrets
+                    .reveal_body(json.as_bytes(), Some("application/json"))
+                    .is_ok()
+            );
+        }
     }
 
     #[test]

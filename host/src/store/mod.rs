@@ -377,6 +377,18 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// SQLite cannot read the file: its header or pages are damaged (or it was cut short).
+    #[error(
+        "the store at {} is damaged: SQLite cannot read it ({source}); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
+        open::shown(path),
+        open::shown(path)
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
     /// The file was written by a newer program with a schema this one does not know.
     #[error("the store at {} has schema version {found}, newer than version {supported} that this dcconn knows; use a newer dcconn", path.display())]
     TooNew {

@@ -131,6 +131,12 @@ fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
                 waited: BUSY_TIMEOUT,
             }
         } else {
+            if source.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) {
+                return StoreError::Damaged {
+                    path: path.to_owned(),
+                    source,
+                };
+            }
             StoreError::Open {
                 path: path.to_owned(),
                 source,
