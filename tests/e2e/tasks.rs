@@ -61,19 +61,22 @@ fn directory_busy(account: &str) -> String {
     )
 }
 
+/// A disable of `account` whose lock the simulator fails once: the task waits
+/// PENDING PROVISIONING for its next try, `backoff_ms` (give or take the jitter) later.
+fn pending_disable(harness: &Harness, account: &str, backoff_ms: u64) {
+    harness
+        .sim
+        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
+    let backoff = backoff_ms.to_string();
+    let failed = dcconn(harness, "disable", &[account, "--backoff-ms", &backoff]);
+    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+}
+
 #[test]
 fn retry_due_only_attempts_what_is_due_once_and_exits_without_waiting() {
     let harness = imported(20);
     // Task 1 is due in ten minutes or so: not for this run.
-    harness
-        .sim
-        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
-    let failed = dcconn(
-        &harness,
-        "disable",
-        &["--account", "user000007", "--backoff-ms", "600000"],
-    );
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    pending_disable(&harness, "user000007", 600_000);
     queue(&harness, &["no.access", "party.parrot"]);
     // Task 2's lock fails: rescheduled 20 ms later, it is due again long before the run
     // ends, and still not attempted again.
@@ -140,15 +143,7 @@ fn retry_due_only_attempts_what_is_due_once_and_exits_without_waiting() {
 #[test]
 fn retry_says_what_it_waits_for_and_logs_each_wait_with_v() {
     let harness = imported(20);
-    harness
-        .sim
-        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
-    let failed = dcconn(
-        &harness,
-        "disable",
-        &["--account", "no.access", "--backoff-ms", "1500"],
-    );
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    pending_disable(&harness, "no.access", 1500);
     let at = next_try_at(&harness, 1);
     let output = dcconn(&harness, "retry", &[]);
     assert_success(&output);
@@ -172,15 +167,7 @@ fn retry_says_what_it_waits_for_and_logs_each_wait_with_v() {
     );
 
     // With -v each wait is a log line, and the note is left out.
-    harness
-        .sim
-        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
-    let failed = dcconn(
-        &harness,
-        "disable",
-        &["--account", "party.parrot", "--backoff-ms", "1500"],
-    );
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    pending_disable(&harness, "party.parrot", 1500);
     let at = next_try_at(&harness, 2);
     let mut args = vec!["-v".to_string(), "retry".to_string()];
     args.extend(harness.connection_args(SOAP_PACKAGE));
@@ -580,15 +567,7 @@ fn a_disable_with_refused_credentials_prints_its_waiting_task() {
 fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
     let harness = imported(20);
     // Task 1 is due in 10 to 30 s; task 2 now.
-    harness
-        .sim
-        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
-    let failed = dcconn(
-        &harness,
-        "disable",
-        &["--account", "user000007", "--backoff-ms", "20000"],
-    );
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    pending_disable(&harness, "user000007", 20_000);
     queue(&harness, &["no.access"]);
     harness.sim.clear_requests();
     let started = std::time::Instant::now();
@@ -633,15 +612,7 @@ fn refused_credentials_wake_and_stop_a_worker_waiting_for_a_later_task() {
 #[test]
 fn an_enable_behind_a_pending_disable_says_what_it_waits_for_and_exits_5() {
     let harness = imported(20);
-    harness
-        .sim
-        .inject_fault(Fault::failure_status(LOCK, "Directory busy"));
-    let failed = dcconn(
-        &harness,
-        "disable",
-        &["user000007", "--backoff-ms", "600000"],
-    );
-    assert_eq!(failed.status.code(), Some(5), "{}", stderr(&failed));
+    pending_disable(&harness, "user000007", 600_000);
     harness.sim.clear_requests();
     let waiting = dcconn(&harness, "enable", &["user000007"]);
     assert_eq!(waiting.status.code(), Some(5), "{}", stderr(&waiting));
