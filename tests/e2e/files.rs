@@ -33,7 +33,13 @@ fn report_and_package_export_never_write_over_the_store_a_database_or_a_device()
             .success()
     );
     let wal = db.with_file_name(format!("{}-wal", db.file_name().unwrap().to_string_lossy()));
-    let cases: [(&Path, &str); 5] = [
+    let nowhere = harness.dir.path().join("no-such-folder/report.html");
+    let nowhere_folder = format!(
+        "its folder {} does not exist",
+        nowhere.parent().unwrap().display()
+    );
+    let cases: [(&Path, &str); 6] = [
+        (&nowhere, nowhere_folder.as_str()),
         (&db, "it is the store"),
         (&wal, "it is the store"),
         (&other_db, "it holds a SQLite database"),

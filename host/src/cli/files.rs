@@ -53,6 +53,16 @@ fn refuse_unsafe_target(store: &Path, path: &Path) -> Result<(), Failure> {
             store.display()
         )));
     }
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(refuse(format!(
+            "its folder {} does not exist",
+            folder.display()
+        )));
+    }
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(());
     }
