@@ -48,7 +48,8 @@ const ACCOUNTS_NEW: &str = "
 
 /// Gives staged accounts that a provisioning task completed after the run began the status and
 /// lock the task left: the run read Duck Creek before the task changed it, so its value is the
-/// older one (the next import reads the new one). ?1 endpoint, ?2 run.
+/// older one (the next import reads the new one). The tasks completed since the run began are
+/// found once, not looked for per staged account. ?1 endpoint, ?2 run.
 const KEEP_NEWER_PROVISIONING: &str = "
     UPDATE staged_accounts SET
         status = (SELECT a.status FROM accounts AS a
@@ -56,11 +57,11 @@ const KEEP_NEWER_PROVISIONING: &str = "
         locked = (SELECT a.locked FROM accounts AS a
                   WHERE a.endpoint_id = ?1 AND a.name = staged_accounts.name)
     WHERE run_id = ?2
-      AND EXISTS (SELECT 1 FROM accounts AS a
-                  WHERE a.endpoint_id = ?1 AND a.name = staged_accounts.name)
-      AND EXISTS (SELECT 1 FROM tasks AS t JOIN runs AS r ON r.id = ?2
-                  WHERE t.endpoint_id = ?1 AND t.account = staged_accounts.name
-                    AND t.status = 'COMPLETE' AND t.completed_at > r.started_at)";
+      AND name IN (SELECT t.account FROM tasks AS t
+                   JOIN runs AS r ON r.id = ?2
+                   JOIN accounts AS a ON a.endpoint_id = ?1 AND a.name = t.account
+                   WHERE t.endpoint_id = ?1 AND t.status = 'COMPLETE'
+                     AND t.completed_at > r.started_at)";
 
 /// Records removed accounts reported again, with their old and new status.
 const ACCOUNTS_RESTORED: &str = "
