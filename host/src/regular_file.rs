@@ -1,6 +1,7 @@
 //! Opening the files dcconn is named on its command line (the connection, a secret, the
-//! component) only when they are regular files (a secret may come from an anonymous pipe too): a FIFO blocks its reader until a writer comes,
-//! a device such as `/dev/zero` never ends, and a folder is no file at all.
+//! component) only when they are regular files (a secret may come from an anonymous pipe too):
+//! a FIFO blocks its reader until a writer comes, a device such as `/dev/zero` never ends, and a
+//! folder is no file at all.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -11,16 +12,48 @@ use std::path::Path;
 /// else is refused with an [`io::ErrorKind::InvalidInput`] error that says what it is. Opening
 /// never blocks, a FIFO without a writer included.
 pub fn open(path: &Path) -> io::Result<File> {
-    // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer. It has no effect on
-    // reading a regular file.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+    let file = open_without_waiting(path)?;
     let file_type = file.metadata()?.file_type();
     if file_type.is_file() {
         return Ok(file);
     }
+    Err(refused(file_type))
+}
+
+/// Opens the file of `--set-file` for reading: a regular file, or a pipe whose writer exists
+/// (`/dev/stdin` fed by a pipe, a shell's `<(pass show dc)`), read as `cat` would. A named pipe
+/// (FIFO) is refused, since nothing says a writer will ever come (a cron job would wait
+/// forever); so is anything [`open`] refuses.
+pub fn open_secret(path: &Path) -> io::Result<File> {
+    let file = open_without_waiting(path)?;
+    let file_type = file.metadata()?.file_type();
+    if file_type.is_file() {
+        return Ok(file);
+    }
+    if !file_type.is_fifo() {
+        return Err(refused(file_type));
+    }
+    if !is_anonymous_pipe(&file) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is a named pipe (FIFO), which would wait for a writer that may never come; give a regular file, or pipe the secret in (--set-file NAME=/dev/stdin)",
+        ));
+    }
+    blocking(&file)?;
+    Ok(file)
+}
+
+/// `path` opened for reading with `O_NONBLOCK`: opening a FIFO for reading otherwise waits for
+/// a writer. It has no effect on reading a regular file.
+fn open_without_waiting(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// The refusal of a file of `file_type`, which is not a regular file: what it is.
+fn refused(file_type: std::fs::FileType) -> io::Error {
     let what = if file_type.is_dir() {
         "a folder"
     } else if file_type.is_fifo() {
@@ -34,36 +67,10 @@ pub fn open(path: &Path) -> io::Result<File> {
     } else {
         "not a regular file"
     };
-    Err(io::Error::new(
+    io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("it is {what}; only a regular file is read"),
-    ))
-}
-
-/// Opens the file of `--set-file` for reading: a regular file, or a pipe whose writer exists
-/// (`/dev/stdin` fed by a pipe, a shell's `<(pass show dc)`), read as `cat` would. A named pipe
-/// (FIFO) is refused, since nothing says a writer will ever come (a cron job would wait
-/// forever); so is anything [`open`] refuses.
-pub fn open_secret(path: &Path) -> io::Result<File> {
-    match open(path) {
-        Err(error) if error.kind() == io::ErrorKind::InvalidInput => {}
-        opened => return opened,
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.file_type().is_fifo() {
-        return open(path);
-    }
-    if !is_anonymous_pipe(&file) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is a named pipe (FIFO), which would wait for a writer that may never come; give a regular file, or pipe the secret in (--set-file NAME=/dev/stdin)",
-        ));
-    }
-    blocking(&file)?;
-    Ok(file)
+    )
 }
 
 /// Whether `file` is an anonymous pipe (`pipe:[...]` in `/proc/self/fd`): one a shell made, whose

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::output::{Rows, printable};
+use super::output::{Rows, counted, printable};
 use super::{Cli, Failure, note, print, store_failure};
 use crate::jobs::exit_code as exit;
 use crate::report::grouped;
@@ -131,17 +131,17 @@ fn check(cli: &Cli, format: DbFormat) -> Result<u8, Failure> {
             "the store at {} is damaged: {}, {}, {} (listed above); restore it from a backup (dcconn db backup), or copy what SQLite can still read with `sqlite3 {} .recover`",
             report.store,
             counted(
-                report.integrity_problems.len(),
+                report.integrity_problems.len() as u64,
                 "integrity problem",
                 "integrity problems"
             ),
             counted(
-                report.schema_problems.len(),
+                report.schema_problems.len() as u64,
                 "missing table or column",
                 "missing tables or columns"
             ),
             counted(
-                report.foreign_key_problems.len(),
+                report.foreign_key_problems.len() as u64,
                 "row without its parent",
                 "rows without their parent"
             ),
@@ -149,11 +149,6 @@ fn check(cli: &Cli, format: DbFormat) -> Result<u8, Failure> {
         ),
         code: exit::INTERNAL,
     })
-}
-
-/// `1 row`, `2 rows`: a count and its noun.
-fn counted(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn write_json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {

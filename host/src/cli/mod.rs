@@ -796,12 +796,7 @@ fn note_earlier_task(
     let earlier = tasks
         .iter()
         .filter(|other| other.account == task.account && other.id < task.id)
-        .filter(|other| {
-            !matches!(
-                other.status,
-                TaskStatus::Complete | TaskStatus::ProvisioningFailed | TaskStatus::Cancelled
-            )
-        })
+        .filter(|other| !other.status.is_final())
         .max_by_key(|other| other.id);
     if let Some(earlier) = earlier {
         note(output::waiting_for_earlier_note(task, earlier));

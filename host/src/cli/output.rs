@@ -111,12 +111,12 @@ impl Rows {
         }
     }
 
-    /// Aligned columns under the header; without a header, just the aligned rows. Each cell is
-    /// shown as [`table_cell`] shows it.
+    /// Aligned columns under the header; without a header, just the aligned rows. Control
+    /// characters in a cell are shown escaped ([`printable`]): they would break the table.
     pub(super) fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        let header: Vec<String> = self.header.iter().map(|cell| table_cell(cell)).collect();
+        let header: Vec<String> = self.header.iter().map(|cell| printable(cell)).collect();
         let rows: Vec<Vec<String>> = (self.rows.iter())
-            .map(|row| row.iter().map(|cell| table_cell(cell)).collect())
+            .map(|row| row.iter().map(|cell| printable(cell)).collect())
             .collect();
         let mut widths: Vec<usize> = header.iter().map(|cell| cell.width()).collect();
         for row in &rows {
@@ -257,13 +257,7 @@ fn csv_field(value: &str, fields_in_record: usize) -> String {
 /// wider cell is shown whole; the cells after it on its line move right.
 const MAX_COLUMN_WIDTH: usize = 120;
 
-/// A cell as a table shows it: control characters escaped ([`printable`]: they would break the
-/// table).
-fn table_cell(cell: &str) -> String {
-    printable(cell)
-}
-
-/// One line of a table: `cells` (as [`table_cell`] made them) padded to `widths`.
+/// One line of a table: `cells` (already [`printable`]) padded to `widths`.
 fn write_aligned(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> io::Result<()> {
     let mut line = String::new();
     for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
@@ -766,7 +760,7 @@ pub fn waiting_for_earlier_note(task: &Task, earlier: &Task) -> String {
 }
 
 /// `1 attempt`, `2 attempts`: a count and its noun.
-fn counted(count: u64, one: &str, many: &str) -> String {
+pub(super) fn counted(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
