@@ -12,8 +12,8 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use rusqlite::types::ToSql;
-use rusqlite::{Connection, Row, params, params_from_iter};
+use super::db::ToValue;
+use super::db::{self, Connection, Row, params, params_from_iter};
 
 use super::receive::Receiving;
 use super::{Doing, RunId, RunSummary, Store, StoreError, Withheld, count, decode_columns, sql};
@@ -398,7 +398,7 @@ struct Apply<'a> {
 
 impl Apply<'_> {
     /// Runs a statement with `params`, returning the rows it changed.
-    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<i64, StoreError> {
+    fn execute(&self, sql: &str, params: &[&dyn ToValue]) -> Result<i64, StoreError> {
         let changed = self
             .conn
             .prepare_cached(sql)
@@ -408,7 +408,7 @@ impl Apply<'_> {
     }
 
     /// Runs a `count(*)` query with `params`.
-    fn count(&self, sql: &str, params: &[&dyn ToSql]) -> Result<i64, StoreError> {
+    fn count(&self, sql: &str, params: &[&dyn ToValue]) -> Result<i64, StoreError> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut stmt| stmt.query_row(params_from_iter(params), |row| row.get(0)))
@@ -417,8 +417,8 @@ impl Apply<'_> {
 
     /// Runs an `INSERT INTO changes ... SELECT` taking (endpoint, run, seq so far, `extra`...);
     /// returns how many changes it recorded.
-    fn record(&mut self, sql: &str, extra: &[&dyn ToSql]) -> Result<i64, StoreError> {
-        let mut params: Vec<&dyn ToSql> = vec![&self.endpoint, &self.run.0, &self.seq];
+    fn record(&mut self, sql: &str, extra: &[&dyn ToValue]) -> Result<i64, StoreError> {
+        let mut params: Vec<&dyn ToValue> = vec![&self.endpoint, &self.run.0, &self.seq];
         params.extend_from_slice(extra);
         let recorded = self.execute(sql, &params)?;
         self.seq += recorded;
@@ -497,7 +497,7 @@ impl Apply<'_> {
     fn record_column_changes(
         &mut self,
         sql: &str,
-        subject_of: fn(&Row<'_>) -> rusqlite::Result<(Subject, usize)>,
+        subject_of: fn(&Row<'_>) -> db::Result<(Subject, usize)>,
     ) -> Result<(), StoreError> {
         let (conn, action) = (self.conn, self.action);
         let mut stmt = conn.prepare_cached(sql).doing(action)?;
@@ -505,7 +505,7 @@ impl Apply<'_> {
             .query(params![self.endpoint, self.run.0])
             .doing(action)?;
         while let Some(row) = rows.next().doing(action)? {
-            let (subject, first) = subject_of(row).doing(action)?;
+            let (subject, first) = subject_of(&row).doing(action)?;
             let old: String = row.get(first).doing(action)?;
             let new: String = row.get(first + 1).doing(action)?;
             let what = || format!("the columns of {subject}");
@@ -528,12 +528,12 @@ enum Subject {
 
 impl Subject {
     /// An account named by column 0; its columns follow from column 1.
-    fn account(row: &Row<'_>) -> rusqlite::Result<(Subject, usize)> {
+    fn account(row: &Row<'_>) -> db::Result<(Subject, usize)> {
         Ok((Subject::Account(row.get(0)?), 1))
     }
 
     /// An entitlement keyed by columns 0 and 1; its columns follow from column 2.
-    fn entitlement(row: &Row<'_>) -> rusqlite::Result<(Subject, usize)> {
+    fn entitlement(row: &Row<'_>) -> db::Result<(Subject, usize)> {
         Ok((Subject::Entitlement(row.get(0)?, row.get(1)?), 2))
     }
 }
@@ -559,7 +559,7 @@ impl Apply<'_> {
         summary: &mut RunSummary,
     ) -> Result<(), StoreError> {
         let (endpoint, run) = (self.endpoint, self.run.0);
-        let key: [&dyn ToSql; 2] = [&endpoint, &run];
+        let key: [&dyn ToValue; 2] = [&endpoint, &run];
         let rules = StatusRules::new(policy);
         if received.rules.as_ref() != Some(&rules) {
             self.derive_statuses(&rules)?;
@@ -641,7 +641,7 @@ impl Apply<'_> {
         summary: &mut RunSummary,
     ) -> Result<(), StoreError> {
         let (endpoint, run) = (self.endpoint, self.run.0);
-        let key: [&dyn ToSql; 2] = [&endpoint, &run];
+        let key: [&dyn ToValue; 2] = [&endpoint, &run];
         let added = match received.existing_staged {
             true => count(self.record(LINKS_ADDED, &[])?),
             false => 0,
@@ -805,8 +805,8 @@ pub(super) fn apply_run(
     ]
     .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let outcome = s.outcome().as_str();
-    let mut params: Vec<&dyn ToSql> = vec![&run.0, &outcome, &apply.now];
-    params.extend(counts.iter().map(|n| n as &dyn ToSql));
+    let mut params: Vec<&dyn ToValue> = vec![&run.0, &outcome, &apply.now];
+    params.extend(counts.iter().map(|n| n as &dyn ToValue));
     params.push(&withheld);
     apply.execute(FINISH_RUN, &params)?;
     Ok(summary)

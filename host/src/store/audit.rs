@@ -2,7 +2,7 @@
 //! change's `new` holds them, a JSON array of `[type, value]` pairs), and read back as the
 //! `link-added` changes they are, each with the `seq` of its account's arrival.
 
-use rusqlite::{Connection, Row, params};
+use super::db::{self, Connection, Row, params};
 
 use super::{Change, Doing, RunId, RunReport, Store, StoreError, count, sql};
 
@@ -68,10 +68,7 @@ pub(super) fn expand_paired<T: Clone>(
 
 /// How many changes of each (object, change) a run made, e.g. (`account`, `new`, 40), the links
 /// new accounts arrived with counted as `link-added`.
-pub(super) fn change_counts(
-    conn: &Connection,
-    run: i64,
-) -> rusqlite::Result<Vec<(String, String, u64)>> {
+pub(super) fn change_counts(conn: &Connection, run: i64) -> db::Result<Vec<(String, String, u64)>> {
     let mut counts: Vec<(String, String, u64)> = conn
         .prepare_cached(
             "SELECT object, change, count(*) FROM changes WHERE run_id = ?1
@@ -80,7 +77,7 @@ pub(super) fn change_counts(
         .query_map([run], |row| {
             Ok((row.get(0)?, row.get(1)?, count(row.get(2)?)))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<db::Result<_>>()?;
     let arrived: i64 = conn
         .prepare_cached(
             "SELECT coalesce(sum(json_array_length(new)), 0) FROM changes
@@ -101,7 +98,7 @@ pub(super) fn change_counts(
 }
 
 /// A run's changes ordered by `seq`.
-fn change_rows(conn: &Connection, run: i64) -> rusqlite::Result<Vec<Change>> {
+fn change_rows(conn: &Connection, run: i64) -> db::Result<Vec<Change>> {
     conn.prepare_cached(
         "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
                 old, new
@@ -117,7 +114,7 @@ pub(super) fn account_changes(
     conn: &Connection,
     endpoint: i64,
     account: &str,
-) -> rusqlite::Result<Vec<(String, Change)>> {
+) -> db::Result<Vec<(String, Change)>> {
     conn.prepare_cached(
         "SELECT c.run_id, c.seq, c.object, c.account, c.entitlement_type, c.value, c.change,
                 c.column_name, c.old, c.new, r.started_at
@@ -132,7 +129,7 @@ pub(super) fn account_changes(
 }
 
 /// The first `limit` changes of a run, in order.
-fn first_changes_stored(conn: &Connection, run: i64, limit: i64) -> rusqlite::Result<Vec<Change>> {
+fn first_changes_stored(conn: &Connection, run: i64, limit: i64) -> db::Result<Vec<Change>> {
     conn.prepare_cached(
         "SELECT run_id, seq, object, account, entitlement_type, value, change, column_name,
                 old, new
@@ -143,7 +140,7 @@ fn first_changes_stored(conn: &Connection, run: i64, limit: i64) -> rusqlite::Re
 }
 
 /// A [`Change`] from the first ten columns of a `changes` row.
-fn change_of(row: &Row<'_>) -> rusqlite::Result<Change> {
+fn change_of(row: &Row<'_>) -> db::Result<Change> {
     Ok(Change {
         run_id: row.get(0)?,
         seq: count(row.get(1)?),

@@ -16,8 +16,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db::{self, OptionalExtension, params};
 use serde::Serialize;
 
 use super::open::{self, shown};
@@ -448,10 +450,10 @@ const CHANGE_COUNT: &str = "(SELECT count(*) + coalesce(sum(CASE WHEN c.object =
 /// The runs whose changes `request` prunes, as of `now`: never a running run nor the newest
 /// succeeded run of an endpoint, and only runs that have changes.
 fn prunable(
-    conn: &Connection,
+    conn: &db::Connection,
     request: &PruneRequest,
     now: &str,
-) -> rusqlite::Result<Vec<PrunedRun>> {
+) -> db::Result<Vec<PrunedRun>> {
     if request.keep_runs.is_none() && request.older_than_days.is_none() {
         return Ok(Vec::new());
     }
@@ -465,7 +467,7 @@ fn prunable(
             )
         })
         .transpose()?;
-    conn.prepare(&format!(
+    conn.prepare_cached(&format!(
         "SELECT r.id, e.name, r.started_at, r.outcome, {CHANGE_COUNT}
          FROM (SELECT id, endpoint_id, started_at, outcome,
                       row_number() OVER (PARTITION BY endpoint_id ORDER BY id DESC) AS newest
@@ -496,7 +498,7 @@ fn prunable(
 }
 
 /// Deletes the run's changes and records that they were pruned, and how many.
-fn prune_run(conn: &Connection, run: &PrunedRun, now: &str) -> rusqlite::Result<()> {
+fn prune_run(conn: &db::Connection, run: &PrunedRun, now: &str) -> db::Result<()> {
     conn.prepare_cached("DELETE FROM changes WHERE run_id = ?1")?
         .execute([run.run])?;
     conn.prepare_cached(
@@ -511,7 +513,7 @@ fn prune_run(conn: &Connection, run: &PrunedRun, now: &str) -> rusqlite::Result<
 }
 
 /// A running import that holds its lease now, as `run N of endpoint E`, if any.
-fn importing(conn: &Connection) -> rusqlite::Result<Option<String>> {
+fn importing(conn: &db::Connection) -> db::Result<Option<String>> {
     conn.query_row(
         "SELECT 'run ' || r.id || ' of endpoint ' || e.name
          FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
@@ -570,7 +572,11 @@ impl Store {
     /// the file shrinks now. Returns the sizes, or why it did not.
     fn compact(&mut self) -> Result<(Option<Vacuum>, Option<String>), StoreError> {
         let action = || "compacting the store (VACUUM)".to_owned();
-        let (bytes_before, free_pages) = size_and_free_pages(&self.conn).doing(action)?;
+        // PostgreSQL's autovacuum reuses the space of deleted rows: nothing to do here.
+        let Some(conn) = self.conn.as_sqlite() else {
+            return Ok((None, None));
+        };
+        let (bytes_before, free_pages) = size_and_free_pages(conn).doing(action)?;
         if free_pages == 0 {
             return Ok((None, None));
         }
@@ -582,12 +588,10 @@ impl Store {
                 )),
             ));
         }
-        self.conn.execute_batch("VACUUM").doing(action)?;
+        conn.execute_batch("VACUUM").doing(action)?;
         // Best effort: a reader still in the old file keeps the WAL until it is done.
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        let (bytes_after, _) = size_and_free_pages(&self.conn).doing(action)?;
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let (bytes_after, _) = size_and_free_pages(conn).doing(action)?;
         Ok((
             Some(Vacuum {
                 bytes_before,

@@ -39,6 +39,7 @@
 
 mod apply;
 mod audit;
+pub(crate) mod db;
 mod maintenance;
 mod names;
 mod open;
@@ -52,11 +53,10 @@ mod tests;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::{Connection, Savepoint, Transaction, TransactionBehavior};
+use db::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::identities::{Correlator, Identity};
@@ -67,7 +67,7 @@ pub use maintenance::{
     BackupReport, CheckReport, EndpointCounts, ForeignKeyProblem, PruneReport, PruneRequest,
     PrunedRun, StatusCount, Vacuum, backup, check,
 };
-pub use open::{Migrated, OpenMode, is_store_file};
+pub use open::{Location, Migrated, OpenMode, is_store_file};
 /// The schema version this dcconn writes and reads (`PRAGMA user_version` of its stores).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
@@ -409,6 +409,24 @@ pub enum StoreError {
         /// The path given.
         path: PathBuf,
     },
+    /// The PostgreSQL database cannot be reached or set up.
+    #[error(
+        "cannot use the store at {store}: {source}; check the URL given as --db (or DCCONN_DB), that PostgreSQL runs there and that its user may connect (a password comes from the URL or PGPASSWORD)"
+    )]
+    Connect {
+        /// The database's URL, without its password.
+        store: String,
+        /// What failed.
+        source: db::Error,
+    },
+    /// A command that reads (or maintains) the store found a PostgreSQL database without one.
+    #[error(
+        "the database {store} holds no dcconn store (this command creates none): check --db (or DCCONN_DB), or create the store by importing (dcconn import -c CONNECTION --db URL)"
+    )]
+    NoStoreInDatabase {
+        /// The database's URL, without its password.
+        store: String,
+    },
     /// The file is an empty database: no dcconn store yet.
     #[error(
         "the file {} is an empty database, not yet a dcconn store; an import creates the store in it (dcconn import -c CONNECTION --db {})",
@@ -484,12 +502,12 @@ pub enum StoreError {
         problem: String,
     },
     /// A database operation failed.
-    #[error("SQLite failed while {action}: {source}")]
+    #[error("{} failed while {action}: {source}", backend_name(source))]
     Sqlite {
         /// What was being done, such as "staging accounts of run 7".
         action: String,
-        /// What SQLite said.
-        source: rusqlite::Error,
+        /// What the database said.
+        source: db::Error,
     },
     /// The run id is not in the store.
     #[error("there is no run {run} in the store")]
@@ -620,15 +638,15 @@ pub enum StoreError {
     },
 }
 
-/// Adds what was being done to a rusqlite error.
+/// Adds what was being done to a database error.
 trait Doing<T> {
     /// Wraps the error in [`StoreError::Sqlite`] with the action `action` describes.
     fn doing(self, action: impl FnOnce() -> String) -> Result<T, StoreError>;
 }
 
-impl<T> Doing<T> for rusqlite::Result<T> {
+impl<T> Doing<T> for db::Result<T> {
     fn doing(self, action: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| match is_busy(&source) {
+        self.map_err(|source| match source.is_busy() {
             // Another process held the write lock past the busy timeout: said as such.
             true => StoreError::Busy {
                 action: action(),
@@ -639,6 +657,20 @@ impl<T> Doing<T> for rusqlite::Result<T> {
                 source,
             },
         })
+    }
+}
+
+impl<T> Doing<T> for rusqlite::Result<T> {
+    fn doing(self, action: impl FnOnce() -> String) -> Result<T, StoreError> {
+        self.map_err(db::Error::from).doing(action)
+    }
+}
+
+/// The database an error came from, as messages name it.
+fn backend_name(error: &db::Error) -> &'static str {
+    match error {
+        db::Error::Postgres(_) => "PostgreSQL",
+        _ => "SQLite",
     }
 }
 
@@ -697,51 +729,21 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 }
 
 /// A write in progress: a transaction of its own, or a savepoint inside an open one (a dry run).
-enum Write<'a> {
-    /// `BEGIN IMMEDIATE` ... `COMMIT`.
-    Transaction(Transaction<'a>),
-    /// `SAVEPOINT` ... `RELEASE`, nested in the dry run's transaction.
-    Savepoint(Savepoint<'a>),
-}
-
-impl Deref for Write<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        match self {
-            Write::Transaction(tx) => tx,
-            Write::Savepoint(sp) => sp,
-        }
-    }
-}
-
-impl Write<'_> {
-    /// Commits the transaction or releases the savepoint. Dropped without it, either rolls back.
-    fn commit(self) -> rusqlite::Result<()> {
-        match self {
-            Write::Transaction(tx) => tx.commit(),
-            Write::Savepoint(sp) => sp.commit(),
-        }
-    }
-}
+type Write<'a> = Transaction<'a>;
 
 /// Starts a write on `conn`: see [`Store::write`].
 fn begin_write<'c>(
     conn: &'c mut Connection,
     action: &dyn Fn() -> String,
 ) -> Result<Write<'c>, StoreError> {
-    if conn.is_autocommit() {
-        conn.transaction_with_behavior(TransactionBehavior::Immediate)
-            .map(Write::Transaction)
-            .doing(action)
-    } else {
-        conn.savepoint().map(Write::Savepoint).doing(action)
-    }
+    conn.write().doing(action)
 }
 
-/// The state of one or more Duck Creek instances, in one SQLite file.
+/// The state of one or more Duck Creek instances, in one SQLite file or one PostgreSQL database.
 pub struct Store {
     conn: Connection,
+    /// Where the store is, for another connection to it.
+    location: Location,
     /// The lease the runs this store begins hold.
     lease: RunLease,
     /// What the store knows of the run it receives.
@@ -753,7 +755,7 @@ pub struct Store {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.conn.path())
+            .field("location", &self.location)
             .finish()
     }
 }
@@ -763,7 +765,7 @@ impl Store {
     /// the store while this connection is in use, such as the check a worker makes before each
     /// request it sends, or the renewals of an import's lease between batches.
     pub fn reopen(&self) -> Result<Store, StoreError> {
-        let mut store = Store::open(Path::new(self.conn.path().unwrap_or_default()))?;
+        let mut store = Store::open_location(&self.location, OpenMode::Create)?;
         store.set_run_lease(self.lease.clone());
         Ok(store)
     }
@@ -783,7 +785,7 @@ impl Store {
             return Err(StoreError::DryRunActive);
         }
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .begin_immediate()
             .doing(|| "beginning a dry run".to_owned())
     }
 
@@ -793,7 +795,7 @@ impl Store {
             return Err(StoreError::NoDryRun);
         }
         self.conn
-            .execute_batch("ROLLBACK")
+            .rollback()
             .doing(|| "rolling back the dry run".to_owned())
     }
 

@@ -2,7 +2,7 @@
 //! filter naming something the store does not have is a usage error that lists these, never an
 //! empty listing that looks like an answer.
 
-use rusqlite::Connection;
+use super::db::{self, Connection};
 
 use super::{Doing, Store, StoreError, sql};
 
@@ -18,7 +18,7 @@ impl Store {
     }
 }
 
-fn entitlement_types(conn: &Connection, endpoint: i64) -> rusqlite::Result<Vec<String>> {
+fn entitlement_types(conn: &Connection, endpoint: i64) -> db::Result<Vec<String>> {
     conn.prepare_cached(
         "SELECT DISTINCT type FROM entitlements WHERE endpoint_id = ?1 ORDER BY type",
     )?

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+mod postgres;
+
+use std::fmt;
+
 use super::maintenance::online_copy;
 use super::{BUSY_TIMEOUT, RunLease, STATEMENT_CACHE_CAPACITY, Store, StoreError, is_busy, schema};
 
@@ -56,13 +60,55 @@ pub(super) enum StoreFile {
 /// The tables every schema version has, by which a dcconn store is known.
 const OWN_TABLES: [&str; 2] = ["endpoints", "runs"];
 
+/// Where a store is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL database, by its URL (`postgres://user@host:port/database`).
+    Postgres(String),
+}
+
+impl Location {
+    /// What `--db` names: a PostgreSQL database when it is a `postgres://` or `postgresql://`
+    /// URL, else a SQLite file.
+    pub fn of(db: &Path) -> Location {
+        match db.to_str() {
+            Some(url) if is_postgres_url(url) => Location::Postgres(url.to_owned()),
+            _ => Location::File(db.to_owned()),
+        }
+    }
+
+    /// As messages show it: a file's absolute path, a URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::File(path) => std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            Location::Postgres(url) => postgres::without_password(url),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// Whether `db` is a PostgreSQL URL.
+fn is_postgres_url(db: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|scheme| {
+        db.get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    })
+}
+
 /// `path` as messages show it: absolute, so that a store looked for in the wrong folder (cron
-/// starts in the home folder) says which folder.
+/// starts in the home folder) says which folder; a PostgreSQL URL without its password.
 pub(super) fn shown(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_owned())
-        .display()
-        .to_string()
+    Location::of(path).shown()
 }
 
 /// What the database on `conn` holds. Reads only: nothing is written, whatever the file is.
@@ -257,6 +303,15 @@ impl Store {
     /// "busy" at once rather than through the busy timeout; the opening is then tried again,
     /// for as long as the busy timeout.
     pub fn open_as(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        Store::open_location(&Location::of(path), mode)
+    }
+
+    /// Opens the store at `location` the way `mode` says (see [`Store::open_as`]).
+    pub fn open_location(location: &Location, mode: OpenMode) -> Result<Store, StoreError> {
+        let path = match location {
+            Location::File(path) => path,
+            Location::Postgres(url) => return postgres::open(url, mode),
+        };
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
             match Store::open_once(path, mode) {
@@ -294,7 +349,7 @@ impl Store {
                 }
                 conn.pragma_update(None, "query_only", true)
                     .map_err(open_error(path))?;
-                Ok(Store::on(conn, None))
+                Ok(Store::on(conn, path, None))
             }
             StoreFile::Empty | StoreFile::Store { .. } => Store::prepare_for_writing(conn, path),
         }
@@ -331,7 +386,7 @@ impl Store {
         match migration {
             schema::Migration::Current => {
                 conn.execute_batch(schema::STAGING).map_err(&open_error)?;
-                Ok(Store::on(conn, migrated))
+                Ok(Store::on(conn, path, migrated))
             }
             schema::Migration::TooNew(found) => Err(StoreError::TooNew {
                 path: path.to_owned(),
@@ -342,9 +397,10 @@ impl Store {
     }
 
     /// A store on a connection that is ready.
-    fn on(conn: Connection, migrated: Option<Migrated>) -> Store {
+    fn on(conn: Connection, path: &Path, migrated: Option<Migrated>) -> Store {
         Store {
-            conn,
+            conn: super::db::Connection::sqlite(conn),
+            location: Location::File(path.to_owned()),
             lease: RunLease::default(),
             receiving: None,
             migrated,

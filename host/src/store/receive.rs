@@ -12,7 +12,7 @@
 //! was skipped as unchanged is first staged as it is live (columns and links), so that merging
 //! the later report gives exactly what staging both would have.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{self, Connection, OptionalExtension, params};
 
 use super::apply::StatusRules;
 use super::{
@@ -151,11 +151,7 @@ struct LiveAccount {
     present: bool,
 }
 
-fn live_account(
-    conn: &Connection,
-    endpoint: i64,
-    name: &str,
-) -> rusqlite::Result<Option<LiveAccount>> {
+fn live_account(conn: &Connection, endpoint: i64, name: &str) -> db::Result<Option<LiveAccount>> {
     conn.prepare_cached(
         "SELECT rowid, columns, status, locked, present FROM accounts
          WHERE endpoint_id = ?1 AND name = ?2",
@@ -179,7 +175,7 @@ fn same_links(
     endpoint: i64,
     name: &str,
     links: &[EntitlementRef],
-) -> rusqlite::Result<Option<u64>> {
+) -> db::Result<Option<u64>> {
     let mut reported: Vec<(&str, &str)> = links
         .iter()
         .map(|link| (link.entitlement_type.as_str(), link.value.as_str()))
@@ -195,7 +191,7 @@ fn same_links(
         .query_map(params![endpoint, name], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<db::Result<_>>()?;
     live.sort_unstable();
     let same = live.len() == reported.len()
         && live
@@ -215,7 +211,7 @@ fn stage_account(
     columns: &str,
     (status, locked): (&str, Option<bool>),
     is_new: bool,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     let run = receiving.run;
     let arrival = is_new.then(|| arrival_links(&account.entitlements));
     conn.prepare_cached(
@@ -269,7 +265,7 @@ fn arrival_links(links: &[EntitlementRef]) -> String {
 
 /// Stages a live account as it is, columns, status, lock and links: one skipped as unchanged
 /// that the run reports again. Returns how many links it staged.
-fn stage_live(conn: &Connection, run: RunId, endpoint: i64, rowid: i64) -> rusqlite::Result<u64> {
+fn stage_live(conn: &Connection, run: RunId, endpoint: i64, rowid: i64) -> db::Result<u64> {
     conn.prepare_cached(
         "INSERT INTO staged_accounts (run_id, name, columns, status, locked, is_new)
          SELECT ?1, name, columns, status, locked, 0 FROM accounts WHERE rowid = ?2",
@@ -287,7 +283,7 @@ fn stage_live(conn: &Connection, run: RunId, endpoint: i64, rowid: i64) -> rusql
 }
 
 /// The columns staged for an account in this run, if any.
-fn staged_columns(conn: &Connection, run: RunId, name: &str) -> rusqlite::Result<Option<String>> {
+fn staged_columns(conn: &Connection, run: RunId, name: &str) -> db::Result<Option<String>> {
     conn.prepare_cached("SELECT columns FROM staged_accounts WHERE run_id = ?1 AND name = ?2")?
         .query_row(params![run.0, name], |row| row.get(0))
         .optional()
@@ -299,7 +295,7 @@ fn stage_entitlement(
     run: RunId,
     entitlement: &Entitlement,
     columns: &str,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     conn.prepare_cached(
         "INSERT INTO staged_entitlements (run_id, type, value, columns) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (run_id, type, value) DO UPDATE SET columns = excluded.columns",
@@ -425,7 +421,7 @@ fn stage_reported(
     endpoint: i64,
     receiving: &mut Receiving,
     account: &Account,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     let columns = encode_columns(&account.columns);
     let status = derived(receiving.rules.as_ref(), &account.columns);
     let Some(live) = live_account(conn, endpoint, &account.name)? else {
@@ -460,7 +456,7 @@ fn restage_unchanged(
     endpoint: i64,
     receiving: &mut Receiving,
     rowid: i64,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     if receiving.unchanged.remove(rowid) {
         let links = stage_live(conn, receiving.run, endpoint, rowid)?;
         receiving.unchanged_links -= links;

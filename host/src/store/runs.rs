@@ -15,7 +15,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{self, Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{
@@ -96,7 +96,7 @@ impl fmt::Display for BusyRun {
 }
 
 /// The running run of `endpoint` whose lease has not expired at `now`, if any.
-fn live_run(conn: &Connection, endpoint: &str, now: &str) -> rusqlite::Result<Option<BusyRun>> {
+fn live_run(conn: &Connection, endpoint: &str, now: &str) -> db::Result<Option<BusyRun>> {
     conn.prepare_cached(
         "SELECT r.id, e.name, r.lease_owner, r.started_at, r.lease_until, r.accounts,
                 r.entitlements
@@ -120,7 +120,7 @@ fn live_run(conn: &Connection, endpoint: &str, now: &str) -> rusqlite::Result<Op
 
 /// Marks interrupted every running run whose lease expired before `now` (or that has none),
 /// of one endpoint or of all; returns how many.
-fn mark_expired(conn: &Connection, endpoint: Option<&str>, now: &str) -> rusqlite::Result<usize> {
+fn mark_expired(conn: &Connection, endpoint: Option<&str>, now: &str) -> db::Result<usize> {
     conn.prepare_cached(
         "UPDATE runs SET outcome = 'failed', error = ?1, finished_at = ?2, lease_owner = NULL,
              lease_until = NULL
@@ -137,7 +137,7 @@ fn insert_run(
     scope: &str,
     lease: &RunLease,
     now: &str,
-) -> rusqlite::Result<i64> {
+) -> db::Result<i64> {
     conn.prepare_cached("INSERT INTO endpoints (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
         .execute([endpoint])?;
     let until = sql::later(conn, now, lease.ttl)?;
@@ -156,7 +156,7 @@ fn insert_run(
 pub(super) type RunState = (i64, String, String, Option<String>);
 
 /// A run's [`RunState`], `None` for an unknown run.
-pub(super) fn run_state(conn: &Connection, run: RunId) -> rusqlite::Result<Option<RunState>> {
+pub(super) fn run_state(conn: &Connection, run: RunId) -> db::Result<Option<RunState>> {
     conn.prepare_cached("SELECT endpoint_id, outcome, scope, error FROM runs WHERE id = ?1")?
         .query_row([run.0], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
@@ -166,7 +166,7 @@ pub(super) fn run_state(conn: &Connection, run: RunId) -> rusqlite::Result<Optio
 
 /// Extends the run's lease by `lease.ttl` from now if `lease.owner` still holds it; whether it
 /// does.
-fn renew(conn: &Connection, run: RunId, lease: &RunLease) -> rusqlite::Result<bool> {
+fn renew(conn: &Connection, run: RunId, lease: &RunLease) -> db::Result<bool> {
     let now = sql::now(conn)?;
     let until = sql::later(conn, &now, lease.ttl)?;
     let renewed = conn
@@ -179,7 +179,7 @@ fn renew(conn: &Connection, run: RunId, lease: &RunLease) -> rusqlite::Result<bo
 }
 
 /// Adds what a batch brought to the run's running counts.
-fn add_received(conn: &Connection, run: RunId, received: Received) -> rusqlite::Result<()> {
+fn add_received(conn: &Connection, run: RunId, received: Received) -> db::Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET accounts = accounts + ?2, account_details = account_details + ?3,
             entitlements = entitlements + ?4, links = links + ?5
@@ -214,7 +214,7 @@ pub(super) fn record_received(
     lease: &RunLease,
     run: RunId,
     received: Received,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     add_received(conn, run, received)?;
     renew(conn, run, lease)?;
     Ok(())
@@ -252,7 +252,7 @@ pub(super) fn running_run(
 type RunRow = (RunRecord, String, String);
 
 /// Reads a [`RunRow`].
-fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
+fn run_row(row: &Row<'_>) -> db::Result<RunRow> {
     Ok((
         RunRecord {
             id: row.get(0)?,
@@ -291,7 +291,7 @@ fn run_rows(
     conn: &Connection,
     endpoint: Option<&str>,
     run: Option<i64>,
-) -> rusqlite::Result<Vec<RunRow>> {
+) -> db::Result<Vec<RunRow>> {
     conn.prepare_cached(
         "SELECT r.id, e.name, r.kind, r.scope, r.started_at, r.finished_at, r.outcome, r.error,
                 r.accounts, r.account_details, r.entitlements, r.links,

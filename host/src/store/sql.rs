@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{self, Connection, OptionalExtension, Row, params};
 
 use super::{RunId, count};
 use crate::identities::Identity;
@@ -18,7 +18,7 @@ use crate::model::EntitlementRef;
 const STAGING_TABLES: [&str; 3] = ["staged_links", "staged_accounts", "staged_entitlements"];
 
 /// The current time as RFC 3339 UTC with milliseconds, from SQLite's clock.
-pub(super) fn now(conn: &Connection) -> rusqlite::Result<String> {
+pub(super) fn now(conn: &Connection) -> db::Result<String> {
     conn.prepare_cached("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")?
         .query_row([], |row| row.get(0))
 }
@@ -32,20 +32,20 @@ pub(super) fn modifier(delay: Duration) -> String {
 
 /// The time `delay` after `time` (both RFC 3339 UTC with milliseconds), by SQLite's date
 /// functions.
-pub(super) fn later(conn: &Connection, time: &str, delay: Duration) -> rusqlite::Result<String> {
+pub(super) fn later(conn: &Connection, time: &str, delay: Duration) -> db::Result<String> {
     conn.prepare_cached("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)")?
         .query_row(params![time, modifier(delay)], |row| row.get(0))
 }
 
 /// The endpoint's id, `None` when the store has never seen it.
-pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> rusqlite::Result<Option<i64>> {
+pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> db::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM endpoints WHERE name = ?1")?
         .query_row([endpoint], |row| row.get(0))
         .optional()
 }
 
 /// Deletes every staging row of this connection.
-pub(super) fn delete_all_staging(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn delete_all_staging(conn: &Connection) -> db::Result<()> {
     for table in STAGING_TABLES {
         conn.prepare_cached(&format!("DELETE FROM {table}"))?
             .execute([])?;
@@ -55,7 +55,7 @@ pub(super) fn delete_all_staging(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Deletes a run's staging. When it is the only run staged (always, but for tests), the tables
 /// are emptied whole, which SQLite does without visiting their rows.
-pub(super) fn delete_staging(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
+pub(super) fn delete_staging(conn: &Connection, run: RunId) -> db::Result<()> {
     let others_staged: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM staged_accounts WHERE run_id <> ?1)
@@ -90,7 +90,7 @@ pub(super) struct AccountRow {
 }
 
 /// Reads an [`AccountRow`] from `SELECT name, columns, status, present, locked`.
-fn account_row_of(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
+fn account_row_of(row: &Row<'_>) -> db::Result<AccountRow> {
     Ok(AccountRow {
         name: row.get(0)?,
         columns: row.get(1)?,
@@ -101,7 +101,7 @@ fn account_row_of(row: &Row<'_>) -> rusqlite::Result<AccountRow> {
 }
 
 /// The endpoint's account rows ordered by name.
-pub(super) fn account_rows(conn: &Connection, endpoint: i64) -> rusqlite::Result<Vec<AccountRow>> {
+pub(super) fn account_rows(conn: &Connection, endpoint: i64) -> db::Result<Vec<AccountRow>> {
     conn.prepare_cached(
         "SELECT name, columns, status, present, locked FROM accounts WHERE endpoint_id = ?1
          ORDER BY name",
@@ -115,7 +115,7 @@ pub(super) fn account_row(
     conn: &Connection,
     endpoint: i64,
     name: &str,
-) -> rusqlite::Result<Option<AccountRow>> {
+) -> db::Result<Option<AccountRow>> {
     conn.prepare_cached(
         "SELECT name, columns, status, present, locked FROM accounts
          WHERE endpoint_id = ?1 AND name = ?2",
@@ -128,7 +128,7 @@ pub(super) fn account_row(
 pub(super) fn link_rows(
     conn: &Connection,
     endpoint: i64,
-) -> rusqlite::Result<Vec<(String, EntitlementRef)>> {
+) -> db::Result<Vec<(String, EntitlementRef)>> {
     conn.prepare_cached(
         "SELECT account_name, type, value FROM links WHERE endpoint_id = ?1
          ORDER BY account_name, type, value",
@@ -150,7 +150,7 @@ pub(super) fn account_links(
     conn: &Connection,
     endpoint: i64,
     name: &str,
-) -> rusqlite::Result<Vec<EntitlementRef>> {
+) -> db::Result<Vec<EntitlementRef>> {
     conn.prepare_cached(
         "SELECT type, value FROM links WHERE endpoint_id = ?1 AND account_name = ?2
          ORDER BY type, value",
@@ -172,7 +172,7 @@ pub(super) fn entitlement_rows(
     conn: &Connection,
     endpoint: i64,
     entitlement_type: Option<&str>,
-) -> rusqlite::Result<Vec<EntitlementRow>> {
+) -> db::Result<Vec<EntitlementRow>> {
     conn.prepare_cached(
         "SELECT type, value, columns, status, present FROM entitlements
          WHERE endpoint_id = ?1 AND (?2 IS NULL OR type = ?2)
@@ -197,8 +197,8 @@ type Counts = Vec<(String, u64)>;
 pub(super) fn endpoint_composition(
     conn: &Connection,
     endpoint: i64,
-) -> rusqlite::Result<(Counts, Counts)> {
-    let grouped = |sql: &str| -> rusqlite::Result<Counts> {
+) -> db::Result<(Counts, Counts)> {
+    let grouped = |sql: &str| -> db::Result<Counts> {
         conn.prepare_cached(sql)?
             .query_map([endpoint], |row| Ok((row.get(0)?, count(row.get(1)?))))?
             .collect()
@@ -216,7 +216,7 @@ pub(super) fn endpoint_composition(
 }
 
 /// Whether the endpoint has an account import (scope `accounts` or `all`) that completed.
-pub(super) fn has_account_import(conn: &Connection, endpoint: &str) -> rusqlite::Result<bool> {
+pub(super) fn has_account_import(conn: &Connection, endpoint: &str) -> db::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (
              SELECT 1 FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
@@ -227,7 +227,7 @@ pub(super) fn has_account_import(conn: &Connection, endpoint: &str) -> rusqlite:
 }
 
 /// Deletes every identity.
-pub(super) fn delete_identities(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn delete_identities(conn: &Connection) -> db::Result<()> {
     conn.prepare_cached("DELETE FROM identities")?.execute([])?;
     Ok(())
 }
@@ -237,7 +237,7 @@ pub(super) fn insert_identity(
     conn: &Connection,
     identity: &Identity,
     attributes: &str,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     conn.prepare_cached(
         "INSERT INTO identities (username, firstname, lastname, email, attributes)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -254,7 +254,7 @@ pub(super) fn insert_identity(
 
 /// Every identity ordered by username, with its attributes still encoded (left empty in the
 /// identity).
-pub(super) fn identity_rows(conn: &Connection) -> rusqlite::Result<Vec<(Identity, String)>> {
+pub(super) fn identity_rows(conn: &Connection) -> db::Result<Vec<(Identity, String)>> {
     conn.prepare_cached(
         "SELECT username, firstname, lastname, email, attributes FROM identities
          ORDER BY username",
@@ -280,7 +280,7 @@ pub(super) fn set_correlation(
     endpoint: &str,
     rule: &str,
     correlate_inactive: bool,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     conn.prepare_cached(
         "INSERT INTO endpoints (name, correlation, correlate_inactive) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET
@@ -292,16 +292,13 @@ pub(super) fn set_correlation(
 }
 
 /// The endpoint's correlation rule text (`None`: the default) and flag.
-pub(super) fn correlation(
-    conn: &Connection,
-    endpoint: i64,
-) -> rusqlite::Result<(Option<String>, bool)> {
+pub(super) fn correlation(conn: &Connection, endpoint: i64) -> db::Result<(Option<String>, bool)> {
     conn.prepare_cached("SELECT correlation, correlate_inactive FROM endpoints WHERE id = ?1")?
         .query_row([endpoint], |row| Ok((row.get(0)?, row.get(1)?)))
 }
 
 /// All endpoint names, sorted.
-pub(super) fn endpoint_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(super) fn endpoint_names(conn: &Connection) -> db::Result<Vec<String>> {
     conn.prepare_cached("SELECT name FROM endpoints ORDER BY name")?
         .query_map([], |row| row.get(0))?
         .collect()

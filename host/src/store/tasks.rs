@@ -34,7 +34,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{self, Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{ACTIVE, Doing, INACTIVE, Store, StoreError, sql};
@@ -398,7 +398,7 @@ impl TaskRow {
 }
 
 /// Reads a [`TaskRow`] from [`TASK_COLUMNS`].
-fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRow> {
+fn task_row(row: &Row<'_>) -> db::Result<TaskRow> {
     Ok(TaskRow {
         task: Task {
             id: row.get(0)?,
@@ -430,7 +430,7 @@ fn task_rows(
     endpoint: Option<&str>,
     task: Option<i64>,
     filter: &TaskFilter,
-) -> rusqlite::Result<Vec<TaskRow>> {
+) -> db::Result<Vec<TaskRow>> {
     let statuses = (!filter.statuses.is_empty()).then(|| {
         serde_json::Value::from_iter(filter.statuses.iter().map(|status| status.as_str()))
             .to_string()
@@ -517,7 +517,7 @@ fn give_up_expired(
     task: Option<i64>,
     endpoint: Option<i64>,
     now: &str,
-) -> rusqlite::Result<()> {
+) -> db::Result<()> {
     let ids: Vec<i64> = conn
         .prepare_cached(
             // One task by its id, or an endpoint's through the index on (endpoint, status): a
@@ -546,7 +546,7 @@ fn give_up_expired(
             },
         )?
         .query_map(params![task, endpoint, now, EXPIRED], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<db::Result<_>>()?;
     for id in ids {
         close_abandoned(conn, id, now)?;
     }
@@ -556,7 +556,7 @@ fn give_up_expired(
 /// Gives an `IN PROGRESS` task whose lease expired its try back when that attempt sent nothing
 /// (its worker was too slow to reach its first request within the lease): the attempt is
 /// forgotten, so the claim that follows takes its number.
-fn refund_unsent(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<()> {
+fn refund_unsent(conn: &Connection, task: i64, now: &str) -> db::Result<()> {
     let forgotten = conn
         .prepare_cached(
             "DELETE FROM task_attempts
@@ -573,7 +573,7 @@ fn refund_unsent(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<()
 }
 
 /// Closes the task's open attempts other than the one holding the lease now, as expired.
-fn close_abandoned(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<()> {
+fn close_abandoned(conn: &Connection, task: i64, now: &str) -> db::Result<()> {
     conn.prepare_cached(
         "UPDATE task_attempts SET finished_at = ?2, outcome = 'expired', error = ?3
          WHERE task_id = ?1 AND finished_at IS NULL
@@ -587,13 +587,7 @@ fn close_abandoned(conn: &Connection, task: i64, now: &str) -> rusqlite::Result<
 /// Claims the task for `owner` until `until` if it is claimable at `now` (`NEW`, `PENDING
 /// PROVISIONING`, or `IN PROGRESS` with an expired lease, and tries left); logs the attempt and
 /// closes an abandoned one. Returns whether it claimed.
-fn claim(
-    conn: &Connection,
-    task: i64,
-    owner: &str,
-    now: &str,
-    until: &str,
-) -> rusqlite::Result<bool> {
+fn claim(conn: &Connection, task: i64, owner: &str, now: &str, until: &str) -> db::Result<bool> {
     refund_unsent(conn, task, now)?;
     let tries: Option<i64> = conn
         .prepare_cached(

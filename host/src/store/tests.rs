@@ -179,6 +179,8 @@ fn open_sets_up_the_file() {
     let pragma = |name: &str| -> String {
         store
             .conn
+            .as_sqlite()
+            .unwrap()
             .pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0))
             .map(|v| format!("{v:?}"))
             .unwrap()
@@ -200,7 +202,12 @@ fn open_sets_up_the_file() {
 #[test]
 fn open_refuses_a_newer_schema() {
     let (_dir, path, store) = temp_store();
-    store.conn.pragma_update(None, "user_version", 99).unwrap();
+    store
+        .conn
+        .as_sqlite()
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
     drop(store);
     let err = Store::open(&path).unwrap_err();
     assert_eq!(
@@ -220,7 +227,7 @@ fn open_refuses_what_is_not_a_store_and_leaves_it_unchanged() {
     let text = "this is not a database, just some text that is long enough";
     std::fs::write(&not_db, text).unwrap();
     let other_app = dir.path().join("other.db");
-    Connection::open(&other_app)
+    rusqlite::Connection::open(&other_app)
         .unwrap()
         .execute_batch(
             "CREATE TABLE settings (key TEXT, value TEXT); CREATE TABLE log (line TEXT);",
@@ -1932,6 +1939,8 @@ fn full_dump(store: &Store) -> Vec<String> {
         "user_version {}",
         store
             .conn
+            .as_sqlite()
+            .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
             .unwrap()
     ));
@@ -2192,7 +2201,7 @@ fn a_version_1_store_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         assert!(matches!(
             schema::migrate_to(&mut conn, 1).unwrap(),
@@ -2229,6 +2238,8 @@ fn a_version_1_store_is_migrated() {
     let pragma = |store: &Store, name: &str| -> i64 {
         store
             .conn
+            .as_sqlite()
+            .unwrap()
             .pragma_query_value(None, name, |r| r.get(0))
             .unwrap()
     };

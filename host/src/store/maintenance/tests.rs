@@ -13,7 +13,7 @@ use crate::store::{Migrated, OpenMode, RunOutcome, schema};
 fn store_at_version(version: i64) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    let mut conn = Connection::open(&path).unwrap();
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     schema::migrate_to(&mut conn, version).unwrap();
     conn.execute_batch(
@@ -36,7 +36,7 @@ fn user_version(path: &Path) -> i64 {
 }
 
 fn has_pruned_at(path: &Path) -> bool {
-    let conn = Connection::open(path).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
     has_column(&conn, "runs", "pruned_at").unwrap()
 }
 
@@ -69,7 +69,7 @@ fn an_older_store_is_copied_before_it_is_migrated() {
     // The copy is the store as version 7 left it.
     assert_eq!(user_version(&backup), 7);
     assert!(!has_pruned_at(&backup));
-    let copy = Connection::open(&backup).unwrap();
+    let copy = rusqlite::Connection::open(&backup).unwrap();
     let rows: (String, String, i64) = copy
         .query_row(
             "SELECT e.name, a.name, r.accounts FROM accounts AS a
@@ -196,7 +196,7 @@ fn a_backup_copies_the_store_and_refuses_to_overwrite_or_copy_onto_itself() {
 fn check_reports_rows_without_their_parent_and_counts_by_endpoint() {
     let (_dir, path) = store_at_version(schema::VERSION);
     {
-        let conn = Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         // Another program (or a damaged file) broke a reference dcconn keeps.
         conn.execute_batch(
             "PRAGMA foreign_keys = OFF;
@@ -248,7 +248,7 @@ fn check_reports_rows_without_their_parent_and_counts_by_endpoint() {
 /// 2020, 5 and 6 now. Run 1 has a new account arriving with two links (4 changes as listed).
 fn store_with_history() -> (tempfile::TempDir, PathBuf, Store) {
     let (dir, path) = store_at_version(schema::VERSION);
-    let conn = Connection::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DELETE FROM runs;
          INSERT INTO endpoints (id, name) VALUES (2, 'test');

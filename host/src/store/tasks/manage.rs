@@ -2,7 +2,7 @@
 //! queueing a second one of the same kind ([`Store::request_task`]), cancelling a task nobody
 //! holds ([`Store::cancel_task`]), and choosing which tasks to list ([`TaskFilter`]).
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::{OptionalExtension, params};
 
 use super::{
     Doing, Store, StoreError, Task, TaskId, TaskKind, TaskStatus, check_max_tries, close_abandoned,

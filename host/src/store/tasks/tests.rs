@@ -91,7 +91,7 @@ fn set(store: &Store, task: i64, column: &str, value: &str) {
         .conn
         .execute(
             &format!("UPDATE tasks SET {column} = ?2 WHERE id = ?1"),
-            rusqlite::params![task, value],
+            crate::store::db::params![task, value],
         )
         .unwrap();
     assert_eq!(changed, 1);
@@ -1176,7 +1176,7 @@ fn a_version_2_store_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         assert!(matches!(
             schema::migrate_to(&mut conn, 2).unwrap(),
@@ -1207,6 +1207,8 @@ fn a_version_2_store_is_migrated() {
     let pragma = |store: &Store, name: &str| -> i64 {
         store
             .conn
+            .as_sqlite()
+            .unwrap()
             .pragma_query_value(None, name, |r| r.get(0))
             .unwrap()
     };
@@ -1364,7 +1366,7 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
     store
         .create_task("prod", "jdoe", TaskKind::Enable, 3)
         .unwrap();
-    let holder = Connection::open(&path).unwrap();
+    let holder = rusqlite::Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();
     let err = store.claim_due("prod", "w", MINUTE, 1).unwrap_err();
@@ -1386,7 +1388,7 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
 
     // Opening a new store needs the lock too (to create the schema): said the same way.
     let fresh = path.with_file_name("fresh.db");
-    let holder = Connection::open(&fresh).unwrap();
+    let holder = rusqlite::Connection::open(&fresh).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let err = Store::open(&fresh).unwrap_err();
     assert!(
@@ -1841,7 +1843,7 @@ fn a_version_7_store_keeps_its_tasks_and_can_cancel_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v7.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         assert!(matches!(
             schema::migrate_to(&mut conn, 7).unwrap(),
@@ -1877,6 +1879,8 @@ fn a_version_7_store_keeps_its_tasks_and_can_cancel_them() {
     let mut store = Store::open(&path).unwrap();
     let version: i64 = store
         .conn
+        .as_sqlite()
+        .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, 9);

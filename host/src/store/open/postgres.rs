@@ -1,0 +1,138 @@
+//! Opening a store in a PostgreSQL database (`--db postgres://…`): the fleet's shared store.
+//!
+//! The database holds one store. Its schema is created by the first command that writes, under
+//! the store's write lock so that workers starting together create it once; `dcconn_schema`
+//! holds its version. Each session has its own TEMP staging tables, as each SQLite connection
+//! has. A session of a command that only reads is read-only.
+
+use std::path::PathBuf;
+
+use super::super::{BUSY_TIMEOUT, RunLease, Store, StoreError, db, schema};
+use super::{Location, OpenMode};
+
+/// The schema, at [`schema::VERSION`].
+const SCHEMA: &str = include_str!("../schema/postgres.sql");
+
+/// The staging tables every session that writes creates.
+const STAGING: &str = include_str!("../schema/postgres-staging.sql");
+
+/// Opens the store in the database `url` names, the way `mode` says.
+pub(super) fn open(url: &str, mode: OpenMode) -> Result<Store, StoreError> {
+    let shown = without_password(url);
+    let failed = |source: db::Error| StoreError::Connect {
+        store: shown.clone(),
+        source,
+    };
+    let mut conn = db::Connection::postgres(url, BUSY_TIMEOUT).map_err(failed)?;
+    match version(&conn).map_err(failed)? {
+        Some(found) if found > schema::VERSION => {
+            return Err(StoreError::TooNew {
+                path: PathBuf::from(&shown),
+                found,
+                supported: schema::VERSION,
+            });
+        }
+        Some(found) if found < schema::VERSION => {
+            return Err(StoreError::NeedsMigration {
+                path: PathBuf::from(&shown),
+                found,
+                current: schema::VERSION,
+            });
+        }
+        Some(_) => {}
+        None if mode == OpenMode::Create => create(&mut conn).map_err(failed)?,
+        None => return Err(StoreError::NoStoreInDatabase { store: shown }),
+    }
+    let session = match mode {
+        OpenMode::ReadOnly => "SET default_transaction_read_only = on",
+        OpenMode::Create | OpenMode::Existing => STAGING,
+    };
+    conn.execute_batch(session).map_err(failed)?;
+    Ok(Store {
+        conn,
+        location: Location::Postgres(url.to_owned()),
+        lease: RunLease::default(),
+        receiving: None,
+        migrated: None,
+    })
+}
+
+/// The store's schema version, `None` when the database holds no store.
+fn version(conn: &db::Connection) -> db::Result<Option<i64>> {
+    let exists: bool = conn.query_row(
+        "SELECT to_regclass('dcconn_schema') IS NOT NULL",
+        [],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    conn.query_row("SELECT max(version) FROM dcconn_schema", [], |row| {
+        row.get(0)
+    })
+}
+
+/// Creates the schema, unless another session did while this one waited for the write lock.
+fn create(conn: &mut db::Connection) -> db::Result<()> {
+    let tx = conn.write()?;
+    if version(&tx)?.is_none() {
+        tx.execute_batch(SCHEMA)?;
+        tx.execute(
+            "INSERT INTO dcconn_schema (version) VALUES (?1)",
+            [schema::VERSION],
+        )?;
+    }
+    tx.commit()
+}
+
+/// `url` without its password (`postgres://user:***@host/db`), for messages and logs.
+pub(super) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password(
+                "postgres://dc:s3cr%40t@db.example:5432/iga?sslmode=disable&password=x"
+            ),
+            "postgres://dc:***@db.example:5432/iga?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            without_password("postgresql://dc@127.0.0.1/iga"),
+            "postgresql://dc@127.0.0.1/iga"
+        );
+        assert_eq!(without_password("postgres://h/db"), "postgres://h/db");
+    }
+}
