@@ -25,7 +25,7 @@ const DERIVE_CHUNK: i64 = 2_000;
 /// Staged accounts and their columns, by name after ?2 (all when NULL). ?1 run, ?3 chunk size.
 const STAGED_COLUMNS: &str = "
     SELECT name, columns FROM staged_accounts
-    WHERE run_id = ?1 AND (?2 IS NULL OR name > ?2)
+    WHERE run_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR name > ?2)
     ORDER BY name
     LIMIT ?3";
 
@@ -77,13 +77,13 @@ const ACCOUNTS_STATUS: &str = "
     SELECT ?2, ?3 + row_number() OVER (ORDER BY s.name), 'account', s.name, 'status',
            a.status, s.status
     FROM staged_accounts AS s JOIN accounts AS a ON a.endpoint_id = ?1 AND a.name = s.name
-    WHERE s.run_id = ?2 AND a.present = 1 AND a.status IS NOT s.status";
+    WHERE s.run_id = ?2 AND a.present = 1 AND a.status IS DISTINCT FROM s.status";
 
 /// Existing accounts whose columns change: name, old and new columns. ?1 endpoint, ?2 run.
 const ACCOUNTS_CHANGED_COLUMNS: &str = "
     SELECT s.name, a.columns, s.columns
     FROM staged_accounts AS s JOIN accounts AS a ON a.endpoint_id = ?1 AND a.name = s.name
-    WHERE s.run_id = ?2 AND a.columns IS NOT s.columns
+    WHERE s.run_id = ?2 AND a.columns IS DISTINCT FROM s.columns
     ORDER BY s.name";
 
 /// Counts existing accounts the run changes (columns, status, lock, or restored).
@@ -91,7 +91,7 @@ const COUNT_UPDATED_ACCOUNTS: &str = "
     SELECT count(*)
     FROM staged_accounts AS s JOIN accounts AS a ON a.endpoint_id = ?1 AND a.name = s.name
     WHERE s.run_id = ?2
-      AND (a.columns IS NOT s.columns OR a.status IS NOT s.status OR a.locked IS NOT s.locked
+      AND (a.columns IS DISTINCT FROM s.columns OR a.status IS DISTINCT FROM s.status OR a.locked IS DISTINCT FROM s.locked
            OR a.present = 0)";
 
 /// Applies staged accounts. ?1 endpoint, ?2 run, ?3 now.
@@ -101,9 +101,9 @@ const APPLY_ACCOUNTS: &str = "
                           last_seen_run, updated_at)
     SELECT ?1, name, columns, status, locked, 1, ?2, ?2, ?3 FROM staged_accounts WHERE run_id = ?2
     ON CONFLICT (endpoint_id, name) DO UPDATE SET
-        updated_at = CASE WHEN accounts.columns IS NOT excluded.columns
-                            OR accounts.status IS NOT excluded.status
-                            OR accounts.locked IS NOT excluded.locked
+        updated_at = CASE WHEN accounts.columns IS DISTINCT FROM excluded.columns
+                            OR accounts.status IS DISTINCT FROM excluded.status
+                            OR accounts.locked IS DISTINCT FROM excluded.locked
                             OR accounts.present = 0
                           THEN excluded.updated_at ELSE accounts.updated_at END,
         columns = excluded.columns,
@@ -193,21 +193,21 @@ const ENTITLEMENTS_STATUS: &str = "
            s.value, 'status', e.status, ?4
     FROM staged_entitlements AS s
     JOIN entitlements AS e ON e.endpoint_id = ?1 AND e.type = s.type AND e.value = s.value
-    WHERE s.run_id = ?2 AND e.present = 1 AND e.status IS NOT ?4";
+    WHERE s.run_id = ?2 AND e.present = 1 AND e.status IS DISTINCT FROM ?4";
 
 /// Existing entitlements whose columns change: type, value, old and new columns.
 const ENTITLEMENTS_CHANGED_COLUMNS: &str = "
     SELECT s.type, s.value, e.columns, s.columns
     FROM staged_entitlements AS s
     JOIN entitlements AS e ON e.endpoint_id = ?1 AND e.type = s.type AND e.value = s.value
-    WHERE s.run_id = ?2 AND e.columns IS NOT s.columns
+    WHERE s.run_id = ?2 AND e.columns IS DISTINCT FROM s.columns
     ORDER BY s.type, s.value";
 
 /// Counts existing entitlements the run changes. ?3 the active status.
 const COUNT_UPDATED_ENTITLEMENTS: &str = "
     SELECT count(*) FROM staged_entitlements AS s
     JOIN entitlements AS e ON e.endpoint_id = ?1 AND e.type = s.type AND e.value = s.value
-    WHERE s.run_id = ?2 AND (e.columns IS NOT s.columns OR e.status IS NOT ?3 OR e.present = 0)";
+    WHERE s.run_id = ?2 AND (e.columns IS DISTINCT FROM s.columns OR e.status IS DISTINCT FROM ?3 OR e.present = 0)";
 
 /// Applies staged entitlements. ?1 endpoint, ?2 run, ?3 active status, ?4 now.
 const APPLY_ENTITLEMENTS: &str = "
@@ -215,8 +215,8 @@ const APPLY_ENTITLEMENTS: &str = "
                               last_seen_run, updated_at)
     SELECT ?1, type, value, columns, ?3, 1, ?2, ?2, ?4 FROM staged_entitlements WHERE run_id = ?2
     ON CONFLICT (endpoint_id, type, value) DO UPDATE SET
-        updated_at = CASE WHEN entitlements.columns IS NOT excluded.columns
-                            OR entitlements.status IS NOT excluded.status
+        updated_at = CASE WHEN entitlements.columns IS DISTINCT FROM excluded.columns
+                            OR entitlements.status IS DISTINCT FROM excluded.status
                             OR entitlements.present = 0
                           THEN excluded.updated_at ELSE entitlements.updated_at END,
         columns = excluded.columns,

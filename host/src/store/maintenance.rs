@@ -473,12 +473,12 @@ fn prunable(
                       row_number() OVER (PARTITION BY endpoint_id ORDER BY id DESC) AS newest
                FROM runs) AS r
          JOIN endpoints AS e ON e.id = r.endpoint_id
-         WHERE (?1 IS NULL OR e.name = ?1)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR e.name = ?1)
            AND r.outcome <> 'running'
            AND r.id NOT IN (SELECT max(id) FROM runs WHERE outcome = 'succeeded'
                             GROUP BY endpoint_id)
-           AND (?2 IS NULL OR r.newest > ?2)
-           AND (?3 IS NULL OR r.started_at < ?3)
+           AND (CAST(?2 AS BIGINT) IS NULL OR r.newest > ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR r.started_at < ?3)
            AND EXISTS (SELECT 1 FROM changes AS c WHERE c.run_id = r.id)
          ORDER BY e.name, r.id"
     ))?

@@ -49,6 +49,8 @@ mod schema;
 mod sql;
 mod tasks;
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashSet;

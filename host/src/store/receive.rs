@@ -231,8 +231,8 @@ fn stage_account(
         arrival
     ])?;
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO staged_links (run_id, account_name, type, value)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO staged_links (run_id, account_name, type, value)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
     )?;
     let mut inserted = 0;
     for link in &account.entitlements {
@@ -273,10 +273,11 @@ fn stage_live(conn: &Connection, run: RunId, endpoint: i64, rowid: i64) -> db::R
     .execute(params![run.0, rowid])?;
     let links = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO staged_links (run_id, account_name, type, value)
+            "INSERT INTO staged_links (run_id, account_name, type, value)
              SELECT ?1, l.account_name, l.type, l.value
              FROM accounts AS a JOIN links AS l ON l.endpoint_id = ?2 AND l.account_name = a.name
-             WHERE a.rowid = ?3",
+             WHERE a.rowid = ?3
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![run.0, endpoint, rowid])?;
     Ok(links as u64)

@@ -125,7 +125,7 @@ fn mark_expired(conn: &Connection, endpoint: Option<&str>, now: &str) -> db::Res
         "UPDATE runs SET outcome = 'failed', error = ?1, finished_at = ?2, lease_owner = NULL,
              lease_until = NULL
          WHERE outcome = 'running' AND (lease_until IS NULL OR lease_until <= ?2)
-           AND (?3 IS NULL OR endpoint_id = (SELECT id FROM endpoints WHERE name = ?3))",
+           AND (CAST(?3 AS TEXT) IS NULL OR endpoint_id = (SELECT id FROM endpoints WHERE name = ?3))",
     )?
     .execute(params![INTERRUPTED, now, endpoint])
 }
@@ -300,7 +300,7 @@ fn run_rows(
                 r.entitlements_inactivated, r.entitlements_restored, r.withheld,
                 r.pruned_at, r.changes_pruned
          FROM runs AS r JOIN endpoints AS e ON e.id = r.endpoint_id
-         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.id = ?2)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR e.name = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR r.id = ?2)
          ORDER BY r.id DESC",
     )?
     .query_map(params![endpoint, run], run_row)?

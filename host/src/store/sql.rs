@@ -37,6 +37,20 @@ pub(super) fn later(conn: &Connection, time: &str, delay: Duration) -> db::Resul
         .query_row(params![time, modifier(delay)], |row| row.get(0))
 }
 
+/// Whether `time` has the form of the store's times, `2026-12-05T09:30:00.000Z` (whatever
+/// the digits): what both databases read the same way.
+pub(super) fn is_store_time(time: &str) -> bool {
+    const FORM: &[u8] = b"0000-00-00T00:00:00.000Z";
+    time.len() == FORM.len()
+        && time.bytes().zip(FORM).all(|(c, form)| {
+            if *form == b'0' {
+                c.is_ascii_digit()
+            } else {
+                c == *form
+            }
+        })
+}
+
 /// The endpoint's id, `None` when the store has never seen it.
 pub(super) fn endpoint_id(conn: &Connection, endpoint: &str) -> db::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM endpoints WHERE name = ?1")?
@@ -175,7 +189,7 @@ pub(super) fn entitlement_rows(
 ) -> db::Result<Vec<EntitlementRow>> {
     conn.prepare_cached(
         "SELECT type, value, columns, status, present FROM entitlements
-         WHERE endpoint_id = ?1 AND (?2 IS NULL OR type = ?2)
+         WHERE endpoint_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR type = ?2)
          ORDER BY type, value",
     )?
     .query_map(params![endpoint, entitlement_type], |row| {

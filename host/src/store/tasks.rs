@@ -442,9 +442,9 @@ fn task_rows(
                 (SELECT a.skipped_calls FROM task_attempts AS a
                  WHERE a.task_id = t.id AND a.outcome = 'complete' ORDER BY a.try DESC LIMIT 1)
          FROM tasks AS t JOIN endpoints AS e ON e.id = t.endpoint_id
-         WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR t.id = ?2)
-           AND (?3 IS NULL OR t.account = ?3)
-           AND (?4 IS NULL OR t.status IN (SELECT value FROM json_each(?4)))
+         WHERE (CAST(?1 AS TEXT) IS NULL OR e.name = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR t.id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR t.account = ?3)
+           AND (CAST(?4 AS TEXT) IS NULL OR t.status IN (SELECT value FROM json_each(?4)))
          ORDER BY t.id DESC",
     )?
     .query_map(params![endpoint, task, filter.account, statuses], task_row)?
@@ -526,7 +526,7 @@ fn give_up_expired(
                 (Some(_), _) => {
                     "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
                          lease_until = NULL, last_error = ?4, updated_at = ?3
-                     WHERE id = ?1 AND (?2 IS NULL OR endpoint_id = ?2)
+                     WHERE id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR endpoint_id = ?2)
                        AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
                        AND NOT EXISTS (SELECT 1 FROM task_attempts AS a
                                        WHERE a.task_id = tasks.id AND a.try = tasks.tries
@@ -536,7 +536,7 @@ fn give_up_expired(
                 (None, _) => {
                     "UPDATE tasks SET status = 'PROVISIONING FAILED', lease_owner = NULL,
                          lease_until = NULL, last_error = ?4, updated_at = ?3
-                     WHERE ?1 IS NULL AND endpoint_id = ?2
+                     WHERE CAST(?1 AS BIGINT) IS NULL AND endpoint_id = ?2
                        AND status = 'IN PROGRESS' AND lease_until <= ?3 AND tries >= max_tries
                        AND NOT EXISTS (SELECT 1 FROM task_attempts AS a
                                        WHERE a.task_id = tasks.id AND a.try = tasks.tries
@@ -780,7 +780,7 @@ impl Store {
                                             AND earlier.account = t.account AND earlier.id < t.id
                                             AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
                                                                    'IN PROGRESS'))
-                                    ORDER BY id LIMIT ?3)
+                                    ORDER BY id LIMIT ?3) AS new_tasks
                      UNION ALL
                      SELECT * FROM (SELECT id FROM tasks AS t
                                     WHERE endpoint_id = ?1 AND status = 'PENDING PROVISIONING'
@@ -790,7 +790,7 @@ impl Store {
                                             AND earlier.account = t.account AND earlier.id < t.id
                                             AND earlier.status IN ('NEW', 'PENDING PROVISIONING',
                                                                    'IN PROGRESS'))
-                                    ORDER BY id LIMIT ?3)
+                                    ORDER BY id LIMIT ?3) AS pending_tasks
                      UNION ALL
                      SELECT * FROM (SELECT id FROM tasks AS t
                                     WHERE endpoint_id = ?1 AND status = 'IN PROGRESS'
@@ -800,7 +800,7 @@ impl Store {
                                                       WHERE a.task_id = t.id AND a.try = t.tries
                                                         AND a.sent = 0
                                                         AND a.finished_at IS NULL))
-                                    ORDER BY id LIMIT ?3))
+                                    ORDER BY id LIMIT ?3) AS expired_tasks) AS due
                  ORDER BY id LIMIT ?3",
             )
             .and_then(|mut stmt| {
@@ -1007,7 +1007,7 @@ impl Store {
         let until = sql::later(&tx, &now, lease).doing(action)?;
         let renewed: Option<String> = tx
             .prepare_cached(
-                "UPDATE tasks SET lease_until = max(lease_until, ?3)
+                "UPDATE tasks SET lease_until = CASE WHEN lease_until > ?3 THEN lease_until ELSE ?3 END
                  WHERE id = ?1 AND status = 'IN PROGRESS' AND lease_owner = ?2
                  RETURNING lease_until",
             )
@@ -1045,12 +1045,12 @@ impl Store {
                      JOIN endpoints AS e ON e.id = t.endpoint_id
                      WHERE e.name = ?1 AND t.account = ?2 AND a.outcome = 'complete')
                  SELECT task_id, try, finished_at, 'status', old_status, new_status, 0
-                 FROM completed WHERE old_status IS NOT new_status
+                 FROM completed WHERE old_status IS DISTINCT FROM new_status
                  UNION ALL
                  SELECT task_id, try, finished_at, 'locked',
                         CASE old_locked WHEN 1 THEN 'yes' WHEN 0 THEN 'no' END,
                         CASE new_locked WHEN 1 THEN 'yes' ELSE 'no' END, 1
-                 FROM completed WHERE old_locked IS NOT new_locked
+                 FROM completed WHERE old_locked IS DISTINCT FROM new_locked
                  UNION ALL
                  SELECT c.task_id, c.try, a.finished_at, c.column_name, c.old, c.new, 2
                  FROM task_changes AS c
@@ -1178,6 +1178,13 @@ impl Store {
     /// retry loop sleeps.
     pub fn seconds_until(&self, at: &str) -> Result<f64, StoreError> {
         let action = || format!("measuring the time until {at}");
+        let unreadable = || StoreError::Corrupt {
+            what: format!("the time {at:?}"),
+            problem: "it is not a time the store can read".to_owned(),
+        };
+        if !sql::is_store_time(at) {
+            return Err(unreadable());
+        }
         let seconds: Option<f64> = self
             .conn
             .prepare_cached(
@@ -1185,10 +1192,7 @@ impl Store {
             )
             .and_then(|mut stmt| stmt.query_row([at], |row| row.get(0)))
             .doing(action)?;
-        seconds.ok_or_else(|| StoreError::Corrupt {
-            what: format!("the time {at:?}"),
-            problem: "it is not a time SQLite can read".to_owned(),
-        })
+        seconds.ok_or_else(unreadable)
     }
 
     /// When the endpoint's next task becomes claimable: the earliest `next_attempt_at` of its

@@ -10,7 +10,7 @@ use crate::model::{Account, Entitlement, ImportScope, Reconciliation};
 /// A store in a fresh temporary folder; the folder lives as long as the returned guard.
 fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+    let path = crate::store::testing::store_path(&dir);
     let store = Store::open(&path).unwrap();
     (dir, path, store)
 }
@@ -175,6 +175,7 @@ fn first_import(store: &mut Store, endpoint: &str) -> RunSummary {
 
 #[test]
 fn open_sets_up_the_file() {
+    crate::store::testing::sqlite_only!();
     let (_dir, path, store) = temp_store();
     let pragma = |name: &str| -> String {
         store
@@ -201,6 +202,7 @@ fn open_sets_up_the_file() {
 
 #[test]
 fn open_refuses_a_newer_schema() {
+    crate::store::testing::sqlite_only!();
     let (_dir, path, store) = temp_store();
     store
         .conn
@@ -759,7 +761,7 @@ fn recover_interrupted_after_a_killed_process() {
     // A child process (this test binary, re-run on the helper test below) stages a batch and is
     // killed with SIGKILL mid-run; the parent then recovers.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+    let path = crate::store::testing::store_path(&dir);
     let mut store = Store::open(&path).unwrap();
     first_import(&mut store, "prod");
     let before = dump(&store, LIVE);
@@ -1084,9 +1086,14 @@ fn sqlite_errors_say_what_was_being_done() {
     let err = store
         .stage_accounts(run, &[account("a", &[], &[("Role", "R")])])
         .unwrap_err();
+    let backend = match store.conn.backend() {
+        db::Backend::Sqlite => "SQLite",
+        db::Backend::Postgres => "PostgreSQL",
+    };
     assert!(
-        err.to_string()
-            .starts_with("SQLite failed while staging accounts of run 1: "),
+        err.to_string().starts_with(&format!(
+            "{backend} failed while staging accounts of run 1: "
+        )),
         "{err}"
     );
 }
@@ -1924,26 +1931,35 @@ fn has_account_import_needs_a_completed_account_run() {
 
 /// Every row of every table and the schema itself.
 fn full_dump(store: &Store) -> Vec<String> {
+    let (tables, schema) = match store.conn.backend() {
+        db::Backend::Sqlite => (
+            "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
+            "sqlite_schema",
+        ),
+        db::Backend::Postgres => (
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables
+             WHERE table_schema = current_schema() ORDER BY 1",
+            "information_schema.columns WHERE table_schema = current_schema()",
+        ),
+    };
     let tables: Vec<String> = store
         .conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .prepare(tables)
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
-    let mut rows = dump(store, &["sqlite_schema"]);
+    let mut rows = dump(store, &[schema]);
     rows.extend(dump(store, &tables));
-    rows.push(format!(
-        "user_version {}",
-        store
-            .conn
-            .as_sqlite()
-            .unwrap()
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .unwrap()
-    ));
+    if let Some(conn) = store.conn.as_sqlite() {
+        rows.push(format!(
+            "user_version {}",
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                .unwrap()
+        ));
+    }
     rows
 }
 
@@ -2015,9 +2031,11 @@ fn a_dry_run_leaves_the_file_exactly_as_it_was() {
     drop(store);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(full_dump(&store), before);
-    // The store works normally afterwards; the dry run's ids are reused.
+    // The store works normally afterwards; the dry run's ids are reused by SQLite (PostgreSQL's
+    // sequences do not roll back).
     store.recover_interrupted().unwrap();
-    assert_eq!(store.begin_run("prod", ImportScope::All).unwrap(), RunId(3));
+    let next = store.begin_run("prod", ImportScope::All).unwrap();
+    assert_eq!(next, RunId(if testing::on_postgres() { 4 } else { 3 }));
 }
 
 #[test]

@@ -205,7 +205,7 @@ impl Connection {
             inner: match &self.inner {
                 Inner::Sqlite(conn) => StatementInner::Sqlite(conn.prepare_cached(sql)?),
                 Inner::Postgres(session) => StatementInner::Postgres {
-                    statement: session.borrow_mut().prepare(sql)?,
+                    sql: sql.to_owned(),
                     session,
                 },
             },
@@ -339,9 +339,10 @@ pub struct Statement<'c> {
 
 enum StatementInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
+    /// Prepared when run, with its parameters' types (`postgres::Session::prepare`).
     Postgres {
         session: &'c RefCell<postgres::Session>,
-        statement: ::postgres::Statement,
+        sql: String,
     },
 }
 
@@ -350,7 +351,10 @@ impl Statement<'_> {
     pub fn column_count(&self) -> usize {
         match &self.inner {
             StatementInner::Sqlite(stmt) => stmt.column_count(),
-            StatementInner::Postgres { statement, .. } => statement.columns().len(),
+            StatementInner::Postgres { session, sql } => session
+                .borrow_mut()
+                .prepare(sql, &[])
+                .map_or(0, |statement| statement.columns().len()),
         }
     }
 
@@ -359,8 +363,10 @@ impl Statement<'_> {
         let values = params.values();
         match &mut self.inner {
             StatementInner::Sqlite(stmt) => Ok(stmt.execute(sqlite::params(&values))?),
-            StatementInner::Postgres { session, statement } => {
-                session.borrow_mut().execute(statement, &values)
+            StatementInner::Postgres { session, sql } => {
+                let mut session = session.borrow_mut();
+                let statement = session.prepare(sql, &values)?;
+                session.execute(&statement, &values)
             }
         }
     }
@@ -386,10 +392,14 @@ impl Statement<'_> {
                 StatementInner::Sqlite(stmt) => {
                     RowsInner::Sqlite(stmt.query(sqlite::params(&values))?)
                 }
-                StatementInner::Postgres { session, statement } => RowsInner::Postgres {
-                    rows: session.borrow_mut().query(statement, &values)?.into_iter(),
-                    current: None,
-                },
+                StatementInner::Postgres { session, sql } => {
+                    let mut session = session.borrow_mut();
+                    let statement = session.prepare(sql, &values)?;
+                    RowsInner::Postgres {
+                        rows: session.query(&statement, &values)?.into_iter(),
+                        current: None,
+                    }
+                }
             },
         })
     }

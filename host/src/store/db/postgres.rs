@@ -21,16 +21,60 @@ const WRITE_LOCK: i64 = 0x6463_636f_6e6e;
 /// How long connecting may take before it is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// SQLite's clock and what PostgreSQL says instead. Every statement passes through this table
-/// before its placeholders are renumbered (`?1` to `$1`).
-const IDIOMS: [(&str, &str); 2] = [
+/// The time format of the store's timestamps (RFC 3339 UTC with milliseconds), in `to_char`'s
+/// terms.
+macro_rules! timestamp_format {
+    () => {
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+    };
+}
+
+/// SQLite idioms of the store's SQL and what PostgreSQL says instead. Every statement passes
+/// through this table before its placeholders are renumbered (`?1` to `$1`).
+const IDIOMS: [(&str, &str); 9] = [
+    // SQLite keeps a column out of index selection by a unary `+`; PostgreSQL has none on text.
+    ("+next_attempt_at", "next_attempt_at"),
+    ("+lease_until", "lease_until"),
+    // The clock, and a time plus a modifier such as `+1.500 seconds` or `-30 days`.
     (
         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+        concat!(
+            "to_char(clock_timestamp() AT TIME ZONE 'UTC', ",
+            timestamp_format!(),
+            ")"
+        ),
     ),
     (
         "strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)",
-        "to_char((CAST(CAST(?1 AS text) AS timestamptz) + CAST(CAST(?2 AS text) AS interval)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+        concat!(
+            "to_char((CAST(CAST(?1 AS text) AS timestamptz) + CAST(CAST(?2 AS text) AS interval))",
+            " AT TIME ZONE 'UTC', ",
+            timestamp_format!(),
+            ")"
+        ),
+    ),
+    // Seconds from now until a time, to the millisecond.
+    (
+        "round((julianday(?1) - julianday('now')) * 86400000.0) / 1000.0",
+        "round(EXTRACT(EPOCH FROM (CAST(CAST(?1 AS text) AS timestamptz) - clock_timestamp())) * 1000) / 1000.0",
+    ),
+    // A new account's links as a JSON array of `[type, value]` pairs, written as compactly as
+    // serde_json writes them; NULL (not `[]`) for none, which the statement treats alike.
+    (
+        "json_group_array(json_array(l.type, l.value))",
+        "'[' || string_agg('[' || to_json(l.type)::text || ',' || to_json(l.value)::text || ']', ',' ORDER BY l.type, l.value) || ']'",
+    ),
+    (
+        "json_array_length(new)",
+        "json_array_length(CAST(new AS json))",
+    ),
+    (
+        "json_array_length(c.new)",
+        "json_array_length(CAST(c.new AS json))",
+    ),
+    (
+        "SELECT value FROM json_each(?4)",
+        "SELECT value FROM json_array_elements_text(CAST(?4 AS json))",
     ),
 ];
 
@@ -65,13 +109,23 @@ impl Session {
         })
     }
 
-    /// The statement for `sql` (SQLite's), prepared once per session.
-    pub(super) fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        if let Some(statement) = self.statements.get(sql) {
+    /// The statement for `sql` (SQLite's) with parameters of the kinds `values` have, prepared
+    /// once per session and kinds.
+    ///
+    /// Each parameter is declared with its value's type (a NULL's is left to the server to
+    /// infer), as SQLite takes any value anywhere: a parameter the server could not type from
+    /// its place alone (`SELECT ?2, ?3 ...`, `?1 IS NULL`) is typed by its value.
+    pub(super) fn prepare(&mut self, sql: &str, values: &[Value<'_>]) -> Result<Statement> {
+        let types: Vec<Type> = values.iter().map(declared_type).collect();
+        let mut key = String::with_capacity(sql.len() + types.len() + 1);
+        key.push_str(sql);
+        key.push('\0');
+        key.extend(values.iter().map(|value| kind_letter(value)));
+        if let Some(statement) = self.statements.get(&key) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(&translate(sql))?;
-        self.statements.insert(sql.to_owned(), statement.clone());
+        let statement = self.client.prepare_typed(&translate(sql), &types)?;
+        self.statements.insert(key, statement.clone());
         Ok(statement)
     }
 
@@ -118,6 +172,28 @@ impl Session {
     pub(super) fn end(&mut self, how: &str) -> Result<()> {
         self.in_transaction = false;
         Ok(self.client.batch_execute(how)?)
+    }
+}
+
+/// The type a parameter holding `value` is declared with: `unknown` (inferred) for NULL.
+fn declared_type(value: &Value<'_>) -> Type {
+    match value {
+        Value::Null => Type::UNKNOWN,
+        Value::Integer(_) => Type::INT8,
+        Value::Real(_) => Type::FLOAT8,
+        Value::Text(_) => Type::TEXT,
+        Value::Blob(_) => Type::BYTEA,
+    }
+}
+
+/// A letter for the kind of `value`, for the statement cache's key.
+fn kind_letter(value: &Value<'_>) -> char {
+    match value {
+        Value::Null => 'n',
+        Value::Integer(_) => 'i',
+        Value::Real(_) => 'r',
+        Value::Text(_) => 't',
+        Value::Blob(_) => 'b',
     }
 }
 

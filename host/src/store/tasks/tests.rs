@@ -5,8 +5,6 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
 use super::*;
 use crate::model::{Account, ImportScope, Reconciliation};
 use crate::store::schema;
@@ -41,7 +39,7 @@ fn import_accounts(store: &mut Store, endpoint: &str, names: &[&str]) {
 /// `jdoe`; the folder lives as long as the returned guard.
 fn store_with_accounts() -> (tempfile::TempDir, PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
+    let path = crate::store::testing::store_path(&dir);
     let mut store = Store::open(&path).unwrap();
     import_accounts(&mut store, "prod", &["asmith", "jdoe"]);
     (dir, path, store)
@@ -59,13 +57,17 @@ fn plus(store: &Store, time: &str, delay: Duration) -> String {
 
 /// Milliseconds from `from` to `to`.
 fn millis_between(store: &Store, from: &str, to: &str) -> i64 {
+    let sql = match store.conn.backend() {
+        db::Backend::Sqlite => {
+            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400000.0) AS INTEGER)"
+        }
+        db::Backend::Postgres => {
+            "SELECT CAST(round(EXTRACT(EPOCH FROM (CAST(?2 AS timestamptz) - CAST(?1 AS timestamptz))) * 1000) AS BIGINT)"
+        }
+    };
     store
         .conn
-        .query_row(
-            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400000.0) AS INTEGER)",
-            [from, to],
-            |row| row.get(0),
-        )
+        .query_row(sql, [from, to], |row| row.get(0))
         .unwrap()
 }
 
@@ -1154,14 +1156,18 @@ fn unreadable_task_rows_are_reported_not_panicked_on() {
     let task = store
         .create_task("prod", "jdoe", TaskKind::Disable, 3)
         .unwrap();
-    store
-        .conn
-        .execute_batch(
+    let unchecked_update = match store.conn.backend() {
+        db::Backend::Sqlite => {
             "PRAGMA ignore_check_constraints = ON;
              UPDATE tasks SET status = 'DISCONTINUE';
-             PRAGMA ignore_check_constraints = OFF;",
-        )
-        .unwrap();
+             PRAGMA ignore_check_constraints = OFF;"
+        }
+        db::Backend::Postgres => {
+            "ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;
+             UPDATE tasks SET status = 'DISCONTINUE';"
+        }
+    };
+    store.conn.execute_batch(unchecked_update).unwrap();
     let err = store.task(TaskId(task.id)).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -1366,8 +1372,8 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
     store
         .create_task("prod", "jdoe", TaskKind::Enable, 3)
         .unwrap();
-    let holder = rusqlite::Connection::open(&path).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = Store::open(&path).unwrap();
+    holder.conn.begin_immediate().unwrap();
     let started = Instant::now();
     let err = store.claim_due("prod", "w", MINUTE, 1).unwrap_err();
     let waited = started.elapsed();
@@ -1383,8 +1389,9 @@ fn a_store_whose_write_lock_another_process_holds_is_reported_busy() {
         err.to_string(),
         "the store is busy: another process has held its write lock for more than 5 s (a dcconn paused or stuck in the middle of a write?) while claiming due tasks of endpoint prod; nothing of it was written to the store; try again once that process has finished or been stopped"
     );
-    holder.execute_batch("ROLLBACK").unwrap();
+    holder.conn.rollback().unwrap();
     assert_eq!(store.claim_due("prod", "w", MINUTE, 1).unwrap().len(), 1);
+    crate::store::testing::sqlite_only!();
 
     // Opening a new store needs the lock too (to create the schema): said the same way.
     let fresh = path.with_file_name("fresh.db");
