@@ -27,7 +27,7 @@ BENCH_USERS ?= 10000$(COMMA)100000$(if $(BENCH_MILLION),$(COMMA)1000000)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all setup component build install profiling run test interop browser lint memory bench fuzz clean
+.PHONY: all setup component build install profiling run test interop browser postgres lint memory bench fuzz clean
 
 all: build
 
@@ -56,9 +56,10 @@ profiling: component
 run: build
 	scripts/demo.sh
 
-## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop, the report in Chromium)
-test: build interop browser $(BENCH_SCRIPT_STAMP)
+## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop, the report in Chromium), then the store's tests again on PostgreSQL
+test: build interop browser postgres $(BENCH_SCRIPT_STAMP)
 	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
+	set -o pipefail; DCCONN_TEST_STORE=postgres $(CARGO) test --release -p dcconn --lib store:: 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 ## interop: the Python and Node example hosts the interop tests drive, set up from the registries
@@ -83,6 +84,10 @@ $(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json
 
 $(NODE_BINDINGS): $(COMPONENT) $(NODE_HOST)/transpile.mjs $(NODE_MODULES_STAMP)
 	cd $(NODE_HOST) && node transpile.mjs ../../$(COMPONENT) out
+
+## postgres: Debian's PostgreSQL server, which the tests run throwaway clusters of (tests/servers)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }; }
 
 ## browser: headless Chromium (Debian's) and playwright-core, for the HTML report's check
 browser: $(REPORT_MODULES_STAMP)

@@ -16,6 +16,7 @@ mod matrix;
 mod output;
 mod plan_inputs;
 mod policy;
+mod postgres_store;
 mod profiles;
 mod provision;
 mod reconcile;

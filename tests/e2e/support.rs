@@ -76,6 +76,8 @@ pub fn cache_dir() -> PathBuf {
 pub struct Harness {
     pub sim: Simulator,
     pub dir: TempDir,
+    /// The store `--db` names: `store.db` in `dir` unless set (a PostgreSQL URL).
+    pub store: Option<String>,
     /// The password the simulator accepts, handed to dcconn in [`PASSWORD_VARIABLE`].
     pub password: String,
 }
@@ -103,12 +105,25 @@ impl Harness {
         Harness {
             sim,
             dir: tempfile::tempdir().expect("a temporary folder"),
+            store: None,
             password: password.into(),
         }
     }
 
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("store.db")
+        match &self.store {
+            Some(url) => PathBuf::from(url),
+            None => self.dir.path().join("store.db"),
+        }
+    }
+
+    /// This harness with its store in a new database of the tests' PostgreSQL cluster.
+    pub fn on_postgres(mut self) -> Harness {
+        let url = test_servers::shared_postgres()
+            .create_database()
+            .expect("a database for the test");
+        self.store = Some(url);
+        self
     }
 
     /// dcconn with the store, component and cache of this harness, ready to run.

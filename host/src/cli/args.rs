@@ -39,7 +39,8 @@ Secrets: give PASSWORD (and any other secret) with --set-env PASSWORD=VARIABLE o
 #[derive(Debug, Parser)]
 #[command(name = "dcconn", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The SQLite store.
+    /// The store: a SQLite file, or a PostgreSQL database shared by a fleet
+    /// (postgres://USER@HOST:PORT/DATABASE; a password from PGPASSWORD).
     #[arg(long, global = true, env = "DCCONN_DB", default_value = "dcconn.db")]
     pub db: PathBuf,
     /// The connector component (.wasm); default: beside dcconn, in <prefix>/share/dcconn, in

@@ -73,6 +73,17 @@ pub enum DbFormat {
     Json,
 }
 
+/// Whether `--db` names a file that does not exist yet (a PostgreSQL database never does: its
+/// store is created on the server).
+pub(super) fn names_new_file(db: &std::path::Path) -> bool {
+    matches!(store::Location::of(db), store::Location::File(path) if !path.exists())
+}
+
+/// `--db` as messages show it: a file's absolute path, a URL without its password.
+pub(super) fn shown(cli: &Cli) -> String {
+    printable(&store::Location::of(&cli.db).shown())
+}
+
 /// Runs a `db` command.
 pub(super) fn run(cli: &Cli, command: &DbCommand) -> Result<u8, Failure> {
     match command {
@@ -234,7 +245,7 @@ fn or_ok(problems: &[String]) -> Vec<String> {
 
 fn backup(cli: &Cli, file: &std::path::Path, force: bool) -> Result<u8, Failure> {
     let report = store::backup(&cli.db, file, force).map_err(store_failure)?;
-    let store = printable(&cli.db.display().to_string());
+    let store = shown(cli);
     let to = printable(&report.to.display().to_string());
     print(|out| {
         writeln!(
@@ -329,7 +340,7 @@ fn plural(n: u64, one: &str, several: &str) -> String {
 
 fn migrate(cli: &Cli) -> Result<u8, Failure> {
     let store = Store::open_as(&cli.db, OpenMode::Existing).map_err(store_failure)?;
-    let shown = printable(&cli.db.display().to_string());
+    let shown = shown(cli);
     print(|out| match store.migrated() {
         Some(migrated) => writeln!(
             out,

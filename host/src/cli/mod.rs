@@ -554,12 +554,12 @@ impl Job {
     ) -> Result<Job, Failure> {
         let connection = load_connection(cli, args)?;
         let runtime = load_runtime(cli)?;
-        if mode == OpenMode::Create && !cli.db.exists() {
+        if mode == OpenMode::Create && db::names_new_file(&cli.db) {
             // A connection the component refuses creates no store: exit 3 stores nothing.
             jobs::validated_instance(&runtime, &connection)
                 .map_err(|error| Failure::from_job(&error, Some(&connection)))?;
         }
-        let (store, scratch) = if dry_run && !cli.db.exists() {
+        let (store, scratch) = if dry_run && db::names_new_file(&cli.db) {
             let (store, scratch) = scratch_store()?;
             (store, Some(scratch))
         } else {
@@ -874,7 +874,7 @@ fn unknown_run(cli: &Cli, run: i64) -> Failure {
     Failure {
         message: format!(
             "there is no run {run} in {}: see `dcconn runs`",
-            cli.db.display()
+            db::shown(cli)
         ),
         code: exit::USAGE,
     }

@@ -345,7 +345,18 @@ fn resolve(entry: &ProfileEntry, file: &Path, name: &str) -> Result<Profile, Str
         file: file.to_path_buf(),
         connection: optional_path("connection", &entry.connection)?,
         overrides: overrides(entry, folder, name)?,
-        db: optional_path("db", &entry.db)?,
+        // A PostgreSQL URL is no path: it is taken as it is.
+        db: match &entry.db {
+            Some(url)
+                if matches!(
+                    crate::store::Location::of(url),
+                    crate::store::Location::Postgres(_)
+                ) =>
+            {
+                Some(url.clone())
+            }
+            other => optional_path("db", other)?,
+        },
         endpoint: entry.endpoint.clone(),
         component: optional_path("component", &entry.component)?,
     })

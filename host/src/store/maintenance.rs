@@ -22,7 +22,7 @@ use rusqlite::backup::{Backup, StepResult};
 use super::db::{self, OptionalExtension, params};
 use serde::Serialize;
 
-use super::open::{self, shown};
+use super::open::{self, Location, OpenMode, shown};
 use super::{Doing, Store, StoreError, count, schema, sql};
 
 /// How long a copy waits, in all, for a source or destination that is busy.
@@ -112,6 +112,13 @@ pub struct BackupReport {
 /// exists unless `overwrite`, and `to` being the store itself. The store is never created,
 /// migrated or written.
 pub fn backup(path: &Path, to: &Path, overwrite: bool) -> Result<BackupReport, StoreError> {
+    if let Location::Postgres(_) = Location::of(path) {
+        return Err(StoreError::BackupRefused {
+            to: to.to_owned(),
+            why: "the store is in PostgreSQL, which dcconn does not copy: back it up with pg_dump"
+                .to_owned(),
+        });
+    }
     let failed = |problem: String| StoreError::Backup {
         path: path.to_owned(),
         to: to.to_owned(),
@@ -221,7 +228,13 @@ pub struct CheckReport {
 /// Checks the store at `path` without writing to it: SQLite's integrity and foreign key checks,
 /// its schema version, and what each endpoint holds. Any schema version this dcconn knows
 /// (an older one too) is checked; a newer one is refused.
+///
+/// A store in PostgreSQL is checked for its schema version and counted: the server keeps its
+/// integrity and foreign keys itself.
 pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
+    if let Location::Postgres(_) = Location::of(path) {
+        return check_postgres(path);
+    }
     let (conn, schema_version) = open::existing(path)?;
     if schema_version > schema::VERSION {
         return Err(StoreError::TooNew {
@@ -240,12 +253,17 @@ pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
     });
     let schema_problems = schema_problems(&conn, schema_version)
         .unwrap_or_else(|error| vec![format!("the tables could not be listed: {error}")]);
-    let endpoints = endpoint_counts(&conn).unwrap_or_else(|error| {
-        integrity_problems.push(format!(
-            "the endpoints' runs, accounts and tasks could not be counted: {error}"
-        ));
-        Vec::new()
-    });
+    let features = Features::of(&conn);
+    let conn = db::Connection::sqlite(conn);
+    let endpoints = features
+        .map_err(db::Error::from)
+        .and_then(|features| endpoint_counts(&conn, &features))
+        .unwrap_or_else(|error| {
+            integrity_problems.push(format!(
+                "the endpoints' runs, accounts and tasks could not be counted: {error}"
+            ));
+            Vec::new()
+        });
     Ok(CheckReport {
         store: shown(path),
         sound: integrity_problems.is_empty()
@@ -338,9 +356,51 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     )
 }
 
-/// Every endpoint with its runs, accounts and tasks by status; reads the older schemas too.
-fn endpoint_counts(conn: &Connection) -> rusqlite::Result<Vec<EndpointCounts>> {
-    let pruned = if has_column(conn, "runs", "pruned_at")? {
+/// [`check`] of a store in PostgreSQL.
+fn check_postgres(path: &Path) -> Result<CheckReport, StoreError> {
+    let store = Store::open_as(path, OpenMode::ReadOnly)?;
+    let endpoints = endpoint_counts(&store.conn, &Features::CURRENT)
+        .doing(|| "counting the endpoints' runs, accounts and tasks".to_owned())?;
+    Ok(CheckReport {
+        store: shown(path),
+        sound: true,
+        schema_version: schema::VERSION,
+        current_schema_version: schema::VERSION,
+        integrity_problems: Vec::new(),
+        schema_problems: Vec::new(),
+        foreign_key_problems: Vec::new(),
+        endpoints,
+    })
+}
+
+/// What tables and columns of the newer schemas a store has: a store is checked at any
+/// version this dcconn knows.
+struct Features {
+    /// `runs.pruned_at` (version 8).
+    pruned: bool,
+    /// `tasks` (version 3).
+    tasks: bool,
+}
+
+impl Features {
+    /// What the SQLite store on `conn` has.
+    fn of(conn: &Connection) -> rusqlite::Result<Features> {
+        Ok(Features {
+            pruned: has_column(conn, "runs", "pruned_at")?,
+            tasks: has_table(conn, "tasks")?,
+        })
+    }
+
+    /// Everything: the schema at this dcconn's version.
+    const CURRENT: Features = Features {
+        pruned: true,
+        tasks: true,
+    };
+}
+
+/// Every endpoint with its runs, accounts and tasks by status, in a store with `features`.
+fn endpoint_counts(conn: &db::Connection, features: &Features) -> db::Result<Vec<EndpointCounts>> {
+    let pruned = if features.pruned {
         "(SELECT count(*) FROM runs WHERE endpoint_id = e.id AND pruned_at IS NOT NULL)"
     } else {
         "0"
@@ -364,8 +424,8 @@ fn endpoint_counts(conn: &Connection) -> rusqlite::Result<Vec<EndpointCounts>> {
                 },
             ))
         })?
-        .collect::<rusqlite::Result<_>>()?;
-    if has_table(conn, "tasks")? {
+        .collect::<db::Result<_>>()?;
+    if features.tasks {
         let mut statement = conn.prepare(
             "SELECT status, count(*) FROM tasks WHERE endpoint_id = ?1
              GROUP BY status ORDER BY status",
@@ -378,7 +438,7 @@ fn endpoint_counts(conn: &Connection) -> rusqlite::Result<Vec<EndpointCounts>> {
                         count: count(row.get(1)?),
                     })
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<db::Result<_>>()?;
         }
     }
     Ok(endpoints.into_iter().map(|(_, counts)| counts).collect())

@@ -82,6 +82,11 @@ pub use tasks::{
 /// out another process's batch commit, short enough to report a stuck writer.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long [`Store::reconnecting`] waits for a PostgreSQL server to come back (a restart takes
+/// a few seconds), and how often it tries meanwhile.
+const RECONNECT_WAIT: Duration = Duration::from_secs(15);
+const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+
 /// Prepared statements kept per connection; comfortably more than the statements this module has.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
@@ -640,6 +645,19 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the connection to the database server was lost or could not be made: the same
+    /// step may succeed on a new connection once the server is back.
+    pub fn is_disconnected(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } | StoreError::Connect { source, .. } => {
+                source.is_disconnected()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Adds what was being done to a database error.
 trait Doing<T> {
     /// Wraps the error in [`StoreError::Sqlite`] with the action `action` describes.
@@ -770,6 +788,41 @@ impl Store {
         let mut store = Store::open_location(&self.location, OpenMode::Create)?;
         store.set_run_lease(self.lease.clone());
         Ok(store)
+    }
+
+    /// Runs `step`; when it failed because the connection to PostgreSQL was lost, connects
+    /// again (waiting up to [`RECONNECT_WAIT`] for the server) and runs it once more. Only for
+    /// steps that stand alone: what the lost session staged is gone with it.
+    fn reconnecting<T>(
+        &mut self,
+        step: impl Fn(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match step(self) {
+            Err(error) if error.is_disconnected() => {
+                self.reconnect()?;
+                step(self)
+            }
+            done => done,
+        }
+    }
+
+    /// Replaces the connection with a new one to the same store, waiting up to
+    /// [`RECONNECT_WAIT`] for the server to accept it.
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + RECONNECT_WAIT;
+        loop {
+            match Store::open_location(&self.location, OpenMode::Create) {
+                Ok(fresh) => {
+                    self.conn = fresh.conn;
+                    self.receiving = None;
+                    return Ok(());
+                }
+                Err(error) if error.is_disconnected() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(RECONNECT_PAUSE);
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// Starts a write. Outside a dry run, a transaction that takes the write lock at once, so

@@ -403,6 +403,11 @@ impl Store {
     /// Extends the run's lease by the store's lease time; [`StoreError::RunInterrupted`] (or
     /// [`StoreError::RunEnded`]) when the run no longer holds it.
     pub fn renew_run_lease(&mut self, run: RunId) -> Result<(), StoreError> {
+        self.reconnecting(|store| store.renew_run_lease_once(run))
+    }
+
+    /// [`Store::renew_run_lease`] on this connection.
+    fn renew_run_lease_once(&mut self, run: RunId) -> Result<(), StoreError> {
         let action = || format!("renewing the lease of run {run}");
         let lease = self.lease.clone();
         let tx = self.write(&action)?;
@@ -414,7 +419,14 @@ impl Store {
     }
 
     /// Deletes the run's staging and marks it failed with `error`; live data is untouched.
+    /// When the connection to PostgreSQL was lost (a restarted server), it connects again to
+    /// record the failure, so that the next import need not wait for the run's lease to expire.
     pub fn fail_run(&mut self, run: RunId, error: &str) -> Result<(), StoreError> {
+        self.reconnecting(|store| store.fail_run_once(run, error))
+    }
+
+    /// [`Store::fail_run`] on this connection.
+    fn fail_run_once(&mut self, run: RunId, error: &str) -> Result<(), StoreError> {
         let action = || format!("recording the failure of run {run}");
         let tx = self.write(&action)?;
         running_run(&tx, run, &action)?;

@@ -348,6 +348,7 @@ enum StatementInner<'c> {
 
 impl Statement<'_> {
     /// How many columns its rows have.
+    #[cfg(test)]
     pub fn column_count(&self) -> usize {
         match &self.inner {
             StatementInner::Sqlite(stmt) => stmt.column_count(),
