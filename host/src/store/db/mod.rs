@@ -155,7 +155,7 @@ pub struct Connection {
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<postgres::Session>),
+    Postgres(Box<RefCell<postgres::Session>>),
 }
 
 impl fmt::Debug for Connection {
@@ -178,7 +178,9 @@ impl Connection {
     /// `lock_wait` for the store's write lock (and any other lock).
     pub fn postgres(url: &str, lock_wait: Duration) -> Result<Connection> {
         Ok(Connection {
-            inner: Inner::Postgres(RefCell::new(postgres::Session::connect(url, lock_wait)?)),
+            inner: Inner::Postgres(Box::new(RefCell::new(postgres::Session::connect(
+                url, lock_wait,
+            )?))),
         })
     }
 
