@@ -751,6 +751,14 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 /// A write in progress: a transaction of its own, or a savepoint inside an open one (a dry run).
 type Write<'a> = Transaction<'a>;
 
+/// Starts a write of an import's staging on `conn`: see [`db::Connection::write_unlocked`].
+fn begin_staging_write<'c>(
+    conn: &'c mut Connection,
+    action: &dyn Fn() -> String,
+) -> Result<Write<'c>, StoreError> {
+    conn.write_unlocked().doing(action)
+}
+
 /// Starts a write on `conn`: see [`Store::write`].
 fn begin_write<'c>(
     conn: &'c mut Connection,

@@ -361,7 +361,7 @@ impl Store {
         let Store {
             conn, receiving, ..
         } = self;
-        let tx = super::begin_write(conn, &action)?;
+        let tx = super::begin_staging_write(conn, &action)?;
         let (endpoint, _) = runs::running_run(&tx, run, &action)?;
         let receiving = Receiving::for_run(receiving, run);
         let mut links = 0;
@@ -400,7 +400,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let action = || format!("staging entitlements of run {run}");
         let lease = self.lease.clone();
-        let tx = self.write(&action)?;
+        let tx = super::begin_staging_write(&mut self.conn, &action)?;
         runs::running_run(&tx, run, &action)?;
         for entitlement in entitlements {
             let columns = encode_columns(&entitlement.columns);

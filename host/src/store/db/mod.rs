@@ -271,9 +271,24 @@ impl Connection {
     /// savepoint when a transaction is already open. Dropped without
     /// [`Transaction::commit`], it rolls back.
     pub fn write(&mut self) -> Result<Transaction<'_>> {
+        self.write_locking(true)
+    }
+
+    /// A write of what only its own session sees and rows only its own run changes (an
+    /// import's staging): on PostgreSQL it leaves the store's write lock to the writes that
+    /// need it, so that imports of different endpoints stage side by side. As
+    /// [`Connection::write`] on SQLite, whose writes all take the file's lock.
+    pub fn write_unlocked(&mut self) -> Result<Transaction<'_>> {
+        self.write_locking(false)
+    }
+
+    /// [`Connection::write`], taking the store's write lock on PostgreSQL when `lock`.
+    fn write_locking(&mut self, lock: bool) -> Result<Transaction<'_>> {
         let nested = !self.is_autocommit();
         if nested {
             self.execute_batch(&format!("SAVEPOINT {SAVEPOINT}"))?;
+        } else if let (Inner::Postgres(session), false) = (&self.inner, lock) {
+            session.borrow_mut().begin()?;
         } else {
             self.begin_immediate()?;
         }

@@ -53,10 +53,11 @@ const IDIOMS: [(&str, &str); 9] = [
             ")"
         ),
     ),
-    // Seconds from now until a time, to the millisecond.
+    // Seconds from now until a time, to the millisecond: the clock cut to the millisecond, as
+    // the store's times are (to_char's `MS` cuts too).
     (
         "round((julianday(?1) - julianday('now')) * 86400000.0) / 1000.0",
-        "round(EXTRACT(EPOCH FROM (CAST(CAST(?1 AS text) AS timestamptz) - clock_timestamp())) * 1000) / 1000.0",
+        "round(EXTRACT(EPOCH FROM (CAST(CAST(?1 AS text) AS timestamptz) - date_trunc('milliseconds', clock_timestamp()))) * 1000) / 1000.0",
     ),
     // A new account's links as a JSON array of `[type, value]` pairs, written as compactly as
     // serde_json writes them; NULL (not `[]`) for none, which the statement treats alike.
@@ -154,10 +155,16 @@ impl Session {
         self.in_transaction
     }
 
-    /// Opens a transaction and takes the store's write lock in it.
-    pub(super) fn begin_locked(&mut self) -> Result<()> {
+    /// Opens a transaction.
+    pub(super) fn begin(&mut self) -> Result<()> {
         self.client.batch_execute("BEGIN")?;
         self.in_transaction = true;
+        Ok(())
+    }
+
+    /// Opens a transaction and takes the store's write lock in it.
+    pub(super) fn begin_locked(&mut self) -> Result<()> {
+        self.begin()?;
         let locked = self
             .client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]);
