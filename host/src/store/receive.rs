@@ -12,7 +12,7 @@
 //! was skipped as unchanged is first staged as it is live (columns and links), so that merging
 //! the later report gives exactly what staging both would have.
 
-use super::db::{self, Connection, OptionalExtension, params};
+use super::db::{self, Connection, OptionalExtension, Value, params, params_from_iter};
 
 use super::apply::StatusRules;
 use super::{
@@ -230,24 +230,60 @@ fn stage_account(
         is_new,
         arrival
     ])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO staged_links (run_id, account_name, type, value)
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    )?;
-    let mut inserted = 0;
-    for link in &account.entitlements {
-        inserted += insert.execute(params![
-            run.0,
-            account.name,
-            link.entitlement_type,
-            link.value
-        ])?;
-    }
+    let inserted = stage_links(conn, run, &account.name, &account.entitlements)?;
     match is_new {
         true => receiving.new_links += inserted as u64,
         false => receiving.existing_staged = true,
     }
     Ok(())
+}
+
+/// The most links one statement stages: an account's links go in few statements (round trips
+/// to PostgreSQL), each a statement of a handful of sizes.
+const LINKS_PER_STATEMENT: usize = 8;
+
+/// The statement staging `n` links (1 to [`LINKS_PER_STATEMENT`]): ?1 run, ?2 account, then
+/// each link's type and value.
+fn stage_links_sql(n: usize) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (1..=LINKS_PER_STATEMENT)
+            .map(|n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| format!("(?1, ?2, ?{}, ?{})", 3 + 2 * i, 4 + 2 * i))
+                    .collect();
+                format!(
+                    "INSERT INTO staged_links (run_id, account_name, type, value) VALUES {}
+                     ON CONFLICT DO NOTHING",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
+    &SQL[n.clamp(1, LINKS_PER_STATEMENT) - 1]
+}
+
+/// Stages an account's links, each once; returns how many were not staged before.
+fn stage_links(
+    conn: &Connection,
+    run: RunId,
+    account: &str,
+    links: &[EntitlementRef],
+) -> db::Result<usize> {
+    let mut inserted = 0;
+    for chunk in links.chunks(LINKS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(2 + 2 * chunk.len());
+        values.extend([Value::Integer(run.0), Value::Text(account)]);
+        for link in chunk {
+            values.extend([
+                Value::Text(&link.entitlement_type),
+                Value::Text(&link.value),
+            ]);
+        }
+        inserted += conn
+            .prepare_cached(stage_links_sql(chunk.len()))?
+            .execute(params_from_iter(values))?;
+    }
+    Ok(inserted)
 }
 
 /// The links a new account arrives with, as its `new` change records them: a JSON array of
