@@ -270,24 +270,16 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     assert_eq!(stderr(&via), stderr(&local));
 
     // A disable: the task line, exit 0, the account locked on the simulator.
+    let account = harness.sim.dataset().users[3].name.clone();
     let via = dcconn(&fleet_db, "")
-        .args([
-            "disable",
-            "user000003",
-            "--via",
-            &temporal.address,
-            "--task-queue",
-            "via",
-            "-c",
-            "dc",
-        ])
+        .args(["disable", &account, "--via", &temporal.address])
+        .args(["--task-queue", "via", "-c", "dc"])
         .output()
         .expect("runs");
     assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
-    assert_eq!(
-        stdout(&via),
-        "task 1: disable user000003: COMPLETE after 1 try\n"
-    );
+    let line = format!("task 1: disable {account}: COMPLETE after 1 try\n");
+    assert_eq!(stdout(&via), line);
+    assert_eq!(harness.sim.dataset().users[3].status, "Locked");
 
     // SIGTERM: the worker stops by itself, exit 0.
     // SAFETY: kill(2) on the child's own pid.
