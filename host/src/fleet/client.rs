@@ -58,9 +58,19 @@ pub async fn import(target: &Target, job: ImportJob) -> Result<JobOutcome, Fleet
 }
 
 /// Runs a provisioning task through the fleet (`enable|disable --via`) and waits for its
-/// outcome. One workflow per account and kind at a time.
+/// outcome.
 pub async fn provision(target: &Target, job: ProvisionJob) -> Result<JobOutcome, FleetError> {
     let client = connect(target, &identity("client")).await?;
+    provision_with(&client, target, job).await
+}
+
+/// [`provision`] on a client already connected (many tasks at once share one). One workflow
+/// per account and kind at a time: `<kind>-<endpoint>-<account>`.
+pub async fn provision_with(
+    client: &Client,
+    target: &Target,
+    job: ProvisionJob,
+) -> Result<JobOutcome, FleetError> {
     let id = format!("{}-{}-{}", job.kind, job.endpoint, job.account);
     let what = format!(
         "a {} of account {} of {}",
