@@ -410,7 +410,7 @@ impl ConnectionsFolder {
     }
 
     /// The connection of profile `name` in `config.toml`, when there is that profile.
-    fn from_profile(&self, name: &str) -> Option<Result<Connection, Failure>> {
+    fn profile_named(&self, name: &str) -> Option<Result<Connection, Failure>> {
         let config = self.dir.join("config.toml");
         if !config.is_file() {
             return None;
@@ -430,7 +430,7 @@ impl ConnectionsFolder {
     }
 
     /// `NAME.json` or `NAME.zip` in the folder, as it is.
-    fn from_file(&self, name: &str) -> Option<Result<Connection, Failure>> {
+    fn file_named(&self, name: &str) -> Option<Result<Connection, Failure>> {
         let path = ["json", "zip"]
             .iter()
             .map(|extension| self.dir.join(format!("{name}.{extension}")))
@@ -448,7 +448,7 @@ impl Connections for ConnectionsFolder {
         if let Err(problem) = checked_connection_name(name) {
             return Err(JobOutcome::failed(exit::CONFIGURATION, problem));
         }
-        let found = self.from_profile(name).or_else(|| self.from_file(name));
+        let found = self.profile_named(name).or_else(|| self.file_named(name));
         match found {
             Some(loaded) => loaded.map_err(refused),
             None => Err(JobOutcome::failed(

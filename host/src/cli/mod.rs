@@ -677,10 +677,12 @@ pub(crate) fn import_outcome(
     let mut stdout = Vec::new();
     match outcome {
         Ok(report) => {
-            let mut job = fleet::JobOutcome::default();
-            job.messages = warning_messages(&report.warnings);
             let _ = output::import_summary(&mut stdout, shown.endpoint, &report, shown.json);
-            job.stdout = String::from_utf8_lossy(&stdout).into_owned();
+            let mut job = fleet::JobOutcome {
+                messages: warning_messages(&report.warnings),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                ..fleet::JobOutcome::default()
+            };
             if report.summary.withheld.is_empty() {
                 if let Some(run) = shown.accepted {
                     job.trailing
