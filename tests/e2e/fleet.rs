@@ -143,6 +143,33 @@ fn dcconn(db: &Path, password: &str) -> Command {
     command
 }
 
+/// A worker child process, killed when dropped: a failed test leaves none behind.
+struct WorkerProcess(Option<Child>);
+
+impl WorkerProcess {
+    /// Sends `signal` to the worker.
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.0 {
+            // SAFETY: kill(2) on the child's own pid.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
+    /// The child, no longer killed on drop.
+    fn into_child(mut self) -> Child {
+        self.0.take().expect("the worker is there")
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A worker child process on `queue`.
 fn start_worker(
     db: &Path,
@@ -150,8 +177,8 @@ fn start_worker(
     queue: &str,
     folder: &Path,
     password: &str,
-) -> Child {
-    dcconn(db, password)
+) -> WorkerProcess {
+    let child = dcconn(db, password)
         .args([
             "worker",
             "--temporal",
@@ -163,7 +190,8 @@ fn start_worker(
         .arg(folder)
         .args(["--grace-secs", "10"])
         .spawn()
-        .expect("the worker starts")
+        .expect("the worker starts");
+    WorkerProcess(Some(child))
 }
 
 /// The summary line with its elapsed time left out (`in 0.1s`), which differs between runs.
@@ -291,9 +319,8 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     assert_eq!(harness.sim.dataset().users[3].status, "Locked");
 
     // SIGTERM: the worker stops by itself, exit 0.
-    // SAFETY: kill(2) on the child's own pid.
-    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
-    let stopped = wait_with_limit(worker, Duration::from_secs(30));
+    worker.signal(libc::SIGTERM);
+    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
     assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
     assert!(
         stderr(&stopped).contains("worker stopped"),
@@ -309,7 +336,7 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     let fleet_db = harness.dir.path().join("fleet.db");
     let local_db = harness.dir.path().join("local.db");
-    let mut worker = start_worker(&fleet_db, &temporal, "auth", &folder, "not-the-password");
+    let _worker = start_worker(&fleet_db, &temporal, "auth", &folder, "not-the-password");
 
     let mut local_args = vec!["import".to_owned()];
     local_args.extend(harness.connection_args(SOAP_PACKAGE));
@@ -339,8 +366,6 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
     // One attempt: exactly the requests of one local import, none retried.
     assert_eq!(harness.sim.requests().len(), local_requests);
     assert!(!stderr(&via).contains("not-the-password"));
-    let _ = worker.kill();
-    let _ = worker.wait();
 }
 
 /// A local `dcconn import` of `url` into `db` as endpoint `endpoint`: the single-machine
@@ -422,7 +447,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
     harness
         .sim
         .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
-    let mut first = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
+    let first = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
     let client = dcconn(&fleet_db, "")
         .args([
             "import",
@@ -444,9 +469,8 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
     await_condition(Duration::from_secs(30), "the first run's record", || {
         runs(&fleet_db, "dc").len() == 1
     });
-    // SAFETY: kill(2) on the child's own pid.
-    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
-    let _ = first.wait();
+    first.signal(libc::SIGKILL);
+    drop(first);
     harness.sim.release_stall();
     let second = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
 
@@ -478,10 +502,9 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
 }
 
 /// Stops a worker with SIGTERM and checks it stopped by itself.
-fn stop(worker: Child) {
-    // SAFETY: kill(2) on the child's own pid.
-    unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };
-    let stopped = wait_with_limit(worker, Duration::from_secs(30));
+fn stop(worker: WorkerProcess) {
+    worker.signal(libc::SIGTERM);
+    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
     assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
 }
 
@@ -507,7 +530,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
             .for_operation("Security.lockUserAccountRq")
             .times(failing),
     );
-    let workers: Vec<Child> = (0..3)
+    let workers: Vec<WorkerProcess> = (0..3)
         .map(|_| {
             let mut worker = dcconn(&fleet_db, &harness.password);
             worker
@@ -521,7 +544,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
                 .arg("--connections")
                 .arg(&folder)
                 .args(["--max-tasks", "8"]);
-            worker.spawn().expect("the worker starts")
+            WorkerProcess(Some(worker.spawn().expect("the worker starts")))
         })
         .collect();
 
@@ -676,7 +699,7 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
     for (name, url) in &names {
         import_locally(&local_db, url, name, password);
     }
-    let workers: Vec<Child> = (0..3)
+    let workers: Vec<WorkerProcess> = (0..3)
         .map(|_| start_worker(&fleet_db, &temporal, "scheduled", &folder, password))
         .collect();
     let schedule = |args: &[&str]| {

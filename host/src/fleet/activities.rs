@@ -138,16 +138,18 @@ impl FleetActivities {
     #[activity]
     pub async fn attempt_task(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         attempt: TaskAttempt,
     ) -> Result<JobOutcome, ActivityError> {
         let _slot = self.tasks.acquire().await.map_err(internal)?;
         let _running = self.metrics.running();
         let started = Instant::now();
         let this = Arc::clone(&self);
-        let (outcome, retry_after) = spawn_job("dcconn-task", move || this.attempt(&attempt))?
-            .await
-            .map_err(internal)?;
+        let ran = spawn_job("dcconn-task", move || this.attempt(&attempt))?;
+        // Nothing to report but being alive: a dead worker's attempt is handed to another
+        // after the heartbeat timeout rather than its start-to-close timeout.
+        let (_alive, mut nothing) = tokio::sync::watch::channel(());
+        let (outcome, retry_after) = heartbeat_until_done(&ctx, ran, &mut nothing).await?;
         if retry_after.is_none() {
             self.metrics
                 .task_ended(outcome.exit_code, started.elapsed());
@@ -300,15 +302,18 @@ fn spawn_job<T: Send + 'static>(
     Ok(result)
 }
 
-/// Waits for the import on its thread, heartbeating its progress at each new batch and at
-/// least every few seconds (a long apply included). A cancelled activity (the worker stops
-/// past its grace period) gives the import back: Temporal retries it elsewhere, and the run
-/// this process leaves behind expires with its lease.
-async fn heartbeat_until_done(
+/// Waits for a job on its thread, heartbeating what `seen` holds at each change and at least
+/// every second (a long apply included). A cancelled activity (the worker stops past its grace
+/// period) gives the job back: Temporal retries it elsewhere, and the run or task lease this
+/// process leaves behind expires.
+async fn heartbeat_until_done<T, P>(
     ctx: &ActivityContext,
-    mut ran: tokio::sync::oneshot::Receiver<JobOutcome>,
-    seen: &mut tokio::sync::watch::Receiver<ImportProgress>,
-) -> Result<JobOutcome, ActivityError> {
+    mut ran: tokio::sync::oneshot::Receiver<T>,
+    seen: &mut tokio::sync::watch::Receiver<P>,
+) -> Result<T, ActivityError>
+where
+    P: Clone + Serialize + Send + Sync + 'static,
+{
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -319,7 +324,7 @@ async fn heartbeat_until_done(
         if ctx.is_cancelled() {
             return Err(ActivityError::cancelled());
         }
-        let progress = *seen.borrow();
+        let progress = seen.borrow().clone();
         ctx.record_heartbeat(progress).await.map_err(internal)?;
     }
 }

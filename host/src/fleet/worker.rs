@@ -136,6 +136,9 @@ async fn serve(
         .and_then(|options| options.register_workflow::<ProvisionWorkflow>())
         .map_err(|error| failed("register its workflows")(&error))?
         .tuner(tuner(settings.max_imports + settings.max_tasks))
+        // Activities come by polling only: under load, an activity handed over eagerly with a
+        // workflow task was seen to wait for its start-to-close timeout before running.
+        .max_eager_activity_reservations_per_workflow_task(0)
         .graceful_shutdown_period(settings.grace)
         .build();
     let mut worker =

@@ -17,6 +17,10 @@ use crate::jobs::exit_code as exit;
 /// The longest an import may take (the job's own deadline, `--limit-job-secs`, is the same).
 const IMPORT_DEADLINE: Duration = Duration::from_secs(43_200);
 
+/// A task attempt heartbeats every second while it runs: one silent this long is taken for a
+/// dead worker's, and handed to another (which finds the task's lease, or its end, in the store).
+const ATTEMPT_HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// Creating a task is a few store statements: tried a few times, a second apart at first.
 const CREATE_ATTEMPTS: u32 = 3;
 
@@ -130,6 +134,7 @@ impl ProvisionWorkflow {
             .maximum_attempts(job.max_tries)
             .build();
         let attempt = ActivityOptions::with_start_to_close_timeout(attempt_limit)
+            .heartbeat_timeout(ATTEMPT_HEARTBEAT)
             .retry_policy(retry)
             .build();
         let attempted = ctx
