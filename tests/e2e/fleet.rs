@@ -178,6 +178,18 @@ fn start_worker(
     folder: &Path,
     password: &str,
 ) -> WorkerProcess {
+    start_worker_with(db, temporal, queue, folder, password, &[])
+}
+
+/// A worker child process on `queue`, with `extra` arguments.
+fn start_worker_with(
+    db: &Path,
+    temporal: &Temporal,
+    queue: &str,
+    folder: &Path,
+    password: &str,
+    extra: &[&str],
+) -> WorkerProcess {
     let child = dcconn(db, password)
         .args([
             "worker",
@@ -189,9 +201,26 @@ fn start_worker(
         .arg("--connections")
         .arg(folder)
         .args(["--grace-secs", "10"])
+        .args(extra)
         .spawn()
         .expect("the worker starts");
     WorkerProcess(Some(child))
+}
+
+/// The value of the Prometheus series `name` whose labels include `label` (e.g.
+/// `outcome="succeeded"`), as `/metrics` at `address` serves it.
+fn metric(address: &str, name: &str, label: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| line[name.len()..].starts_with(['{', ' ']) && line.contains(label))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 /// The summary line with its elapsed time left out (`in 0.1s`), which differs between runs.
@@ -240,7 +269,15 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     let fleet_db = harness.dir.path().join("fleet.db");
     let local_db = harness.dir.path().join("local.db");
-    let worker = start_worker(&fleet_db, &temporal, "via", &folder, &harness.password);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let worker = start_worker_with(
+        &fleet_db,
+        &temporal,
+        "via",
+        &folder,
+        &harness.password,
+        &["--metrics", &metrics],
+    );
 
     let mut local_args = vec!["import".to_owned()];
     local_args.extend(harness.connection_args(SOAP_PACKAGE));
@@ -317,6 +354,13 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     let line = format!("task 1: disable {account}: COMPLETE after 1 try\n");
     assert_eq!(stdout(&via), line);
     assert_eq!(harness.sim.dataset().users[3].status, "Locked");
+
+    // The worker's metrics: one import and one task, succeeded; 25 accounts imported.
+    let succeeded = r#"outcome="succeeded""#;
+    assert_eq!(metric(&metrics, "dcconn_imports", succeeded), Some(1.0));
+    assert_eq!(metric(&metrics, "dcconn_tasks", succeeded), Some(1.0));
+    assert_eq!(metric(&metrics, "dcconn_accounts_imported", ""), Some(25.0));
+    assert_eq!(metric(&metrics, "dcconn_activities_running", ""), Some(0.0));
 
     // SIGTERM: the worker stops by itself, exit 0.
     worker.signal(libc::SIGTERM);
