@@ -156,12 +156,13 @@ async fn serve(
 }
 
 /// Workflow tasks are cheap (they only schedule); activities run at most `activities` at once
-/// (imports and task attempts share them, each kind within its own limit).
+/// (imports and task attempts share them, each kind within its own limit), and as many local
+/// activities (creating tasks).
 fn tuner(activities: usize) -> TunerHolder {
     TunerHolder::builder()
         .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
         .activity_task_slot_supplier(FixedSizeSlotSupplier::new(activities.max(1)))
-        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(activities.max(1)))
         .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
         .build()
 }

@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
 use temporalio_common::error::{ActivityExecutionError, IncomingError};
+use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_sdk::workflows::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, ChildWorkflowOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{
+    ActivityOptions, ChildWorkflowOptions, LocalActivityOptions, WorkflowContext, WorkflowResult,
+};
 
 use super::activities::{FleetActivities, TaskAttempt};
 use super::{ImportJob, JobOutcome, Message, ProvisionJob, failure_type, import_workflow_id};
@@ -111,7 +115,10 @@ impl ProvisionWorkflow {
         job: ProvisionJob,
     ) -> WorkflowResult<JobOutcome> {
         let attempt_limit = Duration::from_millis(job.lease_ms).max(Duration::from_secs(60));
-        let create = ActivityOptions::with_start_to_close_timeout(attempt_limit)
+        // A few store statements: a local activity, run by the worker of the workflow task
+        // and recorded as one marker (a thousand tasks at once cost Temporal far less).
+        let create = LocalActivityOptions::builder()
+            .start_to_close_timeout(attempt_limit)
             .retry_policy(
                 RetryPolicy::builder()
                     .initial_interval(Duration::from_secs(1))
@@ -120,7 +127,7 @@ impl ProvisionWorkflow {
             )
             .build();
         let created = ctx
-            .execute_activity(FleetActivities::create_task, job.clone(), create)
+            .execute_local_activity(FleetActivities::create_task, job.clone(), create)
             .await;
         let task = match created {
             Ok(task) => task,
@@ -151,19 +158,10 @@ impl ProvisionWorkflow {
 /// The outcome an activity's final failure carries, or one made of the failure itself (a
 /// timeout: no worker finished it).
 fn outcome_of_failure(error: &ActivityExecutionError, what: &str) -> JobOutcome {
+    if let Some(outcome) = error.failure().and_then(carried_outcome) {
+        return outcome;
+    }
     match error.reason() {
-        Some(IncomingError::Application(failure)) => match failure.details::<JobOutcome>() {
-            Ok(Some(outcome)) => outcome,
-            _ => {
-                let code = exit_code_of(failure.type_name().unwrap_or_default());
-                JobOutcome::failed(
-                    code,
-                    failure
-                        .failure()
-                        .map_or_else(String::new, |f| f.message.clone()),
-                )
-            }
-        },
         Some(IncomingError::Timeout(_)) => JobOutcome::failed(
             exit::INTERNAL,
             format!(
@@ -175,6 +173,27 @@ fn outcome_of_failure(error: &ActivityExecutionError, what: &str) -> JobOutcome 
             format!("{what} failed in the fleet: {error}"),
         ),
     }
+}
+
+/// The [`JobOutcome`] an application failure in `failure`'s chain carries as its details (the
+/// activity's own failure, or its cause, depending on how the failure came: from an activity
+/// or a local one); or, without details, one made of its message and type.
+fn carried_outcome(failure: &Failure) -> Option<JobOutcome> {
+    let mut next = Some(failure);
+    while let Some(failure) = next {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info {
+            let details = info
+                .details
+                .as_ref()
+                .and_then(|details| details.payloads.first());
+            let carried = details.and_then(|payload| serde_json::from_slice(&payload.data).ok());
+            return Some(carried.unwrap_or_else(|| {
+                JobOutcome::failed(exit_code_of(&info.r#type), failure.message.clone())
+            }));
+        }
+        next = failure.cause.as_deref();
+    }
+    None
 }
 
 /// The exit code of a failure type.
