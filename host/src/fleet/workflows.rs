@@ -15,7 +15,7 @@ use temporalio_sdk::{
 };
 
 use super::activities::{FleetActivities, TaskAttempt};
-use super::{ImportJob, JobOutcome, Message, ProvisionJob, failure_type, import_workflow_id};
+use super::{ImportJob, JobOutcome, ProvisionJob, failure_type, import_workflow_id};
 use crate::jobs::exit_code as exit;
 
 /// The longest an import may take (the job's own deadline, `--limit-job-secs`, is the same).
@@ -83,11 +83,10 @@ impl ScheduledImportWorkflow {
         let started = match started {
             Ok(started) => started,
             Err(error) => {
-                let mut skipped = JobOutcome::failed(
+                let skipped = JobOutcome::failed(
                     exit::BUSY,
                     format!("skipped: {id} is running already, or could not start ({error})"),
                 );
-                skipped.trailing.push(Message::info("skipped"));
                 return Ok(skipped);
             }
         };
