@@ -256,12 +256,19 @@ fn each_help_lists_what_matters_to_its_command_and_the_top_level_help_every_glob
         "--lease-ms",
         "--accept-removals",
         "--help",
+        // Through the fleet (`--via`).
+        "--via",
+        "--namespace",
+        "--task-queue",
+        "--heartbeat-timeout-secs",
+        "--max-attempts",
+        "--attempt-backoff-ms",
     ];
     expected.extend(LIMIT_FLAGS);
     assert_eq!(import, expected);
     // The summary of -h leaves the limits to --help.
     let short = flags(&help(&["import", "-h"]));
-    assert_eq!(short, expected[..16]);
+    assert_eq!(short, expected[..expected.len() - LIMIT_FLAGS.len()]);
     assert!(help(&["accounts", "--help"]).ends_with(
         "Options every command takes (--db, --component, --no-cache, -q, -v, --log-format) and the component's limits: dcconn --help\n"
     ));
