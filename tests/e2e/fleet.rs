@@ -128,6 +128,15 @@ fn connections_of(dir: &Path, endpoints: &[(String, String)]) -> PathBuf {
     folder
 }
 
+/// A new database in the tests' PostgreSQL cluster, as `--db` names it: the fleet's shared store.
+fn shared_store() -> PathBuf {
+    PathBuf::from(
+        test_servers::shared_postgres()
+            .create_database()
+            .expect("a database for the test"),
+    )
+}
+
 /// `dcconn` on store `db`.
 fn dcconn(db: &Path, password: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dcconn"));
@@ -267,6 +276,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     let temporal = Temporal::start();
     let harness = Harness::new(25);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    // One machine: the workers may share a SQLite file.
     let fleet_db = harness.dir.path().join("fleet.db");
     let local_db = harness.dir.path().join("local.db");
     let metrics = format!("127.0.0.1:{}", free_port());
@@ -378,7 +388,7 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
     let temporal = Temporal::start();
     let harness = Harness::new(5);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let fleet_db = harness.dir.path().join("fleet.db");
+    let fleet_db = shared_store();
     let local_db = harness.dir.path().join("local.db");
     let _worker = start_worker(&fleet_db, &temporal, "auth", &folder, "not-the-password");
 
@@ -478,7 +488,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
     let temporal = Temporal::start();
     let harness = Harness::new(300);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let fleet_db = harness.dir.path().join("fleet.db");
+    let fleet_db = shared_store();
     let local_db = harness.dir.path().join("local.db");
     import_locally(
         &local_db,
@@ -560,7 +570,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     let temporal = Temporal::start();
     let harness = Harness::new(DISABLES);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let fleet_db = harness.dir.path().join("fleet.db");
+    let fleet_db = shared_store();
     import_locally(
         &fleet_db,
         &harness.sim.endpoint_url(),
@@ -599,7 +609,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
         .iter()
         .map(|user| user.name.clone())
         .collect();
-    let outcomes = disable_all_via(&temporal.address, "many", &accounts);
+    let outcomes = disable_all_via(&temporal.address, "many", &accounts, 30_000);
     for (account, outcome) in accounts.iter().zip(&outcomes) {
         assert_eq!((outcome.exit_code, &outcome.error), (0, &None), "{account}");
         assert!(
@@ -633,18 +643,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     );
     // Exactly one successful lock per account: its lock calls are its tries, and the failed
     // ones are the injected failures.
-    let mut calls = std::collections::BTreeMap::<String, u64>::new();
-    for request in harness.sim.requests() {
-        for operation in request
-            .operations
-            .iter()
-            .filter(|o| o.name == "Security.lockUserAccountRq")
-        {
-            *calls
-                .entry(operation.attr("userName").unwrap_or_default().to_owned())
-                .or_default() += 1;
-        }
-    }
+    let calls = lock_calls(&harness.sim);
     let tries: std::collections::BTreeMap<String, u64> = tasks
         .iter()
         .map(|task| {
@@ -668,11 +667,13 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
 /// Disables in flight at once from the test's client.
 const IN_FLIGHT: usize = 100;
 
-/// `disable --via` of every account at once, from one client: their outcomes, in order.
+/// `disable --via` of every account at once, from one client, each attempt holding its task for
+/// `lease_ms`: their outcomes, in order.
 fn disable_all_via(
     address: &str,
     queue: &str,
     accounts: &[String],
+    lease_ms: u64,
 ) -> Vec<dcconn::fleet::JobOutcome> {
     let target = dcconn::fleet::Target {
         address: address.to_owned(),
@@ -696,7 +697,7 @@ fn disable_all_via(
                 max_tries: 10,
                 backoff_ms: 100,
                 max_backoff_ms: 1_000,
-                lease_ms: 30_000,
+                lease_ms,
             };
             dcconn::fleet::client::provision_with(&client, &target, job)
         });
@@ -738,7 +739,7 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
         .map(|(index, sim)| (format!("ep{index:02}"), sim.endpoint_url()))
         .collect();
     let folder = connections_of(dir.path(), &names);
-    let fleet_db = dir.path().join("fleet.db");
+    let fleet_db = shared_store();
     let local_db = dir.path().join("local.db");
     for (name, url) in &names {
         import_locally(&local_db, url, name, password);
@@ -792,6 +793,149 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
         );
         schedule(&["remove", name]);
     }
+    for worker in workers {
+        stop(worker);
+    }
+}
+
+/// The tasks of store `db` as `dcconn tasks --format json` lists them; none while the store
+/// cannot be read.
+fn tasks(db: &Path) -> Vec<Value> {
+    let output = dcconn(db, "")
+        .args(["tasks", "--format", "json"])
+        .output()
+        .expect("dcconn runs");
+    match output.status.success() {
+        true => serde_json::from_slice(&output.stdout).expect("JSON tasks"),
+        false => Vec::new(),
+    }
+}
+
+/// How many lock calls the simulator received per account.
+fn lock_calls(sim: &Simulator) -> std::collections::BTreeMap<String, u64> {
+    let mut calls = std::collections::BTreeMap::new();
+    for request in sim.requests() {
+        for operation in request
+            .operations
+            .iter()
+            .filter(|o| o.name == "Security.lockUserAccountRq")
+        {
+            *calls
+                .entry(operation.attr("userName").unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+    }
+    calls
+}
+
+#[test]
+fn fleet_jobs_complete_through_a_postgres_restart() {
+    let temporal = Temporal::start();
+    let cluster = test_servers::PostgresCluster::start().expect("a PostgreSQL cluster of its own");
+    let store = PathBuf::from(cluster.create_database().expect("a database"));
+    let harness = Harness::new(300);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let local_db = harness.dir.path().join("local.db");
+    import_locally(
+        &local_db,
+        &harness.sim.endpoint_url(),
+        "dc",
+        &harness.password,
+    );
+    let workers: Vec<WorkerProcess> = (0..2)
+        .map(|_| start_worker(&store, &temporal, "restart", &folder, &harness.password))
+        .collect();
+
+    // An import caught mid-run when PostgreSQL restarts: its attempt fails, the worker records
+    // the run as failed on a new connection, and the retry imports at once.
+    harness
+        .sim
+        .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
+    let client = dcconn(&store, "")
+        .args([
+            "import",
+            "--via",
+            &temporal.address,
+            "--task-queue",
+            "restart",
+        ])
+        .args(["-c", "dc", "--attempt-backoff-ms", "200"])
+        .spawn()
+        .expect("the client starts");
+    assert!(
+        harness.sim.wait_for_stall(Duration::from_secs(30)),
+        "the import never paused"
+    );
+    await_condition(Duration::from_secs(30), "the first run's record", || {
+        runs(&store, "dc").len() == 1
+    });
+    cluster.restart().expect("PostgreSQL restarts");
+    harness.sim.release_stall();
+    let finished = wait_with_limit(client, Duration::from_secs(90));
+    assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
+    assert!(
+        stdout(&finished).starts_with("imported dc (run 2) in "),
+        "{}",
+        stdout(&finished)
+    );
+    let history = runs(&store, "dc");
+    let outcomes: Vec<(i64, &str)> = history
+        .iter()
+        .map(|run| {
+            (
+                run["id"].as_i64().unwrap_or(0),
+                run["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [(2, "succeeded"), (1, "failed")]);
+    let error = history[1]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("PostgreSQL failed while "), "{error}");
+    assert_eq!(
+        endpoint_content(&store, "dc"),
+        endpoint_content(&local_db, "dc")
+    );
+
+    // Disables in flight when PostgreSQL restarts: every one completes, each account locked.
+    let accounts: Vec<String> = harness.sim.dataset().users[..60]
+        .iter()
+        .map(|user| user.name.clone())
+        .collect();
+    let address = temporal.address.clone();
+    let to_disable = accounts.clone();
+    let disabling =
+        std::thread::spawn(move || disable_all_via(&address, "restart", &to_disable, 2_000));
+    await_condition(Duration::from_secs(60), "ten completed tasks", || {
+        tasks(&store)
+            .iter()
+            .filter(|task| task["status"] == "COMPLETE")
+            .count()
+            >= 10
+    });
+    cluster.restart().expect("PostgreSQL restarts");
+    let outcomes = disabling.join().expect("the client thread ends");
+    for (account, outcome) in accounts.iter().zip(&outcomes) {
+        assert_eq!((outcome.exit_code, &outcome.error), (0, &None), "{account}");
+    }
+    let tasks = tasks(&store);
+    assert_eq!(tasks.len(), accounts.len());
+    assert!(
+        tasks.iter().all(|task| task["status"] == "COMPLETE"),
+        "{tasks:?}"
+    );
+    let users = harness.sim.dataset().users;
+    assert!(users[..60].iter().all(|user| user.status == "Locked"));
+    // An attempt cut off before it recorded its end is tried again: a lock is sent once per try.
+    let tries: std::collections::BTreeMap<String, u64> = tasks
+        .iter()
+        .map(|task| {
+            (
+                task["account"].as_str().unwrap_or_default().to_owned(),
+                task["tries"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(lock_calls(&harness.sim), tries);
     for worker in workers {
         stop(worker);
     }
