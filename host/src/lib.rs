@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod connection;
+pub mod fleet;
 pub mod identities;
 pub mod jobs;
 pub mod model;

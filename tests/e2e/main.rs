@@ -7,6 +7,7 @@ mod corpus;
 mod escapes;
 mod failures;
 mod files;
+mod fleet;
 mod hostile;
 mod import;
 mod install;

@@ -168,6 +168,12 @@ pub enum Command {
     /// The store's upkeep: check it, back it up, prune old runs' changes, migrate it.
     #[command(subcommand)]
     Db(super::db::DbCommand),
+    /// Run a fleet worker: the imports and provisioning tasks Temporal hands out, on this
+    /// machine's connections (--connections) and store (--db), until SIGTERM.
+    Worker(super::fleet_commands::WorkerArgs),
+    /// Endpoints' import schedules in the fleet (Temporal Schedules).
+    #[command(subcommand)]
+    Schedule(super::fleet_commands::ScheduleCommand),
     /// Print a completion script for a shell, e.g. `dcconn completions bash >
     /// /etc/bash_completion.d/dcconn`.
     Completions {
@@ -300,6 +306,9 @@ pub struct ProvisionArgs {
     /// Tries and backoff.
     #[command(flatten)]
     pub retry: RetryOptions,
+    /// Through the fleet.
+    #[command(flatten)]
+    pub via: super::fleet_commands::ViaArgs,
 }
 
 /// `retry`.
@@ -416,6 +425,12 @@ pub struct ImportArgs {
     /// threshold, as long as they are no more than RUN withheld.
     #[arg(long, value_name = "RUN")]
     pub accept_removals: Option<i64>,
+    /// Through the fleet.
+    #[command(flatten)]
+    pub via: super::fleet_commands::ViaArgs,
+    /// How the import runs in the fleet (with --via).
+    #[command(flatten)]
+    pub fleet: super::fleet_commands::FleetImportArgs,
 }
 
 /// `accounts` and `runs`.

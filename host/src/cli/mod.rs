@@ -7,6 +7,7 @@ mod component;
 mod db;
 mod files;
 mod filters;
+mod fleet_commands;
 mod help;
 mod logs;
 mod output;
@@ -22,6 +23,7 @@ use clap::FromArgMatches;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::connection::{self, Connection};
+use crate::fleet;
 use crate::jobs::exit_code as exit;
 use crate::jobs::{self, JobError, check, import, provision};
 use crate::runtime::{Runtime, default_cache_dir};
@@ -335,6 +337,8 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Package(PackageCommand::Export { connection, output }) => {
             export_package(cli, connection, output)
         }
+        Command::Worker(args) => fleet_commands::worker(cli, args),
+        Command::Schedule(command) => fleet_commands::schedule(command),
         Command::Completions { shell } => {
             let mut command = <args::Cli as clap::CommandFactory>::command();
             // Generated into memory: clap_complete panics on a failed write (a closed pipe).
@@ -600,6 +604,9 @@ fn scratch_store() -> Result<(Store, tempfile::TempDir), Failure> {
 }
 
 fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
+    if let Some(via) = &args.via.via {
+        return fleet_commands::import_via(args, via);
+    }
     let Job {
         connection,
         runtime,
@@ -639,41 +646,119 @@ fn run_import(cli: &Cli, args: &args::ImportArgs) -> Result<u8, Failure> {
         bar.set_message(progress_message(&seen));
     });
     bar.finish_and_clear();
+    let shown = ImportShown {
+        endpoint: &endpoint,
+        json: args.json,
+        dry_run: args.dry_run,
+        accepted: args.accept_removals,
+    };
+    present(&import_outcome(&shown, outcome, &connection))
+}
+
+/// How an import's outcome is shown: what `dcconn import` was asked.
+pub(crate) struct ImportShown<'a> {
+    /// The endpoint.
+    pub endpoint: &'a str,
+    /// `--json`.
+    pub json: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--accept-removals`.
+    pub accepted: Option<i64>,
+}
+
+/// What `dcconn import` shows for `outcome`, locally or through the fleet (the worker builds
+/// it; `--via` prints it): every text masked.
+pub(crate) fn import_outcome(
+    shown: &ImportShown<'_>,
+    outcome: Result<import::ImportReport, import::ImportFailure>,
+    connection: &Connection,
+) -> fleet::JobOutcome {
+    let mut stdout = Vec::new();
     match outcome {
         Ok(report) => {
-            print_warnings(&report.warnings);
-            print(|out| output::import_summary(out, &endpoint, &report, args.json))?;
-            let accepted = args.accept_removals;
+            let _ = output::import_summary(&mut stdout, shown.endpoint, &report, shown.json);
+            let mut job = fleet::JobOutcome {
+                messages: warning_messages(&report.warnings),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                ..fleet::JobOutcome::default()
+            };
             if report.summary.withheld.is_empty() {
-                if let Some(run) = accepted {
-                    note(accepted_note(run, &report));
+                if let Some(run) = shown.accepted {
+                    job.trailing
+                        .push(fleet::Message::info(accepted_note(run, &report)));
                 }
-                return Ok(exit::OK);
+                return job;
             }
-            let message = withheld_message(&report, accepted);
-            message_to_stderr("WARN", &message, Some(exit::WITHHELD));
-            Ok(exit::WITHHELD)
+            let message = withheld_message(&report, shown.accepted);
+            job.trailing.push(fleet::Message::warn(message));
+            job.exit_code = exit::WITHHELD;
+            job
         }
         Err(failure) => {
-            if args.json {
-                let _ = print(|out| {
-                    output::import_failure(out, &endpoint, &failure, &connection, args.dry_run)
-                });
+            if shown.json {
+                let _ = output::import_failure(
+                    &mut stdout,
+                    shown.endpoint,
+                    &failure,
+                    connection,
+                    shown.dry_run,
+                );
             }
-            let mut message = failure.error.redacted(Some(&connection));
-            if args.dry_run {
+            let mut message = failure.error.redacted(Some(connection));
+            if shown.dry_run {
                 message.push_str("\nnothing was written (dry run)");
             } else if let Some(run) = failure.run {
                 message.push_str(&format!(
                     "\nrun {run} is recorded as failed; the stored data is unchanged"
                 ));
             }
-            Err(Failure {
-                message,
-                code: failure.error.exit_code(),
-            })
+            fleet::JobOutcome {
+                exit_code: failure.error.exit_code(),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                error: Some(message),
+                ..fleet::JobOutcome::default()
+            }
         }
     }
+}
+
+/// Prints a job's outcome as the local command does: messages, stdout, trailing messages,
+/// then the error; returns its exit code (an error as a [`Failure`]).
+fn present(outcome: &fleet::JobOutcome) -> Result<u8, Failure> {
+    let quiet = QUIET.load(std::sync::atomic::Ordering::Relaxed);
+    let say = |message: &fleet::Message, code: Option<u8>| {
+        if message.level == "WARN" || !quiet {
+            message_to_stderr(&message.level, &message.text, code);
+        }
+    };
+    if !quiet {
+        for message in &outcome.messages {
+            message_to_stderr(&message.level, &message.text, None);
+        }
+    }
+    print(|out| out.write_all(outcome.stdout.as_bytes()))?;
+    for message in &outcome.trailing {
+        let code = (message.level == "WARN" && outcome.error.is_none())
+            .then_some(outcome.exit_code)
+            .filter(|code| *code != exit::OK);
+        say(message, code);
+    }
+    match &outcome.error {
+        Some(message) => Err(Failure {
+            message: message.clone(),
+            code: outcome.exit_code,
+        }),
+        None => Ok(outcome.exit_code),
+    }
+}
+
+/// Configuration warnings as the messages `print_warnings` prints.
+fn warning_messages(warnings: &[crate::runtime::wit::Problem]) -> Vec<fleet::Message> {
+    jobs::problems::grouped(warnings)
+        .iter()
+        .map(|warning| fleet::Message::warn(warning.describe()))
+        .collect()
 }
 
 /// What an import that accepted a run's withheld removals applied.
@@ -739,6 +824,9 @@ fn retry_policy(options: &args::RetryOptions, max_tries: u32) -> provision::Retr
 }
 
 fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8, Failure> {
+    if let Some(via) = &args.via.via {
+        return fleet_commands::provision_via(args, kind, via);
+    }
     let Job {
         connection,
         runtime,
@@ -784,6 +872,30 @@ fn provision(cli: &Cli, args: &args::ProvisionArgs, kind: TaskKind) -> Result<u8
     } else {
         exit::REMOTE
     })
+}
+
+/// What `dcconn enable|disable` shows for a task attempted through the fleet: its line, and
+/// the refusal that stopped it; exit code 0 once COMPLETE, 5 otherwise (or the refusal's).
+pub(crate) fn task_outcome(
+    task: &crate::store::Task,
+    refused: Option<&JobError>,
+    connection: &Connection,
+) -> fleet::JobOutcome {
+    let failed = Failure::from_job;
+    let (exit_code, error) = match refused {
+        Some(refused) => {
+            let failure = failed(refused, Some(connection));
+            (failure.code, Some(failure.message))
+        }
+        None if task.status == TaskStatus::Complete => (exit::OK, None),
+        None => (exit::REMOTE, None),
+    };
+    fleet::JobOutcome {
+        exit_code,
+        stdout: format!("{}\n", output::task_line(task)),
+        error,
+        ..fleet::JobOutcome::default()
+    }
 }
 
 /// Says which earlier task of its account `task` (not attempted) waits for.

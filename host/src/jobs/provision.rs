@@ -167,6 +167,27 @@ fn attempt_now(
     Ok((task, refused))
 }
 
+/// Attempts the existing task `id` once, whatever its due time, as [`request`] attempts the task
+/// it creates (the fleet's provisioning workflows). A task that has ended is returned as it
+/// stands, and nothing is sent: a re-delivered attempt never sends a completed task's request
+/// again. Returns the task as it stands afterwards, with the refusal that must stop, if any.
+pub fn attempt_task(
+    runtime: &Runtime,
+    store: &mut Store,
+    connection: &Connection,
+    id: TaskId,
+    policy: &RetryPolicy,
+) -> Result<(Task, Option<JobError>), JobError> {
+    let task = store
+        .task(id)?
+        .ok_or(JobError::Store(StoreError::UnknownTask { task: id.0 }))?;
+    if task.status.is_final() {
+        return Ok((task, None));
+    }
+    let (instance, _warnings) = validated_instance(runtime, connection)?;
+    attempt_now(store, instance, connection, &task, policy)
+}
+
 /// The requests `request` would send, rendered by the component, with every secret value of
 /// the connection masked. Creates no task and sends nothing.
 pub fn dry_run(

