@@ -183,6 +183,7 @@ impl Fleet<'_> {
     fn import_round(&self, db: &str, workers: &[u32], round: &str) -> Result<Value> {
         eprintln!("dcbench fleet: {} imports ({round})", self.args.endpoints);
         let (wal_before, temporal_before) = (self.wal_position()?, self.temporal_bytes());
+        let activity = PgActivity::read(db)?;
         let before = self.cpu(workers)?;
         let started = Instant::now();
         let outcomes = self.tokio.block_on(futures::future::join_all(
@@ -191,6 +192,7 @@ impl Fleet<'_> {
         let wall = started.elapsed();
         let cpu = self.cpu(workers)?.since(&before, wall);
         let wal = self.wal_position()? - wal_before;
+        let activity = PgActivity::read(db)?.since(&activity, self.args.endpoints);
         let mut summaries = Vec::new();
         for (index, outcome) in outcomes.into_iter().enumerate() {
             let outcome =
@@ -217,6 +219,7 @@ impl Fleet<'_> {
             "failedAttempts": self.failed_runs(db)?,
             "cpuS": cpu,
             "walBytesPerImport": wal / endpoints,
+            "postgresPerImport": activity,
             "databaseBytes": self.database_bytes(db)?,
             "history": history,
             "temporalDbBytesPerImport": (self.temporal_bytes() - temporal_before) / endpoints,
@@ -256,6 +259,7 @@ impl Fleet<'_> {
             workers.len()
         );
         let (wal_before, temporal_before) = (self.wal_position()?, self.temporal_bytes());
+        let activity = PgActivity::read(db)?;
         let before = self.cpu(workers)?;
         let started = Instant::now();
         let outcomes = self.tokio.block_on(async {
@@ -272,6 +276,7 @@ impl Fleet<'_> {
         let wall = started.elapsed();
         let cpu = self.cpu(workers)?.since(&before, wall);
         let wal = self.wal_position()? - wal_before;
+        let activity = PgActivity::read(db)?.since(&activity, jobs.len());
         for (job, outcome) in jobs.iter().zip(outcomes) {
             let outcome = outcome.with_context(|| format!("disable {}", job.account))?;
             if outcome.exit_code != 0 || !outcome.stdout.contains(": COMPLETE after ") {
@@ -300,6 +305,7 @@ impl Fleet<'_> {
             "tries": tries,
             "cpuS": cpu,
             "walBytesPerTask": wal / tasks,
+            "postgresPerTask": activity,
             "history": self.histories(ids)?,
             "temporalDbBytesPerTask": (self.temporal_bytes() - temporal_before) / tasks,
         }))
@@ -587,6 +593,50 @@ impl Drop for Worker {
     }
 }
 
+/// What PostgreSQL's statistics say of the measurement's database so far. The sessions report
+/// them when they go idle (within a second while busy), so a short measurement may miss the last.
+struct PgActivity {
+    commits: f64,
+    rows_written: f64,
+    rows_read_by_seq_scans: f64,
+    autovacuums: f64,
+}
+
+impl PgActivity {
+    /// The statistics of the database at `url`.
+    fn read(url: &str) -> Result<PgActivity> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)
+            .context("connecting to PostgreSQL for its statistics")?;
+        let database = client.query_one(
+            "SELECT xact_commit::float8, (tup_inserted + tup_updated + tup_deleted)::float8 \
+             FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )?;
+        let tables = client.query_one(
+            "SELECT coalesce(sum(seq_tup_read), 0)::float8, \
+             coalesce(sum(autovacuum_count + autoanalyze_count), 0)::float8 FROM pg_stat_user_tables",
+            &[],
+        )?;
+        Ok(PgActivity {
+            commits: database.get(0),
+            rows_written: database.get(1),
+            rows_read_by_seq_scans: tables.get(0),
+            autovacuums: tables.get(1),
+        })
+    }
+
+    /// What happened since `before`, per job of `jobs` (autovacuum and autoanalyze runs: in all).
+    fn since(&self, before: &PgActivity, jobs: usize) -> Value {
+        let per = |now: f64, then: f64| (now - then) / jobs.max(1) as f64;
+        json!({
+            "commits": per(self.commits, before.commits),
+            "rowsWritten": per(self.rows_written, before.rows_written),
+            "rowsReadBySeqScans": per(self.rows_read_by_seq_scans, before.rows_read_by_seq_scans),
+            "autovacuumsInAll": self.autovacuums - before.autovacuums,
+        })
+    }
+}
+
 /// CPU seconds used so far, by part.
 struct CpuSample {
     workers: f64,
@@ -714,6 +764,24 @@ fn print(figures: &Value) {
             row["failedAttempts"],
         );
     }
+    let _ = writeln!(
+        out,
+        "\nPostgreSQL per import (from its statistics): commits, rows written, rows read by sequential scans; autovacuum and autoanalyze runs during the round; the database's size after it"
+    );
+    for row in figures["imports"].as_array().into_iter().flatten() {
+        let pg = &row["postgresPerImport"];
+        let _ = writeln!(
+            out,
+            "{:>7} {:>6}  {:>8.0} {:>10.0} {:>12.0} {:>4}  {:>8.1} MB",
+            row["workers"],
+            row["round"].as_str().unwrap_or_default(),
+            number(&pg["commits"]),
+            number(&pg["rowsWritten"]),
+            number(&pg["rowsReadBySeqScans"]),
+            pg["autovacuumsInAll"],
+            number(&row["databaseBytes"]) / 1e6,
+        );
+    }
     let p = &figures["provisioning"];
     if p.is_object() {
         let _ = writeln!(
@@ -736,6 +804,15 @@ fn print(figures: &Value) {
             number(&p["history"]["eventsMax"]),
             number(&p["history"]["bytesMax"]),
             number(&p["temporalDbBytesPerTask"]),
+        );
+        let pg = &p["postgresPerTask"];
+        let _ = writeln!(
+            out,
+            "PostgreSQL per task: {:.1} commits, {:.1} rows written, {:.0} rows read by sequential scans; autovacuum and autoanalyze runs meanwhile: {}",
+            number(&pg["commits"]),
+            number(&pg["rowsWritten"]),
+            number(&pg["rowsReadBySeqScans"]),
+            pg["autovacuumsInAll"],
         );
     }
 }
