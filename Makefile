@@ -118,10 +118,12 @@ lint: setup
 memory: build
 	python3 scripts/memory.py 10000 100000
 
-## bench: imports (BENCH_USERS) beside their floor, native and script references, start-up, provisioning throughput; see BENCHMARKS.md
-bench: build $(BENCH_SCRIPT_STAMP)
+## bench: imports (BENCH_USERS) beside their floor, native and script references, start-up, provisioning throughput,
+## then the fleet (20 endpoints × 10k users with 1, 2, 3 workers on Temporal and PostgreSQL; BENCH_FLEET=0 skips it); see BENCHMARKS.md
+bench: build postgres $(BENCH_SCRIPT_STAMP) $(TEMPORAL_STAMP)
 	$(CARGO) build --release -p dcbench
 	target/release/dcbench run --users $(BENCH_USERS) --json target/bench.json
+	$(if $(filter 0,$(BENCH_FLEET)),@echo "BENCH_FLEET=0: the fleet benchmark is skipped",target/release/dcbench fleet --json target/bench.json)
 
 ## fuzz: each cargo-fuzz target (paths, templates, config) for FUZZ_SECONDS s (default 600) on nightly; fails on a crash
 fuzz:

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::PASSWORD_VARIABLE;
 use crate::process::{Measured, measure, wait4};
 use crate::script;
+use crate::simulator::{PASSWORD, Simulator};
 
 /// `dcbench run`.
 #[derive(clap::Args)]
@@ -52,9 +53,6 @@ pub struct RunArgs {
     #[arg(long)]
     script: Option<PathBuf>,
 }
-
-/// The password the simulator accepts.
-const PASSWORD: &str = "bench-secret";
 
 /// Everything the programs share: where they are, the scratch folder and the component cache.
 struct Setup<'a> {
@@ -115,48 +113,6 @@ impl Setup<'_> {
     }
 }
 
-/// A simulator child process, stopped when dropped.
-struct Simulator {
-    child: Child,
-    /// `http://127.0.0.1:PORT`: its admin API is under `/admin`.
-    base: String,
-    endpoint: String,
-}
-
-impl Simulator {
-    fn start(setup: &Setup<'_>, users: usize) -> Result<Simulator> {
-        let mut child = Command::new(setup.args.bin.join("dcsim"))
-            .args(["--users", &users.to_string()])
-            .env("DCSIM_PASSWORD", PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start dcsim (build it with `make build`)")?;
-        // It prints `dcsim listening on http://127.0.0.1:PORT (...)` once it accepts.
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let Some(url) = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-        else {
-            bail!("dcsim said {line:?}");
-        };
-        Ok(Simulator {
-            child,
-            base: url.to_owned(),
-            endpoint: format!("{url}/dc/services"),
-        })
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The median of `runs` by wall time.
 fn median(mut runs: Vec<Measured>) -> Measured {
     runs.sort_by_key(|run| run.wall);
@@ -214,7 +170,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 /// (with the store's growth), and, once 1 % of the users changed in the simulator, an import of
 /// that change into each of those stores.
 fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
-    let simulator = Simulator::start(setup, users)?;
+    let simulator = Simulator::start(&setup.args.bin, users, 1)?;
     let endpoint = &simulator.endpoint;
     let warm = setup.db(&format!("warm-{users}.db"));
     // Compiles the component into the cache (first size only) and warms the simulator.
@@ -542,7 +498,7 @@ fn provisioning(setup: &Setup<'_>) -> Result<Value> {
     let tasks = setup.args.tasks;
     let mut runs = Vec::new();
     for round in 0..setup.args.repeat.max(1) {
-        let simulator = Simulator::start(setup, tasks)?;
+        let simulator = Simulator::start(&setup.args.bin, tasks, 1)?;
         runs.push(retry_run(
             setup,
             &simulator,

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use dcbench::{PASSWORD_VARIABLE, driver, floor, native};
+use dcbench::{PASSWORD_VARIABLE, driver, fleet, floor, native};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run every benchmark and print the results.
     Run(driver::RunArgs),
+    /// The fleet: imports per minute of many endpoints with 1, 2, 3 workers, and provisioning
+    /// tasks per second, through Temporal on PostgreSQL.
+    Fleet(fleet::FleetArgs),
     /// The floor: the same responses parsed by quick-xml into the same rows, written to SQLite.
     Floor {
         /// The endpoint URL.
@@ -62,6 +65,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => driver::run(&args),
+        Command::Fleet(args) => fleet::run(&args),
         Command::Floor { endpoint, db } => {
             let started = Instant::now();
             let counts = floor::run(&endpoint, "dcadmin", &password()?, &db)?;

@@ -68,6 +68,17 @@ impl PostgresCluster {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// The process id of the server's postmaster (its sessions are its children), from
+    /// `postmaster.pid` in the data folder.
+    pub fn server_pid(&self) -> io::Result<u32> {
+        let file = self.folder.path().join("data/postmaster.pid");
+        let text = std::fs::read_to_string(&file)?;
+        text.lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("{} names no process", file.display())))
+    }
+
     /// A new, empty database; returns its URL.
     pub fn create_database(&self) -> io::Result<String> {
         let name = format!(
