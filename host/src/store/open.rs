@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-mod postgres;
+pub(super) mod postgres;
 
 use std::fmt;
 
@@ -404,6 +404,7 @@ impl Store {
             lease: RunLease::default(),
             receiving: None,
             migrated,
+            staging_ready: true,
         }
     }
 

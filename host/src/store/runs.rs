@@ -356,6 +356,7 @@ impl Store {
     /// marked. [`Store::begin_run`] does the same for its endpoint; runs whose lease lasts are
     /// left alone.
     pub fn recover_interrupted(&mut self) -> Result<usize, StoreError> {
+        self.prepare_staging()?;
         let action = || "recovering interrupted runs".to_owned();
         let tx = self.write(&action)?;
         let now = sql::now(&tx).doing(action)?;
@@ -373,6 +374,7 @@ impl Store {
         if endpoint.is_empty() {
             return Err(StoreError::EmptyEndpoint);
         }
+        self.prepare_staging()?;
         let action = || format!("starting a run for endpoint {endpoint}");
         let lease = self.lease.clone();
         let tx = self.write(&action)?;
@@ -427,6 +429,7 @@ impl Store {
 
     /// [`Store::fail_run`] on this connection.
     fn fail_run_once(&mut self, run: RunId, error: &str) -> Result<(), StoreError> {
+        self.prepare_staging()?;
         let action = || format!("recording the failure of run {run}");
         let tx = self.write(&action)?;
         running_run(&tx, run, &action)?;

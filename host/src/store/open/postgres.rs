@@ -2,8 +2,8 @@
 //!
 //! The database holds one store. Its schema is created by the first command that writes, under
 //! the store's write lock so that workers starting together create it once; `dcconn_schema`
-//! holds its version. Each session has its own TEMP staging tables, as each SQLite connection
-//! has. A session of a command that only reads is read-only.
+//! holds its version. Each session that imports has its own TEMP staging tables, as each
+//! SQLite connection has. A session of a command that only reads is read-only.
 
 use std::path::PathBuf;
 
@@ -13,8 +13,10 @@ use super::{Location, OpenMode};
 /// The schema, at [`schema::VERSION`].
 const SCHEMA: &str = include_str!("../schema/postgres.sql");
 
-/// The staging tables every session that writes creates.
-const STAGING: &str = include_str!("../schema/postgres-staging.sql");
+/// The staging tables a session creates before its first import ([`Store::prepare_staging`]):
+/// only then, since creating TEMP tables writes PostgreSQL's catalog, which a session that only
+/// provisions would pay for at every opening.
+pub(in crate::store) const STAGING: &str = include_str!("../schema/postgres-staging.sql");
 
 /// Opens the store in the database `url` names, the way `mode` says.
 pub(super) fn open(url: &str, mode: OpenMode) -> Result<Store, StoreError> {
@@ -43,17 +45,17 @@ pub(super) fn open(url: &str, mode: OpenMode) -> Result<Store, StoreError> {
         None if mode == OpenMode::Create => create(&mut conn).map_err(failed)?,
         None => return Err(StoreError::NoStoreInDatabase { store: shown }),
     }
-    let session = match mode {
-        OpenMode::ReadOnly => "SET default_transaction_read_only = on",
-        OpenMode::Create | OpenMode::Existing => STAGING,
-    };
-    conn.execute_batch(session).map_err(failed)?;
+    if mode == OpenMode::ReadOnly {
+        conn.execute_batch("SET default_transaction_read_only = on")
+            .map_err(failed)?;
+    }
     Ok(Store {
         conn,
         location: Location::Postgres(url.to_owned()),
         lease: RunLease::default(),
         receiving: None,
         migrated: None,
+        staging_ready: false,
     })
 }
 
