@@ -30,18 +30,9 @@ pub struct RunArgs {
     /// Attempts in flight in the provisioning benchmark (`dcconn retry --concurrency`).
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
-    /// The folder holding the built `dcconn`, `dcsim` and `dcbench`.
-    #[arg(long, default_value = "target/release")]
-    bin: PathBuf,
-    /// The component.
-    #[arg(
-        long,
-        default_value = "target/wasm32-wasip2/release/duckcreek_connector.wasm"
-    )]
-    component: PathBuf,
-    /// The connection the imports use.
-    #[arg(long, default_value = "packages/duckcreek.json")]
-    package: PathBuf,
+    /// The built programs, the component and the connection.
+    #[command(flatten)]
+    built: crate::Built,
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -65,11 +56,11 @@ struct Setup<'a> {
 
 impl Setup<'_> {
     fn program(&self, name: &str) -> Command {
-        let mut command = Command::new(self.args.bin.join(name));
+        let mut command = Command::new(self.args.built.bin.join(name));
         command
             .env(PASSWORD_VARIABLE, PASSWORD)
             .env("DCCONN_CACHE_DIR", &self.cache)
-            .env("DCCONN_COMPONENT", &self.args.component);
+            .env("DCCONN_COMPONENT", &self.args.built.component);
         command
     }
 
@@ -95,7 +86,7 @@ impl Setup<'_> {
     fn connection_args(&self, command: &mut Command, endpoint: &str) {
         command
             .arg("-c")
-            .arg(&self.args.package)
+            .arg(&self.args.built.package)
             .arg("--set")
             .arg(format!("SOAP_ENDPOINT={endpoint}"))
             .arg("--set")
@@ -170,7 +161,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 /// (with the store's growth), and, once 1 % of the users changed in the simulator, an import of
 /// that change into each of those stores.
 fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
-    let simulator = Simulator::start(&setup.args.bin, users, 1)?;
+    let simulator = Simulator::start(&setup.args.built.bin, users, 1)?;
     let endpoint = &simulator.endpoint;
     let warm = setup.db(&format!("warm-{users}.db"));
     // Compiles the component into the cache (first size only) and warms the simulator.
@@ -186,7 +177,7 @@ fn import_size(setup: &Setup<'_>, users: usize) -> Result<Value> {
         command
             .arg("native")
             .arg("--connection")
-            .arg(&setup.args.package)
+            .arg(&setup.args.built.package)
             .arg("--endpoint")
             .arg(endpoint)
             .arg("--db")
@@ -451,7 +442,7 @@ fn startup(setup: &Setup<'_>) -> Result<Value> {
     command
         .arg("instantiate")
         .arg("--component")
-        .arg(&setup.args.component)
+        .arg(&setup.args.built.component)
         .arg("--cache")
         .arg(&setup.cache);
     let instantiation = setup.measure(command)?.json()?;
@@ -498,7 +489,7 @@ fn provisioning(setup: &Setup<'_>) -> Result<Value> {
     let tasks = setup.args.tasks;
     let mut runs = Vec::new();
     for round in 0..setup.args.repeat.max(1) {
-        let simulator = Simulator::start(&setup.args.bin, tasks, 1)?;
+        let simulator = Simulator::start(&setup.args.built.bin, tasks, 1)?;
         runs.push(retry_run(
             setup,
             &simulator,

@@ -55,18 +55,9 @@ pub struct FleetArgs {
     /// Task workflows the client starts and awaits at once.
     #[arg(long, default_value_t = 100)]
     in_flight: usize,
-    /// The folder holding the built `dcconn` and `dcsim`.
-    #[arg(long, default_value = "target/release")]
-    bin: PathBuf,
-    /// The component.
-    #[arg(
-        long,
-        default_value = "target/wasm32-wasip2/release/duckcreek_connector.wasm"
-    )]
-    component: PathBuf,
-    /// The connection every endpoint's profile uses.
-    #[arg(long, default_value = "packages/duckcreek.json")]
-    package: PathBuf,
+    /// The built programs, the component and the connection.
+    #[command(flatten)]
+    built: crate::Built,
     /// The `temporal` CLI [default: target/interop/venv/bin/temporal of the workspace].
     #[arg(long)]
     temporal: Option<PathBuf>,
@@ -155,9 +146,9 @@ impl Fleet<'_> {
             args.endpoints, args.users
         );
         let simulators = (0..args.endpoints)
-            .map(|index| Simulator::start(&args.bin, args.users, index as u64 + 1))
+            .map(|index| Simulator::start(&args.built.bin, args.users, index as u64 + 1))
             .collect::<Result<Vec<_>>>()?;
-        let connections = write_connections(scratch.path(), &args.package, &simulators)?;
+        let connections = write_connections(scratch.path(), &args.built.package, &simulators)?;
         let target = Target {
             address: temporal.address().to_owned(),
             namespace: dcconn::fleet::DEFAULT_NAMESPACE.to_owned(),
@@ -539,7 +530,7 @@ impl Worker {
     /// Starts a worker on the fleet's queue and store `db`; returns once it polls.
     fn start(fleet: &Fleet<'_>, db: &str) -> Result<Worker> {
         let args = fleet.args;
-        let mut child = Command::new(args.bin.join("dcconn"))
+        let mut child = Command::new(args.built.bin.join("dcconn"))
             .args(["--db", db, "worker", "--temporal", &fleet.target.address])
             .args(["--task-queue", TASK_QUEUE, "--connections"])
             .arg(&fleet.connections)
@@ -547,7 +538,7 @@ impl Worker {
             .args(["--max-tasks", &args.max_tasks.to_string()])
             .env(PASSWORD_VARIABLE, PASSWORD)
             .env("DCCONN_CACHE_DIR", fleet.scratch.path().join("cache"))
-            .env("DCCONN_COMPONENT", &args.component)
+            .env("DCCONN_COMPONENT", &args.built.component)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -14,3 +14,20 @@ mod simulator;
 /// The password the driver gives the simulator and the measured programs (an environment
 /// variable, never an argument).
 pub const PASSWORD_VARIABLE: &str = "DCBENCH_PASSWORD";
+
+/// What every benchmark runs: the built programs, the component and the connection.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Built {
+    /// The folder holding the built `dcconn`, `dcsim` and `dcbench`.
+    #[arg(long, default_value = "target/release")]
+    pub bin: std::path::PathBuf,
+    /// The component.
+    #[arg(
+        long,
+        default_value = "target/wasm32-wasip2/release/duckcreek_connector.wasm"
+    )]
+    pub component: std::path::PathBuf,
+    /// The connection the imports use (every endpoint's profile, in the fleet).
+    #[arg(long, default_value = "packages/duckcreek.json")]
+    pub package: std::path::PathBuf,
+}

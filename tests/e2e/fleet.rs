@@ -11,8 +11,8 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::support::{
-    Harness, PASSWORD_VARIABLE, SOAP_PACKAGE, USERNAME, cache_dir, component, package, repository,
-    stderr, stdout,
+    Harness, PASSWORD_VARIABLE, SOAP_PACKAGE, USERNAME, cache_dir, component, package,
+    run_outcomes, stderr, stdout,
 };
 
 /// A Temporal development server of the test's own (`tests/servers`).
@@ -459,16 +459,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
         stdout(&finished)
     );
     let history = runs(&fleet_db, "dc");
-    let outcomes: Vec<(i64, &str)> = history
-        .iter()
-        .map(|run| {
-            (
-                run["id"].as_i64().unwrap_or(0),
-                run["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    assert_eq!(outcomes, [(2, "succeeded"), (1, "failed")]);
+    assert_eq!(run_outcomes(&history), [(2, "succeeded"), (1, "failed")]);
     assert_eq!(history[0]["accounts"], 300);
     // Nothing duplicated or lost: exactly what a single-machine import stores.
     assert_eq!(
@@ -807,16 +798,7 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
         stdout(&finished)
     );
     let history = runs(&store, "dc");
-    let outcomes: Vec<(i64, &str)> = history
-        .iter()
-        .map(|run| {
-            (
-                run["id"].as_i64().unwrap_or(0),
-                run["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    assert_eq!(outcomes, [(2, "succeeded"), (1, "failed")]);
+    assert_eq!(run_outcomes(&history), [(2, "succeeded"), (1, "failed")]);
     let error = history[1]["error"].as_str().unwrap_or_default();
     assert!(error.contains("PostgreSQL failed while "), "{error}");
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::support::{Harness, SOAP_PACKAGE, assert_failure, assert_success, stdout};
+use crate::support::{Harness, SOAP_PACKAGE, assert_failure, assert_success, run_outcomes, stdout};
 
 /// What differs between any two runs: the store's times as `<time>`, a worker's name
 /// (`dcconn-PID-NONCE-wN`) as `<worker>`.
@@ -159,16 +159,7 @@ fn an_import_cut_off_by_a_postgres_restart_fails_plainly_and_the_next_runs_at_on
     let second = harness.import(SOAP_PACKAGE);
     assert_success(&second);
     let runs = harness.list("runs");
-    let outcomes: Vec<(i64, &str)> = runs
-        .iter()
-        .map(|run| {
-            (
-                run["id"].as_i64().unwrap_or(0),
-                run["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    assert_eq!(outcomes, [(2, "succeeded"), (1, "failed")]);
+    assert_eq!(run_outcomes(&runs), [(2, "succeeded"), (1, "failed")]);
     assert_eq!(runs[0]["accounts"].as_u64(), Some(300));
     let error = runs[1]["error"].as_str().unwrap_or_default();
     assert!(error.contains("PostgreSQL"), "{error}");

@@ -248,6 +248,18 @@ impl Harness {
     }
 }
 
+/// Each run's id and outcome, as `dcconn runs --format json` lists them.
+pub fn run_outcomes(runs: &[Value]) -> Vec<(i64, &str)> {
+    runs.iter()
+        .map(|run| {
+            (
+                run["id"].as_i64().unwrap_or(0),
+                run["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
