@@ -133,6 +133,22 @@ fn a_store_url_never_shows_its_password() {
         assert!(!text.contains("pg-Secret-9"), "{text}");
         assert!(text.contains("no_such_database"), "{text}");
     }
+    // A database without a store is a usage error (exit 2), as a missing file is.
+    harness.store = Some(
+        test_servers::shared_postgres()
+            .create_database()
+            .expect("a database"),
+    );
+    assert_failure(&harness.dcconn(&["runs"]), 2, &["holds no dcconn store"]);
+    // What looks like a password in a --db that is no PostgreSQL URL is not shown either.
+    for db in [
+        "http://dcconn:pg-Secret-9@127.0.0.1:5441/iga",
+        "host=127.0.0.1 user=dcconn password=pg-Secret-9 dbname=iga",
+    ] {
+        harness.store = Some(db.to_owned());
+        let text = assert_failure(&harness.dcconn(&["runs"]), 2, &["there is no store at "]);
+        assert!(!text.contains("pg-Secret-9"), "{text}");
+    }
 }
 
 #[test]

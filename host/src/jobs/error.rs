@@ -108,6 +108,7 @@ impl JobError {
             JobError::Store(
                 StoreError::UnknownAccount { .. }
                 | StoreError::Missing { .. }
+                | StoreError::NoStoreInDatabase { .. }
                 | StoreError::Empty { .. }
                 | StoreError::NotAStore { .. }
                 | StoreError::NeedsMigration { .. }

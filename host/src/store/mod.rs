@@ -377,7 +377,10 @@ impl RunSummary {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database file cannot be opened or prepared for use.
-    #[error("cannot open the store at {}: {source}; check that its folder exists and is writable, and that the file is a dcconn store", path.display())]
+    #[error(
+        "cannot open the store at {}: {source}; check that its folder exists and is writable, and that the file is a dcconn store",
+        open::shown(path)
+    )]
     Open {
         /// The file.
         path: PathBuf,
@@ -397,7 +400,10 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file was written by a newer program with a schema this one does not know.
-    #[error("the store at {} has schema version {found}, newer than version {supported} that this dcconn knows; use a newer dcconn", path.display())]
+    #[error(
+        "the store at {} has schema version {found}, newer than version {supported} that this dcconn knows; use a newer dcconn",
+        open::shown(path)
+    )]
     TooNew {
         /// The file.
         path: PathBuf,

@@ -82,10 +82,15 @@ impl Location {
     /// As messages show it: a file's absolute path, a URL without its password.
     pub fn shown(&self) -> String {
         match self {
-            Location::File(path) => std::path::absolute(path)
-                .unwrap_or_else(|_| path.clone())
-                .display()
-                .to_string(),
+            // A path is shown without what looks like a password in it: `--db` given a URL of
+            // another scheme, or a key=value connection string, is taken for a file name.
+            Location::File(path) => {
+                let path = PathBuf::from(postgres::without_credentials(&path.to_string_lossy()));
+                std::path::absolute(&path)
+                    .unwrap_or(path)
+                    .display()
+                    .to_string()
+            }
             Location::Postgres(url) => postgres::without_password(url),
         }
     }
@@ -173,7 +178,7 @@ fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |source| {
         if is_busy(&source) {
             StoreError::Busy {
-                action: format!("opening the store at {}", path.display()),
+                action: format!("opening the store at {}", shown(path)),
                 waited: BUSY_TIMEOUT,
             }
         } else {

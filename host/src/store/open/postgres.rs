@@ -119,9 +119,48 @@ pub(super) fn without_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
+/// `text` without the passwords it may hold: a URL's (of any scheme) and `password=` values
+/// (a key=value connection string, a query).
+pub(super) fn without_credentials(text: &str) -> String {
+    let text = if text.contains("://") {
+        without_password(text)
+    } else {
+        text.to_owned()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let value = at + "password=".len();
+        out.push_str(&rest[..value]);
+        out.push_str("***");
+        let end = rest[value..]
+            .find(|c: char| c.is_whitespace() || c == '&')
+            .map_or(rest.len(), |end| value + end);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use super::{without_credentials, without_password};
+
+    #[test]
+    fn what_looks_like_a_password_is_never_shown() {
+        assert_eq!(
+            without_credentials("http://dcconn:S3cret@127.0.0.1:5441/iga"),
+            "http://dcconn:***@127.0.0.1:5441/iga"
+        );
+        assert_eq!(
+            without_credentials("host=127.0.0.1 user=dc password=S3cret dbname=iga"),
+            "host=127.0.0.1 user=dc password=*** dbname=iga"
+        );
+        assert_eq!(
+            without_credentials("/var/lib/dcconn/dcconn.db"),
+            "/var/lib/dcconn/dcconn.db"
+        );
+    }
 
     #[test]
     fn a_url_is_shown_without_its_password() {
