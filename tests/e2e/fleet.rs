@@ -75,6 +75,32 @@ fn dcconn(db: &Path, password: &str) -> Command {
     command
 }
 
+/// `dcconn ARGS` run through the fleet: `--via` the test's Temporal on `queue`, connection
+/// `dc` (the client needs no secret: the workers have theirs).
+fn via_fleet(db: &Path, temporal: &Temporal, queue: &str, args: &[&str]) -> Command {
+    let mut command = dcconn(db, "");
+    command.args(args).args([
+        "--via",
+        temporal.address(),
+        "--task-queue",
+        queue,
+        "-c",
+        "dc",
+    ]);
+    command
+}
+
+/// `dcconn ARGS` run on this machine against the harness's simulator as endpoint `dc`, with
+/// `password`: what `--via` must match.
+fn run_locally(db: &Path, harness: &Harness, password: &str, args: &[&str]) -> Output {
+    dcconn(db, password)
+        .args(args)
+        .args(harness.connection_args(SOAP_PACKAGE))
+        .args(["--endpoint", "dc"])
+        .output()
+        .expect("dcconn runs")
+}
+
 /// A worker child process, killed when dropped: a failed test leaves none behind.
 struct WorkerProcess(Option<Child>);
 
@@ -168,13 +194,18 @@ fn without_elapsed(text: &str) -> String {
         .join("\n")
 }
 
-fn listing(db: &Path, what: &str) -> String {
+/// What `dcconn LISTING --format json` lists from store `db` (`accounts`, `runs --endpoint
+/// dc`...); `None` while the store cannot be read.
+fn listed(db: &Path, listing: &[&str]) -> Option<Vec<Value>> {
     let output = dcconn(db, "")
-        .args([what, "--format", "json"])
+        .args(listing)
+        .args(["--format", "json"])
         .output()
         .expect("dcconn runs");
-    assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output)
+    if !output.status.success() {
+        return None;
+    }
+    Some(serde_json::from_slice(&output.stdout).expect("a JSON listing"))
 }
 
 /// Waits for `child` to exit, at most `limit`; its output.
@@ -212,23 +243,8 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
         &["--metrics", &metrics],
     );
 
-    let mut local_args = vec!["import".to_owned()];
-    local_args.extend(harness.connection_args(SOAP_PACKAGE));
-    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
-    let local = dcconn(&local_db, &harness.password)
-        .args(&local_args)
-        .output()
-        .expect("runs");
-    let via = dcconn(&fleet_db, "")
-        .args([
-            "import",
-            "--via",
-            temporal.address(),
-            "--task-queue",
-            "via",
-            "-c",
-            "dc",
-        ])
+    let local = run_locally(&local_db, &harness, &harness.password, &["import"]);
+    let via = via_fleet(&fleet_db, &temporal, "via", &["import"])
         .output()
         .expect("runs");
     assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
@@ -243,33 +259,18 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
         stdout(&via)
     );
     assert_eq!(
-        listing(&fleet_db, "accounts"),
-        listing(&local_db, "accounts")
-    );
-    assert_eq!(
-        listing(&fleet_db, "entitlements"),
-        listing(&local_db, "entitlements")
+        endpoint_content(&fleet_db, "dc"),
+        endpoint_content(&local_db, "dc")
     );
 
     // A refusal: the same message and exit code (2: the store has no such account).
-    let mut local_args = vec!["disable".to_owned(), "nobody".to_owned()];
-    local_args.extend(harness.connection_args(SOAP_PACKAGE));
-    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
-    let local = dcconn(&local_db, &harness.password)
-        .args(&local_args)
-        .output()
-        .expect("runs");
-    let via = dcconn(&fleet_db, "")
-        .args([
-            "disable",
-            "nobody",
-            "--via",
-            temporal.address(),
-            "--task-queue",
-            "via",
-            "-c",
-            "dc",
-        ])
+    let local = run_locally(
+        &local_db,
+        &harness,
+        &harness.password,
+        &["disable", "nobody"],
+    );
+    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", "nobody"])
         .output()
         .expect("runs");
     assert_eq!(local.status.code(), Some(2), "{}", stderr(&local));
@@ -278,9 +279,7 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
 
     // A disable: the task line, exit 0, the account locked on the simulator.
     let account = harness.sim.dataset().users[3].name.clone();
-    let via = dcconn(&fleet_db, "")
-        .args(["disable", &account, "--via", temporal.address()])
-        .args(["--task-queue", "via", "-c", "dc"])
+    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
         .output()
         .expect("runs");
     assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
@@ -315,25 +314,10 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
     let local_db = harness.dir.path().join("local.db");
     let _worker = start_worker(&fleet_db, &temporal, "auth", &folder, "not-the-password");
 
-    let mut local_args = vec!["import".to_owned()];
-    local_args.extend(harness.connection_args(SOAP_PACKAGE));
-    local_args.extend(["--endpoint".to_owned(), "dc".to_owned()]);
-    let local = dcconn(&local_db, "not-the-password")
-        .args(&local_args)
-        .output()
-        .expect("runs");
+    let local = run_locally(&local_db, &harness, "not-the-password", &["import"]);
     let local_requests = harness.sim.requests().len();
     harness.sim.clear_requests();
-    let via = dcconn(&fleet_db, "")
-        .args([
-            "import",
-            "--via",
-            temporal.address(),
-            "--task-queue",
-            "auth",
-            "-c",
-            "dc",
-        ])
+    let via = via_fleet(&fleet_db, &temporal, "auth", &["import"])
         .args(["--attempt-backoff-ms", "100"])
         .output()
         .expect("runs");
@@ -369,28 +353,15 @@ fn import_locally(db: &Path, url: &str, endpoint: &str, password: &str) -> Outpu
     output
 }
 
-/// An endpoint's runs (newest first), as `dcconn runs --format json` lists them.
+/// An endpoint's runs (newest first), as `dcconn runs` lists them; none while the store
+/// cannot be read.
 fn runs(db: &Path, endpoint: &str) -> Vec<Value> {
-    let output = dcconn(db, "")
-        .args(["runs", "--endpoint", endpoint, "--format", "json"])
-        .output()
-        .expect("dcconn runs");
-    if !output.status.success() {
-        return Vec::new();
-    }
-    serde_json::from_slice(&output.stdout).expect("JSON runs")
+    listed(db, &["runs", "--endpoint", endpoint]).unwrap_or_default()
 }
 
-/// An endpoint's accounts and entitlements, as JSON text.
-fn endpoint_content(db: &Path, endpoint: &str) -> (String, String) {
-    let list = |what: &str| {
-        let output = dcconn(db, "")
-            .args([what, "--endpoint", endpoint, "--format", "json"])
-            .output()
-            .expect("dcconn runs");
-        assert!(output.status.success(), "{}", stderr(&output));
-        stdout(&output)
-    };
+/// An endpoint's accounts and entitlements, as `dcconn accounts|entitlements` list them.
+fn endpoint_content(db: &Path, endpoint: &str) -> (Vec<Value>, Vec<Value>) {
+    let list = |what: &str| listed(db, &[what, "--endpoint", endpoint]).expect("the store reads");
     (list("accounts"), list("entitlements"))
 }
 
@@ -425,16 +396,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
         .sim
         .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
     let first = start_worker(&fleet_db, &temporal, "kill", &folder, &harness.password);
-    let client = dcconn(&fleet_db, "")
-        .args([
-            "import",
-            "--via",
-            temporal.address(),
-            "--task-queue",
-            "kill",
-            "-c",
-            "dc",
-        ])
+    let client = via_fleet(&fleet_db, &temporal, "kill", &["import"])
         .args(["--heartbeat-timeout-secs", "2", "--lease-ms", "2000"])
         .args(["--attempt-backoff-ms", "200", "--batch", "50"])
         .spawn()
@@ -467,6 +429,109 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
         endpoint_content(&local_db, "dc")
     );
     stop(second);
+}
+
+#[test]
+fn fleet_task_whose_worker_is_killed_mid_request_completes_on_another_worker() {
+    let temporal = temporal();
+    let harness = Harness::new(5);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let fleet_db = shared_store();
+    import_locally(
+        &fleet_db,
+        &harness.sim.endpoint_url(),
+        "dc",
+        &harness.password,
+    );
+    let account = harness.sim.dataset().users[2].name.clone();
+    // The lock call's answer is held back: the attempt is caught with its request in flight
+    // and its lease in the store, to last 3 s of request deadline plus the 20 s lease, well
+    // past the 10 s in which Temporal hands a silent attempt to another worker.
+    harness
+        .sim
+        .inject_fault(Fault::pause(0).for_operation("Security.lockUserAccountRq"));
+    let timeouts = [
+        "--connect-timeout-ms",
+        "1000",
+        "--first-byte-timeout-ms",
+        "1000",
+        "--between-bytes-timeout-ms",
+        "1000",
+    ];
+    let worker = |password: &str| {
+        start_worker_with(&fleet_db, &temporal, "held", &folder, password, &timeouts)
+    };
+    let first = worker(&harness.password);
+    // Three tries 100 ms apart: spent at once if a held task cost a try.
+    let client = via_fleet(&fleet_db, &temporal, "held", &["disable", &account])
+        .args([
+            "--lease-ms",
+            "20000",
+            "--max-tries",
+            "3",
+            "--backoff-ms",
+            "100",
+        ])
+        .spawn()
+        .expect("the client starts");
+    assert!(
+        harness.sim.wait_for_stall(Duration::from_secs(30)),
+        "the lock call never came"
+    );
+    first.signal(libc::SIGKILL);
+    drop(first);
+    harness.sim.release_stall();
+    let second = worker(&harness.password);
+
+    let finished = wait_with_limit(client, Duration::from_secs(90));
+    assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
+    assert_eq!(
+        stdout(&finished),
+        format!("task 1: disable {account}: COMPLETE after 2 tries\n")
+    );
+    // The dead attempt's try counts; the second worker waited out its lease, then sent the
+    // lock once more.
+    let tasks = tasks(&fleet_db);
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["status"], "COMPLETE");
+    assert_eq!(lock_calls(&harness.sim), tries_by_account(&tasks));
+    assert_eq!(lock_calls(&harness.sim)[&account], 2);
+    assert_eq!(harness.sim.dataset().users[2].status, "Locked");
+    stop(second);
+}
+
+#[test]
+fn fleet_commands_say_plainly_what_they_cannot_reach() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let closed = format!("127.0.0.1:{}", free_port());
+    let db = dir.path().join("fleet.db");
+    let client = dcconn(&db, "")
+        .args(["import", "--via", &closed, "-c", "dc"])
+        .output()
+        .expect("dcconn runs");
+    assert_eq!(client.status.code(), Some(1), "{}", stderr(&client));
+    assert_eq!(
+        stderr(&client),
+        format!(
+            "error: cannot reach Temporal at {closed}: Connection refused; check that the Temporal server runs there (temporal server start-dev, or your cluster's frontend) and that --temporal names it\n"
+        )
+    );
+    // A worker whose store cannot be used says so at once, before it takes any work.
+    let unusable = dir.path().join("no-such-folder").join("fleet.db");
+    let worker = dcconn(&unusable, "")
+        .args(["worker", "--temporal", &closed, "--connections"])
+        .arg(dir.path())
+        .output()
+        .expect("dcconn runs");
+    assert_eq!(worker.status.code(), Some(1), "{}", stderr(&worker));
+    assert!(
+        stderr(&worker).starts_with(&format!(
+            "error: cannot open the store at {}",
+            unusable.display()
+        )),
+        "{}",
+        stderr(&worker)
+    );
 }
 
 /// Stops a worker with SIGTERM and checks it stopped by itself.
@@ -536,12 +601,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     }
 
     // Every task COMPLETE, one per account; every account locked on the simulator.
-    let output = dcconn(&fleet_db, "")
-        .args(["tasks", "--format", "json"])
-        .output()
-        .expect("runs");
-    assert!(output.status.success(), "{}", stderr(&output));
-    let tasks: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON tasks");
+    let tasks = listed(&fleet_db, &["tasks"]).expect("the store reads");
     assert_eq!(tasks.len(), DISABLES);
     assert!(
         tasks.iter().all(|task| task["status"] == "COMPLETE"),
@@ -558,15 +618,7 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     // Exactly one successful lock per account: its lock calls are its tries, and the failed
     // ones are the injected failures.
     let calls = lock_calls(&harness.sim);
-    let tries: std::collections::BTreeMap<String, u64> = tasks
-        .iter()
-        .map(|task| {
-            (
-                task["account"].as_str().unwrap_or_default().to_owned(),
-                task["tries"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
+    let tries = tries_by_account(&tasks);
     assert_eq!(calls, tries);
     assert_eq!(
         calls.values().sum::<u64>(),
@@ -687,6 +739,71 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
         ]);
         assert_eq!(added, format!("added schedule import-schedule-{name}\n"));
     }
+    // Listing is eventually consistent in Temporal: wait for all of them.
+    await_condition(Duration::from_secs(30), "every schedule listed", || {
+        schedule(&["list"]).lines().count() == ENDPOINTS + 1
+    });
+    let listed = schedule(&["list"]);
+    assert!(listed.starts_with("SCHEDULE"), "{listed}");
+    assert!(
+        listed.contains("  0 3 * * * in Europe/Berlin, connection ep07\n"),
+        "{listed}"
+    );
+    // Times Temporal cannot read are a usage error, in its words; nothing is added.
+    for (cron, zone, said) in [
+        ("61 3 * * *", "UTC", "Minute is not in range [0-59]"),
+        ("0 3 * *", "UTC", "CronString does not have 5-7 fields"),
+        (
+            "0 3 * * *",
+            "Mars/Olympus",
+            "unknown time zone Mars/Olympus",
+        ),
+    ] {
+        let refused = dcconn(&fleet_db, "")
+            .args([
+                "schedule",
+                "add",
+                "extra",
+                "--cron",
+                cron,
+                "--timezone",
+                zone,
+            ])
+            .args([
+                "--temporal",
+                temporal.address(),
+                "--task-queue",
+                "scheduled",
+            ])
+            .output()
+            .expect("dcconn runs");
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).starts_with(&format!(
+                "error: Temporal refused the times of schedule import-schedule-extra: Invalid schedule spec: {said}; give --cron as 5 fields"
+            )),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    let never_added = dcconn(&fleet_db, "")
+        .args([
+            "schedule",
+            "remove",
+            "extra",
+            "--temporal",
+            temporal.address(),
+        ])
+        .output()
+        .expect("dcconn runs");
+    assert_eq!(
+        (never_added.status.code(), stderr(&never_added)),
+        (
+            Some(2),
+            "error: there is no schedule import-schedule-extra: see `dcconn schedule list`\n"
+                .to_owned()
+        )
+    );
     for fire in 1..=2 {
         for (name, _) in &names {
             schedule(&["trigger", name]);
@@ -717,17 +834,22 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
     }
 }
 
-/// The tasks of store `db` as `dcconn tasks --format json` lists them; none while the store
-/// cannot be read.
+/// The tasks of store `db` as `dcconn tasks` lists them; none while the store cannot be read.
 fn tasks(db: &Path) -> Vec<Value> {
-    let output = dcconn(db, "")
-        .args(["tasks", "--format", "json"])
-        .output()
-        .expect("dcconn runs");
-    match output.status.success() {
-        true => serde_json::from_slice(&output.stdout).expect("JSON tasks"),
-        false => Vec::new(),
-    }
+    listed(db, &["tasks"]).unwrap_or_default()
+}
+
+/// Each task's tries by its account (one task per account).
+fn tries_by_account(tasks: &[Value]) -> std::collections::BTreeMap<String, u64> {
+    tasks
+        .iter()
+        .map(|task| {
+            (
+                task["account"].as_str().unwrap_or_default().to_owned(),
+                task["tries"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 /// How many lock calls the simulator received per account.
@@ -770,15 +892,8 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
     harness
         .sim
         .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
-    let client = dcconn(&store, "")
-        .args([
-            "import",
-            "--via",
-            temporal.address(),
-            "--task-queue",
-            "restart",
-        ])
-        .args(["-c", "dc", "--attempt-backoff-ms", "200"])
+    let client = via_fleet(&store, &temporal, "restart", &["import"])
+        .args(["--attempt-backoff-ms", "200"])
         .spawn()
         .expect("the client starts");
     assert!(
@@ -836,15 +951,7 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
     let users = harness.sim.dataset().users;
     assert!(users[..60].iter().all(|user| user.status == "Locked"));
     // An attempt cut off before it recorded its end is tried again: a lock is sent once per try.
-    let tries: std::collections::BTreeMap<String, u64> = tasks
-        .iter()
-        .map(|task| {
-            (
-                task["account"].as_str().unwrap_or_default().to_owned(),
-                task["tries"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
+    let tries = tries_by_account(&tasks);
     assert_eq!(lock_calls(&harness.sim), tries);
     for worker in workers {
         stop(worker);

@@ -3,7 +3,11 @@
 
 use std::process::Output;
 
-use crate::support::{Harness, SOAP_PACKAGE, assert_failure, assert_success, run_outcomes, stdout};
+use dcconn::store::is_store_time;
+
+use crate::support::{
+    Harness, SOAP_PACKAGE, assert_failure, assert_success, run_outcomes, stderr, stdout,
+};
 
 /// What differs between any two runs: the store's times as `<time>`, a worker's name
 /// (`dcconn-PID-NONCE-wN`) as `<worker>`.
@@ -11,7 +15,7 @@ fn without_times(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
-        if rest.get(..24).is_some_and(is_time) {
+        if rest.get(..24).is_some_and(is_store_time) {
             out.push_str("<time>");
             rest = &rest[24..];
         } else if let Some(after) = rest.strip_prefix("dcconn-")
@@ -42,19 +46,6 @@ fn without_duration(summary: &str) -> String {
         }
         None => summary.to_owned(),
     }
-}
-
-/// `2026-12-05T09:40:15.021Z`, whatever the digits.
-fn is_time(text: &str) -> bool {
-    const FORM: &[u8] = b"0000-00-00T00:00:00.000Z";
-    text.len() == FORM.len()
-        && text.bytes().zip(FORM).all(|(c, form)| {
-            if *form == b'0' {
-                c.is_ascii_digit()
-            } else {
-                c == *form
-            }
-        })
 }
 
 /// The same history on a harness: import, disable an account, import again.
@@ -131,6 +122,11 @@ fn a_store_url_never_shows_its_password() {
         let output = harness.dcconn(args);
         let text = assert_failure(&output, 1, &["postgres://postgres:***@127.0.0.1:"]);
         assert!(!text.contains("pg-Secret-9"), "{text}");
+        assert!(
+            stderr(&output).starts_with("warning: --db holds the PostgreSQL password, which the process list and shell history show; give it with PGPASSWORD instead\n"),
+            "{}",
+            stderr(&output)
+        );
         assert!(text.contains("no_such_database"), "{text}");
     }
     // A database without a store is a usage error (exit 2), as a missing file is.

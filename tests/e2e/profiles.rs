@@ -259,7 +259,7 @@ fn version_reports_the_profiles_component() {
 fn a_wrong_profiles_file_or_profile_is_refused_with_what_and_where() {
     let setup = Setup::new();
     let file = setup.config().display().to_string();
-    let cases: [(&str, &str, i32, String); 7] = [
+    let cases: [(&str, &str, i32, String); 8] = [
         (
             "[profiles.p]\nconnection = \"duckcreek.json\"\nconection = \"x\"\n",
             "p",
@@ -296,6 +296,14 @@ fn a_wrong_profiles_file_or_profile_is_refused_with_what_and_where() {
             3,
             format!(
                 "the profile p in {file}: set.PASSWORD would hold a secret in plain text; give it with set_env (an environment variable) or set_file (a file only the job's user can read) instead; fix it there"
+            ),
+        ),
+        (
+            "[profiles.p]\ndb = \"postgres://dcconn:hunter2@db.internal/iga\"\n",
+            "p",
+            3,
+            format!(
+                "the profile p in {file}: db would hold the PostgreSQL password in plain text; give it with PGPASSWORD (an environment variable) instead; fix it there"
             ),
         ),
         (

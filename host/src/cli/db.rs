@@ -103,6 +103,16 @@ pub(super) fn open(cli: &Cli, mode: OpenMode) -> Result<Store, Failure> {
     Ok(store)
 }
 
+/// Warns (unless `--quiet`) that a `--db` URL holding a password exposes it (a profile's `db`
+/// may not hold one at all): once per command, whatever it does with the store.
+pub(super) fn warn_of_password_in_url(db: &std::path::Path) {
+    if crate::store::Location::of(db).holds_password() {
+        super::warn(
+            "warning: --db holds the PostgreSQL password, which the process list and shell history show; give it with PGPASSWORD instead",
+        );
+    }
+}
+
 /// What a migration did, and where the copy from before it is.
 fn migration_note(migrated: &Migrated) -> String {
     format!(

@@ -162,6 +162,8 @@ pub struct ScheduleEndpointArgs {
 /// `dcconn worker`: runs until SIGTERM.
 pub(super) fn worker(cli: &Cli, args: &WorkerArgs) -> Result<u8, Failure> {
     let folder = ConnectionsFolder::new(&args.connections)?;
+    // A store the worker cannot use is said now, not by the first job it takes.
+    drop(super::open_store(cli)?);
     let runtime = Arc::new(load_runtime(cli)?);
     let settings = worker::WorkerSettings {
         target: args.temporal.target(),
@@ -225,11 +227,12 @@ pub(super) fn schedule(command: &ScheduleCommand) -> Result<u8, Failure> {
                 |client| async move { schedules::list(&client).await },
             )?;
             print(|out| {
-                writeln!(out, "SCHEDULE{:32}  PAUSED  NEXT", "")?;
+                writeln!(out, "SCHEDULE{:32}  PAUSED  NEXT{:17}  WHEN", "", "")?;
                 for entry in &entries {
                     let paused = if entry.paused { "yes" } else { "no" };
                     let next = entry.next.first().map_or("", String::as_str);
-                    writeln!(out, "{:<40}  {paused:<6}  {next}", entry.id)?;
+                    let what = crate::printable::printable(&entry.what);
+                    writeln!(out, "{:<40}  {paused:<6}  {next:<21}  {what}", entry.id)?;
                 }
                 Ok(())
             })

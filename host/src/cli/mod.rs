@@ -151,6 +151,13 @@ fn note(message: impl std::fmt::Display) {
     }
 }
 
+/// Prints a warning on stderr, unless `--quiet`.
+fn warn(message: impl std::fmt::Display) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        message_to_stderr("WARN", &message.to_string(), None);
+    }
+}
+
 /// Writes a message on stderr: as text ([`to_stderr`]; an `ERROR` is prefixed with `error: `),
 /// or under `--log-format json` as one JSON object in the logs' shape (`timestamp`, `level`,
 /// `message`, and `exitCode` for the error that ends the command).
@@ -246,6 +253,7 @@ fn init_logs(cli: &Cli) {
 /// Runs a parsed command line; prints errors to stderr; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     init_logs(&cli);
+    db::warn_of_password_in_url(&cli.db);
     match dispatch(&cli) {
         Ok(code) => code,
         Err(failure) => {
@@ -894,6 +902,25 @@ pub(crate) fn task_outcome(
         exit_code,
         stdout: format!("{}\n", output::task_line(task)),
         error,
+        ..fleet::JobOutcome::default()
+    }
+}
+
+/// What `dcconn enable|disable --via` shows for a task its attempt could not claim in time:
+/// its line, and what it waited for (exit code 5: it did not complete).
+pub(crate) fn blocked_task_outcome(
+    task: &crate::store::Task,
+    by: &crate::store::Task,
+) -> fleet::JobOutcome {
+    let reason = if by.id == task.id {
+        output::held_task_note(task)
+    } else {
+        output::waiting_for_earlier_note(task, by)
+    };
+    fleet::JobOutcome {
+        exit_code: exit::REMOTE,
+        stdout: format!("{}\n", output::task_line(task)),
+        error: Some(reason),
         ..fleet::JobOutcome::default()
     }
 }

@@ -759,6 +759,17 @@ pub fn waiting_for_earlier_note(task: &Task, earlier: &Task) -> String {
     )
 }
 
+/// Why a task was not attempted: another attempt holds it (a dead worker's lease runs out).
+pub fn held_task_note(task: &Task) -> String {
+    format!(
+        "task {} of {} is held by another attempt ({}) until {}; it is tried again after that",
+        task.id,
+        printable(&task.account),
+        printable(task.lease_owner.as_deref().unwrap_or("unknown")),
+        task.lease_until.as_deref().unwrap_or("unknown"),
+    )
+}
+
 /// `1 attempt`, `2 attempts`: a count and its noun.
 pub(super) fn counted(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })

@@ -381,6 +381,15 @@ fn check_values(entry: &ProfileEntry) -> Result<(), String> {
             "set.{secret} would hold a secret in plain text; give it with set_env (an environment variable) or set_file (a file only the job's user can read) instead"
         ));
     }
+    if entry
+        .db
+        .as_deref()
+        .is_some_and(|db| crate::store::Location::of(db).holds_password())
+    {
+        return Err(
+            "db would hold the PostgreSQL password in plain text; give it with PGPASSWORD (an environment variable) instead".to_owned(),
+        );
+    }
     if let Some((attribute, _)) = entry
         .set_env
         .iter()

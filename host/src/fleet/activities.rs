@@ -14,12 +14,17 @@ use tokio::sync::Semaphore;
 
 use super::metrics::Metrics;
 use super::{ImportJob, JobOutcome, ProvisionJob, failure_type};
-use crate::cli::{ImportShown, import_outcome, task_outcome};
+use crate::cli::{ImportShown, blocked_task_outcome, import_outcome, task_outcome};
 use crate::connection::Connection;
 use crate::jobs::{JobError, exit_code as exit, import, provision};
 use crate::model::{CorrelationRule, ImportScope};
 use crate::runtime::Runtime;
 use crate::store::{OpenMode, RunLease, Store, TaskId, TaskKind, TaskStatus};
+
+/// The longest a task attempt waits for its task to become claimable: for the lease of an
+/// attempt whose worker died to run out (the request deadline plus the job's lease, 12.5
+/// minutes with the defaults), or for an earlier task of the account to end.
+pub const CLAIMABLE_PATIENCE: Duration = Duration::from_secs(3600);
 
 /// Where a worker finds the connections workflows name (`--connections DIR`).
 pub trait Connections: Send + Sync {
@@ -94,9 +99,10 @@ impl FleetActivities {
         let _slot = self.imports.acquire().await.map_err(internal)?;
         let _running = self.metrics.running();
         let started = Instant::now();
+        let subject = format!("the import of endpoint {}", job.endpoint);
         let (progress, mut seen) = tokio::sync::watch::channel(ImportProgress::default());
         let this = Arc::clone(&self);
-        let ran = spawn_job("dcconn-import", move || {
+        let ran = spawn_job("dcconn-import", move |_wanted| {
             let mut batches = 0;
             this.run_import(&job, &mut |step| {
                 batches += 1;
@@ -111,6 +117,7 @@ impl FleetActivities {
         let accounts = seen.borrow().accounts;
         self.metrics
             .import_ended(outcome.exit_code, started.elapsed(), accounts);
+        log_outcome(&subject, &outcome, None);
         into_result(outcome, None)
     }
 
@@ -123,7 +130,7 @@ impl FleetActivities {
         job: ProvisionJob,
     ) -> Result<i64, ActivityError> {
         let this = Arc::clone(&self);
-        let created = spawn_job("dcconn-task", move || this.create(&job))?
+        let created = spawn_job("dcconn-task", move |_wanted| this.create(&job))?
             .await
             .map_err(internal)?;
         match created {
@@ -144,16 +151,24 @@ impl FleetActivities {
         let _slot = self.tasks.acquire().await.map_err(internal)?;
         let _running = self.metrics.running();
         let started = Instant::now();
+        // Temporal gives up after the job's tries: its last attempt ends the task's job.
+        let last_try = ctx.info().attempt >= attempt.job.max_tries;
+        let job = &attempt.job;
+        let subject = format!(
+            "task {} ({} {} of endpoint {})",
+            attempt.task, job.kind, job.account, job.endpoint
+        );
         let this = Arc::clone(&self);
-        let ran = spawn_job("dcconn-task", move || this.attempt(&attempt))?;
+        let ran = spawn_job("dcconn-task", move |wanted| this.attempt(&attempt, wanted))?;
         // Nothing to report but being alive: a dead worker's attempt is handed to another
         // after the heartbeat timeout rather than its start-to-close timeout.
         let (_alive, mut nothing) = tokio::sync::watch::channel(());
         let (outcome, retry_after) = heartbeat_until_done(&ctx, ran, &mut nothing).await?;
-        if retry_after.is_none() {
+        if retry_after.is_none() || last_try {
             self.metrics
                 .task_ended(outcome.exit_code, started.elapsed());
         }
+        log_outcome(&subject, &outcome, retry_after.filter(|_| !last_try));
         into_result(outcome, retry_after)
     }
 }
@@ -211,7 +226,14 @@ impl FleetActivities {
     }
 
     /// One attempt of a task: its outcome, and when it must be tried again (`None`: it ended).
-    fn attempt(&self, attempt: &TaskAttempt) -> (JobOutcome, Option<Duration>) {
+    /// While another attempt holds the task (a dead worker's lease has not run out) or an
+    /// earlier task of its account is open, it waits up to [`CLAIMABLE_PATIENCE`] while
+    /// `wanted`, without spending a try.
+    fn attempt(
+        &self,
+        attempt: &TaskAttempt,
+        wanted: &dyn Fn() -> bool,
+    ) -> (JobOutcome, Option<Duration>) {
         let job = &attempt.job;
         let connection = match self.connections.load(&job.connection) {
             Ok(connection) => connection,
@@ -223,8 +245,23 @@ impl FleetActivities {
         };
         let policy = policy(job);
         let id = TaskId(attempt.task);
-        match provision::attempt_task(&self.runtime, &mut store, &connection, id, &policy) {
-            Ok((task, refused)) => {
+        let patience = provision::Patience {
+            limit: CLAIMABLE_PATIENCE,
+            wanted,
+        };
+        let attempted = provision::attempt_task(
+            &self.runtime,
+            &mut store,
+            &connection,
+            id,
+            &policy,
+            &patience,
+        );
+        match attempted {
+            Ok(provision::TaskAttempted::Blocked { task, by }) => {
+                (blocked_task_outcome(&task, &by), Some(policy.backoff))
+            }
+            Ok(provision::TaskAttempted::Ran { task, refused }) => {
                 let outcome = task_outcome(&task, refused.as_ref(), &connection);
                 let again = match task.status {
                     _ if refused.is_some() => None,
@@ -287,16 +324,42 @@ fn job_failed(error: &JobError, connection: &Connection) -> JobOutcome {
     JobOutcome::failed(error.exit_code(), error.redacted(Some(connection)))
 }
 
-/// Runs `job` on a thread of its own; its result arrives on the returned channel.
+/// Logs how a job ended: a failure as a warning with its reason (and when it is tried again),
+/// a success as information.
+fn log_outcome(subject: &str, outcome: &JobOutcome, again_in: Option<Duration>) {
+    let printable = crate::printable::printable_lines;
+    match (&outcome.error, again_in) {
+        (Some(error), Some(delay)) => tracing::warn!(
+            exit_code = outcome.exit_code,
+            "{subject} failed, tried again in {:.1} s: {}",
+            delay.as_secs_f64(),
+            printable(error)
+        ),
+        (Some(error), None) => tracing::warn!(
+            exit_code = outcome.exit_code,
+            "{subject} failed: {}",
+            printable(error)
+        ),
+        (None, _) => tracing::info!(
+            "{subject}: {}",
+            printable(outcome.stdout.lines().next().unwrap_or("done"))
+        ),
+    }
+}
+
+/// Runs `job` on a thread of its own; its result arrives on the returned channel. The job is
+/// given whether its result is still wanted (the receiver is gone once the activity stopped
+/// waiting: cancelled, or its worker stopping).
 fn spawn_job<T: Send + 'static>(
     name: &str,
-    job: impl FnOnce() -> T + Send + 'static,
+    job: impl FnOnce(&dyn Fn() -> bool) -> T + Send + 'static,
 ) -> Result<tokio::sync::oneshot::Receiver<T>, ActivityError> {
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            let _ = done.send(job());
+            let ran = job(&|| !done.is_closed());
+            let _ = done.send(ran);
         })
         .map_err(internal)?;
     Ok(result)

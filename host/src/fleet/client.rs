@@ -7,6 +7,8 @@ use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
 };
 
+use temporalio_common::HasWorkflowDefinition;
+
 use super::workflows::{ImportWorkflow, ProvisionWorkflow};
 use super::{
     FleetError, ImportJob, JobOutcome, ProvisionJob, Target, frontend_url, import_workflow_id,
@@ -23,7 +25,7 @@ pub async fn connect(target: &Target, identity: &str) -> Result<Client, FleetErr
             .await
             .map_err(|error| FleetError::Unreachable {
                 address: target.address.clone(),
-                reason: crate::secrets::mask(&error.to_string()),
+                reason: super::in_words(&error),
             })?;
     Client::new(
         connection,
@@ -46,15 +48,7 @@ pub async fn import(target: &Target, job: ImportJob) -> Result<JobOutcome, Fleet
     let client = connect(target, &identity("client")).await?;
     let id = import_workflow_id(&job.endpoint);
     let what = format!("an import of endpoint {}", job.endpoint);
-    let options = start_options(target, &id);
-    let handle = client
-        .start_workflow(ImportWorkflow::run, job, options)
-        .await
-        .map_err(|error| start_failed(error, &what, &id))?;
-    handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .map_err(|error| FleetError::temporal(format!("wait for workflow {id}"), error))
+    start_and_wait(&client, target, ImportWorkflow::run, job, (&id, &what)).await
 }
 
 /// Runs a provisioning task through the fleet (`enable|disable --via`) and waits for its
@@ -76,10 +70,26 @@ pub async fn provision_with(
         "a {} of account {} of {}",
         job.kind, job.account, job.endpoint
     );
+    start_and_wait(client, target, ProvisionWorkflow::run, job, (&id, &what)).await
+}
+
+/// Starts `workflow` as `id` (never beside a running one of the same id) and waits for its
+/// outcome; `what` names the job when the start is refused.
+async fn start_and_wait<W>(
+    client: &Client,
+    target: &Target,
+    workflow: W,
+    input: W::Input,
+    (id, what): (&str, &str),
+) -> Result<JobOutcome, FleetError>
+where
+    W: HasWorkflowDefinition<Output = JobOutcome>,
+    W::Input: Send,
+{
     let handle = client
-        .start_workflow(ProvisionWorkflow::run, job, start_options(target, &id))
+        .start_workflow(workflow, input, start_options(target, id))
         .await
-        .map_err(|error| start_failed(error, &what, &id))?;
+        .map_err(|error| start_failed(error, what, id))?;
     handle
         .get_result(WorkflowGetResultOptions::default())
         .await

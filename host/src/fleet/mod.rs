@@ -95,6 +95,16 @@ pub enum FleetError {
         /// Its endpoint.
         endpoint: String,
     },
+    /// Temporal refused a schedule's times (cron expression or time zone).
+    #[error(
+        "Temporal refused the times of schedule {schedule}: {reason}; give --cron as 5 fields (minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\") and --timezone as an IANA name (e.g. Europe/Berlin)"
+    )]
+    BadScheduleTimes {
+        /// The schedule id.
+        schedule: String,
+        /// What Temporal said.
+        reason: String,
+    },
     /// Temporal refused or failed a request.
     #[error("Temporal failed to {doing}: {reason}")]
     Temporal {
@@ -110,19 +120,45 @@ impl FleetError {
     pub fn exit_code(&self) -> u8 {
         match self {
             FleetError::BadAddress { .. } | FleetError::UnknownSchedule { .. } => exit::USAGE,
-            FleetError::ScheduleExists { .. } => exit::USAGE,
+            FleetError::ScheduleExists { .. } | FleetError::BadScheduleTimes { .. } => exit::USAGE,
             FleetError::AlreadyRunning { .. } => exit::BUSY,
             FleetError::Unreachable { .. } | FleetError::Temporal { .. } => exit::INTERNAL,
         }
     }
 
     /// A failure of Temporal while doing `doing`.
-    pub(crate) fn temporal(doing: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn temporal(
+        doing: impl Into<String>,
+        reason: impl std::error::Error + 'static,
+    ) -> Self {
         FleetError::Temporal {
             doing: doing.into(),
-            reason: crate::secrets::mask(&reason.to_string()),
+            reason: in_words(&reason),
         }
     }
+}
+
+/// What went wrong, in words: the message of a gRPC status in `error`'s chain (the server's
+/// own), else the chain's root cause (`Connection refused`), without the debug text of the
+/// layers in between; secrets masked.
+pub(crate) fn in_words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = error;
+    loop {
+        if let Some(status) = root.downcast_ref::<temporalio_client::tonic::Status>() {
+            return crate::secrets::mask(status.message());
+        }
+        match root.source() {
+            Some(source) => root = source,
+            None => break,
+        }
+    }
+    let text = root.to_string();
+    // "Connection refused (os error 111)": the number says nothing more to a reader.
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => &text,
+    };
+    crate::secrets::mask(text)
 }
 
 /// The frontend's URL for `HOST:PORT` (the SDK wants a scheme).

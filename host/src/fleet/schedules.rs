@@ -33,6 +33,9 @@ pub struct ScheduleEntry {
     pub paused: bool,
     /// Its next fire times (RFC 3339, UTC).
     pub next: Vec<String>,
+    /// When it fires and what it imports, as `schedule add` noted it (`0 2 * * * in
+    /// Europe/Berlin, connection dc`); empty for a schedule made otherwise.
+    pub what: String,
 }
 
 /// Creates the endpoint's import schedule.
@@ -43,6 +46,7 @@ pub async fn add(
 ) -> Result<String, FleetError> {
     let id = schedule_id(&schedule.job.endpoint);
     let endpoint = schedule.job.endpoint.clone();
+    let note = described(&schedule);
     let spec = ScheduleSpec::builder()
         .cron_strings(schedule.cron)
         .timezone_name(schedule.timezone)
@@ -57,6 +61,7 @@ pub async fn add(
         .action(action)
         .spec(spec)
         .overlap_policy(ScheduleOverlapPolicy::Skip)
+        .note(note)
         .build();
     match client.create_schedule(id.clone(), options).await {
         Ok(_) => Ok(id),
@@ -66,8 +71,28 @@ pub async fn add(
                 endpoint,
             })
         }
+        Err(ScheduleError::Rpc(status)) if status.code() == tonic_code::INVALID_ARGUMENT => {
+            Err(FleetError::BadScheduleTimes {
+                schedule: id,
+                reason: super::in_words(&status),
+            })
+        }
         Err(error) => Err(FleetError::temporal(format!("create schedule {id}"), error)),
     }
+}
+
+/// When a schedule fires and what it imports, in a line: `0 2 * * * in Europe/Berlin,
+/// connection dc`.
+fn described(schedule: &NewSchedule) -> String {
+    let zone = match schedule.timezone.as_str() {
+        "" => "UTC",
+        zone => zone,
+    };
+    format!(
+        "{} in {zone}, connection {}",
+        schedule.cron.join(" and "),
+        schedule.job.connection
+    )
 }
 
 /// Deletes the endpoint's import schedule.
@@ -110,6 +135,7 @@ pub async fn list(client: &Client) -> Result<Vec<ScheduleEntry>, FleetError> {
                 .iter()
                 .map(|time| rfc3339(*time))
                 .collect(),
+            what: entry.note().unwrap_or_default().to_owned(),
         });
     }
     entries.sort_by(|a, b| a.id.cmp(&b.id));
@@ -133,6 +159,7 @@ mod tonic_code {
     pub use temporalio_client::tonic::Code;
     pub const ALREADY_EXISTS: Code = Code::AlreadyExists;
     pub const NOT_FOUND: Code = Code::NotFound;
+    pub const INVALID_ARGUMENT: Code = Code::InvalidArgument;
 }
 
 /// A time as RFC 3339 in UTC, to the second.

@@ -18,8 +18,9 @@ use super::activities::{FleetActivities, TaskAttempt};
 use super::{ImportJob, JobOutcome, ProvisionJob, failure_type, import_workflow_id};
 use crate::jobs::exit_code as exit;
 
-/// The longest an import may take (the job's own deadline, `--limit-job-secs`, is the same).
-const IMPORT_DEADLINE: Duration = Duration::from_secs(43_200);
+/// The longest an import or a task attempt may take (an import's own deadline,
+/// `--limit-job-secs`, is the same).
+const JOB_DEADLINE: Duration = Duration::from_secs(43_200);
 
 /// A task attempt heartbeats every second while it runs: one silent this long is taken for a
 /// dead worker's, and handed to another (which finds the task's lease, or its end, in the store).
@@ -49,7 +50,7 @@ impl ImportWorkflow {
             .maximum_interval(Duration::from_millis(run.backoff_ms.max(1)).saturating_mul(16))
             .maximum_attempts(run.max_attempts)
             .build();
-        let options = ActivityOptions::with_start_to_close_timeout(IMPORT_DEADLINE)
+        let options = ActivityOptions::with_start_to_close_timeout(JOB_DEADLINE)
             .heartbeat_timeout(Duration::from_secs(run.heartbeat_timeout_secs.max(1)))
             .retry_policy(retry)
             .build();
@@ -113,11 +114,11 @@ impl ProvisionWorkflow {
         ctx: &mut WorkflowContext<Self>,
         job: ProvisionJob,
     ) -> WorkflowResult<JobOutcome> {
-        let attempt_limit = Duration::from_millis(job.lease_ms).max(Duration::from_secs(60));
+        let create_limit = Duration::from_millis(job.lease_ms).max(Duration::from_secs(60));
         // A few store statements: a local activity, run by the worker of the workflow task
         // and recorded as one marker (a thousand tasks at once cost Temporal far less).
         let create = LocalActivityOptions::builder()
-            .start_to_close_timeout(attempt_limit)
+            .start_to_close_timeout(create_limit)
             .retry_policy(
                 RetryPolicy::builder()
                     .initial_interval(Duration::from_secs(1))
@@ -139,7 +140,9 @@ impl ProvisionWorkflow {
             .maximum_interval(Duration::from_millis(job.max_backoff_ms.max(1)).max(backoff))
             .maximum_attempts(job.max_tries)
             .build();
-        let attempt = ActivityOptions::with_start_to_close_timeout(attempt_limit)
+        // An attempt may wait for its task (a dead worker's lease) and then send requests that
+        // each may last their deadline: the heartbeat, not this limit, tells a dead worker.
+        let attempt = ActivityOptions::with_start_to_close_timeout(JOB_DEADLINE)
             .heartbeat_timeout(ATTEMPT_HEARTBEAT)
             .retry_policy(retry)
             .build();

@@ -167,25 +167,90 @@ fn attempt_now(
     Ok((task, refused))
 }
 
+/// How long [`attempt_task`] waits for its task to become claimable, and whether its caller
+/// still wants the attempt (a caller that went away is not waited for).
+pub struct Patience<'a> {
+    /// The longest wait.
+    pub limit: Duration,
+    /// Whether the caller still waits for the attempt.
+    pub wanted: &'a dyn Fn() -> bool,
+}
+
+/// How often a waiting attempt looks again whether its task may be claimed.
+const CLAIMABLE_POLL: Duration = Duration::from_secs(1);
+
+/// What [`attempt_task`] came to.
+#[derive(Debug)]
+pub enum TaskAttempted {
+    /// The task was attempted, or had ended: the task as it stands, with the refusal that must
+    /// stop, if any.
+    Ran {
+        /// The task as it stands.
+        task: Task,
+        /// Why the attempt stopped the job, when it did.
+        refused: Option<JobError>,
+    },
+    /// The task could not be claimed within the patience: the task as it stands, and what it
+    /// waits for (the task itself while another attempt holds it, or an earlier open task of
+    /// its account).
+    Blocked {
+        /// The task as it stands.
+        task: Task,
+        /// What it waits for.
+        by: Task,
+    },
+}
+
 /// Attempts the existing task `id` once, whatever its due time, as [`request`] attempts the task
 /// it creates (the fleet's provisioning workflows). A task that has ended is returned as it
 /// stands, and nothing is sent: a re-delivered attempt never sends a completed task's request
-/// again. Returns the task as it stands afterwards, with the refusal that must stop, if any.
+/// again. While another attempt holds the task (a dead worker's lease runs out, a live one ends)
+/// or an earlier task of its account is open, it waits, within `patience`, without spending a
+/// try.
 pub fn attempt_task(
     runtime: &Runtime,
     store: &mut Store,
     connection: &Connection,
     id: TaskId,
     policy: &RetryPolicy,
-) -> Result<(Task, Option<JobError>), JobError> {
+    patience: &Patience<'_>,
+) -> Result<TaskAttempted, JobError> {
     let task = store
         .task(id)?
         .ok_or(JobError::Store(StoreError::UnknownTask { task: id.0 }))?;
     if task.status.is_final() {
-        return Ok((task, None));
+        return Ok(TaskAttempted::Ran {
+            task,
+            refused: None,
+        });
     }
     let (instance, _warnings) = validated_instance(runtime, connection)?;
-    attempt_now(store, instance, connection, &task, policy)
+    if let Some(by) = wait_until_claimable(store, id, patience)? {
+        let task = store.task(id)?.unwrap_or(task);
+        return Ok(TaskAttempted::Blocked { task, by });
+    }
+    let (task, refused) = attempt_now(store, instance, connection, &task, policy)?;
+    Ok(TaskAttempted::Ran { task, refused })
+}
+
+/// Waits while task `id` cannot be claimed; `None` once it may be (or has ended), else what
+/// still blocks it when the patience ran out or the caller went away.
+fn wait_until_claimable(
+    store: &Store,
+    id: TaskId,
+    patience: &Patience<'_>,
+) -> Result<Option<Task>, JobError> {
+    let started = std::time::Instant::now();
+    loop {
+        let Some(by) = store.claim_blocker(id)? else {
+            return Ok(None);
+        };
+        let left = patience.limit.saturating_sub(started.elapsed());
+        if left.is_zero() || !(patience.wanted)() {
+            return Ok(Some(by));
+        }
+        std::thread::sleep(left.min(CLAIMABLE_POLL));
+    }
 }
 
 /// The requests `request` would send, rendered by the component, with every secret value of

@@ -70,6 +70,7 @@ pub use maintenance::{
     PrunedRun, StatusCount, Vacuum, backup, check,
 };
 pub use open::{Location, Migrated, OpenMode, is_store_file};
+pub use sql::is_store_time;
 /// The schema version this dcconn writes and reads (`PRAGMA user_version` of its stores).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;
 pub use runs::{BusyRun, DEFAULT_RUN_LEASE, LeaseKeeper, RunLease};
@@ -424,7 +425,7 @@ pub enum StoreError {
     },
     /// The PostgreSQL database cannot be reached or set up.
     #[error(
-        "cannot use the store at {store}: {source}; check the URL given as --db (or DCCONN_DB), that PostgreSQL runs there and that its user may connect (a password comes from the URL or PGPASSWORD)"
+        "cannot use the store at {store}: {source}; check the URL given as --db (or DCCONN_DB), that PostgreSQL runs there and that its user may connect (its password comes from PGPASSWORD, or from the URL)"
     )]
     Connect {
         /// The database's URL, without its password.

@@ -79,6 +79,15 @@ impl Location {
         }
     }
 
+    /// Whether it holds a password: a PostgreSQL URL with one (`postgres://u:SECRET@...`, or
+    /// `?password=`), which the process list and shell history would show.
+    pub fn holds_password(&self) -> bool {
+        match self {
+            Location::Postgres(url) => postgres::without_password(url) != *url,
+            Location::File(_) => false,
+        }
+    }
+
     /// As messages show it: a file's absolute path, a URL without its password.
     pub fn shown(&self) -> String {
         match self {

@@ -39,7 +39,7 @@ pub(super) fn later(conn: &Connection, time: &str, delay: Duration) -> db::Resul
 
 /// Whether `time` has the form of the store's times, `2026-12-05T09:30:00.000Z` (whatever
 /// the digits): what both databases read the same way.
-pub(super) fn is_store_time(time: &str) -> bool {
+pub fn is_store_time(time: &str) -> bool {
     const FORM: &[u8] = b"0000-00-00T00:00:00.000Z";
     time.len() == FORM.len()
         && time.bytes().zip(FORM).all(|(c, form)| {

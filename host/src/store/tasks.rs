@@ -1103,6 +1103,38 @@ impl Store {
             .transpose()
     }
 
+    /// What keeps `task` from being claimed now, if anything: the task itself while an attempt
+    /// holds it (`IN PROGRESS`, its lease not expired), else the latest earlier open task of
+    /// its account (an account's tasks run in the order they were made). `None` when it is
+    /// claimable or has ended; an unknown task is an error.
+    pub fn claim_blocker(&self, task: TaskId) -> Result<Option<Task>, StoreError> {
+        let action = || format!("finding what task {task} waits for");
+        if self.task(task)?.is_none() {
+            return Err(StoreError::UnknownTask { task: task.0 });
+        }
+        let now = sql::now(&self.conn).doing(action)?;
+        let blocker: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id FROM tasks AS t JOIN tasks AS this ON this.id = ?1
+                 WHERE this.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')
+                   AND ((t.id = this.id AND t.status = 'IN PROGRESS' AND t.lease_until > ?2)
+                        OR (t.id < this.id AND t.endpoint_id = this.endpoint_id
+                            AND t.account = this.account
+                            AND t.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')))
+                 ORDER BY t.id DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![task.0, now], |row| row.get(0))
+                    .optional()
+            })
+            .doing(action)?;
+        match blocker {
+            Some(id) => self.task(TaskId(id)),
+            None => Ok(None),
+        }
+    }
+
     /// The task's attempts in order. An unknown task is an error; a task never claimed has none.
     pub fn task_attempts(&self, task: TaskId) -> Result<Vec<TaskAttempt>, StoreError> {
         let action = || format!("reading the attempts of task {task}");

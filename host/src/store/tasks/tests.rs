@@ -1945,3 +1945,53 @@ fn a_version_7_store_keeps_its_tasks_and_can_cancel_them() {
             .is_err()
     );
 }
+
+#[test]
+fn claim_blocker_names_the_live_lease_or_the_earlier_open_task() {
+    let (_dir, _path, mut store) = store_with_accounts();
+    let disable = store
+        .create_task("prod", "jdoe", TaskKind::Disable, 3)
+        .unwrap();
+    let enable = store
+        .create_task("prod", "jdoe", TaskKind::Enable, 3)
+        .unwrap();
+    let blocker = |store: &Store, task: &Task| {
+        store
+            .claim_blocker(TaskId(task.id))
+            .unwrap()
+            .map(|blocker| (blocker.id, blocker.status))
+    };
+    // A new task nobody holds is claimable; the later one waits for it.
+    assert_eq!(blocker(&store, &disable), None);
+    assert_eq!(
+        blocker(&store, &enable),
+        Some((disable.id, TaskStatus::New))
+    );
+    // Held: by its own live lease, until the lease has run out.
+    store
+        .claim_task(TaskId(disable.id), "w1", MINUTE)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        blocker(&store, &disable),
+        Some((disable.id, TaskStatus::InProgress))
+    );
+    set(&store, disable.id, "lease_until", PAST);
+    assert_eq!(blocker(&store, &disable), None);
+    assert_eq!(
+        blocker(&store, &enable),
+        Some((disable.id, TaskStatus::InProgress))
+    );
+    // Ended, it lets the later one go; an ended task waits for nothing.
+    store
+        .claim_task(TaskId(disable.id), "w2", MINUTE)
+        .unwrap()
+        .unwrap();
+    store.complete_task(TaskId(disable.id), "w2").unwrap();
+    assert_eq!(blocker(&store, &disable), None);
+    assert_eq!(blocker(&store, &enable), None);
+    assert!(matches!(
+        store.claim_blocker(TaskId(9_999)),
+        Err(StoreError::UnknownTask { task: 9_999 })
+    ));
+}
