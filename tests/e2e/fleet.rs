@@ -90,6 +90,18 @@ fn via_fleet(db: &Path, temporal: &Temporal, queue: &str, args: &[&str]) -> Comm
     command
 }
 
+/// `dcconn schedule ARGS` on the test's Temporal, task queue `queue`.
+fn schedule_command(db: &Path, temporal: &Temporal, queue: &str, args: &[&str]) -> Command {
+    let mut command = dcconn(db, "");
+    command.arg("schedule").args(args).args([
+        "--temporal",
+        temporal.address(),
+        "--task-queue",
+        queue,
+    ]);
+    command
+}
+
 /// `dcconn ARGS` run on this machine against the harness's simulator as endpoint `dc`, with
 /// `password`: what `--via` must match.
 fn run_locally(db: &Path, harness: &Harness, password: &str, args: &[&str]) -> Output {
@@ -329,6 +341,35 @@ fn fleet_import_with_a_wrong_secret_fails_once_with_the_authentication_error() {
     assert!(!stderr(&via).contains("not-the-password"));
 }
 
+/// Endpoint `dc` of `users` users on a simulator of its own, a workers' connections folder for
+/// it, and its local import into `local.db`: what the fleet's store must come to.
+fn endpoint_with_reference(users: usize) -> (Harness, PathBuf, PathBuf) {
+    endpoint_imported_into(users, None)
+}
+
+/// Endpoint `dc` of `users` users on a simulator of its own, a workers' connections folder for
+/// it, and its local import into `store` (default: `local.db` of the harness's folder).
+fn endpoint_imported_into(users: usize, store: Option<PathBuf>) -> (Harness, PathBuf, PathBuf) {
+    let harness = Harness::new(users);
+    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let store = store.unwrap_or_else(|| harness.dir.path().join("local.db"));
+    import_locally(&store, &harness.sim.endpoint_url(), "dc", &harness.password);
+    (harness, folder, store)
+}
+
+/// `count` worker child processes on `queue`.
+fn start_workers(
+    count: usize,
+    db: &Path,
+    temporal: &Temporal,
+    (queue, folder): (&str, &Path),
+    password: &str,
+) -> Vec<WorkerProcess> {
+    (0..count)
+        .map(|_| start_worker(db, temporal, queue, folder, password))
+        .collect()
+}
+
 /// A local `dcconn import` of `url` into `db` as endpoint `endpoint`: the single-machine
 /// reference.
 fn import_locally(db: &Path, url: &str, endpoint: &str, password: &str) -> Output {
@@ -380,16 +421,8 @@ fn await_condition(limit: Duration, what: &str, mut done: impl FnMut() -> bool) 
 #[test]
 fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
     let temporal = temporal();
-    let harness = Harness::new(300);
-    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let (harness, folder, local_db) = endpoint_with_reference(300);
     let fleet_db = shared_store();
-    let local_db = harness.dir.path().join("local.db");
-    import_locally(
-        &local_db,
-        &harness.sim.endpoint_url(),
-        "dc",
-        &harness.password,
-    );
 
     // The first worker's user list pauses mid-response: the import is caught mid-run.
     harness
@@ -434,15 +467,7 @@ fn fleet_import_whose_worker_is_killed_finishes_on_another_worker() {
 #[test]
 fn fleet_task_whose_worker_is_killed_mid_request_completes_on_another_worker() {
     let temporal = temporal();
-    let harness = Harness::new(5);
-    let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let fleet_db = shared_store();
-    import_locally(
-        &fleet_db,
-        &harness.sim.endpoint_url(),
-        "dc",
-        &harness.password,
-    );
+    let (harness, folder, fleet_db) = endpoint_imported_into(5, Some(shared_store()));
     let account = harness.sim.dataset().users[2].name.clone();
     // The lock call's answer is held back: the attempt is caught with its request in flight
     // and its lease in the store, to last 3 s of request deadline plus the 20 s lease, well
@@ -547,15 +572,7 @@ const DISABLES: usize = 1_000;
 #[test]
 fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     let temporal = temporal();
-    let harness = Harness::new(DISABLES);
-    let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let fleet_db = shared_store();
-    import_locally(
-        &fleet_db,
-        &harness.sim.endpoint_url(),
-        "dc",
-        &harness.password,
-    );
+    let (harness, folder, fleet_db) = endpoint_imported_into(DISABLES, Some(shared_store()));
     // A third of the lock calls fail (HTTP 503): 500 of the 1,500 calls that then lock every
     // account once, the first 500 to come, from tasks in any order. Their tasks complete
     // through retries (a task may fail more than once).
@@ -712,19 +729,9 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
     for (name, url) in &names {
         import_locally(&local_db, url, name, password);
     }
-    let workers: Vec<WorkerProcess> = (0..3)
-        .map(|_| start_worker(&fleet_db, &temporal, "scheduled", &folder, password))
-        .collect();
+    let workers = start_workers(3, &fleet_db, &temporal, ("scheduled", &folder), password);
     let schedule = |args: &[&str]| {
-        let output = dcconn(&fleet_db, "")
-            .arg("schedule")
-            .args(args)
-            .args([
-                "--temporal",
-                temporal.address(),
-                "--task-queue",
-                "scheduled",
-            ])
+        let output = schedule_command(&fleet_db, &temporal, "scheduled", args)
             .output()
             .expect("dcconn runs");
         assert!(output.status.success(), "{}", stderr(&output));
@@ -761,22 +768,8 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
             "unknown time zone Mars/Olympus",
         ),
     ] {
-        let refused = dcconn(&fleet_db, "")
-            .args([
-                "schedule",
-                "add",
-                "extra",
-                "--cron",
-                cron,
-                "--timezone",
-                zone,
-            ])
-            .args([
-                "--temporal",
-                temporal.address(),
-                "--task-queue",
-                "scheduled",
-            ])
+        let add = ["add", "extra", "--cron", cron, "--timezone", zone];
+        let refused = schedule_command(&fleet_db, &temporal, "scheduled", &add)
             .output()
             .expect("dcconn runs");
         assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
@@ -788,14 +781,7 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
             stderr(&refused)
         );
     }
-    let never_added = dcconn(&fleet_db, "")
-        .args([
-            "schedule",
-            "remove",
-            "extra",
-            "--temporal",
-            temporal.address(),
-        ])
+    let never_added = schedule_command(&fleet_db, &temporal, "scheduled", &["remove", "extra"])
         .output()
         .expect("dcconn runs");
     assert_eq!(
@@ -839,28 +825,27 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
 #[test]
 fn fleet_schedules_fire_by_the_clock_once_per_fire_and_skip_while_the_import_runs() {
     let temporal = temporal();
-    let harness = Harness::new(30);
-    let folder = connections_folder(harness.dir.path(), "dc", &harness);
+    let (harness, folder, local_db) = endpoint_with_reference(30);
     let fleet_db = shared_store();
-    let local_db = harness.dir.path().join("local.db");
-    import_locally(
-        &local_db,
-        &harness.sim.endpoint_url(),
-        "dc",
+    let workers = start_workers(
+        2,
+        &fleet_db,
+        &temporal,
+        ("clock", &folder),
         &harness.password,
     );
-    let workers: Vec<WorkerProcess> = (0..2)
-        .map(|_| start_worker(&fleet_db, &temporal, "clock", &folder, &harness.password))
-        .collect();
     // The first fire's import pauses mid-response, so that the fires meanwhile find it running.
     harness
         .sim
         .inject_fault(Fault::pause(2_000).for_operation("OnlineData.listEntityUsersRq"));
-    let added = dcconn(&fleet_db, "")
-        .args(["schedule", "add", "dc", "--cron", "@every 2s"])
-        .args(["--temporal", temporal.address(), "--task-queue", "clock"])
-        .output()
-        .expect("dcconn runs");
+    let added = schedule_command(
+        &fleet_db,
+        &temporal,
+        "clock",
+        &["add", "dc", "--cron", "@every 2s"],
+    )
+    .output()
+    .expect("dcconn runs");
     assert!(added.status.success(), "{}", stderr(&added));
     let info = || -> Value {
         let output = temporal
@@ -966,18 +951,14 @@ fn fleet_jobs_complete_through_a_postgres_restart() {
     let temporal = temporal();
     let cluster = test_servers::PostgresCluster::start().expect("a PostgreSQL cluster of its own");
     let store = PathBuf::from(cluster.create_database().expect("a database"));
-    let harness = Harness::new(300);
-    let folder = connections_folder(harness.dir.path(), "dc", &harness);
-    let local_db = harness.dir.path().join("local.db");
-    import_locally(
-        &local_db,
-        &harness.sim.endpoint_url(),
-        "dc",
+    let (harness, folder, local_db) = endpoint_with_reference(300);
+    let workers = start_workers(
+        2,
+        &store,
+        &temporal,
+        ("restart", &folder),
         &harness.password,
     );
-    let workers: Vec<WorkerProcess> = (0..2)
-        .map(|_| start_worker(&store, &temporal, "restart", &folder, &harness.password))
-        .collect();
 
     // An import caught mid-run when PostgreSQL restarts: its attempt fails, the worker records
     // the run as failed on a new connection, and the retry imports at once.

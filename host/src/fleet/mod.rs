@@ -310,10 +310,8 @@ pub mod failure_type {
 
     /// Duck Creek or its token gateway refused the credentials: not retried.
     pub const AUTHENTICATION: &str = "Authentication";
-    /// The connection is invalid: not retried.
+    /// The connection is invalid, or the worker has none of that name: not retried.
     pub const CONFIGURATION: &str = "Configuration";
-    /// The worker has no connection of that name: not retried.
-    pub const NO_SUCH_CONNECTION: &str = "NoSuchConnection";
     /// The request names something the store does not have (an account, a task): not retried.
     pub const USAGE: &str = "Usage";
     /// Duck Creek or the network failed: retried with backoff.

@@ -202,7 +202,7 @@ fn carried_outcome(failure: &Failure) -> Option<JobOutcome> {
 fn exit_code_of(type_name: &str) -> u8 {
     match type_name {
         failure_type::AUTHENTICATION => exit::AUTHENTICATION,
-        failure_type::CONFIGURATION | failure_type::NO_SUCH_CONNECTION => exit::CONFIGURATION,
+        failure_type::CONFIGURATION => exit::CONFIGURATION,
         failure_type::USAGE => exit::USAGE,
         failure_type::BUSY => exit::BUSY,
         failure_type::REMOTE => exit::REMOTE,
