@@ -113,27 +113,42 @@ fn run_locally(db: &Path, harness: &Harness, password: &str, args: &[&str]) -> O
         .expect("dcconn runs")
 }
 
-/// A worker child process, killed when dropped: a failed test leaves none behind.
-struct WorkerProcess(Option<Child>);
+/// A worker child process, killed when dropped: a failed test leaves none behind. Its stderr
+/// goes to a file (a pipe nobody reads while it runs would fill and stop it).
+struct WorkerProcess {
+    child: Option<Child>,
+    log: tempfile::NamedTempFile,
+}
 
 impl WorkerProcess {
     /// Sends `signal` to the worker.
     fn signal(&self, signal: i32) {
-        if let Some(child) = &self.0 {
+        if let Some(child) = &self.child {
             // SAFETY: kill(2) on the child's own pid.
             unsafe { libc::kill(child.id() as i32, signal) };
         }
     }
 
-    /// The child, no longer killed on drop.
-    fn into_child(mut self) -> Child {
-        self.0.take().expect("the worker is there")
+    /// What the worker wrote on stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Stops the worker with SIGTERM and waits for it to exit by itself; its exit code and
+    /// what it wrote on stderr.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        self.signal(libc::SIGTERM);
+        let child = self.child.take().expect("the worker is there");
+        let code = wait_with_limit(child, Duration::from_secs(30))
+            .status
+            .code();
+        (code, self.log())
     }
 }
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
+        if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -160,6 +175,7 @@ fn start_worker_with(
     password: &str,
     extra: &[&str],
 ) -> WorkerProcess {
+    let log = tempfile::NamedTempFile::new().expect("a log file");
     let child = dcconn(db, password)
         .args([
             "worker",
@@ -172,9 +188,14 @@ fn start_worker_with(
         .arg(folder)
         .args(["--grace-secs", "10"])
         .args(extra)
+        .stdout(Stdio::null())
+        .stderr(log.reopen().expect("the log file opens"))
         .spawn()
         .expect("the worker starts");
-    WorkerProcess(Some(child))
+    WorkerProcess {
+        child: Some(child),
+        log,
+    }
 }
 
 /// The value of the Prometheus series `name` whose labels include `label` (e.g.
@@ -299,22 +320,61 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     assert_eq!(stdout(&via), line);
     assert_eq!(harness.sim.dataset().users[3].status, "Locked");
 
+    // A pending task of the account is taken, with the local command's note; a task behind
+    // an earlier one that nobody holds is not waited for: exit 5 at once, with the note.
+    let account = harness.sim.dataset().users[4].name.clone();
+    let queued = run_locally(
+        &fleet_db,
+        &harness,
+        &harness.password,
+        &["disable", &account, "--queue"],
+    );
+    assert_eq!(queued.status.code(), Some(0), "{}", stderr(&queued));
+    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
+        .output()
+        .expect("runs");
+    assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
+    assert_eq!(
+        (stdout(&via), stderr(&via)),
+        (
+            format!("task 2: disable {account}: COMPLETE after 1 try\n"),
+            format!(
+                "account {account} already had a pending disable task, task 2: no second task was created; this command attempted it\n"
+            )
+        )
+    );
+    let queued = run_locally(
+        &fleet_db,
+        &harness,
+        &harness.password,
+        &["enable", &account, "--queue"],
+    );
+    assert_eq!(queued.status.code(), Some(0), "{}", stderr(&queued));
+    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
+        .output()
+        .expect("runs");
+    assert_eq!(via.status.code(), Some(5), "{}", stderr(&via));
+    assert_eq!(
+        (stdout(&via), stderr(&via)),
+        (
+            format!("task 4: disable {account}: NEW after 0 tries\n"),
+            format!(
+                "task 4 waits for task 3 of {account} (enable NEW): an account's tasks run in the order they were made; `dcconn retry` runs them in turn\n"
+            )
+        )
+    );
+
     // The worker's metrics: one import and one task, succeeded; 25 accounts imported.
     let succeeded = r#"outcome="succeeded""#;
     assert_eq!(metric(&metrics, "dcconn_imports", succeeded), Some(1.0));
-    assert_eq!(metric(&metrics, "dcconn_tasks", succeeded), Some(1.0));
+    assert_eq!(metric(&metrics, "dcconn_tasks", succeeded), Some(2.0));
     assert_eq!(metric(&metrics, "dcconn_accounts_imported", ""), Some(25.0));
     assert_eq!(metric(&metrics, "dcconn_activities_running", ""), Some(0.0));
 
     // SIGTERM: the worker stops by itself, exit 0.
-    worker.signal(libc::SIGTERM);
-    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
-    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
-    assert!(
-        stderr(&stopped).contains("worker stopped"),
-        "{}",
-        stderr(&stopped)
-    );
+    let (code, log) = worker.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("worker stopped"), "{log}");
 }
 
 #[test]
@@ -541,6 +601,48 @@ fn fleet_commands_say_plainly_what_they_cannot_reach() {
             "error: cannot reach Temporal at {closed}: Connection refused; check that the Temporal server runs there (temporal server start-dev, or your cluster's frontend) and that --temporal names it\n"
         )
     );
+    // With --json, the JSON object of an import that could not begin.
+    let client = dcconn(&db, "")
+        .args(["import", "--via", &closed, "-c", "dc", "--json"])
+        .output()
+        .expect("dcconn runs");
+    assert_eq!(client.status.code(), Some(1), "{}", stderr(&client));
+    let refused: Value = serde_json::from_slice(&client.stdout).expect("one JSON object");
+    assert_eq!(
+        (
+            &refused["outcome"],
+            &refused["endpoint"],
+            &refused["exitCode"]
+        ),
+        (&Value::from("failed"), &Value::from("dc"), &Value::from(1))
+    );
+    // A server that is no Temporal frontend (the simulator's HTTP port) is said so in words.
+    let harness = Harness::new(1);
+    let not_temporal = harness
+        .sim
+        .endpoint_url()
+        .split('/')
+        .nth(2)
+        .expect("HOST:PORT in the URL")
+        .to_owned();
+    let client = dcconn(&db, "")
+        .args(["import", "--via", &not_temporal, "-c", "dc"])
+        .output()
+        .expect("dcconn runs");
+    assert_eq!(client.status.code(), Some(1), "{}", stderr(&client));
+    assert!(
+        stderr(&client).starts_with(&format!(
+            "error: cannot reach Temporal at {not_temporal}: the server there does not answer as a Temporal frontend ("
+        )),
+        "{}",
+        stderr(&client)
+    );
+    assert!(
+        !stderr(&client).contains("MetadataMap"),
+        "{}",
+        stderr(&client)
+    );
+
     // A worker whose store cannot be used says so at once, before it takes any work.
     let unusable = dir.path().join("no-such-folder").join("fleet.db");
     let worker = dcconn(&unusable, "")
@@ -561,9 +663,8 @@ fn fleet_commands_say_plainly_what_they_cannot_reach() {
 
 /// Stops a worker with SIGTERM and checks it stopped by itself.
 fn stop(worker: WorkerProcess) {
-    worker.signal(libc::SIGTERM);
-    let stopped = wait_with_limit(worker.into_child(), Duration::from_secs(30));
-    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    let (code, log) = worker.terminate();
+    assert_eq!(code, Some(0), "{log}");
 }
 
 /// Accounts disabled through the fleet at once.
@@ -584,19 +685,15 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
     );
     let workers: Vec<WorkerProcess> = (0..3)
         .map(|_| {
-            let mut worker = dcconn(&fleet_db, &harness.password);
-            worker
-                .args([
-                    "worker",
-                    "--temporal",
-                    temporal.address(),
-                    "--task-queue",
-                    "many",
-                ])
-                .arg("--connections")
-                .arg(&folder)
-                .args(["--max-tasks", "8"]);
-            WorkerProcess(Some(worker.spawn().expect("the worker starts")))
+            let extra = ["--max-tasks", "8"];
+            start_worker_with(
+                &fleet_db,
+                &temporal,
+                "many",
+                &folder,
+                &harness.password,
+                &extra,
+            )
         })
         .collect();
 
@@ -644,6 +741,13 @@ fn fleet_runs_a_thousand_disables_on_three_workers_through_failures() {
         (DISABLES + DISABLES / 2) as u64
     );
     assert!(harness.sim.pending_faults().is_empty());
+    // Each failed try is a warning in its worker's log, with its reason and its next try.
+    let logs: String = workers.iter().map(WorkerProcess::log).collect();
+    let warned = logs
+        .lines()
+        .filter(|line| line.contains(" failed, tried again in ") && line.contains("503"))
+        .count();
+    assert_eq!(warned, DISABLES / 2, "{logs}");
     for worker in workers {
         stop(worker);
     }
@@ -775,7 +879,7 @@ fn fleet_schedules_import_twenty_endpoints_once_per_fire_on_three_workers() {
         assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
         assert!(
             stderr(&refused).starts_with(&format!(
-                "error: Temporal refused the times of schedule import-schedule-extra: Invalid schedule spec: {said}; give --cron as 5 fields"
+                "error: Temporal refused the times of schedule import-schedule-extra: Invalid schedule spec: {said}; give --cron as a cron expression (minute hour"
             )),
             "{}",
             stderr(&refused)

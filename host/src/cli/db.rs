@@ -103,10 +103,12 @@ pub(super) fn open(cli: &Cli, mode: OpenMode) -> Result<Store, Failure> {
     Ok(store)
 }
 
-/// Warns (unless `--quiet`) that a `--db` URL holding a password exposes it (a profile's `db`
-/// may not hold one at all): once per command, whatever it does with the store.
+/// Warns (unless `--quiet`) that a `--db` URL holding a password exposes it on the command
+/// line: once per command, whatever it does with the store. `DCCONN_DB` is an environment
+/// variable as PGPASSWORD is, and a profile's `db` may not hold a password at all.
 pub(super) fn warn_of_password_in_url(db: &std::path::Path) {
-    if crate::store::Location::of(db).holds_password() {
+    let from_environment = std::env::var_os("DCCONN_DB").is_some_and(|value| value == db);
+    if !from_environment && crate::store::Location::of(db).holds_password() {
         super::warn(
             "warning: --db holds the PostgreSQL password, which the process list and shell history show; give it with PGPASSWORD instead",
         );

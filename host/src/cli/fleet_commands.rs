@@ -73,7 +73,7 @@ pub struct FleetImportArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
     /// The wait after a first failed attempt, in milliseconds; it doubles after each.
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub attempt_backoff_ms: u64,
 }
 
@@ -96,7 +96,7 @@ pub struct WorkerArgs {
     pub max_tasks: u16,
     /// Seconds running activities may take to finish after SIGTERM; those still running then
     /// are given back to Temporal, which retries them on another worker.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub grace_secs: u64,
     /// Serve Prometheus metrics on this address (`/metrics`), e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
@@ -129,7 +129,8 @@ pub struct ScheduleAddArgs {
     /// The connection's name in the workers' --connections folder (default: the endpoint).
     #[arg(long, short = 'c', value_name = "NAME")]
     pub connection: Option<String>,
-    /// A cron expression (`MIN HOUR DAY MONTH WEEKDAY`), e.g. "0 2 * * *"; repeat for more.
+    /// A cron expression (`MIN HOUR DAY MONTH WEEKDAY`), e.g. "0 2 * * *" (Temporal's forms:
+    /// also @daily, @every 6h, a 6th field for the year); repeat for more.
     #[arg(long, required = true, value_name = "EXPR")]
     pub cron: Vec<String>,
     /// The IANA time zone the expressions are read in.
@@ -177,12 +178,13 @@ pub(super) fn worker(cli: &Cli, args: &WorkerArgs) -> Result<u8, Failure> {
     };
     let queue = args.temporal.task_queue.clone();
     let address = args.temporal.temporal.clone();
+    let store = crate::store::Location::of(&cli.db).shown();
     let ready = move |metrics: Option<SocketAddr>| {
         let served = metrics.map_or_else(String::new, |at| {
             format!("; metrics on http://{at}/metrics")
         });
         note(format!(
-            "worker polling task queue {queue} at {address}{served}"
+            "worker polling task queue {queue} at {address}; store {store}{served}"
         ));
     };
     worker::run(settings, &ready).map_err(|error| Failure {
@@ -202,8 +204,10 @@ pub(super) fn schedule(command: &ScheduleCommand) -> Result<u8, Failure> {
     match command {
         ScheduleCommand::Add(args) => {
             let endpoint = super::checked_endpoint(&args.endpoint)?;
+            let connection = args.connection.clone().unwrap_or_else(|| endpoint.clone());
+            checked_connection_name(&connection).map_err(|problem| usage(&problem))?;
             let job = ImportJob {
-                connection: args.connection.clone().unwrap_or_else(|| endpoint.clone()),
+                connection,
                 endpoint,
                 scope: "all".to_owned(),
                 batch: args.batch,
@@ -256,6 +260,22 @@ pub(super) fn schedule(command: &ScheduleCommand) -> Result<u8, Failure> {
 
 /// `dcconn import --via`.
 pub(super) fn import_via(args: &ImportArgs, via: &str) -> Result<u8, Failure> {
+    let outcome = import_through_fleet(args, via).inspect_err(|failure| {
+        // What the local command prints with --json when the import cannot begin.
+        if args.json {
+            // The endpoint is --endpoint, else the connection's name.
+            let endpoint = args
+                .endpoint
+                .as_deref()
+                .or(args.connection.connection.to_str());
+            let _ = super::print(|out| super::output::import_refused(out, endpoint, failure));
+        }
+    })?;
+    present(&outcome)
+}
+
+/// Runs the import of `import --via` and waits for its outcome.
+fn import_through_fleet(args: &ImportArgs, via: &str) -> Result<JobOutcome, Failure> {
     let connection = connection_name(&args.connection)?;
     if args.dry_run || args.accept_removals.is_some() || args.wait.is_some() {
         return Err(usage(
@@ -272,8 +292,7 @@ pub(super) fn import_via(args: &ImportArgs, via: &str) -> Result<u8, Failure> {
         run: run_options(&args.fleet, args.lease_ms),
     };
     let target = via_target(via, &args.via);
-    let outcome = run_async(fleet::client::import(&target, job))?;
-    present(&outcome)
+    run_async(fleet::client::import(&target, job))
 }
 
 /// `dcconn enable|disable --via`.
@@ -349,7 +368,7 @@ fn checked_connection_name(name: &str) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "{} is not a connection name: with --via, -c names a connection of the workers' --connections folder (NAME, as in NAME.json or a profile NAME of its config.toml)",
+        "{} is not a connection name: with --via or in a schedule, the connection (-c, else the endpoint) is one of the workers' --connections folder (NAME, as in NAME.json or a profile NAME of its config.toml)",
         crate::printable::printable(name)
     ))
 }

@@ -906,21 +906,53 @@ pub(crate) fn task_outcome(
     }
 }
 
-/// What `dcconn enable|disable --via` shows for a task its attempt could not claim in time:
-/// its line, and what it waited for (exit code 5: it did not complete).
+/// An import that failed before it began (on a worker: its connection, its store), with
+/// `--json` given the JSON object the local command prints for it.
+pub(crate) fn refused_import_outcome(
+    endpoint: &str,
+    json: bool,
+    mut outcome: fleet::JobOutcome,
+) -> fleet::JobOutcome {
+    if json && outcome.stdout.is_empty() {
+        let failure = Failure {
+            message: outcome.error.clone().unwrap_or_default(),
+            code: outcome.exit_code,
+        };
+        let mut stdout = Vec::new();
+        let _ = output::import_refused(&mut stdout, Some(endpoint), &failure);
+        outcome.stdout = String::from_utf8_lossy(&stdout).into_owned();
+    }
+    outcome
+}
+
+/// The note `dcconn enable|disable` prints when it took the account's pending task `task` (as
+/// it stands after the attempt) instead of creating one.
+pub(crate) fn pending_task_note(task: &crate::store::Task) -> String {
+    output::pending_task_note(task, false)
+}
+
+/// What `dcconn enable|disable --via` shows for a task its attempt could not claim: its line,
+/// and what it waits for, exit code 5. Behind an earlier task that nobody holds, as the local
+/// command shows it (a note after the line); held by an attempt past the wait, as an error.
 pub(crate) fn blocked_task_outcome(
     task: &crate::store::Task,
     by: &crate::store::Task,
+    held: bool,
 ) -> fleet::JobOutcome {
     let reason = if by.id == task.id {
         output::held_task_note(task)
     } else {
         output::waiting_for_earlier_note(task, by)
     };
+    let (error, trailing) = match held {
+        true => (Some(reason), Vec::new()),
+        false => (None, vec![fleet::Message::info(reason)]),
+    };
     fleet::JobOutcome {
         exit_code: exit::REMOTE,
         stdout: format!("{}\n", output::task_line(task)),
-        error: Some(reason),
+        trailing,
+        error,
         ..fleet::JobOutcome::default()
     }
 }

@@ -13,13 +13,16 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::sync::Semaphore;
 
 use super::metrics::Metrics;
-use super::{ImportJob, JobOutcome, ProvisionJob, failure_type};
-use crate::cli::{ImportShown, blocked_task_outcome, import_outcome, task_outcome};
+use super::{ImportJob, JobOutcome, Message, ProvisionJob, failure_type};
+use crate::cli::{
+    ImportShown, blocked_task_outcome, import_outcome, pending_task_note, refused_import_outcome,
+    task_outcome,
+};
 use crate::connection::Connection;
 use crate::jobs::{JobError, exit_code as exit, import, provision};
 use crate::model::{CorrelationRule, ImportScope};
 use crate::runtime::Runtime;
-use crate::store::{OpenMode, RunLease, Store, TaskId, TaskKind, TaskStatus};
+use crate::store::{OpenMode, Requested, RunLease, Store, TaskId, TaskKind, TaskStatus};
 
 /// The longest a task attempt waits for its task to become claimable: for the lease of an
 /// attempt whose worker died to run out (the request deadline plus the job's lease, 12.5
@@ -44,6 +47,16 @@ pub struct ImportProgress {
     pub entitlements: u64,
 }
 
+/// The task of a provisioning job, as `create_task` found or made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedTask {
+    /// The task's id in the store.
+    pub id: i64,
+    /// Whether it is the account's pending task, taken instead of creating one (the local
+    /// command then prints a note).
+    pub pending: bool,
+}
+
 /// A task created for a provisioning job, to be attempted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskAttempt {
@@ -51,6 +64,9 @@ pub struct TaskAttempt {
     pub job: ProvisionJob,
     /// The task's id in the store.
     pub task: i64,
+    /// Whether it is the account's pending task, taken instead of creating one.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// The activities of a worker, with what they share: the component, the connections, the
@@ -122,20 +138,23 @@ impl FleetActivities {
     }
 
     /// Creates the provisioning task (or takes the account's pending one of the same kind),
-    /// after the checks of `dcconn disable`; returns its id.
+    /// after the checks of `dcconn disable`; returns its id, with the note of a pending task.
     #[activity]
     pub async fn create_task(
         self: Arc<Self>,
         _ctx: ActivityContext,
         job: ProvisionJob,
-    ) -> Result<i64, ActivityError> {
+    ) -> Result<CreatedTask, ActivityError> {
         let this = Arc::clone(&self);
         let created = spawn_job("dcconn-task", move |_wanted| this.create(&job))?
             .await
             .map_err(internal)?;
         match created {
             Ok(task) => Ok(task),
-            Err(outcome) => into_result(outcome, None).map(|_| 0),
+            Err(outcome) => into_result(outcome, None).map(|_| CreatedTask {
+                id: 0,
+                pending: false,
+            }),
         }
     }
 
@@ -180,13 +199,14 @@ impl FleetActivities {
         job: &ImportJob,
         progress: &mut dyn FnMut(import::Progress),
     ) -> JobOutcome {
+        let refused = |outcome| refused_import_outcome(&job.endpoint, job.json, outcome);
         let connection = match self.connections.load(&job.connection) {
             Ok(connection) => connection,
-            Err(outcome) => return outcome,
+            Err(outcome) => return refused(outcome),
         };
         let mut store = match self.open_store(OpenMode::Create) {
             Ok(store) => store,
-            Err(outcome) => return outcome,
+            Err(outcome) => return refused(outcome),
         };
         let lease = Duration::from_millis(job.run.lease_ms);
         store.set_run_lease(RunLease::of_this_process(lease));
@@ -210,7 +230,7 @@ impl FleetActivities {
     }
 
     /// Creates the task of `job`, or the outcome that refuses it.
-    fn create(&self, job: &ProvisionJob) -> Result<i64, JobOutcome> {
+    fn create(&self, job: &ProvisionJob) -> Result<CreatedTask, JobOutcome> {
         let connection = self.connections.load(&job.connection)?;
         let mut store = self.open_store(OpenMode::Existing)?;
         let request = provision::ProvisionRequest {
@@ -221,14 +241,17 @@ impl FleetActivities {
             queue: true,
         };
         provision::request(&self.runtime, &mut store, &request, &policy(job))
-            .map(|provisioned| provisioned.requested.into_task().id)
+            .map(|provisioned| CreatedTask {
+                pending: matches!(provisioned.requested, Requested::Pending(_)),
+                id: provisioned.requested.into_task().id,
+            })
             .map_err(|error| job_failed(&error, &connection))
     }
 
     /// One attempt of a task: its outcome, and when it must be tried again (`None`: it ended).
-    /// While another attempt holds the task (a dead worker's lease has not run out) or an
-    /// earlier task of its account is open, it waits up to [`CLAIMABLE_PATIENCE`] while
-    /// `wanted`, without spending a try.
+    /// While an attempt holds the task (a dead worker's lease has not run out) or an earlier
+    /// task of its account, it waits up to [`CLAIMABLE_PATIENCE`] while `wanted`, without
+    /// spending a try.
     fn attempt(
         &self,
         attempt: &TaskAttempt,
@@ -257,12 +280,24 @@ impl FleetActivities {
             &policy,
             &patience,
         );
-        match attempted {
-            Ok(provision::TaskAttempted::Blocked { task, by }) => {
-                (blocked_task_outcome(&task, &by), Some(policy.backoff))
+        // The local command's note on a pending task it took, first.
+        let noted = |mut outcome: JobOutcome, task: &crate::store::Task| {
+            if attempt.pending {
+                outcome
+                    .messages
+                    .insert(0, Message::info(pending_task_note(task)));
             }
+            outcome
+        };
+        match attempted {
+            // Held past the patience: tried again later. Behind a task nobody holds: the
+            // local command's outcome (the note says what runs it).
+            Ok(provision::TaskAttempted::Blocked { task, by, held }) => (
+                noted(blocked_task_outcome(&task, &by, held), &task),
+                held.then_some(policy.backoff),
+            ),
             Ok(provision::TaskAttempted::Ran { task, refused }) => {
-                let outcome = task_outcome(&task, refused.as_ref(), &connection);
+                let outcome = noted(task_outcome(&task, refused.as_ref(), &connection), &task);
                 let again = match task.status {
                     _ if refused.is_some() => None,
                     TaskStatus::PendingProvisioning | TaskStatus::New => {
@@ -324,26 +359,24 @@ fn job_failed(error: &JobError, connection: &Connection) -> JobOutcome {
     JobOutcome::failed(error.exit_code(), error.redacted(Some(connection)))
 }
 
-/// Logs how a job ended: a failure as a warning with its reason (and when it is tried again),
-/// a success as information.
+/// Logs how a job ended: a failure (any exit code but 0) as a warning with its reason (the
+/// error, else the result line: a task's line carries its last error) and when it is tried
+/// again; a success as information.
 fn log_outcome(subject: &str, outcome: &JobOutcome, again_in: Option<Duration>) {
     let printable = crate::printable::printable_lines;
-    match (&outcome.error, again_in) {
-        (Some(error), Some(delay)) => tracing::warn!(
+    let line = outcome.stdout.lines().next().unwrap_or("done");
+    if outcome.exit_code == exit::OK {
+        tracing::info!("{subject}: {}", printable(line));
+        return;
+    }
+    let reason = printable(outcome.error.as_deref().unwrap_or(line));
+    match again_in {
+        Some(delay) => tracing::warn!(
             exit_code = outcome.exit_code,
-            "{subject} failed, tried again in {:.1} s: {}",
+            "{subject} failed, tried again in {:.1} s: {reason}",
             delay.as_secs_f64(),
-            printable(error)
         ),
-        (Some(error), None) => tracing::warn!(
-            exit_code = outcome.exit_code,
-            "{subject} failed: {}",
-            printable(error)
-        ),
-        (None, _) => tracing::info!(
-            "{subject}: {}",
-            printable(outcome.stdout.lines().next().unwrap_or("done"))
-        ),
+        None => tracing::warn!(exit_code = outcome.exit_code, "{subject} failed: {reason}"),
     }
 }
 

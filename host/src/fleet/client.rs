@@ -1,7 +1,7 @@
 //! The client side of the fleet: connecting to Temporal, and `--via`: starting one job's
 //! workflow and waiting for its outcome.
 
-use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::errors::{ClientConnectError, WorkflowStartError};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, WorkflowGetResultOptions,
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions,
@@ -14,19 +14,36 @@ use super::{
     FleetError, ImportJob, JobOutcome, ProvisionJob, Target, frontend_url, import_workflow_id,
 };
 
+/// How long connecting to Temporal may take: a server that takes the connection and says
+/// nothing is not waited for forever.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A client of the target's namespace; `identity` names this process in Temporal.
 pub async fn connect(target: &Target, identity: &str) -> Result<Client, FleetError> {
     let url = frontend_url(&target.address)?;
     let options = ConnectionOptions::new(url)
         .identity(identity.to_owned())
         .build();
-    let connection =
-        Connection::connect(options)
-            .await
-            .map_err(|error| FleetError::Unreachable {
-                address: target.address.clone(),
-                reason: super::in_words(&error),
-            })?;
+    let unreachable = |reason: String| FleetError::Unreachable {
+        address: target.address.clone(),
+        reason,
+    };
+    let connection = match tokio::time::timeout(CONNECT_WAIT, Connection::connect(options)).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(ClientConnectError::SystemInfoCallError(status))) => {
+            return Err(unreachable(format!(
+                "the server there does not answer as a Temporal frontend ({})",
+                crate::secrets::mask(status.message())
+            )));
+        }
+        Ok(Err(error)) => return Err(unreachable(super::in_words(&error))),
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {} s",
+                CONNECT_WAIT.as_secs()
+            )));
+        }
+    };
     Client::new(
         connection,
         ClientOptions::new(target.namespace.clone()).build(),

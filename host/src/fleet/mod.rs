@@ -97,7 +97,7 @@ pub enum FleetError {
     },
     /// Temporal refused a schedule's times (cron expression or time zone).
     #[error(
-        "Temporal refused the times of schedule {schedule}: {reason}; give --cron as 5 fields (minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\") and --timezone as an IANA name (e.g. Europe/Berlin)"
+        "Temporal refused the times of schedule {schedule}: {reason}; give --cron as a cron expression (minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"; or @daily, @every 6h) and --timezone as an IANA name (e.g. Europe/Berlin)"
     )]
     BadScheduleTimes {
         /// The schedule id.

@@ -129,8 +129,8 @@ impl ProvisionWorkflow {
         let created = ctx
             .execute_local_activity(FleetActivities::create_task, job.clone(), create)
             .await;
-        let task = match created {
-            Ok(task) => task,
+        let created = match created {
+            Ok(created) => created,
             Err(error) => return Ok(outcome_of_failure(&error, "creating the task")),
         };
         let backoff = Duration::from_millis(job.backoff_ms.max(1));
@@ -149,7 +149,11 @@ impl ProvisionWorkflow {
         let attempted = ctx
             .execute_activity(
                 FleetActivities::attempt_task,
-                TaskAttempt { job, task },
+                TaskAttempt {
+                    job,
+                    task: created.id,
+                    pending: created.pending,
+                },
                 attempt,
             )
             .await;

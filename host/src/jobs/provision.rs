@@ -190,23 +190,26 @@ pub enum TaskAttempted {
         /// Why the attempt stopped the job, when it did.
         refused: Option<JobError>,
     },
-    /// The task could not be claimed within the patience: the task as it stands, and what it
-    /// waits for (the task itself while another attempt holds it, or an earlier open task of
-    /// its account).
+    /// The task could not be claimed: the task as it stands, and what it waits for (the task
+    /// itself while another attempt holds it, or an earlier open task of its account).
     Blocked {
         /// The task as it stands.
         task: Task,
         /// What it waits for.
         by: Task,
+        /// Whether an attempt holds `by` (a live lease, which ends): trying again later may
+        /// help. An earlier task that nobody holds waits for whoever runs it (`dcconn retry`,
+        /// or its own workflow's next try), as a local `disable` leaves it.
+        held: bool,
     },
 }
 
 /// Attempts the existing task `id` once, whatever its due time, as [`request`] attempts the task
 /// it creates (the fleet's provisioning workflows). A task that has ended is returned as it
 /// stands, and nothing is sent: a re-delivered attempt never sends a completed task's request
-/// again. While another attempt holds the task (a dead worker's lease runs out, a live one ends)
-/// or an earlier task of its account is open, it waits, within `patience`, without spending a
-/// try.
+/// again. While an attempt holds the task or an earlier open task of its account (a dead
+/// worker's lease runs out, a live attempt ends), it waits, within `patience`, without spending
+/// a try; an earlier task that nobody holds is not waited for.
 pub fn attempt_task(
     runtime: &Runtime,
     store: &mut Store,
@@ -225,31 +228,41 @@ pub fn attempt_task(
         });
     }
     let (instance, _warnings) = validated_instance(runtime, connection)?;
-    if let Some(by) = wait_until_claimable(store, id, patience)? {
+    if let Some((by, held)) = wait_until_claimable(store, id, patience)? {
         let task = store.task(id)?.unwrap_or(task);
-        return Ok(TaskAttempted::Blocked { task, by });
+        return Ok(TaskAttempted::Blocked { task, by, held });
     }
     let (task, refused) = attempt_now(store, instance, connection, &task, policy)?;
     Ok(TaskAttempted::Ran { task, refused })
 }
 
-/// Waits while task `id` cannot be claimed; `None` once it may be (or has ended), else what
-/// still blocks it when the patience ran out or the caller went away.
+/// Waits while an attempt holds what keeps task `id` from being claimed; `None` once it may be
+/// claimed (or has ended), else what still blocks it, and whether an attempt holds that, when
+/// nobody holds it, the patience ran out or the caller went away.
 fn wait_until_claimable(
     store: &Store,
     id: TaskId,
     patience: &Patience<'_>,
-) -> Result<Option<Task>, JobError> {
+) -> Result<Option<(Task, bool)>, JobError> {
     let started = std::time::Instant::now();
     loop {
         let Some(by) = store.claim_blocker(id)? else {
             return Ok(None);
         };
+        let held = is_held(store, &by)?;
         let left = patience.limit.saturating_sub(started.elapsed());
-        if left.is_zero() || !(patience.wanted)() {
-            return Ok(Some(by));
+        if !held || left.is_zero() || !(patience.wanted)() {
+            return Ok(Some((by, held)));
         }
         std::thread::sleep(left.min(CLAIMABLE_POLL));
+    }
+}
+
+/// Whether an attempt holds `task` now: `IN PROGRESS` under a lease that has not run out.
+fn is_held(store: &Store, task: &Task) -> Result<bool, JobError> {
+    match (&task.status, &task.lease_until) {
+        (TaskStatus::InProgress, Some(until)) => Ok(store.seconds_until(until)? > 0.0),
+        _ => Ok(false),
     }
 }
 

@@ -56,6 +56,15 @@ pub enum Error {
     /// A statement meant to return a row returned none.
     #[error("the query returned no rows")]
     NoRows,
+    /// The server took the connection and then said nothing (not PostgreSQL, or stuck).
+    #[error(
+        "the server accepted the connection but did not answer within {} s (is it PostgreSQL?)",
+        waited.as_secs()
+    )]
+    Silent {
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -73,7 +82,11 @@ impl Error {
     /// Whether the connection to the server is gone (PostgreSQL restarted, network cut): a new
     /// connection may succeed where this one cannot.
     pub fn is_disconnected(&self) -> bool {
-        matches!(self, Error::Postgres(error) if postgres::is_disconnected(error))
+        match self {
+            Error::Postgres(error) => postgres::is_disconnected(error),
+            Error::Silent { .. } => true,
+            _ => false,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Config, NoTls, Statement};
 
-use super::{Result, Value};
+use super::{Error, Result, Value};
 
 /// The advisory lock every write of a store takes first (the bytes of "dcconn"): writes are
 /// serialized across connections, as SQLite's file lock serializes them.
@@ -79,6 +79,27 @@ const IDIOMS: [(&str, &str); 9] = [
     ),
 ];
 
+/// Connects as `config` says, waiting at most `limit`: its connect timeout bounds the TCP
+/// connection only, and a server that takes it and then says nothing would be waited for
+/// forever. The connecting thread is left behind when the server stays silent.
+fn connect_within(config: Config, limit: Duration) -> Result<Client> {
+    let (connected, result) = std::sync::mpsc::channel();
+    let connecting = config.clone();
+    let spawned = std::thread::Builder::new()
+        .name("dcconn-pg-connect".to_owned())
+        .spawn(move || {
+            let _ = connected.send(connecting.connect(NoTls));
+        });
+    if spawned.is_err() {
+        // No thread to spare: connect on this one, unbounded.
+        return Ok(config.connect(NoTls)?);
+    }
+    match result.recv_timeout(limit) {
+        Ok(client) => Ok(client?),
+        Err(_) => Err(Error::Silent { waited: limit }),
+    }
+}
+
 /// One connection to the server, with its prepared statements.
 pub(super) struct Session {
     client: Client,
@@ -98,7 +119,7 @@ impl Session {
         {
             config.password(password.as_encoded_bytes());
         }
-        let mut client = config.connect(NoTls)?;
+        let mut client = connect_within(config, CONNECT_TIMEOUT.saturating_mul(2))?;
         client.batch_execute(&format!(
             "SET lock_timeout = '{}ms'; SET TIME ZONE 'UTC'",
             lock_wait.as_millis()

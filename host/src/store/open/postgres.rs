@@ -103,14 +103,24 @@ pub(super) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{user_info}@{host}"),
-        },
-        None => authority.to_owned(),
+    // The user's part ends at the last `@`, not at a `/` or `?` before it: a password may hold
+    // those unencoded. What follows a `:` before it is masked (more than the password, should
+    // a query hold an `@`: safe).
+    let (authority, tail) = match rest.rsplit_once('@') {
+        Some((user_info, after)) => {
+            let user_info = match user_info.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => user_info.to_owned(),
+            };
+            let host_end = after.find(['/', '?']).unwrap_or(after.len());
+            let (host, tail) = after.split_at(host_end);
+            (format!("{user_info}@{host}"), tail)
+        }
+        None => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            (without_wrong_port(authority), tail)
+        }
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
@@ -128,6 +138,19 @@ pub(super) fn without_password(url: &str) -> String {
         None => tail.to_owned(),
     };
     format!("{scheme}://{authority}{tail}")
+}
+
+/// `authority` (`HOST:PORT`) with a port that is no number masked: `user:password` without its
+/// `@host` reads as a host and a "port".
+fn without_wrong_port(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port))
+            if !authority.ends_with(']') && !port.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            format!("{host}:***")
+        }
+        _ => authority.to_owned(),
+    }
 }
 
 /// `text` without the passwords it may hold: a URL's (of any scheme) and `password=` values
@@ -186,5 +209,28 @@ mod tests {
             "postgresql://dc@127.0.0.1/iga"
         );
         assert_eq!(without_password("postgres://h/db"), "postgres://h/db");
+        // Unencoded `/`, `?` or `@` in the password, a password without `@host`.
+        for (url, shown) in [
+            (
+                "postgres://dcpw:Pg/Pw-Xy7Rt5@127.0.0.1:15433/pwdb",
+                "postgres://dcpw:***@127.0.0.1:15433/pwdb",
+            ),
+            (
+                "postgres://dcpw:Pg?Pw@db/iga?sslmode=disable",
+                "postgres://dcpw:***@db/iga?sslmode=disable",
+            ),
+            (
+                "postgres://dcpw:P@g@db:5432/iga",
+                "postgres://dcpw:***@db:5432/iga",
+            ),
+            ("postgres://dcpw:PgPw-Xy7Rt5", "postgres://dcpw:***"),
+            (
+                "postgres://db.example:5432/iga",
+                "postgres://db.example:5432/iga",
+            ),
+            ("postgres://[::1]/iga", "postgres://[::1]/iga"),
+        ] {
+            assert_eq!(without_password(url), shown, "{url}");
+        }
     }
 }
