@@ -323,40 +323,30 @@ fn fleet_via_gives_the_local_output_and_exit_code_and_sigterm_stops_the_worker()
     // A pending task of the account is taken, with the local command's note; a task behind
     // an earlier one that nobody holds is not waited for: exit 5 at once, with the note.
     let account = harness.sim.dataset().users[4].name.clone();
-    let queued = run_locally(
-        &fleet_db,
-        &harness,
-        &harness.password,
-        &["disable", &account, "--queue"],
-    );
-    assert_eq!(queued.status.code(), Some(0), "{}", stderr(&queued));
-    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
-        .output()
-        .expect("runs");
-    assert_eq!(via.status.code(), Some(0), "{}", stderr(&via));
+    // Queues a task of `kind` locally, then disables the account through the fleet.
+    let queue_then_disable = |kind: &str| {
+        let queue = [kind, account.as_str(), "--queue"];
+        let queued = run_locally(&fleet_db, &harness, &harness.password, &queue);
+        assert_eq!(queued.status.code(), Some(0), "{}", stderr(&queued));
+        let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
+            .output()
+            .expect("runs");
+        (via.status.code(), stdout(&via), stderr(&via))
+    };
     assert_eq!(
-        (stdout(&via), stderr(&via)),
+        queue_then_disable("disable"),
         (
+            Some(0),
             format!("task 2: disable {account}: COMPLETE after 1 try\n"),
             format!(
                 "account {account} already had a pending disable task, task 2: no second task was created; this command attempted it\n"
             )
         )
     );
-    let queued = run_locally(
-        &fleet_db,
-        &harness,
-        &harness.password,
-        &["enable", &account, "--queue"],
-    );
-    assert_eq!(queued.status.code(), Some(0), "{}", stderr(&queued));
-    let via = via_fleet(&fleet_db, &temporal, "via", &["disable", &account])
-        .output()
-        .expect("runs");
-    assert_eq!(via.status.code(), Some(5), "{}", stderr(&via));
     assert_eq!(
-        (stdout(&via), stderr(&via)),
+        queue_then_disable("enable"),
         (
+            Some(5),
             format!("task 4: disable {account}: NEW after 0 tries\n"),
             format!(
                 "task 4 waits for task 3 of {account} (enable NEW): an account's tasks run in the order they were made; `dcconn retry` runs them in turn\n"

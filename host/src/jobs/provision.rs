@@ -246,23 +246,14 @@ fn wait_until_claimable(
 ) -> Result<Option<(Task, bool)>, JobError> {
     let started = std::time::Instant::now();
     loop {
-        let Some(by) = store.claim_blocker(id)? else {
+        let Some((by, held)) = store.claim_blocker(id)? else {
             return Ok(None);
         };
-        let held = is_held(store, &by)?;
         let left = patience.limit.saturating_sub(started.elapsed());
         if !held || left.is_zero() || !(patience.wanted)() {
             return Ok(Some((by, held)));
         }
         std::thread::sleep(left.min(CLAIMABLE_POLL));
-    }
-}
-
-/// Whether an attempt holds `task` now: `IN PROGRESS` under a lease that has not run out.
-fn is_held(store: &Store, task: &Task) -> Result<bool, JobError> {
-    match (&task.status, &task.lease_until) {
-        (TaskStatus::InProgress, Some(until)) => Ok(store.seconds_until(until)? > 0.0),
-        _ => Ok(false),
     }
 }
 

@@ -1103,20 +1103,21 @@ impl Store {
             .transpose()
     }
 
-    /// What keeps `task` from being claimed now, if anything: the task itself while an attempt
-    /// holds it (`IN PROGRESS`, its lease not expired), else the latest earlier open task of
-    /// its account (an account's tasks run in the order they were made). `None` when it is
-    /// claimable or has ended; an unknown task is an error.
-    pub fn claim_blocker(&self, task: TaskId) -> Result<Option<Task>, StoreError> {
+    /// What keeps `task` from being claimed now, if anything, and whether an attempt holds it
+    /// (`IN PROGRESS`, its lease not expired): the task itself while one does, else the latest
+    /// earlier open task of its account (an account's tasks run in the order they were made).
+    /// `None` when it is claimable or has ended; an unknown task is an error.
+    pub fn claim_blocker(&self, task: TaskId) -> Result<Option<(Task, bool)>, StoreError> {
         let action = || format!("finding what task {task} waits for");
         if self.task(task)?.is_none() {
             return Err(StoreError::UnknownTask { task: task.0 });
         }
         let now = sql::now(&self.conn).doing(action)?;
-        let blocker: Option<i64> = self
+        let blocker: Option<(i64, bool)> = self
             .conn
             .prepare_cached(
-                "SELECT t.id FROM tasks AS t JOIN tasks AS this ON this.id = ?1
+                "SELECT t.id, t.status = 'IN PROGRESS' AND t.lease_until > ?2
+                 FROM tasks AS t JOIN tasks AS this ON this.id = ?1
                  WHERE this.status IN ('NEW', 'PENDING PROVISIONING', 'IN PROGRESS')
                    AND ((t.id = this.id AND t.status = 'IN PROGRESS' AND t.lease_until > ?2)
                         OR (t.id < this.id AND t.endpoint_id = this.endpoint_id
@@ -1125,12 +1126,12 @@ impl Store {
                  ORDER BY t.id DESC LIMIT 1",
             )
             .and_then(|mut stmt| {
-                stmt.query_row(params![task.0, now], |row| row.get(0))
+                stmt.query_row(params![task.0, now], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()
             })
             .doing(action)?;
         match blocker {
-            Some(id) => self.task(TaskId(id)),
+            Some((id, held)) => Ok(self.task(TaskId(id))?.map(|blocker| (blocker, held))),
             None => Ok(None),
         }
     }

@@ -61,8 +61,14 @@ pub(super) fn open(url: &str, mode: OpenMode) -> Result<Store, StoreError> {
 
 /// The store's schema version, `None` when the database holds no store.
 fn version(conn: &db::Connection) -> db::Result<Option<i64>> {
+    // Not `to_regclass`: a name lookup without a lock may answer from this session's catalog
+    // cache, which still holds "no such table" when another session created it while this
+    // one waited for the write lock (taking an advisory lock does not refresh that cache); a
+    // scan of pg_class sees what has been committed.
     let exists: bool = conn.query_row(
-        "SELECT to_regclass('dcconn_schema') IS NOT NULL",
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                        WHERE c.relname = 'dcconn_schema' AND n.nspname = current_schema())",
         [],
         |row| row.get(0),
     )?;
@@ -77,18 +83,7 @@ fn version(conn: &db::Connection) -> db::Result<Option<i64>> {
 /// Creates the schema, unless another session did while this one waited for the write lock.
 fn create(conn: &mut db::Connection) -> db::Result<()> {
     let tx = conn.write()?;
-    // Not `to_regclass`: a name lookup may answer from this session's catalog cache, which
-    // still holds "no such table" when another session created it during the wait for the
-    // lock (taking an advisory lock does not refresh that cache); a scan of pg_class sees
-    // what has been committed.
-    let created: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
-                        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-                        WHERE c.relname = 'dcconn_schema' AND n.nspname = current_schema())",
-        [],
-        |row| row.get(0),
-    )?;
-    if !created {
+    if version(&tx)?.is_none() {
         tx.execute_batch(SCHEMA)?;
         tx.execute(
             "INSERT INTO dcconn_schema (version) VALUES (?1)",

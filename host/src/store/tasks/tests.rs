@@ -1959,13 +1959,13 @@ fn claim_blocker_names_the_live_lease_or_the_earlier_open_task() {
         store
             .claim_blocker(TaskId(task.id))
             .unwrap()
-            .map(|blocker| (blocker.id, blocker.status))
+            .map(|(blocker, held)| (blocker.id, blocker.status, held))
     };
     // A new task nobody holds is claimable; the later one waits for it.
     assert_eq!(blocker(&store, &disable), None);
     assert_eq!(
         blocker(&store, &enable),
-        Some((disable.id, TaskStatus::New))
+        Some((disable.id, TaskStatus::New, false))
     );
     // Held: by its own live lease, until the lease has run out.
     store
@@ -1974,13 +1974,13 @@ fn claim_blocker_names_the_live_lease_or_the_earlier_open_task() {
         .unwrap();
     assert_eq!(
         blocker(&store, &disable),
-        Some((disable.id, TaskStatus::InProgress))
+        Some((disable.id, TaskStatus::InProgress, true))
     );
     set(&store, disable.id, "lease_until", PAST);
     assert_eq!(blocker(&store, &disable), None);
     assert_eq!(
         blocker(&store, &enable),
-        Some((disable.id, TaskStatus::InProgress))
+        Some((disable.id, TaskStatus::InProgress, false))
     );
     // Ended, it lets the later one go; an ended task waits for nothing.
     store
